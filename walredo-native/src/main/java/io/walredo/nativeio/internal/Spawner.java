@@ -1,0 +1,262 @@
+package io.walredo.nativeio.internal;
+
+import io.walredo.nativeio.SpawnException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Starts a child with glibc's {@code posix_spawn} (clone(CLONE_VM|CLONE_VFORK) + execve: no copy of the JVM's page
+ * tables, no Java code between fork and exec) so that it gets exactly fds 0, 1, 2, an empty signal mask, default
+ * signal dispositions and exactly the given environment.
+ *
+ * <ul>
+ *   <li>fds: all three pipes are created O_CLOEXEC; file actions dup2 the child's ends onto 0, 1, 2 (dup2 clears
+ *       close-on-exec on the copy) and {@code addclosefrom_np(3)} closes everything else in the child, including
+ *       fds the host leaked without O_CLOEXEC. glibc implements closefrom with {@code close_range(2)}, one syscall
+ *       whatever the number of open fds (closing them one by one is what made Neon's cold starts take seconds).
+ *       Without {@code addclosefrom_np} (glibc &lt; 2.34) a warning is logged once and close-on-exec alone keeps this
+ *       library's fds out of the child; fds the host leaked without O_CLOEXEC are then inherited.
+ *   <li>signals: POSIX_SPAWN_SETSIGMASK with an empty set unblocks everything the spawning JVM thread blocks
+ *       (SIGQUIT, ...); POSIX_SPAWN_SETSIGDEF with signals 1..64 resets every disposition to SIG_DFL. The set is
+ *       written bit by bit because glibc's {@code sigfillset} leaves out its internal signals 32 and 33, which
+ *       posix_spawn then sets to SIG_IGN in the child.
+ *   <li>environment and argv: NUL-terminated arrays built here in native memory; nothing is inherited.
+ * </ul>
+ *
+ * <p>posix_spawn blocks the calling thread until the child has exec'd (or failed to), so only the runtime's spawner
+ * platform threads call {@link #spawn}, never a virtual thread's carrier. Exec failures (ENOENT, EACCES, ENOEXEC)
+ * come back as posix_spawn's return value and glibc reaps that child itself. Thread-safe. Internal API.
+ */
+public final class Spawner {
+
+  /** A started child: its pid (not yet reaped), its pidfd, and the parent's three non-blocking pipe ends. */
+  public record Spawned(int pid, int pidfd, int stdin, int stdout, int stderr) {}
+
+  private static final Logger log = LoggerFactory.getLogger(Spawner.class);
+
+  // glibc x86-64/aarch64 sizes are 80, 336 and 128 bytes; the first two get slack in case a future glibc grows them.
+  private static final int FILE_ACTIONS_BYTES = 256;
+  private static final int ATTR_BYTES = 512;
+  private static final int SIGSET_BYTES = 128;
+  private static final int POINTER_BYTES = 8;
+  private static final int FIRST_NON_STDIO_FD = 3;
+
+  private final NativeLibrary nl = NativeLibrary.get();
+  private final LibC libc = nl.libc();
+  private final boolean closefrom;
+
+  /** Probes for {@code posix_spawn_file_actions_addclosefrom_np}; logs a warning if it is missing. */
+  public Spawner() {
+    this.closefrom = probeClosefrom();
+    if (!closefrom) {
+      log.atWarn()
+          .log(
+              "posix_spawn_file_actions_addclosefrom_np is missing (glibc < 2.34): sidecars inherit any fd this"
+                  + " process opened without O_CLOEXEC");
+    }
+  }
+
+  /** Returns true if children are spawned with every fd above 2 closed. */
+  public boolean closesInheritedFds() {
+    return closefrom;
+  }
+
+  /**
+   * Spawns {@code executable}. On success the caller owns the returned pid (it must be reaped) and fds. On failure
+   * nothing is left: every fd opened here is closed, and a child that started is killed and reaped.
+   *
+   * @throws SpawnException naming the executable, the call and its errno
+   */
+  public Spawned spawn(Path executable, List<String> argv, Map<String, String> environment) throws SpawnException {
+    byte[] path = NativeMemory.utf8(executable.toString());
+    byte[][] args = argv.stream().map(NativeMemory::utf8).toArray(byte[][]::new);
+    byte[][] env =
+        environment.entrySet().stream()
+            .map(e -> NativeMemory.utf8(e.getKey() + "=" + e.getValue()))
+            .toArray(byte[][]::new);
+    long size =
+        NativeMemory.footprint(FILE_ACTIONS_BYTES)
+            + NativeMemory.footprint(ATTR_BYTES)
+            + 2 * NativeMemory.footprint(SIGSET_BYTES)
+            + NativeMemory.footprint(4)
+            + NativeMemory.footprint(8)
+            + NativeMemory.footprint((long) (args.length + 1) * POINTER_BYTES)
+            + NativeMemory.footprint((long) (env.length + 1) * POINTER_BYTES)
+            + NativeMemory.footprint(path.length + 1L)
+            + Arrays.stream(args).mapToLong(a -> NativeMemory.footprint(a.length + 1L)).sum()
+            + Arrays.stream(env).mapToLong(a -> NativeMemory.footprint(a.length + 1L)).sum();
+
+    // stdin read, stdin write, stdout read, stdout write, stderr read, stderr write; -1 once closed or handed over.
+    int[] fds = {-1, -1, -1, -1, -1, -1};
+    int pid = -1;
+    try (NativeMemory mem = new NativeMemory(size)) {
+      long pipe = mem.allocate(8);
+      for (int i = 0; i < 3; i++) {
+        if (libc.pipe2(pipe, Linux.O_CLOEXEC) != 0) {
+          throw new SpawnException(executable, "pipe2", nl.errno());
+        }
+        fds[2 * i] = mem.getInt(pipe);
+        fds[2 * i + 1] = mem.getInt(pipe + 4);
+      }
+      int stdinChild = fds[0] = aboveStdio(executable, fds[0]);
+      int stdoutChild = fds[3] = aboveStdio(executable, fds[3]);
+      int stderrChild = fds[5] = aboveStdio(executable, fds[5]);
+      // The parent's ends are separate open file descriptions from the child's, so O_NONBLOCK set here never
+      // reaches the child, and setting it before the spawn leaves fewer steps that can fail after it.
+      setNonBlocking(executable, fds[1]);
+      setNonBlocking(executable, fds[2]);
+      setNonBlocking(executable, fds[4]);
+
+      long fileActions = mem.allocate(FILE_ACTIONS_BYTES);
+      long attr = mem.allocate(ATTR_BYTES);
+      long emptyMask = mem.allocate(SIGSET_BYTES);
+      long allSignals = mem.allocate(SIGSET_BYTES);
+      // Bit (signo - 1) of the first 64-bit word: signals 1..64, including glibc's internal 32 and 33.
+      mem.putLong(allSignals, -1L);
+      long pidOut = mem.allocate(4);
+      long argvArray = cStringArray(mem, args);
+      long envArray = cStringArray(mem, env);
+      long pathString = mem.putCString(path);
+
+      check(executable, "posix_spawn_file_actions_init", libc.posix_spawn_file_actions_init(fileActions));
+      try {
+        check(executable, "posix_spawnattr_init", libc.posix_spawnattr_init(attr));
+        try {
+          check(executable, "posix_spawn_file_actions_adddup2",
+              libc.posix_spawn_file_actions_adddup2(fileActions, stdinChild, 0));
+          check(executable, "posix_spawn_file_actions_adddup2",
+              libc.posix_spawn_file_actions_adddup2(fileActions, stdoutChild, 1));
+          check(executable, "posix_spawn_file_actions_adddup2",
+              libc.posix_spawn_file_actions_adddup2(fileActions, stderrChild, 2));
+          if (closefrom) {
+            check(executable, "posix_spawn_file_actions_addclosefrom_np",
+                libc.posix_spawn_file_actions_addclosefrom_np(fileActions, FIRST_NON_STDIO_FD));
+          }
+          check(executable, "posix_spawnattr_setflags",
+              libc.posix_spawnattr_setflags(
+                  attr, (short) (Linux.POSIX_SPAWN_SETSIGMASK | Linux.POSIX_SPAWN_SETSIGDEF)));
+          check(executable, "posix_spawnattr_setsigmask", libc.posix_spawnattr_setsigmask(attr, emptyMask));
+          check(executable, "posix_spawnattr_setsigdefault", libc.posix_spawnattr_setsigdefault(attr, allSignals));
+          check(executable, "posix_spawn",
+              libc.posix_spawn(
+                  nl.pointer(pidOut),
+                  nl.pointer(pathString),
+                  nl.pointer(fileActions),
+                  nl.pointer(attr),
+                  nl.pointer(argvArray),
+                  nl.pointer(envArray)));
+          pid = mem.getInt(pidOut);
+        } finally {
+          libc.posix_spawnattr_destroy(attr);
+        }
+      } finally {
+        libc.posix_spawn_file_actions_destroy(fileActions);
+      }
+
+      closeAndForget(fds, 0);
+      closeAndForget(fds, 3);
+      closeAndForget(fds, 5);
+
+      int pidfd = libc.pidfd_open(pid, 0);
+      if (pidfd < 0) {
+        throw new SpawnException(executable, "pidfd_open", nl.errno());
+      }
+      Spawned spawned = new Spawned(pid, pidfd, fds[1], fds[2], fds[4]);
+      fds[1] = fds[2] = fds[4] = -1;
+      pid = -1;
+      return spawned;
+    } finally {
+      for (int i = 0; i < fds.length; i++) {
+        closeAndForget(fds, i);
+      }
+      if (pid > 0) {
+        killAndReapBlocking(pid);
+      }
+    }
+  }
+
+  /**
+   * Kills and reaps a child of ours that the reactor does not know about (its setup failed). Blocks until the child
+   * is gone, so only spawner threads call it. kill(2) by pid is safe here: an unreaped child's pid cannot be reused.
+   */
+  public void killAndReapBlocking(int pid) {
+    if (libc.kill(pid, Linux.SIGKILL) != 0) {
+      log.atWarn().addKeyValue("pid", pid).addKeyValue("errno", Errors.name(nl.errno())).log("kill failed");
+    }
+    try (NativeMemory status = new NativeMemory(16)) {
+      long address = status.allocate(4);
+      while (libc.waitpid(pid, address, 0) < 0) {
+        int errno = nl.errno();
+        if (errno != Linux.EINTR) {
+          log.atError().addKeyValue("pid", pid).addKeyValue("errno", Errors.name(errno)).log("waitpid failed");
+          return;
+        }
+      }
+    }
+  }
+
+  private static long cStringArray(NativeMemory mem, byte[][] strings) {
+    long array = mem.allocate((long) (strings.length + 1) * POINTER_BYTES);
+    for (int i = 0; i < strings.length; i++) {
+      mem.putAddress(array + (long) i * POINTER_BYTES, mem.putCString(strings[i]));
+    }
+    // The terminating NULL is already there: the block is zeroed.
+    return array;
+  }
+
+  /**
+   * Moves a child-side pipe end off 0, 1 or 2. Those numbers are free only if the JVM closed its own stdio; then a
+   * pipe end could land on them and one dup2 file action would overwrite another's source.
+   */
+  private int aboveStdio(Path executable, int fd) throws SpawnException {
+    if (fd >= FIRST_NON_STDIO_FD) {
+      return fd;
+    }
+    int moved = libc.fcntl(fd, Linux.F_DUPFD_CLOEXEC, FIRST_NON_STDIO_FD);
+    if (moved < 0) {
+      throw new SpawnException(executable, "fcntl(F_DUPFD_CLOEXEC)", nl.errno());
+    }
+    libc.close(fd);
+    return moved;
+  }
+
+  private void setNonBlocking(Path executable, int fd) throws SpawnException {
+    int flags = libc.fcntl(fd, Linux.F_GETFL, 0);
+    if (flags < 0 || libc.fcntl(fd, Linux.F_SETFL, flags | Linux.O_NONBLOCK) < 0) {
+      throw new SpawnException(executable, "fcntl(O_NONBLOCK)", nl.errno());
+    }
+  }
+
+  private void closeAndForget(int[] fds, int i) {
+    if (fds[i] >= 0) {
+      libc.close(fds[i]);
+      fds[i] = -1;
+    }
+  }
+
+  private static void check(Path executable, String call, int rc) throws SpawnException {
+    if (rc != 0) {
+      throw new SpawnException(executable, call, rc);
+    }
+  }
+
+  private boolean probeClosefrom() {
+    try (NativeMemory mem = new NativeMemory(FILE_ACTIONS_BYTES)) {
+      long fileActions = mem.allocate(FILE_ACTIONS_BYTES);
+      if (libc.posix_spawn_file_actions_init(fileActions) != 0) {
+        return false;
+      }
+      try {
+        return libc.posix_spawn_file_actions_addclosefrom_np(fileActions, FIRST_NON_STDIO_FD) == 0;
+      } catch (UnsatisfiedLinkError missing) {
+        return false;
+      } finally {
+        libc.posix_spawn_file_actions_destroy(fileActions);
+      }
+    }
+  }
+}
