@@ -1,0 +1,19 @@
+package io.walredo;
+
+/**
+ * The request passed its deadline: waiting for a spawn, for room in the sidecar's stdin, or for its
+ * answer. A sidecar that made a request time out is taken out of rotation and killed once idle.
+ */
+public final class RedoTimeoutException extends WalRedoException {
+    private static final long serialVersionUID = 1L;
+
+    /**
+     * @param tenant the tenant
+     * @param pid the sidecar's pid, or 0 if none was involved yet
+     * @param message what was being waited for, and for how long
+     * @param cause the underlying timeout, or null
+     */
+    public RedoTimeoutException(TenantShardId tenant, int pid, String message, Throwable cause) {
+        super(tenant, pid, message, cause);
+    }
+}

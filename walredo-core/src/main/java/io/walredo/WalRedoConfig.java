@@ -1,0 +1,449 @@
+package io.walredo;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.function.LongSupplier;
+
+/**
+ * Immutable configuration of a {@link WalRedoManager}, made by {@link #builder()}.
+ *
+ * <p>{@link Builder#build()} checks every field and every cross-field rule and throws one
+ * {@link IllegalArgumentException} that lists every problem. Bad values are rejected, never clamped.
+ * The table in {@code docs/operations.md} mirrors the defaults below.
+ */
+public final class WalRedoConfig {
+
+    /** Default {@link #idleTimeout()}: 200 s, Neon's quiescing period. */
+    public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(200);
+    /** Default {@link #redoTimeout()}: 60 s, Neon's wal_redo_timeout. */
+    public static final Duration DEFAULT_REDO_TIMEOUT = Duration.ofSeconds(60);
+    /** Default {@link #spawnTimeout()}: 10 s. */
+    public static final Duration DEFAULT_SPAWN_TIMEOUT = Duration.ofSeconds(10);
+    /** Default {@link #killTimeout()}: 5 s. */
+    public static final Duration DEFAULT_KILL_TIMEOUT = Duration.ofSeconds(5);
+    /** Upper bound of the default {@link #housekeepingPeriod()} (which is idle timeout / 4 when that is smaller). */
+    public static final Duration DEFAULT_MAX_HOUSEKEEPING_PERIOD = Duration.ofSeconds(10);
+    /** Default {@link #spawnBackoffInitial()}: 100 ms. */
+    public static final Duration DEFAULT_SPAWN_BACKOFF_INITIAL = Duration.ofMillis(100);
+    /** Default {@link #spawnBackoffMax()}: 10 s. */
+    public static final Duration DEFAULT_SPAWN_BACKOFF_MAX = Duration.ofSeconds(10);
+    /** Default {@link #maxLiveSidecars()}: no cap. */
+    public static final int DEFAULT_MAX_LIVE_SIDECARS = Integer.MAX_VALUE;
+    /** Default {@link #maxRequestBytes()}: 128 MiB of encoded request. */
+    public static final int DEFAULT_MAX_REQUEST_BYTES = 128 << 20;
+    /** Default {@link #stderrMaxLineBytes()}: 4 KiB. */
+    public static final int DEFAULT_STDERR_MAX_LINE_BYTES = 4096;
+    /** Default {@link #stderrLinesPerSecond()}: 50 lines a second per sidecar (bursts of twice that). */
+    public static final int DEFAULT_STDERR_LINES_PER_SECOND = 50;
+    /** Default {@link #stderrTailLines()}: the last 16 lines. */
+    public static final int DEFAULT_STDERR_TAIL_LINES = 16;
+
+    /** Smallest stderr line bound accepted. */
+    public static final int MIN_STDERR_MAX_LINE_BYTES = 64;
+
+    /**
+     * One redo binary: a {@code postgres} built with {@code --wal-redo} support, and the directory of its
+     * shared libraries (passed to it as {@code LD_LIBRARY_PATH}, as Neon does), if it needs one.
+     *
+     * @param executable absolute path of the binary
+     * @param libDir directory for {@code LD_LIBRARY_PATH}, if any
+     */
+    public record RedoBinary(Path executable, Optional<Path> libDir) {
+        /** Validates non-null fields. */
+        public RedoBinary {
+            Objects.requireNonNull(executable, "executable");
+            Objects.requireNonNull(libDir, "libDir");
+        }
+    }
+
+    private final Map<Integer, RedoBinary> binaries;
+    private final List<String> extraArgs;
+    private final Map<String, String> environment;
+    private final Duration idleTimeout;
+    private final Duration redoTimeout;
+    private final Duration spawnTimeout;
+    private final Duration killTimeout;
+    private final Duration housekeepingPeriod;
+    private final Duration spawnBackoffInitial;
+    private final Duration spawnBackoffMax;
+    private final int maxLiveSidecars;
+    private final int maxRequestBytes;
+    private final int stderrMaxLineBytes;
+    private final int stderrLinesPerSecond;
+    private final int stderrTailLines;
+    private final WalRedoMetricsListener metricsListener;
+    private final boolean shutdownHook;
+    private final LongSupplier nanoClock;
+
+    private WalRedoConfig(Builder b, Duration housekeepingPeriod) {
+        this.binaries = Collections.unmodifiableMap(new TreeMap<>(b.binaries));
+        this.extraArgs = List.copyOf(b.extraArgs);
+        this.environment = Collections.unmodifiableMap(new TreeMap<>(b.environment));
+        this.idleTimeout = b.idleTimeout;
+        this.redoTimeout = b.redoTimeout;
+        this.spawnTimeout = b.spawnTimeout;
+        this.killTimeout = b.killTimeout;
+        this.housekeepingPeriod = housekeepingPeriod;
+        this.spawnBackoffInitial = b.spawnBackoffInitial;
+        this.spawnBackoffMax = b.spawnBackoffMax;
+        this.maxLiveSidecars = b.maxLiveSidecars;
+        this.maxRequestBytes = b.maxRequestBytes;
+        this.stderrMaxLineBytes = b.stderrMaxLineBytes;
+        this.stderrLinesPerSecond = b.stderrLinesPerSecond;
+        this.stderrTailLines = b.stderrTailLines;
+        this.metricsListener = b.metricsListener;
+        this.shutdownHook = b.shutdownHook;
+        this.nanoClock = b.nanoClock;
+    }
+
+    /** A builder with every default set and no redo binary yet. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The redo binary for each PostgreSQL major version, by version. */
+    public Map<Integer, RedoBinary> binaries() {
+        return binaries;
+    }
+
+    /** Arguments added after {@code --wal-redo} and before {@code --tenant-shard-id ID}. */
+    public List<String> extraArgs() {
+        return extraArgs;
+    }
+
+    /**
+     * The sidecar's whole environment (nothing is inherited from this JVM), to which
+     * {@code LD_LIBRARY_PATH} is added for a binary that names a library directory.
+     */
+    public Map<String, String> environment() {
+        return environment;
+    }
+
+    /**
+     * A sidecar with no request in flight for at least this long is killed by the housekeeper (quiesced);
+     * the next request respawns it. Precision: plus up to one {@link #housekeepingPeriod()}.
+     * Default {@link #DEFAULT_IDLE_TIMEOUT}; must be positive.
+     */
+    public Duration idleTimeout() {
+        return idleTimeout;
+    }
+
+    /**
+     * The whole budget of one {@code redo} or {@code ping} call: waiting for a spawn, writing, reading, and
+     * every retry. Default {@link #DEFAULT_REDO_TIMEOUT}; must be positive.
+     */
+    public Duration redoTimeout() {
+        return redoTimeout;
+    }
+
+    /** How long one posix_spawn of a sidecar may take. Default {@link #DEFAULT_SPAWN_TIMEOUT}; positive. */
+    public Duration spawnTimeout() {
+        return spawnTimeout;
+    }
+
+    /** How long killing and reaping one sidecar may take before it is reported as stuck. Positive. */
+    public Duration killTimeout() {
+        return killTimeout;
+    }
+
+    /**
+     * How often the housekeeper looks for idle sidecars. Default: idle timeout / 4, at most
+     * {@link #DEFAULT_MAX_HOUSEKEEPING_PERIOD}; must be positive and at most the idle timeout.
+     */
+    public Duration housekeepingPeriod() {
+        return housekeepingPeriod;
+    }
+
+    /**
+     * After a sidecar fails to spawn or dies without answering, the tenant's next spawn waits this long,
+     * doubling on each consecutive failure up to {@link #spawnBackoffMax()}; a successful redo resets it.
+     * This stops a binary that dies at once from causing a spawn storm. Positive.
+     */
+    public Duration spawnBackoffInitial() {
+        return spawnBackoffInitial;
+    }
+
+    /** The longest spawn back-off. At least {@link #spawnBackoffInitial()}. */
+    public Duration spawnBackoffMax() {
+        return spawnBackoffMax;
+    }
+
+    /**
+     * The most sidecars alive at once. At the cap, the least recently used idle sidecar is quiesced early
+     * to make room; when none is idle, the request waits within its deadline, then fails with
+     * {@link RedoCancelledException}. Default: no cap; at least 1.
+     */
+    public int maxLiveSidecars() {
+        return maxLiveSidecars;
+    }
+
+    /** The largest encoded request accepted (base image plus records plus framing). Default 128 MiB. */
+    public int maxRequestBytes() {
+        return maxRequestBytes;
+    }
+
+    /** A sidecar's stderr line longer than this is cut (the rest is dropped). Default 4 KiB; at least 64. */
+    public int stderrMaxLineBytes() {
+        return stderrMaxLineBytes;
+    }
+
+    /** Stderr lines logged per second per sidecar; lines beyond are counted, not logged. At least 1. */
+    public int stderrLinesPerSecond() {
+        return stderrLinesPerSecond;
+    }
+
+    /** How many of a sidecar's last stderr lines are kept for error messages. At least 1. */
+    public int stderrTailLines() {
+        return stderrTailLines;
+    }
+
+    /** Receives metrics events; the default does nothing. */
+    public WalRedoMetricsListener metricsListener() {
+        return metricsListener;
+    }
+
+    /** Whether the manager registers a JVM shutdown hook that shuts it down. Default false. */
+    public boolean shutdownHook() {
+        return shutdownHook;
+    }
+
+    LongSupplier nanoClock() {
+        return nanoClock;
+    }
+
+    /** Builds a {@link WalRedoConfig}. Not thread-safe. */
+    public static final class Builder {
+        private final Map<Integer, RedoBinary> binaries = new TreeMap<>();
+        private final List<String> extraArgs = new ArrayList<>();
+        private final Map<String, String> environment = new TreeMap<>();
+        private Duration idleTimeout = DEFAULT_IDLE_TIMEOUT;
+        private Duration redoTimeout = DEFAULT_REDO_TIMEOUT;
+        private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
+        private Duration killTimeout = DEFAULT_KILL_TIMEOUT;
+        private Duration housekeepingPeriod;
+        private Duration spawnBackoffInitial = DEFAULT_SPAWN_BACKOFF_INITIAL;
+        private Duration spawnBackoffMax = DEFAULT_SPAWN_BACKOFF_MAX;
+        private int maxLiveSidecars = DEFAULT_MAX_LIVE_SIDECARS;
+        private int maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
+        private int stderrMaxLineBytes = DEFAULT_STDERR_MAX_LINE_BYTES;
+        private int stderrLinesPerSecond = DEFAULT_STDERR_LINES_PER_SECOND;
+        private int stderrTailLines = DEFAULT_STDERR_TAIL_LINES;
+        private WalRedoMetricsListener metricsListener = WalRedoMetricsListener.NONE;
+        private boolean shutdownHook;
+        private LongSupplier nanoClock = System::nanoTime;
+        private final List<String> problems = new ArrayList<>();
+
+        private Builder() {
+        }
+
+        /** The redo binary for PostgreSQL major version {@code pgVersion}, needing no library directory. */
+        public Builder redoBinary(int pgVersion, Path executable) {
+            return putBinary(pgVersion, executable, null);
+        }
+
+        /** The redo binary for {@code pgVersion}, with its library directory (passed as LD_LIBRARY_PATH). */
+        public Builder redoBinary(int pgVersion, Path executable, Path libDir) {
+            return putBinary(pgVersion, executable, Objects.requireNonNull(libDir, "libDir"));
+        }
+
+        private Builder putBinary(int pgVersion, Path executable, Path libDir) {
+            Objects.requireNonNull(executable, "executable");
+            if (pgVersion < RedoRequest.MIN_PG_VERSION || pgVersion > RedoRequest.MAX_PG_VERSION) {
+                problems.add("redoBinary: PostgreSQL version " + pgVersion + " is outside "
+                        + RedoRequest.MIN_PG_VERSION + ".." + RedoRequest.MAX_PG_VERSION);
+            }
+            binaries.put(pgVersion, new RedoBinary(executable, Optional.ofNullable(libDir)));
+            return this;
+        }
+
+        /** Arguments passed after {@code --wal-redo}, e.g. {@code --disable-seccomp}. Replaces earlier ones. */
+        public Builder extraArgs(List<String> args) {
+            extraArgs.clear();
+            for (String a : Objects.requireNonNull(args, "args")) {
+                extraArgs.add(Objects.requireNonNull(a, "extraArgs element"));
+            }
+            return this;
+        }
+
+        /** Variables of the sidecar's environment (nothing else is inherited). Replaces earlier ones. */
+        public Builder environment(Map<String, String> env) {
+            environment.clear();
+            Objects.requireNonNull(env, "env").forEach((k, v) -> environment.put(
+                    Objects.requireNonNull(k, "environment key"), Objects.requireNonNull(v, "environment value")));
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#idleTimeout()}. */
+        public Builder idleTimeout(Duration d) {
+            idleTimeout = Objects.requireNonNull(d, "idleTimeout");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#redoTimeout()}. */
+        public Builder redoTimeout(Duration d) {
+            redoTimeout = Objects.requireNonNull(d, "redoTimeout");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#spawnTimeout()}. */
+        public Builder spawnTimeout(Duration d) {
+            spawnTimeout = Objects.requireNonNull(d, "spawnTimeout");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#killTimeout()}. */
+        public Builder killTimeout(Duration d) {
+            killTimeout = Objects.requireNonNull(d, "killTimeout");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#housekeepingPeriod()}. */
+        public Builder housekeepingPeriod(Duration d) {
+            housekeepingPeriod = Objects.requireNonNull(d, "housekeepingPeriod");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#spawnBackoffInitial()} and {@link WalRedoConfig#spawnBackoffMax()}. */
+        public Builder spawnBackoff(Duration initial, Duration max) {
+            spawnBackoffInitial = Objects.requireNonNull(initial, "spawnBackoffInitial");
+            spawnBackoffMax = Objects.requireNonNull(max, "spawnBackoffMax");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#maxLiveSidecars()}. */
+        public Builder maxLiveSidecars(int n) {
+            maxLiveSidecars = n;
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#maxRequestBytes()}. */
+        public Builder maxRequestBytes(int n) {
+            maxRequestBytes = n;
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#stderrMaxLineBytes()}, {@link WalRedoConfig#stderrLinesPerSecond()}, {@link WalRedoConfig#stderrTailLines()}. */
+        public Builder stderrLimits(int maxLineBytes, int linesPerSecond, int tailLines) {
+            stderrMaxLineBytes = maxLineBytes;
+            stderrLinesPerSecond = linesPerSecond;
+            stderrTailLines = tailLines;
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#metricsListener()}. */
+        public Builder metricsListener(WalRedoMetricsListener listener) {
+            metricsListener = Objects.requireNonNull(listener, "metricsListener");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#shutdownHook()}. */
+        public Builder shutdownHook(boolean register) {
+            shutdownHook = register;
+            return this;
+        }
+
+        /** Test hook: the monotonic clock the housekeeper and idle tracking read. */
+        Builder nanoClock(LongSupplier clock) {
+            nanoClock = Objects.requireNonNull(clock, "nanoClock");
+            return this;
+        }
+
+        /**
+         * Checks everything and builds.
+         *
+         * @throws IllegalArgumentException listing every problem found
+         */
+        public WalRedoConfig build() {
+            List<String> p = new ArrayList<>(problems);
+            if (binaries.isEmpty()) {
+                p.add("no redo binary configured: call redoBinary(pgVersion, path)");
+            }
+            binaries.forEach((v, b) -> checkBinary(p, v, b));
+            for (String a : extraArgs) {
+                if (a.indexOf('\0') >= 0) {
+                    p.add("extraArgs: argument contains a NUL byte");
+                }
+            }
+            environment.forEach((k, v) -> {
+                if (k.isEmpty() || k.indexOf('=') >= 0 || k.indexOf('\0') >= 0 || v.indexOf('\0') >= 0) {
+                    p.add("environment: invalid variable name or value for key '" + k + "'");
+                }
+            });
+            positive(p, "idleTimeout", idleTimeout);
+            positive(p, "redoTimeout", redoTimeout);
+            positive(p, "spawnTimeout", spawnTimeout);
+            positive(p, "killTimeout", killTimeout);
+            positive(p, "spawnBackoffInitial", spawnBackoffInitial);
+            positive(p, "spawnBackoffMax", spawnBackoffMax);
+            if (spawnBackoffMax.compareTo(spawnBackoffInitial) < 0) {
+                p.add("spawnBackoffMax (" + spawnBackoffMax + ") is below spawnBackoffInitial (" + spawnBackoffInitial + ")");
+            }
+            Duration period = housekeepingPeriod;
+            if (period == null && !idleTimeout.isNegative() && !idleTimeout.isZero()) {
+                Duration quarter = idleTimeout.dividedBy(4);
+                period = quarter.isZero() ? idleTimeout : quarter;
+                if (period.compareTo(DEFAULT_MAX_HOUSEKEEPING_PERIOD) > 0) {
+                    period = DEFAULT_MAX_HOUSEKEEPING_PERIOD;
+                }
+            }
+            if (period != null) {
+                positive(p, "housekeepingPeriod", period);
+                if (period.compareTo(idleTimeout) > 0) {
+                    p.add("housekeepingPeriod (" + period + ") is longer than idleTimeout (" + idleTimeout + ")");
+                }
+            }
+            if (maxLiveSidecars < 1) {
+                p.add("maxLiveSidecars must be at least 1, got " + maxLiveSidecars);
+            }
+            if (maxRequestBytes < 1) {
+                p.add("maxRequestBytes must be positive, got " + maxRequestBytes);
+            }
+            if (stderrMaxLineBytes < MIN_STDERR_MAX_LINE_BYTES) {
+                p.add("stderrMaxLineBytes must be at least " + MIN_STDERR_MAX_LINE_BYTES + ", got " + stderrMaxLineBytes);
+            }
+            if (stderrLinesPerSecond < 1) {
+                p.add("stderrLinesPerSecond must be at least 1, got " + stderrLinesPerSecond);
+            }
+            if (stderrTailLines < 1) {
+                p.add("stderrTailLines must be at least 1, got " + stderrTailLines);
+            }
+            if (!p.isEmpty()) {
+                throw new IllegalArgumentException("invalid WalRedoConfig: " + String.join("; ", p));
+            }
+            return new WalRedoConfig(this, period);
+        }
+
+        private static void positive(List<String> p, String name, Duration d) {
+            if (d.isNegative() || d.isZero()) {
+                p.add(name + " must be positive, got " + d);
+            }
+        }
+
+        private static void checkBinary(List<String> p, int version, RedoBinary b) {
+            Path exe = b.executable();
+            String what = "redoBinary for PostgreSQL " + version + ": " + exe;
+            if (!exe.isAbsolute()) {
+                p.add(what + " is not an absolute path");
+            } else if (!Files.exists(exe)) {
+                p.add(what + " does not exist");
+            } else if (!Files.isRegularFile(exe)) {
+                p.add(what + " is not a regular file");
+            } else if (!Files.isExecutable(exe)) {
+                p.add(what + " is not executable (chmod +x?)");
+            }
+            b.libDir().ifPresent(dir -> {
+                if (!Files.isDirectory(dir)) {
+                    p.add("library directory for PostgreSQL " + version + ": " + dir + " is not a directory");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package io.walredo.internal;
+
+import io.walredo.KillCause;
+import io.walredo.TenantShardId;
+import io.walredo.WalRedoMetrics;
+import io.walredo.WalRedoMetricsListener;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.IntSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The manager's own totals plus fan-out to the embedder's {@link WalRedoMetricsListener} and to JFR.
+ * Thread-safe and lock-free; a listener that throws is logged (once per kind) and otherwise ignored.
+ */
+final class Metrics {
+    private static final Logger log = LoggerFactory.getLogger(Metrics.class);
+
+    private final WalRedoMetricsListener listener;
+    private final IntSupplier liveSidecars;
+    private final LongAdder started = new LongAdder();
+    private final LongAdder spawnFailures = new LongAdder();
+    private final EnumMap<KillCause, LongAdder> killed = new EnumMap<>(KillCause.class);
+    private final LongAdder redos = new LongAdder();
+    private final LongAdder redoFailures = new LongAdder();
+    private final LongAdder retries = new LongAdder();
+    private final LongAdder records = new LongAdder();
+    private final LongAdder requestBytes = new LongAdder();
+    private final LongAdder stderrLogged = new LongAdder();
+    private final LongAdder stderrSuppressed = new LongAdder();
+    private final LatencyHistogram spawnLatency = new LatencyHistogram();
+    private final LatencyHistogram redoLatency = new LatencyHistogram();
+    private volatile boolean listenerFailureLogged;
+
+    Metrics(WalRedoMetricsListener listener, IntSupplier liveSidecars) {
+        this.listener = listener;
+        this.liveSidecars = liveSidecars;
+        for (KillCause c : KillCause.values()) {
+            killed.put(c, new LongAdder());
+        }
+    }
+
+    void sidecarStarted(TenantShardId tenant, int pid, long latencyNanos) {
+        started.increment();
+        spawnLatency.record(latencyNanos);
+        try {
+            listener.sidecarStarted(tenant, pid, Duration.ofNanos(latencyNanos));
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    void spawnFailed(TenantShardId tenant) {
+        spawnFailures.increment();
+        try {
+            listener.spawnFailed(tenant);
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    void sidecarKilled(TenantShardId tenant, int pid, KillCause cause) {
+        killed.get(cause).increment();
+        JfrEvents.kill(tenant, pid, cause);
+        try {
+            listener.sidecarKilled(tenant, pid, cause);
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    void retried() {
+        retries.increment();
+    }
+
+    void redoFinished(TenantShardId tenant, long latencyNanos, int recordCount, int bytes, boolean ok) {
+        (ok ? redos : redoFailures).increment();
+        records.add(recordCount);
+        requestBytes.add(bytes);
+        if (ok) {
+            redoLatency.record(latencyNanos);
+        }
+        try {
+            listener.redoFinished(tenant, Duration.ofNanos(latencyNanos), recordCount, bytes, ok);
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    void stderrLine(TenantShardId tenant, boolean suppressed) {
+        (suppressed ? stderrSuppressed : stderrLogged).increment();
+        try {
+            listener.stderrLine(tenant, suppressed);
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    WalRedoMetrics snapshot() {
+        Map<KillCause, Long> k = new EnumMap<>(KillCause.class);
+        killed.forEach((c, n) -> k.put(c, n.sum()));
+        return new WalRedoMetrics(started.sum(), spawnFailures.sum(), k, liveSidecars.getAsInt(), redos.sum(),
+                redoFailures.sum(), retries.sum(), records.sum(), requestBytes.sum(), spawnLatency.snapshot(),
+                redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum());
+    }
+
+    private void listenerFailed(RuntimeException e) {
+        if (!listenerFailureLogged) {
+            listenerFailureLogged = true;
+            log.warn("the WalRedoMetricsListener threw; its exceptions are ignored from now on", e);
+        }
+    }
+}

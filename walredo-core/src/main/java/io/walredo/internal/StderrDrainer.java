@@ -1,0 +1,217 @@
+package io.walredo.internal;
+
+import io.walredo.TenantShardId;
+import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.PipeEnd;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.event.Level;
+
+/**
+ * Drains one sidecar's stderr on its own virtual thread, the only reader of that pipe (reading stderr
+ * from request threads raced in Neon and produced false failures).
+ *
+ * <p>The content is untrusted: each line is cut at {@code maxLineBytes} (the rest of the line is
+ * dropped, not buffered), control characters are escaped so a line cannot forge log records, and a
+ * token bucket limits logged lines per second (suppressed lines are counted and reported). Memory is
+ * fixed: one read buffer, one line buffer and the tail ring of the last {@code tailLines} lines. The
+ * thread ends at end of file or when the pipe is closed by the sidecar's owner.
+ */
+final class StderrDrainer implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger("io.walredo.sidecar.stderr");
+    private static final int READ_CHUNK = 4096;
+    /** A read waits at most this long before the loop re-checks; the pipe's EOF or close ends it. */
+    private static final Duration READ_SLICE = Duration.ofMinutes(10);
+
+    private final TenantShardId tenant;
+    private final int pid;
+    private final PipeEnd stderr;
+    private final Metrics metrics;
+    private final LongSupplier nanoClock;
+    private final byte[] line;
+    private final int ratePerSecond;
+    private final int tailLines;
+    private final ReentrantLock tailLock = new ReentrantLock();
+    private final ArrayDeque<String> tail;
+    private final CountDownLatch done = new CountDownLatch(1);
+
+    private int lineLength;
+    private boolean lineTruncated;
+    private double tokens;
+    private long lastRefillNanos;
+    private long suppressedSinceReport;
+
+    StderrDrainer(TenantShardId tenant, int pid, PipeEnd stderr, Metrics metrics, LongSupplier nanoClock,
+            int maxLineBytes, int ratePerSecond, int tailLines) {
+        this.tenant = tenant;
+        this.pid = pid;
+        this.stderr = stderr;
+        this.metrics = metrics;
+        this.nanoClock = nanoClock;
+        this.line = new byte[maxLineBytes];
+        this.ratePerSecond = ratePerSecond;
+        this.tailLines = tailLines;
+        this.tail = new ArrayDeque<>(tailLines);
+        this.tokens = 2.0 * ratePerSecond;
+        this.lastRefillNanos = nanoClock.getAsLong();
+    }
+
+    /** Starts the drainer on a new virtual thread. */
+    void start() {
+        Thread.ofVirtual().name("walredo-stderr-" + pid).start(this);
+    }
+
+    @Override
+    public void run() {
+        ByteBuffer buf = ByteBuffer.allocate(READ_CHUNK);
+        try {
+            for (;;) {
+                buf.clear();
+                int n;
+                try {
+                    n = stderr.read(buf, Deadline.after(READ_SLICE));
+                } catch (io.walredo.nativeio.PipeTimeoutException quiet) {
+                    continue;
+                }
+                if (n < 0) {
+                    break;
+                }
+                buf.flip();
+                consume(buf);
+            }
+        } catch (IOException closedOrFailed) {
+            // The owner closed the pipe (kill, quiesce, shutdown): nothing more will come.
+        } catch (RuntimeException e) {
+            log.atWarn().addKeyValue("tenant", tenant).addKeyValue("pid", pid).setCause(e)
+                    .log("stderr drainer failed; the sidecar's stderr is no longer read");
+        } finally {
+            if (lineLength > 0 || lineTruncated) {
+                emit();
+            }
+            reportSuppressed();
+            done.countDown();
+        }
+    }
+
+    private void consume(ByteBuffer buf) {
+        while (buf.hasRemaining()) {
+            byte b = buf.get();
+            if (b == '\n') {
+                emit();
+            } else if (lineLength < line.length) {
+                line[lineLength++] = b;
+            } else {
+                lineTruncated = true;
+            }
+        }
+    }
+
+    private void emit() {
+        String text = sanitize(line, lineLength) + (lineTruncated ? " [line cut at " + line.length + " bytes]" : "");
+        lineLength = 0;
+        lineTruncated = false;
+        tailLock.lock();
+        try {
+            if (tail.size() == tailLines) {
+                tail.removeFirst();
+            }
+            tail.addLast(text);
+        } finally {
+            tailLock.unlock();
+        }
+        if (takeToken()) {
+            reportSuppressed();
+            log.atLevel(levelOf(text)).addKeyValue("tenant", tenant).addKeyValue("pid", pid).log(text);
+            metrics.stderrLine(tenant, false);
+        } else {
+            suppressedSinceReport++;
+            metrics.stderrLine(tenant, true);
+        }
+    }
+
+    private boolean takeToken() {
+        long now = nanoClock.getAsLong();
+        double burst = 2.0 * ratePerSecond;
+        tokens = Math.min(burst, tokens + (now - lastRefillNanos) * (ratePerSecond / 1e9));
+        lastRefillNanos = now;
+        if (tokens >= 1.0) {
+            tokens -= 1.0;
+            return true;
+        }
+        return false;
+    }
+
+    private void reportSuppressed() {
+        if (suppressedSinceReport > 0) {
+            log.atWarn().addKeyValue("tenant", tenant).addKeyValue("pid", pid)
+                    .addKeyValue("suppressed", suppressedSinceReport)
+                    .log("sidecar stderr lines suppressed by the rate limit");
+            suppressedSinceReport = 0;
+        }
+    }
+
+    private static Level levelOf(String text) {
+        if (text.startsWith("PANIC") || text.startsWith("FATAL") || text.startsWith("ERROR")) {
+            return Level.WARN;
+        }
+        return Level.INFO;
+    }
+
+    /** Decodes UTF-8 (malformed input replaced) and escapes control characters except tab. */
+    static String sanitize(byte[] bytes, int length) {
+        String s = new String(bytes, 0, length, StandardCharsets.UTF_8);
+        StringBuilder out = null;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            boolean control = (c < 0x20 && c != '\t') || c == 0x7f || (c >= 0x80 && c < 0xa0);
+            if (control) {
+                if (out == null) {
+                    out = new StringBuilder(s.length() + 16).append(s, 0, i);
+                }
+                out.append(String.format("\\x%02x", (int) c));
+            } else if (out != null) {
+                out.append(c);
+            }
+        }
+        return out == null ? s : out.toString();
+    }
+
+    /** The last lines, oldest first. */
+    List<String> tail() {
+        tailLock.lock();
+        try {
+            return new ArrayList<>(tail);
+        } finally {
+            tailLock.unlock();
+        }
+    }
+
+    /**
+     * The last lines once the drainer has reached end of file, or after {@code wait} at the most (a
+     * grandchild may hold stderr open after the sidecar died).
+     */
+    List<String> tailAfterEof(Duration wait) {
+        try {
+            done.await(wait.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return tail();
+    }
+
+    /** Whether the drainer has finished. */
+    boolean isDone() {
+        return done.getCount() == 0;
+    }
+}

@@ -1,0 +1,684 @@
+package io.walredo.internal;
+
+import io.walredo.AttemptType;
+import io.walredo.KillCause;
+import io.walredo.ManagerClosedException;
+import io.walredo.ProtocolException;
+import io.walredo.RedoCancelledException;
+import io.walredo.RedoRequest;
+import io.walredo.RedoTimeoutException;
+import io.walredo.SidecarCrashedException;
+import io.walredo.SidecarStatus;
+import io.walredo.SpawnFailedException;
+import io.walredo.TenantShardId;
+import io.walredo.WalRedoConfig;
+import io.walredo.WalRedoException;
+import io.walredo.WalRedoMetrics;
+import io.walredo.nativeio.ChildProcess;
+import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.NativeRuntime;
+import io.walredo.nativeio.PipeTimeoutException;
+import io.walredo.nativeio.SpawnException;
+import io.walredo.nativeio.SpawnSpec;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The engine behind {@link io.walredo.WalRedoManager}: one slot per tenant shard and PostgreSQL
+ * version, lazy and coalesced spawning with back-off, retries, the live-sidecar cap, one housekeeper for
+ * every tenant, detach and shutdown. Not part of the public API.
+ *
+ * <p>Threading: the request path takes no global lock. A request touches its slot's lock only on the
+ * slow path (no usable sidecar), never across I/O. Spawns run on their own virtual thread (posix_spawn
+ * itself on walredo-native's spawner threads), so a caller's deadline never cancels a spawn that other
+ * callers share. The housekeeper is one platform thread for all tenants.
+ */
+public final class Supervisor {
+    private static final Logger log = LoggerFactory.getLogger(Supervisor.class);
+    private static final int POOLED_BUFFERS_PER_CLASS = 64;
+    private static final long CAP_RESCAN_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+    private final WalRedoConfig config;
+    private final LongSupplier nanoClock;
+    private final NativeRuntime runtime;
+    private final Metrics metrics;
+    private final BufferPool buffers = new BufferPool(POOLED_BUFFERS_PER_CLASS);
+    private final ConcurrentHashMap<SidecarKey, Slot> slots = new ConcurrentHashMap<>();
+    private final AtomicInteger live = new AtomicInteger();
+    private final ReentrantLock capLock = new ReentrantLock();
+    private final Condition capFreed = capLock.newCondition();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final ScheduledThreadPoolExecutor housekeeper;
+    private final Executor virtualThreads = r -> Thread.ofVirtual().name("walredo-exit").start(r);
+    private final Thread shutdownHook;
+
+    /**
+     * Loads the native runtime (once per JVM) and starts the housekeeper.
+     *
+     * @param config validated configuration
+     * @param nanoClock monotonic clock for idle tracking (tests inject one)
+     */
+    public Supervisor(WalRedoConfig config, LongSupplier nanoClock) {
+        this.config = Objects.requireNonNull(config, "config");
+        this.nanoClock = Objects.requireNonNull(nanoClock, "nanoClock");
+        this.runtime = NativeRuntime.get();
+        this.metrics = new Metrics(config.metricsListener(), live::get);
+        this.housekeeper = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "walredo-housekeeper");
+            t.setDaemon(true);
+            return t;
+        });
+        housekeeper.setRemoveOnCancelPolicy(true);
+        long period = config.housekeepingPeriod().toNanos();
+        housekeeper.scheduleWithFixedDelay(this::sweep, period, period, TimeUnit.NANOSECONDS);
+        if (config.shutdownHook()) {
+            shutdownHook = new Thread(() -> shutdown(config.killTimeout()), "walredo-shutdown-hook");
+            Runtime.getRuntime().addShutdownHook(shutdownHook);
+        } else {
+            shutdownHook = null;
+        }
+    }
+
+    /** See {@link io.walredo.WalRedoManager#redo}. */
+    public byte[] redo(TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout)
+            throws WalRedoException {
+        Objects.requireNonNull(tenant, "tenant");
+        Objects.requireNonNull(request, "request");
+        Objects.requireNonNull(attempt, "attempt");
+        Deadline deadline = deadlineFor(timeout);
+        SidecarKey key = keyFor(tenant, request.pgVersion());
+        long size = ProtocolCodec.encodedSize(request);
+        if (size > config.maxRequestBytes()) {
+            throw new IllegalArgumentException("redo request for tenant " + tenant + " encodes to " + size
+                    + " bytes, above maxRequestBytes " + config.maxRequestBytes() + "; split it or raise the limit");
+        }
+        ensureOpen();
+        long start = nanoClock.getAsLong();
+        JfrEvents.RedoEvent event = new JfrEvents.RedoEvent();
+        event.begin();
+        int[] attempts = {0};
+        ByteBuffer buf = buffers.acquire((int) size);
+        boolean ok = false;
+        try {
+            ProtocolCodec.encodeRequest(request, buf);
+            buf.flip();
+            byte[] page = execute(key, buf, deadline, attempt.retries(), attempts);
+            ok = true;
+            return page;
+        } finally {
+            buffers.release(buf);
+            metrics.redoFinished(tenant, nanoClock.getAsLong() - start, request.recordCount(), (int) size, ok);
+            if (event.shouldCommit()) {
+                event.tenant = tenant.toString();
+                event.records = request.recordCount();
+                event.requestBytes = (int) size;
+                event.attempts = attempts[0];
+                event.succeeded = ok;
+                event.commit();
+            }
+        }
+    }
+
+    /** See {@link io.walredo.WalRedoManager#ping}. */
+    public void ping(TenantShardId tenant, int pgVersion, Duration timeout) throws WalRedoException {
+        Objects.requireNonNull(tenant, "tenant");
+        Deadline deadline = deadlineFor(timeout);
+        SidecarKey key = keyFor(tenant, pgVersion);
+        ensureOpen();
+        ByteBuffer buf = buffers.acquire(ProtocolCodec.PING_BYTES);
+        try {
+            ProtocolCodec.encodePing(buf);
+            buf.flip();
+            execute(key, buf, deadline, 0, new int[1]);
+        } finally {
+            buffers.release(buf);
+        }
+    }
+
+    private Deadline deadlineFor(Duration timeout) {
+        Objects.requireNonNull(timeout, "timeout");
+        if (timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException("timeout must be positive, got " + timeout);
+        }
+        return Deadline.after(timeout);
+    }
+
+    private SidecarKey keyFor(TenantShardId tenant, int pgVersion) {
+        if (!config.binaries().containsKey(pgVersion)) {
+            throw new IllegalArgumentException("no redo binary is configured for PostgreSQL " + pgVersion
+                    + " (tenant " + tenant + "); configured versions: " + config.binaries().keySet());
+        }
+        return new SidecarKey(tenant, pgVersion);
+    }
+
+    private void ensureOpen() {
+        if (closed.get()) {
+            throw new ManagerClosedException("the WalRedoManager has been shut down; create a new one");
+        }
+    }
+
+    private byte[] execute(SidecarKey key, ByteBuffer request, Deadline deadline, int retries, int[] attempts)
+            throws WalRedoException {
+        for (int attempt = 0;; attempt++) {
+            attempts[0] = attempt + 1;
+            Sidecar sc = acquire(key, deadline);
+            try {
+                byte[] page = sc.apply(request, deadline);
+                slot(key).recordSuccess();
+                return page;
+            } catch (SidecarCrashedException | ProtocolException e) {
+                if (attempt >= retries || deadline.isExpired() || closed.get()) {
+                    throw e;
+                }
+                metrics.retried();
+                log.atDebug().addKeyValue("tenant", key.tenant()).addKeyValue("pid", sc.pid())
+                        .addKeyValue("attempt", attempt + 1).log("retrying redo on a fresh sidecar");
+            } finally {
+                sc.release();
+            }
+        }
+    }
+
+    private Slot slot(SidecarKey key) {
+        Slot s = slots.get(key);
+        return s != null ? s : slots.computeIfAbsent(key, Slot::new);
+    }
+
+    /** A borrowed sidecar for {@code key}: the live one, or one spawned (once, for every concurrent caller). */
+    private Sidecar acquire(SidecarKey key, Deadline deadline) throws WalRedoException {
+        for (;;) {
+            Slot slot = slot(key);
+            Sidecar sc = slot.current.get();
+            if (sc != null && sc.tryRetain()) {
+                return sc;
+            }
+            CompletableFuture<Sidecar> spawning;
+            long backoffNanos = 0;
+            slot.lock.lock();
+            try {
+                if (slot.closedBy == null && closed.get()) {
+                    slot.closedBy = KillCause.SHUTDOWN;
+                }
+                if (slot.closedBy != null) {
+                    throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                            + " was cancelled: " + (slot.closedBy == KillCause.DETACH
+                                    ? "the tenant is being detached" : "the manager is shutting down"), null);
+                }
+                sc = slot.current.get();
+                if (sc != null && sc.tryRetain()) {
+                    return sc;
+                }
+                if (sc != null) {
+                    slot.current.compareAndSet(sc, null);
+                }
+                if (slot.spawning == null) {
+                    backoffNanos = slot.failures == 0 ? 0 : slot.nextSpawnNanos - nanoClock.getAsLong();
+                    if (backoffNanos <= 0) {
+                        slot.spawning = new CompletableFuture<>();
+                        startSpawn(slot, slot.spawning, deadline);
+                    } else if (backoffNanos >= deadline.remainingNanos()) {
+                        throw new SpawnFailedException(key.tenant(), "not respawning the walredo sidecar for tenant "
+                                + key.tenant() + " yet: " + slot.failures + " consecutive failures, backing off for "
+                                + TimeUnit.NANOSECONDS.toMillis(backoffNanos) + " ms, longer than the request's"
+                                + " remaining time; last failure: " + slot.lastFailure, null);
+                    }
+                }
+                spawning = slot.spawning;
+            } finally {
+                slot.lock.unlock();
+            }
+            if (spawning == null) {
+                LockSupport.parkNanos(backoffNanos);
+                if (Thread.interrupted()) {
+                    Thread.currentThread().interrupt();
+                    throw new RedoCancelledException(key.tenant(), 0, "interrupted while backing off", null);
+                }
+                continue;
+            }
+            awaitSpawn(slot, spawning, deadline);
+        }
+    }
+
+    private void awaitSpawn(Slot slot, CompletableFuture<Sidecar> spawning, Deadline deadline)
+            throws WalRedoException {
+        SidecarKey key = slot.key;
+        try {
+            spawning.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            if (slot.waitingForRoom) {
+                throw capacityExhausted(key, e);
+            }
+            throw new RedoTimeoutException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                    + " timed out waiting for its sidecar to start; the spawn goes on for later requests", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RedoCancelledException(key.tenant(), 0, "interrupted while waiting for the sidecar to start", e);
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof SpawnFailedException s) {
+                throw new SpawnFailedException(key.tenant(), s.getMessage(), s);
+            }
+            if (c instanceof RedoCancelledException r) {
+                throw new RedoCancelledException(key.tenant(), 0, r.getMessage(), r);
+            }
+            if (c instanceof RedoTimeoutException t) {
+                throw new RedoTimeoutException(key.tenant(), 0, t.getMessage(), t);
+            }
+            throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
+                    + " failed: " + c, c);
+        }
+    }
+
+    private void startSpawn(Slot slot, CompletableFuture<Sidecar> result, Deadline requesterDeadline) {
+        Thread.ofVirtual().name("walredo-spawn-" + slot.key.tenant()).start(() -> {
+            Sidecar sc = null;
+            Throwable error = null;
+            try {
+                sc = spawnSidecar(slot, requesterDeadline);
+            } catch (Throwable t) {
+                error = t;
+            }
+            KillCause closedBy;
+            slot.lock.lock();
+            try {
+                slot.spawning = null;
+                if (slot.closedBy == null && closed.get()) {
+                    slot.closedBy = KillCause.SHUTDOWN;
+                }
+                closedBy = slot.closedBy;
+                if (sc != null && closedBy == null) {
+                    slot.current.set(sc);
+                } else if (sc == null) {
+                    slot.recordFailure(String.valueOf(error instanceof WalRedoException w ? w.getMessage() : error),
+                            nanoClock.getAsLong(), config);
+                }
+            } finally {
+                slot.lock.unlock();
+            }
+            if (sc != null && closedBy != null) {
+                sc.kill(closedBy);
+                error = new RedoCancelledException(slot.key.tenant(), sc.pid(), "walredo request for tenant "
+                        + slot.key.tenant() + " was cancelled: " + (closedBy == KillCause.DETACH
+                                ? "the tenant was detached" : "the manager shut down") + " while its sidecar started",
+                        null);
+            }
+            if (error == null) {
+                result.complete(sc);
+            } else {
+                if (!(error instanceof RedoCancelledException)) {
+                    metrics.spawnFailed(slot.key.tenant());
+                }
+                result.completeExceptionally(error);
+            }
+        });
+    }
+
+    private Sidecar spawnSidecar(Slot slot, Deadline requesterDeadline) throws WalRedoException {
+        SidecarKey key = slot.key;
+        WalRedoConfig.RedoBinary bin = config.binaries().get(key.pgVersion());
+        List<String> argv = new ArrayList<>();
+        argv.add(bin.executable().toString());
+        argv.add("--wal-redo");
+        argv.addAll(config.extraArgs());
+        argv.add("--tenant-shard-id");
+        argv.add(key.tenant().toString());
+        Map<String, String> env = new HashMap<>(config.environment());
+        bin.libDir().ifPresent(dir -> env.put("LD_LIBRARY_PATH", dir.toString()));
+        SpawnSpec spec = new SpawnSpec(bin.executable(), argv, env);
+
+        slot.waitingForRoom = true;
+        try {
+            reserveCapacity(key, requesterDeadline);
+        } finally {
+            slot.waitingForRoom = false;
+        }
+        Deadline spawnDeadline = Deadline.after(config.spawnTimeout());
+        long t0 = nanoClock.getAsLong();
+        JfrEvents.SpawnEvent event = new JfrEvents.SpawnEvent();
+        event.begin();
+        ChildProcess child;
+        try {
+            child = runtime.spawn(spec, spawnDeadline);
+        } catch (SpawnException e) {
+            releaseCapacity();
+            commitSpawn(event, key, 0, false);
+            throw new SpawnFailedException(key.tenant(), "posix_spawn failed for tenant " + key.tenant() + ": "
+                    + e.getMessage() + "; check redoBinary for PostgreSQL " + key.pgVersion() + " = "
+                    + bin.executable(), e);
+        } catch (PipeTimeoutException e) {
+            releaseCapacity();
+            commitSpawn(event, key, 0, false);
+            throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
+                    + " did not finish within spawnTimeout " + config.spawnTimeout()
+                    + "; the host may be overloaded or out of processes", e);
+        } catch (IOException | RuntimeException e) {
+            releaseCapacity();
+            commitSpawn(event, key, 0, false);
+            throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
+                    + " failed: " + e.getMessage() + "; check redoBinary for PostgreSQL " + key.pgVersion() + " = "
+                    + bin.executable(), e);
+        }
+        long latency = nanoClock.getAsLong() - t0;
+        commitSpawn(event, key, child.pid(), true);
+        StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
+                config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines());
+        Sidecar sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled);
+        drainer.start();
+        child.onExit().whenCompleteAsync((status, err) -> {
+            releaseCapacity();
+            if (status != null) {
+                sc.childExited(status);
+            }
+        }, virtualThreads);
+        metrics.sidecarStarted(key.tenant(), child.pid(), latency);
+        log.atInfo().addKeyValue("tenant", key.tenant()).addKeyValue("pid", child.pid())
+                .addKeyValue("pgVersion", key.pgVersion())
+                .addKeyValue("spawnMicros", TimeUnit.NANOSECONDS.toMicros(latency)).log("walredo sidecar spawned");
+        return sc;
+    }
+
+    private static void commitSpawn(JfrEvents.SpawnEvent event, SidecarKey key, int pid, boolean ok) {
+        if (event.shouldCommit()) {
+            event.tenant = key.tenant().toString();
+            event.pid = pid;
+            event.succeeded = ok;
+            event.commit();
+        }
+    }
+
+    /** Called once per sidecar, on the killing thread: bookkeeping only, never blocks. */
+    private void onKilled(Sidecar sc, KillCause cause) {
+        Slot slot = slots.get(sc.key());
+        if (slot != null) {
+            slot.current.compareAndSet(sc, null);
+            if (cause == KillCause.ERROR && !sc.hasServed()) {
+                slot.lock.lock();
+                try {
+                    slot.recordFailure("sidecar pid " + sc.pid() + " failed before answering any request",
+                            nanoClock.getAsLong(), config);
+                } finally {
+                    slot.lock.unlock();
+                }
+            }
+        }
+        metrics.sidecarKilled(sc.tenant(), sc.pid(), cause);
+        log.atInfo().addKeyValue("tenant", sc.tenant()).addKeyValue("pid", sc.pid()).addKeyValue("cause", cause)
+                .log("walredo sidecar killed");
+    }
+
+    /** Takes one unit of the live-sidecar cap, evicting the least recently used idle sidecar if needed. */
+    private void reserveCapacity(SidecarKey key, Deadline deadline) throws WalRedoException {
+        int max = config.maxLiveSidecars();
+        for (;;) {
+            int n = live.get();
+            if (n < max) {
+                if (live.compareAndSet(n, n + 1)) {
+                    return;
+                }
+                continue;
+            }
+            boolean evicted = evictLeastRecentlyUsedIdle();
+            long remaining = deadline.remainingNanos();
+            if (remaining <= 0) {
+                throw capacityExhausted(key, null);
+            }
+            capLock.lock();
+            try {
+                if (live.get() >= max) {
+                    capFreed.awaitNanos(evicted ? remaining : Math.min(remaining, CAP_RESCAN_NANOS));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RedoCancelledException(key.tenant(), 0, "interrupted while waiting for sidecar room", e);
+            } finally {
+                capLock.unlock();
+            }
+        }
+    }
+
+    private RedoCancelledException capacityExhausted(SidecarKey key, Throwable cause) {
+        return new RedoCancelledException(key.tenant(), 0, "no room for a walredo sidecar for tenant " + key.tenant()
+                + ": maxLiveSidecars (" + config.maxLiveSidecars() + ") sidecars are alive and none was idle before"
+                + " the request's deadline; raise maxLiveSidecars or lower the load", cause);
+    }
+
+    private void releaseCapacity() {
+        live.decrementAndGet();
+        if (config.maxLiveSidecars() != Integer.MAX_VALUE) {
+            capLock.lock();
+            try {
+                capFreed.signalAll();
+            } finally {
+                capLock.unlock();
+            }
+        }
+    }
+
+    private boolean evictLeastRecentlyUsedIdle() {
+        for (int tries = 0; tries < 3; tries++) {
+            Sidecar lru = null;
+            Slot lruSlot = null;
+            for (Slot slot : slots.values()) {
+                Sidecar sc = slot.current.get();
+                if (sc != null && sc.isActive() && sc.inFlight() == 0
+                        && (lru == null || sc.lastUsedNanos() - lru.lastUsedNanos() < 0)) {
+                    lru = sc;
+                    lruSlot = slot;
+                }
+            }
+            if (lru == null) {
+                return false;
+            }
+            if (lru.tryReserveIdle()) {
+                lruSlot.current.compareAndSet(lru, null);
+                lru.kill(KillCause.EVICT);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** One housekeeping pass: quiesces every sidecar idle for at least the idle timeout. Never throws. */
+    public void sweep() {
+        try {
+            long now = nanoClock.getAsLong();
+            long idle = config.idleTimeout().toNanos();
+            for (Slot slot : slots.values()) {
+                Sidecar sc = slot.current.get();
+                if (sc != null && sc.inFlight() == 0 && now - sc.lastUsedNanos() >= idle && sc.tryReserveIdle()) {
+                    slot.current.compareAndSet(sc, null);
+                    sc.kill(KillCause.QUIESCE);
+                }
+            }
+        } catch (Throwable t) {
+            log.error("walredo housekeeper sweep failed; the next sweep runs as scheduled", t);
+        }
+    }
+
+    /** See {@link io.walredo.WalRedoManager#detach}. */
+    public void detach(TenantShardId tenant, Duration timeout) {
+        Objects.requireNonNull(tenant, "tenant");
+        Deadline deadline = deadlineFor(timeout);
+        List<Slot> mine = new ArrayList<>();
+        for (Slot slot : slots.values()) {
+            if (slot.key.tenant().equals(tenant)) {
+                mine.add(slot);
+            }
+        }
+        drain(mine, KillCause.DETACH, deadline);
+    }
+
+    /** Closes the slots to new work, lets in-flight requests finish until the deadline, then kills and reaps. */
+    private void drain(List<Slot> list, KillCause cause, Deadline deadline) {
+        List<CompletableFuture<Sidecar>> spawns = new ArrayList<>();
+        List<Sidecar> sidecars = new ArrayList<>();
+        for (Slot slot : list) {
+            slot.lock.lock();
+            try {
+                if (slot.closedBy == null) {
+                    slot.closedBy = cause;
+                }
+                if (slot.spawning != null) {
+                    spawns.add(slot.spawning);
+                }
+            } finally {
+                slot.lock.unlock();
+            }
+            slots.remove(slot.key, slot);
+            Sidecar sc = slot.current.getAndSet(null);
+            if (sc != null) {
+                sidecars.add(sc);
+                sc.retire(cause);
+            }
+        }
+        for (CompletableFuture<Sidecar> f : spawns) {
+            try {
+                f.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
+            } catch (ExecutionException | TimeoutException e) {
+                // A failed spawn left nothing behind; a slow one kills its own sidecar when it sees the slot closed.
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        for (Sidecar sc : sidecars) {
+            awaitTerminated(sc, deadline);
+        }
+        Deadline killDeadline = Deadline.after(config.killTimeout());
+        for (Sidecar sc : sidecars) {
+            if (!sc.terminated().isDone()) {
+                sc.kill(cause);
+            }
+        }
+        for (Sidecar sc : sidecars) {
+            if (!awaitTerminated(sc, killDeadline)) {
+                log.atError().addKeyValue("tenant", sc.tenant()).addKeyValue("pid", sc.pid())
+                        .addKeyValue("killTimeout", config.killTimeout())
+                        .log("walredo sidecar was not reaped after SIGKILL within killTimeout (uninterruptible sleep?)");
+            }
+        }
+    }
+
+    private static boolean awaitTerminated(Sidecar sc, Deadline deadline) {
+        try {
+            sc.terminated().get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
+            return true;
+        } catch (TimeoutException | ExecutionException e) {
+            return sc.terminated().isDone();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** See {@link io.walredo.WalRedoManager#shutdown}. Idempotent; later calls wait for the same end state. */
+    public void shutdown(Duration timeout) {
+        Deadline deadline = deadlineFor(timeout);
+        boolean first = closed.compareAndSet(false, true);
+        if (first) {
+            housekeeper.shutdownNow();
+            if (shutdownHook != null && Thread.currentThread() != shutdownHook) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(shutdownHook);
+                } catch (IllegalStateException jvmAlreadyShuttingDown) {
+                    // The hook is running or about to; it will find the manager closed.
+                }
+            }
+        }
+        drain(new ArrayList<>(slots.values()), KillCause.SHUTDOWN, deadline);
+        if (first) {
+            log.atInfo().addKeyValue("liveSidecars", live.get()).log("walredo manager shut down");
+        }
+    }
+
+    /** See {@link io.walredo.WalRedoManager#status}. */
+    public List<SidecarStatus> status() {
+        List<SidecarStatus> out = new ArrayList<>();
+        for (Slot slot : slots.values()) {
+            Sidecar sc = slot.current.get();
+            if (sc != null) {
+                out.add(new SidecarStatus(sc.tenant(), sc.key().pgVersion(), sc.pid(), sc.startedAt(),
+                        sc.lastRedoAt(), sc.inFlight()));
+            }
+        }
+        return out;
+    }
+
+    /** See {@link io.walredo.WalRedoManager#metrics}. */
+    public WalRedoMetrics metrics() {
+        return metrics.snapshot();
+    }
+
+    /** Whether shutdown has begun. */
+    public boolean isClosed() {
+        return closed.get();
+    }
+
+    /** Per tenant shard and version: the sidecar in rotation, the spawn in progress, back-off state. */
+    private static final class Slot {
+        final SidecarKey key;
+        final AtomicReference<Sidecar> current = new AtomicReference<>();
+        final ReentrantLock lock = new ReentrantLock();
+        /** Guarded by lock. */
+        CompletableFuture<Sidecar> spawning;
+        /** Set while this slot's spawn waits for room under maxLiveSidecars, to name that in timeouts. */
+        volatile boolean waitingForRoom;
+        /** Guarded by lock; non-null once detached or shut down. */
+        KillCause closedBy;
+        /** Written under lock; read without it on the success path (a stale read only delays the reset). */
+        volatile int failures;
+        /** Guarded by lock. */
+        long nextSpawnNanos;
+        /** Guarded by lock. */
+        String lastFailure = "none";
+
+        Slot(SidecarKey key) {
+            this.key = key;
+        }
+
+        /** Caller holds lock. */
+        void recordFailure(String what, long now, WalRedoConfig config) {
+            failures++;
+            lastFailure = what;
+            long initial = config.spawnBackoffInitial().toNanos();
+            long max = config.spawnBackoffMax().toNanos();
+            int shift = Math.min(failures - 1, 30);
+            long delay = initial > (max >> shift) ? max : Math.min(max, initial << shift);
+            nextSpawnNanos = now + delay;
+        }
+
+        void recordSuccess() {
+            if (failures != 0) {
+                lock.lock();
+                try {
+                    failures = 0;
+                } finally {
+                    lock.unlock();
+                }
+            }
+        }
+    }
+}

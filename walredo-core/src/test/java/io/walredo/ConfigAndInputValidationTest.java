@@ -1,0 +1,112 @@
+package io.walredo;
+
+import static io.walredo.Fixtures.PG;
+import static io.walredo.Fixtures.config;
+import static io.walredo.Fixtures.expected;
+import static io.walredo.Fixtures.request;
+import static io.walredo.Fixtures.tenant;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.walredo.testing.FakeRedoModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Bad configuration fails at build time; bad calls fail before anything is spawned or written. */
+@Timeout(60)
+class ConfigAndInputValidationTest {
+
+    @Test
+    void defaultsAreDocumentedValues() {
+        WalRedoConfig c = WalRedoConfig.builder().redoBinary(PG, FakeRedoModel.binary()).build();
+        assertEquals(Duration.ofSeconds(200), c.idleTimeout());
+        assertEquals(Duration.ofSeconds(60), c.redoTimeout());
+        assertEquals(Duration.ofSeconds(10), c.housekeepingPeriod());
+        assertEquals(Integer.MAX_VALUE, c.maxLiveSidecars());
+        assertEquals(4096, c.stderrMaxLineBytes());
+        assertEquals(Map.of(), c.environment());
+    }
+
+    @Test
+    void everyProblemIsListedInOneException(@TempDir Path dir) throws Exception {
+        Path text = Files.writeString(dir.resolve("notexec"), "hello");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> WalRedoConfig.builder()
+                .redoBinary(14, dir.resolve("missing"))
+                .redoBinary(15, dir)
+                .redoBinary(16, text)
+                .redoBinary(17, Path.of("relative/postgres"))
+                .redoBinary(3, FakeRedoModel.binary())
+                .idleTimeout(Duration.ZERO)
+                .redoTimeout(Duration.ofSeconds(-1))
+                .housekeepingPeriod(Duration.ofMinutes(10))
+                .spawnBackoff(Duration.ofSeconds(2), Duration.ofSeconds(1))
+                .maxLiveSidecars(0)
+                .stderrLimits(10, 0, 0)
+                .environment(Map.of("A=B", "x"))
+                .build());
+        String msg = e.getMessage();
+        for (String expected : List.of("does not exist", "is not a regular file", "is not executable",
+                "not an absolute path", "version 3", "idleTimeout must be positive", "redoTimeout must be positive",
+                "spawnBackoffMax", "maxLiveSidecars", "stderrMaxLineBytes", "stderrLinesPerSecond",
+                "stderrTailLines", "environment")) {
+            assertTrue(msg.contains(expected), "missing '" + expected + "' in: " + msg);
+        }
+    }
+
+    @Test
+    void noBinaryAndHousekeepingLongerThanIdleAreRejected() {
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> WalRedoConfig.builder().build())
+                .getMessage().contains("no redo binary"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> WalRedoConfig.builder()
+                .redoBinary(PG, FakeRedoModel.binary()).idleTimeout(Duration.ofSeconds(1))
+                .housekeepingPeriod(Duration.ofSeconds(2)).build()).getMessage().contains("housekeepingPeriod"));
+    }
+
+    @Test
+    void badCallsFailBeforeAnythingIsSpawnedAndTheManagerKeepsWorking() throws Exception {
+        try (WalRedoManager m = WalRedoManager.create(config().maxRequestBytes(64 * 1024).build())) {
+            TenantShardId t = tenant(1);
+            assertThrows(NullPointerException.class, () -> m.redo(null, request(1), AttemptType.READ_PAGE));
+            assertThrows(NullPointerException.class, () -> m.redo(t, null, AttemptType.READ_PAGE));
+            assertThrows(NullPointerException.class, () -> m.redo(t, request(1), null));
+            assertThrows(NullPointerException.class, () -> m.redo(t, request(1), AttemptType.READ_PAGE, null));
+            assertThrows(IllegalArgumentException.class,
+                    () -> m.redo(t, request(1), AttemptType.READ_PAGE, Duration.ZERO));
+            assertThrows(IllegalArgumentException.class,
+                    () -> m.redo(t, request(1), AttemptType.READ_PAGE, Duration.ofSeconds(-5)));
+            RedoRequest pg15 = RedoRequest.builder(15, request(1).tag(), request(1).lsn())
+                    .addRecords(request(1).records()).build();
+            IllegalArgumentException noBinary = assertThrows(IllegalArgumentException.class,
+                    () -> m.redo(t, pg15, AttemptType.READ_PAGE));
+            assertTrue(noBinary.getMessage().contains("PostgreSQL 15"), noBinary.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> m.redoAsync(t, pg15, AttemptType.READ_PAGE));
+            assertThrows(IllegalArgumentException.class, () -> m.ping(t, 15));
+            RedoRequest big = request(2, 10, 10_000);
+            IllegalArgumentException tooBig = assertThrows(IllegalArgumentException.class,
+                    () -> m.redo(t, big, AttemptType.READ_PAGE));
+            assertTrue(tooBig.getMessage().contains("maxRequestBytes"), tooBig.getMessage());
+            assertThrows(NullPointerException.class, () -> m.detach(null));
+            assertThrows(IllegalArgumentException.class, () -> m.detach(t, Duration.ZERO));
+            assertEquals(0, m.metrics().sidecarsStarted(), "nothing was spawned for bad calls");
+            assertArrayEquals(expected(request(3)), m.redo(t, request(3), AttemptType.READ_PAGE));
+        }
+    }
+
+    @Test
+    void callsAfterShutdownAreRefused() {
+        WalRedoManager m = WalRedoManager.create(config().build());
+        m.close();
+        assertThrows(ManagerClosedException.class, () -> m.redo(tenant(1), request(1), AttemptType.READ_PAGE));
+        assertThrows(ManagerClosedException.class, () -> m.redoAsync(tenant(1), request(1), AttemptType.READ_PAGE));
+        assertThrows(ManagerClosedException.class, () -> m.ping(tenant(1), PG));
+        m.close();
+    }
+}

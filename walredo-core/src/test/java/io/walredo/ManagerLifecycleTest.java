@@ -1,0 +1,235 @@
+package io.walredo;
+
+import static io.walredo.Fixtures.PG;
+import static io.walredo.Fixtures.awaitReaped;
+import static io.walredo.Fixtures.config;
+import static io.walredo.Fixtures.expected;
+import static io.walredo.Fixtures.request;
+import static io.walredo.Fixtures.sidecarPid;
+import static io.walredo.Fixtures.tenant;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.walredo.testing.FakeRedoModel.Fault;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Quiescing, the live-sidecar cap, detach and shutdown. */
+@Timeout(120)
+class ManagerLifecycleTest {
+    private static final Duration IDLE = Duration.ofSeconds(100);
+
+    private static WalRedoConfig.Builder withClock(AtomicLong clock, List<String> fakeArgs) {
+        return config(fakeArgs).idleTimeout(IDLE).housekeepingPeriod(IDLE).nanoClock(clock::get);
+    }
+
+    @Test
+    void idleSidecarsAreQuiescedAndRespawnedOnTheNextRequest() throws Exception {
+        AtomicLong clock = new AtomicLong(1_000_000_000L);
+        try (WalRedoManager m = WalRedoManager.create(withClock(clock, List.of()).build())) {
+            m.redo(tenant(1), request(1), AttemptType.READ_PAGE);
+            int pid = sidecarPid(m, tenant(1));
+            clock.addAndGet(IDLE.toNanos() - 1);
+            m.sweepNow();
+            assertEquals(pid, sidecarPid(m, tenant(1)), "not idle long enough yet");
+            clock.addAndGet(1);
+            m.sweepNow();
+            awaitReaped(pid);
+            assertTrue(m.status().isEmpty());
+            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.QUIESCE));
+            assertArrayEquals(expected(request(2)), m.redo(tenant(1), request(2), AttemptType.READ_PAGE));
+            assertNotEquals(pid, sidecarPid(m, tenant(1)));
+        }
+    }
+
+    @Test
+    void aSidecarWithRequestsInFlightIsNeverQuiesced() throws Exception {
+        AtomicLong clock = new AtomicLong();
+        try (WalRedoManager m = WalRedoManager.create(withClock(clock, Fault.DELAY_US.args(400_000)).build())) {
+            m.ping(tenant(1), PG);
+            int pid = sidecarPid(m, tenant(1));
+            AtomicReference<Object> result = new AtomicReference<>();
+            Thread caller = Thread.ofVirtual().start(() -> {
+                try {
+                    result.set(m.redo(tenant(1), request(3), AttemptType.GC_COMPACTION));
+                } catch (Throwable t) {
+                    result.set(t);
+                }
+            });
+            Fixtures.await("request in flight", Duration.ofSeconds(10),
+                    () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
+            clock.addAndGet(IDLE.toNanos() * 10);
+            m.sweepNow();
+            assertTrue(caller.join(Duration.ofSeconds(20)));
+            assertArrayEquals(expected(request(3)), (byte[]) result.get());
+            assertEquals(pid, sidecarPid(m, tenant(1)));
+            assertEquals(0, m.metrics().sidecarsKilled().get(KillCause.QUIESCE));
+        }
+    }
+
+    @Test
+    void oneHousekeeperQuiescesAThousandTenants() throws Exception {
+        AtomicLong clock = new AtomicLong();
+        int tenants = 1000;
+        try (WalRedoManager m = WalRedoManager.create(withClock(clock, List.of()).build())) {
+            List<Thread> ts = new ArrayList<>();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            for (int t = 0; t < tenants; t++) {
+                int n = t;
+                ts.add(Thread.ofVirtual().start(() -> {
+                    try {
+                        m.ping(tenant(n), PG);
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }));
+            }
+            for (Thread t : ts) {
+                assertTrue(t.join(Duration.ofSeconds(60)));
+            }
+            if (failure.get() != null) {
+                throw new AssertionError(failure.get());
+            }
+            assertEquals(tenants, m.status().size());
+            long platform = Thread.getAllStackTraces().keySet().stream().filter(t -> !t.isVirtual()).count();
+            assertTrue(platform < 64, "platform threads with 1000 sidecars: " + platform);
+            clock.addAndGet(IDLE.toNanos());
+            m.sweepNow();
+            Fixtures.await("all quiesced and reaped", Duration.ofSeconds(60), () -> m.metrics().liveSidecars() == 0);
+            assertEquals(tenants, m.metrics().sidecarsKilled().get(KillCause.QUIESCE));
+            assertTrue(Fixtures.zombies().isEmpty(), "zombies: " + Fixtures.zombies());
+        }
+    }
+
+    @Test
+    void atTheCapTheLeastRecentlyUsedIdleSidecarIsEvicted() throws Exception {
+        AtomicLong clock = new AtomicLong();
+        try (WalRedoManager m = WalRedoManager.create(withClock(clock, List.of()).maxLiveSidecars(2).build())) {
+            m.ping(tenant(1), PG);
+            clock.addAndGet(1000);
+            m.ping(tenant(2), PG);
+            clock.addAndGet(1000);
+            int oldest = sidecarPid(m, tenant(1));
+            m.ping(tenant(3), PG);
+            awaitReaped(oldest);
+            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.EVICT));
+            assertEquals(List.of(tenant(2), tenant(3)),
+                    m.status().stream().map(SidecarStatus::tenant).sorted().toList());
+        }
+    }
+
+    @Test
+    void atTheCapWithNoIdleSidecarARequestWaitsThenFails() throws Exception {
+        WalRedoManager m = WalRedoManager.create(config(Fault.HANG_AFTER.args(1)).maxLiveSidecars(1).build());
+        Thread busy = Thread.ofVirtual().start(() -> {
+            try {
+                m.redo(tenant(1), request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(30));
+            } catch (WalRedoException expected) {
+                // cancelled by the shutdown below
+            }
+        });
+        try {
+            Fixtures.await("tenant 1 busy", Duration.ofSeconds(10),
+                    () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
+            RedoCancelledException e = assertThrows(RedoCancelledException.class,
+                    () -> m.redo(tenant(2), request(2), AttemptType.GC_COMPACTION, Duration.ofMillis(300)));
+            assertTrue(e.getMessage().contains("maxLiveSidecars"), e.getMessage());
+        } finally {
+            m.shutdown(Duration.ofMillis(100));
+        }
+        assertTrue(busy.join(Duration.ofSeconds(10)));
+    }
+
+    @Test
+    void detachLetsInFlightRequestsFinishThenKills() throws Exception {
+        try (WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(300_000)).build())) {
+            m.ping(tenant(1), PG);
+            int pid = sidecarPid(m, tenant(1));
+            AtomicReference<Object> result = new AtomicReference<>();
+            Thread caller = Thread.ofVirtual().start(() -> {
+                try {
+                    result.set(m.redo(tenant(1), request(4), AttemptType.GC_COMPACTION));
+                } catch (Throwable t) {
+                    result.set(t);
+                }
+            });
+            Fixtures.await("request in flight", Duration.ofSeconds(10),
+                    () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
+            m.detach(tenant(1), Duration.ofSeconds(10));
+            assertTrue(caller.join(Duration.ofSeconds(10)));
+            assertArrayEquals(expected(request(4)), (byte[]) result.get(), "the in-flight request finished");
+            awaitReaped(pid);
+            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.DETACH));
+            m.detach(tenant(1));
+            // A later request starts afresh.
+            m.ping(tenant(1), PG);
+            assertNotEquals(pid, sidecarPid(m, tenant(1)));
+        }
+    }
+
+    @Test
+    void shutdownCancelsWhatDoesNotFinishReapsEverythingAndIsIdempotent() throws Exception {
+        WalRedoManager m = WalRedoManager.create(config(Fault.HANG_AFTER.args(1)).build());
+        AtomicReference<Throwable> result = new AtomicReference<>();
+        Thread caller = Thread.ofVirtual().start(() -> {
+            try {
+                m.redo(tenant(1), request(1), AttemptType.READ_PAGE, Duration.ofSeconds(60));
+            } catch (Throwable t) {
+                result.set(t);
+            }
+        });
+        Fixtures.await("request in flight", Duration.ofSeconds(10),
+                () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
+        int pid = sidecarPid(m, tenant(1));
+        m.shutdown(Duration.ofMillis(200));
+        assertTrue(caller.join(Duration.ofSeconds(10)));
+        assertTrue(result.get() instanceof RedoCancelledException, String.valueOf(result.get()));
+        assertTrue(result.get().getMessage().contains("shut down"), result.get().getMessage());
+        awaitReaped(pid);
+        m.shutdown(Duration.ofMillis(200));
+        m.close();
+        assertThrows(ManagerClosedException.class, () -> m.redo(tenant(1), request(1), AttemptType.READ_PAGE));
+        assertThrows(ManagerClosedException.class, () -> m.ping(tenant(1), PG));
+        assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.SHUTDOWN));
+        assertTrue(Fixtures.zombies().isEmpty());
+    }
+
+    @Test
+    void spawnCyclesLeakNothing() throws Exception {
+        long fdsBefore;
+        long threadsBefore;
+        try (WalRedoManager m = WalRedoManager.create(config().build())) {
+            m.ping(tenant(0), PG);
+            m.detach(tenant(0));
+            fdsBefore = openFds();
+            threadsBefore = platformThreads();
+            for (int i = 0; i < 300; i++) {
+                m.ping(tenant(i % 7), PG);
+                m.detach(tenant(i % 7));
+            }
+            Fixtures.await("fds back to baseline", Duration.ofSeconds(10), () -> openFds() <= fdsBefore);
+            assertTrue(platformThreads() <= threadsBefore + 2, "platform threads grew");
+            assertTrue(Fixtures.zombies().isEmpty());
+        }
+    }
+
+    static long openFds() {
+        try (var s = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+            return s.count();
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static long platformThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> !t.isVirtual()).count();
+    }
+}
