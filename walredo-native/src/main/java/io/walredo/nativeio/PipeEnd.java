@@ -47,6 +47,18 @@ public final class PipeEnd implements AutoCloseable {
     this.description = description;
   }
 
+  private void checkReadable(ByteBuffer dst, Deadline deadline) throws ClosedChannelException {
+    requireDirection(true);
+    Objects.requireNonNull(dst, "dst");
+    Objects.requireNonNull(deadline, "deadline");
+    if (dst.isReadOnly()) {
+      throw new IllegalArgumentException("read into a read-only buffer");
+    }
+    if (!isOpen()) {
+      throw new ClosedChannelException();
+    }
+  }
+
   /**
    * Reads at least one byte into {@code dst} (up to {@code dst.remaining()}), parking while the pipe is empty.
    *
@@ -59,15 +71,7 @@ public final class PipeEnd implements AutoCloseable {
    * @throws NativeCallException if read(2) fails otherwise
    */
   public int read(ByteBuffer dst, Deadline deadline) throws IOException {
-    requireDirection(true);
-    Objects.requireNonNull(dst, "dst");
-    Objects.requireNonNull(deadline, "deadline");
-    if (dst.isReadOnly()) {
-      throw new IllegalArgumentException("read into a read-only buffer");
-    }
-    if (!isOpen()) {
-      throw new ClosedChannelException();
-    }
+    checkReadable(dst, deadline);
     if (!dst.hasRemaining()) {
       return 0;
     }
@@ -82,15 +86,7 @@ public final class PipeEnd implements AutoCloseable {
    * @throws IOException otherwise as {@link #read} (closed, interrupted, read(2) failed)
    */
   public void readFully(ByteBuffer dst, Deadline deadline) throws IOException {
-    requireDirection(true);
-    Objects.requireNonNull(dst, "dst");
-    Objects.requireNonNull(deadline, "deadline");
-    if (dst.isReadOnly()) {
-      throw new IllegalArgumentException("read into a read-only buffer");
-    }
-    if (!isOpen()) {
-      throw new ClosedChannelException();
-    }
+    checkReadable(dst, deadline);
     int total = dst.remaining();
     int done = 0;
     while (done < total) {
