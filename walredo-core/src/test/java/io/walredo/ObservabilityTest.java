@@ -1,0 +1,149 @@
+package io.walredo;
+
+import static io.walredo.Fixtures.PG;
+import static io.walredo.Fixtures.config;
+import static io.walredo.Fixtures.request;
+import static io.walredo.Fixtures.tenant;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.walredo.testing.FakeRedoModel.Fault;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.stream.Collectors;
+import jdk.jfr.Recording;
+import jdk.jfr.consumer.RecordedEvent;
+import jdk.jfr.consumer.RecordingFile;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+
+/** The metrics listener, the built-in snapshot, JFR events and stderr log records. */
+@Timeout(60)
+class ObservabilityTest {
+
+    /** Records every listener call as a line, thread-safely. */
+    static final class RecordingListener implements WalRedoMetricsListener {
+        final ConcurrentLinkedQueue<String> events = new ConcurrentLinkedQueue<>();
+
+        @Override
+        public void sidecarStarted(TenantShardId t, int pid, Duration latency) {
+            events.add("started " + t + " " + pid);
+        }
+
+        @Override
+        public void sidecarKilled(TenantShardId t, int pid, KillCause cause) {
+            events.add("killed " + t + " " + pid + " " + cause);
+        }
+
+        @Override
+        public void redoFinished(TenantShardId t, Duration latency, int records, int bytes, boolean ok) {
+            events.add("redo " + t + " " + records + " " + bytes + " " + ok);
+        }
+
+        @Override
+        public void stderrLine(TenantShardId t, boolean suppressed) {
+            events.add("stderr " + t + " " + suppressed);
+        }
+    }
+
+    @Test
+    void listenerSnapshotAndJfrSeeSpawnRedoAndKill(@TempDir Path dir) throws Exception {
+        RecordingListener listener = new RecordingListener();
+        TenantShardId t = tenant(1);
+        RedoRequest r = request(1);
+        Path jfr = dir.resolve("walredo.jfr");
+        int pid;
+        try (Recording rec = new Recording()) {
+            rec.enable("io.walredo.SidecarSpawn");
+            rec.enable("io.walredo.Redo");
+            rec.enable("io.walredo.SidecarKill");
+            rec.start();
+            try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_LINES.args(3))
+                    .metricsListener(listener).build())) {
+                m.redo(t, r, AttemptType.READ_PAGE);
+                pid = Fixtures.sidecarPid(m, t);
+                Fixtures.await("3 stderr lines", Duration.ofSeconds(10), () -> m.metrics().stderrLinesLogged() == 3);
+                m.detach(t);
+                WalRedoMetrics s = m.metrics();
+                assertEquals(1, s.sidecarsStarted());
+                assertEquals(1, s.redos());
+                assertEquals(0, s.redoFailures());
+                assertEquals(r.recordCount(), s.records());
+                assertEquals(r.encodedSize(), s.requestBytes());
+                assertEquals(1, s.redoLatency().count());
+                assertEquals(1, s.spawnLatency().count());
+                assertTrue(s.redoLatency().p99().compareTo(Duration.ZERO) > 0);
+                assertEquals(1L, s.sidecarsKilled().get(KillCause.DETACH));
+                assertEquals(0, s.liveSidecars());
+            }
+            rec.stop();
+            rec.dump(jfr);
+        }
+        List<String> ev = List.copyOf(listener.events);
+        assertTrue(ev.contains("started " + t + " " + pid), ev.toString());
+        assertTrue(ev.contains("redo " + t + " " + r.recordCount() + " " + r.encodedSize() + " true"), ev.toString());
+        assertTrue(ev.contains("killed " + t + " " + pid + " DETACH"), ev.toString());
+        assertEquals(3, ev.stream().filter(e -> e.equals("stderr " + t + " false")).count(), ev.toString());
+
+        Set<String> names = RecordingFile.readAllEvents(jfr).stream().map(e -> e.getEventType().getName())
+                .collect(Collectors.toSet());
+        assertTrue(names.containsAll(Set.of("io.walredo.SidecarSpawn", "io.walredo.Redo", "io.walredo.SidecarKill")),
+                names.toString());
+        RecordedEvent kill = RecordingFile.readAllEvents(jfr).stream()
+                .filter(e -> e.getEventType().getName().equals("io.walredo.SidecarKill")).findFirst().orElseThrow();
+        assertEquals(pid, kill.getInt("pid"));
+        assertEquals("DETACH", kill.getString("cause"));
+        assertTrue(Files.size(jfr) > 0);
+    }
+
+    @Test
+    void aThrowingListenerDoesNotBreakRedo() throws Exception {
+        WalRedoMetricsListener bad = new WalRedoMetricsListener() {
+            @Override
+            public void redoFinished(TenantShardId t, Duration l, int records, int bytes, boolean ok) {
+                throw new IllegalStateException("listener bug");
+            }
+        };
+        try (WalRedoManager m = WalRedoManager.create(config().metricsListener(bad).build())) {
+            m.redo(tenant(2), request(2), AttemptType.READ_PAGE);
+            m.redo(tenant(2), request(3), AttemptType.READ_PAGE);
+            assertEquals(2, m.metrics().redos());
+        }
+    }
+
+    @Test
+    void stderrLinesAreLoggedWithTenantAndPidAndEscapedControlCharacters() throws Exception {
+        Logger logger = (Logger) LoggerFactory.getLogger("io.walredo.sidecar.stderr");
+        ListAppender<ILoggingEvent> appender = new ListAppender<>();
+        appender.start();
+        ch.qos.logback.classic.Level before = logger.getLevel();
+        logger.setLevel(ch.qos.logback.classic.Level.INFO);
+        logger.addAppender(appender);
+        TenantShardId t = tenant(77);
+        try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_LINES.args(2)).build())) {
+            m.ping(t, PG);
+            int pid = Fixtures.sidecarPid(m, t);
+            Fixtures.await("2 lines logged", Duration.ofSeconds(10), () -> appender.list.stream()
+                    .filter(e -> e.getKeyValuePairs() != null && e.getKeyValuePairs().stream()
+                            .anyMatch(kv -> kv.key.equals("pid") && kv.value.equals(pid)))
+                    .count() == 2);
+            ILoggingEvent e = appender.list.get(0);
+            var kvs = e.getKeyValuePairs().stream().collect(Collectors.toMap(kv -> kv.key, kv -> kv.value));
+            assertEquals(t, kvs.get("tenant"));
+            assertEquals(pid, kvs.get("pid"));
+            assertTrue(e.getFormattedMessage().contains("registered custom resource manager"), e.getFormattedMessage());
+        } finally {
+            logger.detachAppender(appender);
+            logger.setLevel(before);
+        }
+    }
+}
