@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
+import ch.qos.logback.core.AppenderBase;
 import io.walredo.testing.FakeRedoModel.Fault;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -123,7 +123,13 @@ class ObservabilityTest {
     @Test
     void stderrLinesAreLoggedWithTenantAndPidAndEscapedControlCharacters() throws Exception {
         Logger logger = (Logger) LoggerFactory.getLogger("io.walredo.sidecar.stderr");
-        ListAppender<ILoggingEvent> appender = new ListAppender<>();
+        ConcurrentLinkedQueue<ILoggingEvent> events = new ConcurrentLinkedQueue<>();
+        AppenderBase<ILoggingEvent> appender = new AppenderBase<>() {
+            @Override
+            protected void append(ILoggingEvent e) {
+                events.add(e);
+            }
+        };
         appender.start();
         ch.qos.logback.classic.Level before = logger.getLevel();
         logger.setLevel(ch.qos.logback.classic.Level.INFO);
@@ -132,11 +138,11 @@ class ObservabilityTest {
         try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_LINES.args(2)).build())) {
             m.ping(t, PG);
             int pid = Fixtures.sidecarPid(m, t);
-            Fixtures.await("2 lines logged", Duration.ofSeconds(10), () -> appender.list.stream()
+            Fixtures.await("2 lines logged", Duration.ofSeconds(10), () -> events.stream()
                     .filter(e -> e.getKeyValuePairs() != null && e.getKeyValuePairs().stream()
                             .anyMatch(kv -> kv.key.equals("pid") && kv.value.equals(pid)))
                     .count() == 2);
-            ILoggingEvent e = appender.list.get(0);
+            ILoggingEvent e = events.peek();
             var kvs = e.getKeyValuePairs().stream().collect(Collectors.toMap(kv -> kv.key, kv -> kv.value));
             assertEquals(t, kvs.get("tenant"));
             assertEquals(pid, kvs.get("pid"));

@@ -76,7 +76,7 @@ final class Sidecar {
 
     /** High 32 bits: state; low 32 bits: borrowers. One CAS decides retain versus retire races. */
     private final AtomicLong ctl = new AtomicLong();
-    private volatile KillCause retireCause;
+    private final AtomicReference<KillCause> retireCause = new AtomicReference<>();
     private volatile long lastUsedNanos;
     private volatile long lastRedoEpochMillis;
     private volatile boolean served;
@@ -157,10 +157,15 @@ final class Sidecar {
         // EOF or EPIPE itself and reports the precise failure (a short answer is a protocol error, not a
         // crash); only if it has not within the grace period (a grandchild may hold the pipes open) is it
         // failed from here.
-        retire(KillCause.ERROR);
         if (inFlight() == 0) {
+            // Nobody is using it: record why it died (the back-off and the next caller's error quote this).
+            List<String> tail = stderr.tailAfterEof(CRASH_REPORT_WAIT);
+            fail(new SidecarCrashedException(tenant(), pid, status.toString(), tail, "walredo sidecar for tenant "
+                    + tenant() + " (pid " + pid + ") died with " + status + tailText(tail)
+                    + ". The next request respawns it", null), KillCause.ERROR);
             return;
         }
+        retire(KillCause.ERROR);
         LockSupport.parkNanos(CRASH_REPORT_WAIT.toNanos());
         if (state(ctl.get()) == KILLED) {
             return;
@@ -169,6 +174,12 @@ final class Sidecar {
         fail(new SidecarCrashedException(tenant(), pid, status.toString(), tail, "walredo sidecar for tenant "
                 + tenant() + " (pid " + pid + ") died with " + status + tailText(tail)
                 + ". The next request respawns it", null), KillCause.ERROR);
+    }
+
+    /** Why it failed, for back-off bookkeeping: the recorded failure's message, if any. */
+    String failureDescription() {
+        WalRedoException f = failure.get();
+        return f != null ? f.getMessage() : "sidecar pid " + pid + " failed before answering any request";
     }
 
     List<String> stderrTail() {
@@ -201,7 +212,7 @@ final class Sidecar {
         lastUsedNanos = nanoClock.getAsLong();
         long c = ctl.decrementAndGet();
         if ((int) c == 0 && state(c) == RETIRED) {
-            kill(retireCause);
+            kill(retireCause.get());
         }
     }
 
@@ -223,10 +234,10 @@ final class Sidecar {
             if (state(c) != ACTIVE) {
                 return;
             }
-            retireCause = cause;
+            retireCause.compareAndSet(null, cause);
             if (ctl.compareAndSet(c, ctl(RETIRED, (int) c))) {
                 if ((int) c == 0) {
-                    kill(cause);
+                    kill(retireCause.get());
                 }
                 return;
             }
@@ -306,21 +317,30 @@ final class Sidecar {
                 if (f != null) {
                     throw copy(f);
                 }
+                String progress = (src.position() - start) + " of " + (src.limit() - start) + " bytes written";
                 if (e instanceof PipeTimeoutException) {
-                    RedoTimeoutException t = timeout("writing the request to its stdin (" + (src.position() - start)
-                            + " of " + (src.limit() - start) + " bytes written); it stopped reading", e);
+                    RedoTimeoutException t = timeout("writing the request to its stdin (" + progress
+                            + "); it stopped reading", e);
                     if (nothingWritten) {
                         retire(KillCause.TIMEOUT);
                     } else {
-                        fail(t, KillCause.TIMEOUT);
+                        // The stream is torn: everyone else is cancelled with that reason, not with our timeout.
+                        fail(cancelled("another request's write to its stdin timed out half-way (" + progress
+                                + "), so the sidecar was killed", e), KillCause.TIMEOUT);
                     }
                     throw t;
                 }
-                if (e instanceof InterruptedIOException && nothingWritten) {
+                if (e instanceof InterruptedIOException) {
                     Thread.currentThread().interrupt();
-                    throw cancelled("the calling thread was interrupted while writing", e);
+                    RedoCancelledException c = cancelled("the calling thread was interrupted while writing ("
+                            + progress + ")", e);
+                    if (!nothingWritten) {
+                        fail(cancelled("another request was interrupted half-way through writing (" + progress
+                                + "), so the sidecar was killed", e), KillCause.ERROR);
+                    }
+                    throw c;
                 }
-                throw fail(crashed("writing to its stdin", e, 0), KillCause.ERROR);
+                throw fail(crashed("writing to its stdin", e, 0, deadline), KillCause.ERROR);
             }
         } finally {
             writeLock.unlock();
@@ -334,7 +354,9 @@ final class Sidecar {
             }
             WalRedoException f = failure.get();
             if (f != null) {
-                p.abandon();
+                if (!p.abandon()) {
+                    return p.page;
+                }
                 throw copy(f);
             }
             if (readerRole.compareAndSet(false, true)) {
@@ -379,7 +401,7 @@ final class Sidecar {
                 while (answer.hasRemaining()) {
                     int n = child.stdout().read(answer, deadline);
                     if (n < 0) {
-                        throw fail(endOfFile(), KillCause.ERROR);
+                        throw fail(endOfFile(deadline), KillCause.ERROR);
                     }
                 }
             } catch (PipeTimeoutException e) {
@@ -401,7 +423,7 @@ final class Sidecar {
                     p.abandon();
                     throw copy(known);
                 }
-                throw fail(crashed("reading its stdout", e, answer.position()), KillCause.ERROR);
+                throw fail(crashed("reading its stdout", e, answer.position(), deadline), KillCause.ERROR);
             }
             byte[] page = new byte[PAGE_BYTES];
             answer.flip();
@@ -423,25 +445,31 @@ final class Sidecar {
         }
     }
 
-    private WalRedoException endOfFile() {
+    private WalRedoException endOfFile(Deadline deadline) {
         int got = answer.position();
         if (got > 0) {
-            return protocolShort(got);
+            return protocolShort(got, deadline);
         }
-        return crashed("reading its stdout", null, 0);
+        return crashed("reading its stdout", null, 0, deadline);
     }
 
-    private ProtocolException protocolShort(int got) {
-        String status = exitStatusWithin(CRASH_REPORT_WAIT).map(s -> "; it ended with " + s).orElse("");
+    /** How long an error report may wait for the exit status and stderr: briefly, and never past the deadline. */
+    private static Duration reportWait(Deadline deadline) {
+        return Duration.ofNanos(Math.max(0, Math.min(CRASH_REPORT_WAIT.toNanos(), deadline.remainingNanos())));
+    }
+
+    private ProtocolException protocolShort(int got, Deadline deadline) {
+        Duration wait = reportWait(deadline);
+        String status = exitStatusWithin(wait).map(s -> "; it ended with " + s).orElse("");
         return new ProtocolException(tenant(), pid, "walredo sidecar for tenant " + tenant() + " (pid " + pid
                 + ") answered " + got + " of " + PAGE_BYTES + " bytes and then closed its stdout" + status
-                + tailText(stderr.tailAfterEof(CRASH_REPORT_WAIT))
+                + tailText(stderr.tailAfterEof(wait))
                 + ". It was killed; the next request respawns it", null);
     }
 
-    private SidecarCrashedException crashed(String during, IOException cause, int partial) {
-        Optional<ExitStatus> status = exitStatusWithin(CRASH_REPORT_WAIT);
-        List<String> tail = stderr.tailAfterEof(status.isPresent() ? CRASH_REPORT_WAIT : Duration.ZERO);
+    private SidecarCrashedException crashed(String during, IOException cause, int partial, Deadline deadline) {
+        Optional<ExitStatus> status = exitStatusWithin(reportWait(deadline));
+        List<String> tail = stderr.tailAfterEof(status.isPresent() ? reportWait(deadline) : Duration.ZERO);
         String how = status.map(s -> "died with " + s).orElse("closed its pipes while alive");
         return new SidecarCrashedException(tenant(), pid, status.map(ExitStatus::toString).orElse(null), tail,
                 "walredo sidecar for tenant " + tenant() + " (pid " + pid + ") " + how + " while " + during

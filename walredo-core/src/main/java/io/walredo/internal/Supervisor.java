@@ -67,6 +67,8 @@ public final class Supervisor {
     private final Metrics metrics;
     private final BufferPool buffers = new BufferPool(POOLED_BUFFERS_PER_CLASS);
     private final ConcurrentHashMap<SidecarKey, Slot> slots = new ConcurrentHashMap<>();
+    /** Every sidecar spawned and not yet reaped, in rotation or not: what shutdown and detach must end. */
+    private final java.util.Set<Sidecar> unreaped = ConcurrentHashMap.newKeySet();
     private final AtomicInteger live = new AtomicInteger();
     private final ReentrantLock capLock = new ReentrantLock();
     private final Condition capFreed = capLock.newCondition();
@@ -187,7 +189,10 @@ public final class Supervisor {
             Sidecar sc = acquire(key, deadline);
             try {
                 byte[] page = sc.apply(request, deadline);
-                slot(key).recordSuccess();
+                Slot slot = slots.get(key);
+                if (slot != null) {
+                    slot.recordSuccess();
+                }
                 return page;
             } catch (SidecarCrashedException | ProtocolException e) {
                 if (attempt >= retries || deadline.isExpired() || closed.get()) {
@@ -292,7 +297,11 @@ public final class Supervisor {
         }
     }
 
-    private void startSpawn(Slot slot, CompletableFuture<Sidecar> result, Deadline requesterDeadline) {
+    private void startSpawn(Slot slot, CompletableFuture<Sidecar> result, Deadline firstCallerDeadline) {
+        // The spawn is shared: waiting for room under the cap must not end at the first caller's deadline
+        // (each caller stops waiting at its own), so it is bounded by the longest a default request waits.
+        Deadline requesterDeadline = firstCallerDeadline.remainingNanos() > config.redoTimeout().toNanos()
+                ? firstCallerDeadline : Deadline.after(config.redoTimeout());
         Thread.ofVirtual().name("walredo-spawn-" + slot.key.tenant()).start(() -> {
             Sidecar sc = null;
             Throwable error = null;
@@ -311,7 +320,8 @@ public final class Supervisor {
                 closedBy = slot.closedBy;
                 if (sc != null && closedBy == null) {
                     slot.current.set(sc);
-                } else if (sc == null) {
+                } else if (sc == null && !(error instanceof RedoCancelledException)) {
+                    // Only a real spawn failure backs off; finding no room under the cap is not one.
                     slot.recordFailure(String.valueOf(error instanceof WalRedoException w ? w.getMessage() : error),
                             nanoClock.getAsLong(), config);
                 }
@@ -383,16 +393,24 @@ public final class Supervisor {
         }
         long latency = nanoClock.getAsLong() - t0;
         commitSpawn(event, key, child.pid(), true);
-        StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
-                config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines());
-        Sidecar sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled);
-        drainer.start();
-        child.onExit().whenCompleteAsync((status, err) -> {
-            releaseCapacity();
-            if (status != null) {
-                sc.childExited(status);
-            }
-        }, virtualThreads);
+        Sidecar sc;
+        try {
+            StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
+                    config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines());
+            sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled);
+            unreaped.add(sc);
+            child.onExit().whenCompleteAsync((status, err) -> {
+                unreaped.remove(sc);
+                releaseCapacity();
+                if (status != null) {
+                    sc.childExited(status);
+                }
+            }, virtualThreads);
+            drainer.start();
+        } catch (Throwable t) {
+            child.close();
+            throw t;
+        }
         metrics.sidecarStarted(key.tenant(), child.pid(), latency);
         log.atInfo().addKeyValue("tenant", key.tenant()).addKeyValue("pid", child.pid())
                 .addKeyValue("pgVersion", key.pgVersion())
@@ -417,8 +435,7 @@ public final class Supervisor {
             if (cause == KillCause.ERROR && !sc.hasServed()) {
                 slot.lock.lock();
                 try {
-                    slot.recordFailure("sidecar pid " + sc.pid() + " failed before answering any request",
-                            nanoClock.getAsLong(), config);
+                    slot.recordFailure(sc.failureDescription(), nanoClock.getAsLong(), config);
                 } finally {
                     slot.lock.unlock();
                 }
@@ -547,12 +564,7 @@ public final class Supervisor {
             } finally {
                 slot.lock.unlock();
             }
-            slots.remove(slot.key, slot);
-            Sidecar sc = slot.current.getAndSet(null);
-            if (sc != null) {
-                sidecars.add(sc);
-                sc.retire(cause);
-            }
+            slot.current.set(null);
         }
         for (CompletableFuture<Sidecar> f : spawns) {
             try {
@@ -562,6 +574,16 @@ public final class Supervisor {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 break;
+            }
+        }
+        // After the spawns settled: a spawn that finished into a closed slot killed its own sidecar, but it
+        // is still awaited here like every other sidecar of these tenants, in rotation or not.
+        java.util.Set<SidecarKey> keys = new java.util.HashSet<>();
+        list.forEach(slot -> keys.add(slot.key));
+        for (Sidecar sc : unreaped) {
+            if (cause == KillCause.SHUTDOWN || keys.contains(sc.key())) {
+                sidecars.add(sc);
+                sc.retire(cause);
             }
         }
         for (Sidecar sc : sidecars) {
@@ -579,6 +601,10 @@ public final class Supervisor {
                         .addKeyValue("killTimeout", config.killTimeout())
                         .log("walredo sidecar was not reaped after SIGKILL within killTimeout (uninterruptible sleep?)");
             }
+        }
+        // Only now may a request for these tenants start afresh (after a detach).
+        for (Slot slot : list) {
+            slots.remove(slot.key, slot);
         }
     }
 
