@@ -5,7 +5,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 
 /**
  * Runs one PostgreSQL {@code --wal-redo} sidecar per tenant shard and turns "base page + WAL records"
@@ -81,22 +80,14 @@ public final class WalRedoManager implements AutoCloseable {
      * this returns.
      */
     public CompletableFuture<byte[]> redoAsync(TenantShardId tenant, RedoRequest request, AttemptType attempt) {
-        Objects.requireNonNull(tenant, "tenant");
-        Objects.requireNonNull(request, "request");
         Objects.requireNonNull(attempt, "attempt");
-        if (!config.binaries().containsKey(request.pgVersion())) {
-            throw new IllegalArgumentException("no redo binary is configured for PostgreSQL " + request.pgVersion()
-                    + " (tenant " + tenant + "); configured versions: " + config.binaries().keySet());
-        }
-        if (supervisor.isClosed()) {
-            throw new ManagerClosedException("the WalRedoManager has been shut down; create a new one");
-        }
+        supervisor.checkRedoArguments(tenant, request);
         CompletableFuture<byte[]> result = new CompletableFuture<>();
         Thread.ofVirtual().name("walredo-async").start(() -> {
             try {
                 result.complete(supervisor.redo(tenant, request, attempt, config.redoTimeout()));
             } catch (Throwable t) {
-                result.completeExceptionally(t instanceof CompletionException ? t.getCause() : t);
+                result.completeExceptionally(t);
             }
         });
         return result;

@@ -156,19 +156,14 @@ final class Sidecar {
         // Out of rotation at once, so the next request spawns afresh. A request in flight normally sees
         // EOF or EPIPE itself and reports the precise failure (a short answer is a protocol error, not a
         // crash); only if it has not within the grace period (a grandchild may hold the pipes open) is it
-        // failed from here.
-        if (inFlight() == 0) {
-            // Nobody is using it: record why it died (the back-off and the next caller's error quote this).
-            List<String> tail = stderr.tailAfterEof(CRASH_REPORT_WAIT);
-            fail(new SidecarCrashedException(tenant(), pid, status.toString(), tail, "walredo sidecar for tenant "
-                    + tenant() + " (pid " + pid + ") died with " + status + tailText(tail)
-                    + ". The next request respawns it", null), KillCause.ERROR);
-            return;
-        }
-        retire(KillCause.ERROR);
-        LockSupport.parkNanos(CRASH_REPORT_WAIT.toNanos());
-        if (state(ctl.get()) == KILLED) {
-            return;
+        // failed from here. With nobody using it, the failure is recorded at once: the back-off and the
+        // next caller's error quote it.
+        if (inFlight() > 0) {
+            retire(KillCause.ERROR);
+            LockSupport.parkNanos(CRASH_REPORT_WAIT.toNanos());
+            if (state(ctl.get()) == KILLED) {
+                return;
+            }
         }
         List<String> tail = stderr.tailAfterEof(CRASH_REPORT_WAIT);
         fail(new SidecarCrashedException(tenant(), pid, status.toString(), tail, "walredo sidecar for tenant "

@@ -168,6 +168,16 @@ public final class Supervisor {
         return Deadline.after(timeout);
     }
 
+    /**
+     * Checks what {@link #redo} checks before anything is spawned or written, for callers that hand the
+     * redo to another thread: a binary for the request's version, and an open manager.
+     */
+    public void checkRedoArguments(TenantShardId tenant, RedoRequest request) {
+        Objects.requireNonNull(tenant, "tenant");
+        keyFor(tenant, Objects.requireNonNull(request, "request").pgVersion());
+        ensureOpen();
+    }
+
     private SidecarKey keyFor(TenantShardId tenant, int pgVersion) {
         if (!config.binaries().containsKey(pgVersion)) {
             throw new IllegalArgumentException("no redo binary is configured for PostgreSQL " + pgVersion
