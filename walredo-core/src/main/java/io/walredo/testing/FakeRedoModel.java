@@ -23,8 +23,9 @@ import java.util.Optional;
  * the record count, the last LSN and a hash of every input byte.
  *
  * <p>Holds no static mutable state; every method is safe to call from any thread. A {@link Session} is not
- * thread-safe. Lives in the walredo-core test-jar, so walredo-bench can use it; it therefore depends on nothing
- * but the JDK and the library's value types (no JUnit).
+ * thread-safe. Ships in the walredo-core jar (test support, not used by the library itself) so that the demo,
+ * the benchmarks and an embedder's own tests can check pages against the fake; it depends on nothing but the
+ * JDK and the library's value types.
  */
 public final class FakeRedoModel {
 
