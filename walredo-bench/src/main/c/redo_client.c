@@ -1,0 +1,312 @@
+/*
+ * redo-client: the "limit" the benchmarks compare the library with. A minimal C client for the walredo
+ * protocol: posix_spawn (with the same file actions as the library: dup2 onto 0-2, closefrom 3), pipes in
+ * blocking mode, no framework, no allocation on the request path.
+ *
+ *   redo-client redo BINARY REQUEST_FILE DEPTH WARMUP_MS MEASURE_MS
+ *     Spawns BINARY --wal-redo, then keeps DEPTH copies of the request in REQUEST_FILE (its exact bytes, as
+ *     the library encodes them; every request ends in one G or H) in flight: a writer thread sends one
+ *     request whenever fewer than DEPTH are outstanding, the main thread reads the 8192-byte answers and
+ *     checks each against the first. DEPTH outstanding requests are what DEPTH closed-loop callers of the
+ *     library produce against one sidecar. Prints one line:
+ *       requests=N seconds=S us_per_redo_per_caller=X median_us=M
+ *     where us_per_redo_per_caller = S * DEPTH / N * 1e6 (the figure Neon's bench_walredo reports) and
+ *     median_us is the median round trip of single requests (only meaningful, and only printed, at DEPTH 1).
+ *
+ *   redo-client spawn BINARY EXTRA_FDS COUNT
+ *     Opens EXTRA_FDS more descriptors (each its own open of /dev/null, as the JVM's are, and without
+ *     O_CLOEXEC, as a careless host would), then
+ *     COUNT times: posix_spawn BINARY --wal-redo, write a Ping, read its 8192-byte answer, SIGKILL, waitpid.
+ *     Prints the spawn -> first ping latencies in microseconds, one line: spawn_us=v1,v2,...
+ *
+ * Exit status 0 on success, 1 on any error (with a message on stderr).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE_BYTES 8192
+
+extern char **environ;
+
+static void die(const char *what) {
+    fprintf(stderr, "redo-client: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static void fail(const char *msg) {
+    fprintf(stderr, "redo-client: %s\n", msg);
+    exit(1);
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void write_all(int fd, const unsigned char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            die("write to the child's stdin");
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void read_all(int fd, unsigned char *p, size_t n) {
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            die("read from the child's stdout");
+        }
+        if (r == 0) fail("the child closed its stdout (did it crash?)");
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+struct child {
+    pid_t pid;
+    int in;  /* our end of the child's stdin */
+    int out; /* our end of the child's stdout */
+};
+
+/* The library's spawn: pipes with O_CLOEXEC, dup2 onto 0/1 (stderr goes to /dev/null here), closefrom(3). */
+static struct child spawn_child(const char *binary, int devnull) {
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) die("pipe2");
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t empty, all;
+    sigemptyset(&empty);
+    sigfillset(&all);
+    if (posix_spawn_file_actions_init(&fa) != 0 || posix_spawnattr_init(&attr) != 0) fail("posix_spawn init");
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, devnull, 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = {(char *)binary, "--wal-redo", NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, binary, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        die("posix_spawn");
+    }
+    close(in[0]);
+    close(out[1]);
+    struct child c = {pid, in[1], out[0]};
+    return c;
+}
+
+static void kill_child(struct child *c) {
+    close(c->in);
+    close(c->out);
+    kill(c->pid, SIGKILL);
+    int status;
+    while (waitpid(c->pid, &status, 0) < 0) {
+        if (errno != EINTR) die("waitpid");
+    }
+}
+
+static unsigned char *read_file(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die(path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) die("fstat");
+    unsigned char *buf = malloc((size_t)st.st_size);
+    if (buf == NULL) fail("out of memory");
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r <= 0) die("read request file");
+        got += (size_t)r;
+    }
+    close(fd);
+    *len = got;
+    return buf;
+}
+
+/* The window: the writer waits while DEPTH requests are outstanding; the reader frees a slot per answer. */
+struct window {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    long depth;
+    long outstanding;
+    int stop;
+    int fd;
+    const unsigned char *req;
+    size_t req_len;
+    int64_t *sent_at; /* ring of send times, DEPTH entries; used at DEPTH 1 for the median */
+    long sent;
+};
+
+static void *writer(void *arg) {
+    struct window *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        while (w->outstanding >= w->depth && !w->stop) pthread_cond_wait(&w->cond, &w->lock);
+        if (w->stop) {
+            pthread_mutex_unlock(&w->lock);
+            return NULL;
+        }
+        w->outstanding++;
+        w->sent_at[w->sent % w->depth] = now_ns();
+        w->sent++;
+        pthread_mutex_unlock(&w->lock);
+        write_all(w->fd, w->req, w->req_len);
+    }
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int run_redo(const char *binary, const char *request_file, long depth, long warmup_ms, long measure_ms) {
+    size_t req_len;
+    unsigned char *req = read_file(request_file, &req_len);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) die("/dev/null");
+    struct child c = spawn_child(binary, devnull);
+
+    struct window w;
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    w.depth = depth;
+    w.outstanding = 0;
+    w.stop = 0;
+    w.fd = c.in;
+    w.req = req;
+    w.req_len = req_len;
+    w.sent_at = calloc((size_t)depth, sizeof(int64_t));
+    w.sent = 0;
+    size_t max_samples = 1 << 22;
+    int64_t *rtt = depth == 1 ? malloc(max_samples * sizeof(int64_t)) : NULL;
+    size_t n_rtt = 0;
+
+    pthread_t th;
+    if (pthread_create(&th, NULL, writer, &w) != 0) fail("pthread_create");
+
+    static unsigned char first[PAGE_BYTES], page[PAGE_BYTES];
+    long answered = 0, measured = 0;
+    int64_t start = now_ns();
+    int64_t measure_start = start + warmup_ms * 1000000L;
+    int64_t end = measure_start + measure_ms * 1000000L;
+    int64_t t_begin = 0, t_end = 0;
+    int measuring = 0;
+    for (;;) {
+        read_all(c.out, answered == 0 ? first : page, PAGE_BYTES);
+        int64_t t = now_ns();
+        if (answered > 0 && memcmp(first, page, PAGE_BYTES) != 0) fail("an answer differs from the first one");
+        pthread_mutex_lock(&w.lock);
+        int64_t sent = w.sent_at[answered % depth];
+        w.outstanding--;
+        int done = t >= end;
+        if (done) w.stop = 1;
+        pthread_cond_signal(&w.cond);
+        long in_flight = w.outstanding;
+        pthread_mutex_unlock(&w.lock);
+        answered++;
+        if (!measuring && t >= measure_start) {
+            measuring = 1;
+            t_begin = t;
+        } else if (measuring) {
+            measured++;
+            if (rtt != NULL && n_rtt < max_samples) rtt[n_rtt++] = t - sent;
+        }
+        if (done) {
+            t_end = t;
+            /* drain what is still in flight so the child is idle when it is killed */
+            for (long i = 0; i < in_flight; i++) read_all(c.out, page, PAGE_BYTES);
+            break;
+        }
+    }
+    pthread_join(th, NULL);
+    kill_child(&c);
+    double seconds = (double)(t_end - t_begin) / 1e9;
+    double us = seconds * (double)depth / (double)measured * 1e6;
+    printf("requests=%ld seconds=%.6f us_per_redo_per_caller=%.3f", measured, seconds, us);
+    if (rtt != NULL && n_rtt > 0) {
+        qsort(rtt, n_rtt, sizeof(int64_t), cmp_i64);
+        printf(" median_us=%.3f", (double)rtt[n_rtt / 2] / 1e3);
+    }
+    printf("\n");
+    return 0;
+}
+
+static int run_spawn(const char *binary, long extra_fds, long count) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) die("getrlimit");
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) die("setrlimit");
+    }
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) die("/dev/null");
+    for (long i = 0; i < extra_fds; i++) {
+        if (open("/dev/null", O_RDONLY) < 0) die("open /dev/null (raise ulimit -n?)");
+    }
+    /* The Ping message: 'H', length 4 (it counts itself). */
+    static const unsigned char ping[5] = {'H', 0, 0, 0, 4};
+    static unsigned char page[PAGE_BYTES];
+    printf("spawn_us=");
+    for (long i = 0; i < count; i++) {
+        int64_t t0 = now_ns();
+        struct child c = spawn_child(binary, devnull);
+        write_all(c.in, ping, sizeof ping);
+        read_all(c.out, page, PAGE_BYTES);
+        int64_t t1 = now_ns();
+        kill_child(&c);
+        printf("%s%.1f", i == 0 ? "" : ",", (double)(t1 - t0) / 1e3);
+    }
+    printf("\n");
+    return 0;
+}
+
+static long number(const char *s, const char *what) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0) {
+        fprintf(stderr, "redo-client: %s must be a non-negative integer, got '%s'\n", what, s);
+        exit(1);
+    }
+    return v;
+}
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
+    if (argc == 7 && strcmp(argv[1], "redo") == 0) {
+        long depth = number(argv[4], "DEPTH");
+        if (depth < 1) fail("DEPTH must be at least 1");
+        return run_redo(argv[2], argv[3], depth, number(argv[5], "WARMUP_MS"), number(argv[6], "MEASURE_MS"));
+    }
+    if (argc == 5 && strcmp(argv[1], "spawn") == 0) {
+        return run_spawn(argv[2], number(argv[3], "EXTRA_FDS"), number(argv[4], "COUNT"));
+    }
+    fprintf(stderr,
+            "usage: redo-client redo BINARY REQUEST_FILE DEPTH WARMUP_MS MEASURE_MS\n"
+            "       redo-client spawn BINARY EXTRA_FDS COUNT\n");
+    return 1;
+}

@@ -1,0 +1,340 @@
+package io.walredo.bench;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Runs every benchmark of {@code ./scripts/bench}, prints one table per benchmark (with a progress line while
+ * it runs) and writes the report {@code docs/benchmarks.md} with its PNG charts.
+ *
+ * <p>Usage: {@code BenchSuite quick|full [--only throughput,spawn,cold,isolation,density] [--report DIR]}.
+ * System properties: {@code walredo.fake.binary} (the fake redo binary), {@code walredo.bench.client} (the C
+ * limit client), {@code walredo.bench.command} (the command line to print in the report).
+ */
+public final class BenchSuite {
+
+    /** How long each benchmark runs. {@code quick} fits in 10 minutes on the project's 2-vCPU machine. */
+    enum Mode {
+        QUICK(1, 3, 1000, 60, 10, 30, 40, 1, 10),
+        FULL(2, 5, 2000, 200, 20, 100, 200, 2, 30);
+
+        private final int jmhWarmupIterations;
+        private final int jmhMeasurementIterations;
+        private final int jmhIterationMillis;
+        private final int spawnSamples;
+        private final int spawnWarmup;
+        private final int exitSamples;
+        private final int coldSamples;
+        private final int isolationRounds;
+        private final int isolationSeconds;
+
+        Mode(int jmhWarmupIterations, int jmhMeasurementIterations, int jmhIterationMillis, int spawnSamples,
+                int spawnWarmup, int exitSamples, int coldSamples, int isolationRounds, int isolationSeconds) {
+            this.jmhWarmupIterations = jmhWarmupIterations;
+            this.jmhMeasurementIterations = jmhMeasurementIterations;
+            this.jmhIterationMillis = jmhIterationMillis;
+            this.spawnSamples = spawnSamples;
+            this.spawnWarmup = spawnWarmup;
+            this.exitSamples = exitSamples;
+            this.coldSamples = coldSamples;
+            this.isolationRounds = isolationRounds;
+            this.isolationSeconds = isolationSeconds;
+        }
+
+        int jmhWarmupIterations() {
+            return jmhWarmupIterations;
+        }
+
+        int jmhMeasurementIterations() {
+            return jmhMeasurementIterations;
+        }
+
+        int jmhIterationMillis() {
+            return jmhIterationMillis;
+        }
+
+        int spawnSamples() {
+            return spawnSamples;
+        }
+
+        int spawnWarmup() {
+            return spawnWarmup;
+        }
+
+        int exitSamples() {
+            return exitSamples;
+        }
+
+        int coldSamples() {
+            return coldSamples;
+        }
+
+        int isolationRounds() {
+            return isolationRounds;
+        }
+
+        int isolationSeconds() {
+            return isolationSeconds;
+        }
+
+        String describe() {
+            return String.format("JMH %d warm-up + %d measured iterations of %d ms, one fork per row; %d spawn "
+                    + "samples per cell; %d exit samples; %d cold-start samples; %d isolation round(s) of %d s",
+                    jmhWarmupIterations, jmhMeasurementIterations, jmhIterationMillis, spawnSamples, exitSamples,
+                    coldSamples, isolationRounds, isolationSeconds);
+        }
+    }
+
+    private static final List<String> ALL = List.of("throughput", "spawn", "cold", "isolation", "density");
+    private static Path reportDir = Path.of("docs");
+
+    private BenchSuite() {
+    }
+
+    /**
+     * Entry point.
+     *
+     * @param args {@code quick|full [--only a,b] [--report DIR]}
+     */
+    public static void main(String[] args) throws Exception {
+        Mode mode = null;
+        Set<String> only = new LinkedHashSet<>(ALL);
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "quick", "full" -> mode = Mode.valueOf(args[i].toUpperCase(Locale.ROOT));
+                case "--only" -> {
+                    only = new LinkedHashSet<>(List.of(value(args, ++i).split(",")));
+                    if (!ALL.containsAll(only)) {
+                        usage("--only takes a comma-separated subset of " + ALL + ", got " + only);
+                    }
+                }
+                case "--report" -> reportDir = Path.of(value(args, ++i));
+                case "-h", "--help" -> {
+                    usage(null);
+                    return;
+                }
+                default -> usage("unknown argument " + args[i]);
+            }
+        }
+        if (mode == null) {
+            mode = Mode.QUICK;
+        }
+        Path fake = executable("walredo.fake.binary");
+        Path client = executable("walredo.bench.client");
+        Path work = Files.createTempDirectory("walredo-bench");
+        Progress progress = new Progress(System.err);
+        long start = System.nanoTime();
+        List<Section> sections = new ArrayList<>();
+        System.out.println("walredo benchmarks, " + mode.name().toLowerCase(Locale.ROOT) + ": " + mode.describe());
+        Probes.machine().forEach(m -> System.out.println("  " + m));
+        for (String b : ALL) {
+            if (!only.contains(b)) {
+                continue;
+            }
+            Section s = switch (b) {
+                case "throughput" -> new ThroughputScenario(mode, fake, client, work).run(progress);
+                case "spawn" -> new SpawnScenario(mode, fake, client).run(progress);
+                case "cold" -> new ColdStartScenario(mode, fake).run(progress);
+                case "isolation" -> new IsolationScenario(mode, fake, work).run(progress);
+                case "density" -> new DensityScenario(fake).run(progress);
+                default -> throw new IllegalStateException(b);
+            };
+            progress.clear();
+            System.out.print(s.console());
+            System.out.flush();
+            sections.add(s);
+        }
+        Duration took = Duration.ofNanos(System.nanoTime() - start);
+        Path report = writeReport(mode, only, sections, took);
+        System.out.printf("%nall benchmarks done in %d min %d s; report written to %s%n", took.toMinutes(),
+                took.toSecondsPart(), report);
+    }
+
+    private static String value(String[] args, int i) {
+        if (i >= args.length) {
+            usage(args[i - 1] + " needs a value");
+        }
+        return args[i];
+    }
+
+    private static void usage(String problem) {
+        PrintStream out = problem == null ? System.out : System.err;
+        if (problem != null) {
+            out.println("bench: " + problem);
+        }
+        out.println("usage: ./scripts/bench [quick|full] [--only " + String.join(",", ALL) + "] [--report DIR]");
+        out.println("  quick (default) fits in 10 minutes; full runs longer for tighter figures.");
+        out.println("  Writes DIR/benchmarks.md (default docs/) and PNG charts under DIR/img/.");
+        if (problem != null) {
+            System.exit(2);
+        }
+    }
+
+    private static Path executable(String property) {
+        String v = System.getProperty(property);
+        if (v == null || !Files.isExecutable(Path.of(v))) {
+            throw new IllegalStateException("system property " + property + " must name an executable, got " + v
+                    + "; run the benchmarks through ./scripts/bench, which builds and passes it");
+        }
+        return Path.of(v).toAbsolutePath();
+    }
+
+    /** Runs a tool to completion and returns its standard output; fails with its stderr if it fails. */
+    static String runTool(List<String> command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).start();
+        p.getOutputStream().close();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        Thread errReader = Thread.ofVirtual().start(() -> copy(p.getErrorStream(), err));
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(10, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+            throw new IllegalStateException(command + " did not finish within 10 minutes");
+        }
+        errReader.join();
+        if (p.exitValue() != 0) {
+            throw new IllegalStateException(command + " failed with exit " + p.exitValue() + ": "
+                    + err.toString(StandardCharsets.UTF_8).trim());
+        }
+        return out;
+    }
+
+    private static void copy(InputStream in, ByteArrayOutputStream out) {
+        try {
+            in.transferTo(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Parses {@code key=value key=value} output. */
+    static Map<String, String> keyValues(String out) {
+        Map<String, String> kv = new LinkedHashMap<>();
+        for (String token : out.trim().split("\\s+")) {
+            int eq = token.indexOf('=');
+            if (eq > 0) {
+                kv.put(token.substring(0, eq), token.substring(eq + 1));
+            }
+        }
+        return kv;
+    }
+
+    /** Writes a chart under the report's img/ directory; returns its path relative to the report. */
+    static String chart(String file, Chart chart) throws IOException {
+        Path dir = reportDir.resolve("img");
+        Files.createDirectories(dir);
+        chart.write(dir.resolve(file));
+        return "img/" + file;
+    }
+
+    private static Path writeReport(Mode mode, Set<String> only, List<Section> sections, Duration took)
+            throws IOException {
+        String command = System.getProperty("walredo.bench.command", "./scripts/bench "
+                + mode.name().toLowerCase(Locale.ROOT));
+        StringBuilder md = new StringBuilder();
+        md.append("# Benchmarks\n\n");
+        md.append("Written by `").append(command).append("` on ")
+                .append(ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z")))
+                .append(" in ").append(took.toMinutes()).append(" min ").append(took.toSecondsPart())
+                .append(" s. Every figure below is from that one run; nothing is copied from elsewhere. The machine is "
+                        + "a shared VM, so absolute figures move from run to run: compare the ratios, which put "
+                        + "two figures measured seconds apart side by side.\n\n");
+        md.append("- Mode: `").append(mode.name().toLowerCase(Locale.ROOT)).append("` (").append(mode.describe())
+                .append(")\n");
+        if (!only.containsAll(ALL)) {
+            md.append("- Benchmarks run: ").append(String.join(", ", only)).append('\n');
+        }
+        for (String m : Probes.machine()) {
+            md.append("- ").append(m).append('\n');
+        }
+        md.append("- Redo binary: the project's fake (`walredo-native/src/main/c/fake_walredo.c`), not Neon's "
+                + "postgres: its work per request is hashing the input, so these figures measure the library and "
+                + "the pipes, not WAL replay.\n\n");
+        md.append("Reproduce: `./scripts/bench quick` (under 10 minutes) or `./scripts/bench full`; "
+                + "`--only throughput,spawn,cold,isolation,density` runs a subset.\n\n");
+        md.append("## Targets\n\n");
+        Table all = new Table("benchmark", "target", "this run", "");
+        for (Section s : sections) {
+            for (Section.Target t : s.targets) {
+                all.row(s.title, t.goal(), t.measured(), t.met() ? "met" : "**missed**");
+            }
+        }
+        md.append(all.markdown()).append('\n');
+        for (Section s : sections) {
+            md.append(s.markdown());
+        }
+        Files.createDirectories(reportDir);
+        Path file = reportDir.resolve("benchmarks.md");
+        Files.writeString(file, md.toString());
+        return file;
+    }
+
+    /**
+     * The progress line: rewritten in place on a terminal, one line per step (at most one per second)
+     * otherwise. Safe to call from any thread.
+     */
+    static final class Progress {
+        private final PrintStream out;
+        private final boolean terminal = System.console() != null;
+        private final long start = System.nanoTime();
+        private final ReentrantLock lock = new ReentrantLock();
+        private long lastPrinted;
+        private int lastLength;
+
+        Progress(PrintStream out) {
+            this.out = out;
+        }
+
+        void step(String what) {
+            lock.lock();
+            try {
+                long now = System.nanoTime();
+                if (!terminal && now - lastPrinted < 1_000_000_000L) {
+                    return;
+                }
+                lastPrinted = now;
+                long s = (now - start) / 1_000_000_000L;
+                String line = String.format("[%02d:%02d] %s", s / 60, s % 60, what);
+                if (terminal) {
+                    out.print("\r" + line + " ".repeat(Math.max(0, lastLength - line.length())));
+                    lastLength = line.length();
+                } else {
+                    out.println(line);
+                }
+                out.flush();
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        void clear() {
+            lock.lock();
+            try {
+                if (terminal && lastLength > 0) {
+                    out.print("\r" + " ".repeat(lastLength) + "\r");
+                    out.flush();
+                    lastLength = 0;
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+package io.walredo.bench;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collection;
+import java.util.List;
+import java.util.stream.Stream;
+
+/** Reads this JVM's and its children's resource use from /proc and the JDK's management beans. */
+final class Probes {
+    private Probes() {
+    }
+
+    /** Open file descriptors of this JVM. */
+    static long fds() {
+        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count() - 1; // the directory stream's own fd
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot list /proc/self/fd", e);
+        }
+    }
+
+    /** Live platform threads (the JDK's thread bean does not count virtual threads). */
+    static int platformThreads() {
+        return ManagementFactory.getThreadMXBean().getThreadCount();
+    }
+
+    /** Heap in use after garbage collection settles: the minimum over a few explicit full GCs. */
+    static long heapAfterGc() {
+        long min = Long.MAX_VALUE;
+        for (int i = 0; i < 4; i++) {
+            System.gc();
+            min = Math.min(min, ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed());
+        }
+        return min;
+    }
+
+    /** Children of this JVM that have exited and not been reaped. */
+    static long zombies() {
+        long self = ProcessHandle.current().pid();
+        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
+            return s.filter(p -> p.getFileName().toString().chars().allMatch(Character::isDigit))
+                    .map(p -> stat(p.resolve("stat")))
+                    .filter(st -> st != null && st.length > 3 && st[2].equals("Z") && Long.parseLong(st[3]) == self)
+                    .count();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot list /proc", e);
+        }
+    }
+
+    private static String[] stat(Path p) {
+        try {
+            String s = Files.readString(p);
+            // "pid (comm) state ppid ..."; comm may contain spaces, so split after the last ')'.
+            int close = s.lastIndexOf(')');
+            String[] rest = s.substring(close + 2).split(" ");
+            return new String[] {s.substring(0, s.indexOf(' ')), "", rest[0], rest[1]};
+        } catch (IOException | RuntimeException e) {
+            return null; // the process exited while we looked
+        }
+    }
+
+    /** Summed Rss and Pss (kB) of the given processes, from /proc/PID/smaps_rollup; gone pids are skipped. */
+    static long[] rssPssKb(Collection<Integer> pids) {
+        long rss = 0;
+        long pss = 0;
+        for (int pid : pids) {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/smaps_rollup"))) {
+                    if (line.startsWith("Rss:")) {
+                        rss += kb(line);
+                    } else if (line.startsWith("Pss:")) {
+                        pss += kb(line);
+                    }
+                }
+            } catch (IOException e) {
+                // exited meanwhile
+            }
+        }
+        return new long[] {rss, pss};
+    }
+
+    private static long kb(String line) {
+        return Long.parseLong(line.replaceAll("[^0-9]", ""));
+    }
+
+    /** This machine, for the report's header. */
+    static List<String> machine() {
+        String cpu = grep("/proc/cpuinfo", "model name");
+        String mem = grep("/proc/meminfo", "MemTotal");
+        String kernel = read("/proc/sys/kernel/osrelease");
+        return List.of(
+                "CPUs: " + Runtime.getRuntime().availableProcessors() + " (" + cpu + ")",
+                "Memory: " + mem,
+                "Kernel: Linux " + kernel,
+                "JDK: " + System.getProperty("java.vm.name") + " " + Runtime.version(),
+                "fd limit (soft): " + fdLimit());
+    }
+
+    static String fdLimit() {
+        return grep("/proc/self/limits", "Max open files").replaceAll("\\s+", " ");
+    }
+
+    private static String grep(String file, String key) {
+        try {
+            for (String line : Files.readAllLines(Path.of(file))) {
+                if (line.startsWith(key)) {
+                    int colon = line.indexOf(':');
+                    return (colon >= 0 ? line.substring(colon + 1) : line.substring(key.length())).trim();
+                }
+            }
+        } catch (IOException e) {
+            return "unknown";
+        }
+        return "unknown";
+    }
+
+    private static String read(String file) {
+        try {
+            return Files.readString(Path.of(file)).trim();
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package io.walredo.bench;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.Options;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+import org.openjdk.jmh.runner.options.VerboseMode;
+
+/**
+ * Benchmark 1 and 2: {@link RedoThroughputBenchmark} under JMH for every work and caller count, each row
+ * followed at once by the C limit client ({@code redo-client redo}) running the same bytes at the same
+ * pipelining depth, so every ratio compares two figures measured seconds apart.
+ */
+final class ThroughputScenario {
+    static final int[] CALLERS = {1, 2, 4, 8, 16, 32, 64, 128};
+
+    /** One row: work and callers, the library's and the C client's µs per redo per caller. */
+    record Row(Workload work, int callers, double libUs, double libErrorUs, double cUs, double cMedianUs) {
+        double libPerSecond() {
+            return callers / libUs * 1e6;
+        }
+
+        double cPerSecond() {
+            return callers / cUs * 1e6;
+        }
+    }
+
+    private final BenchSuite.Mode mode;
+    private final Path fake;
+    private final Path client;
+    private final Path workDir;
+
+    ThroughputScenario(BenchSuite.Mode mode, Path fake, Path client, Path workDir) {
+        this.mode = mode;
+        this.fake = fake;
+        this.client = client;
+        this.workDir = workDir;
+    }
+
+    Section run(BenchSuite.Progress progress) throws IOException, InterruptedException, RunnerException {
+        Map<Workload, Path> wire = new EnumMap<>(Workload.class);
+        for (Workload w : Workload.values()) {
+            Path f = workDir.resolve(w.label() + ".request.bin");
+            w.writeWireBytes(f);
+            wire.put(w, f);
+        }
+        List<Row> rows = new ArrayList<>();
+        int total = Workload.values().length * CALLERS.length;
+        for (Workload w : Workload.values()) {
+            for (int callers : CALLERS) {
+                progress.step("redo throughput " + w.label() + "/" + callers + " (" + (rows.size() + 1) + "/" + total
+                        + ")");
+                int perCaller = RedoThroughputBenchmark.perCaller(callers);
+                RunResult r = new Runner(jmhOptions(w, callers, perCaller)).runSingle();
+                double libUs = r.getPrimaryResult().getScore() / perCaller;
+                double errUs = r.getPrimaryResult().getScoreError() / perCaller;
+                double[] c = cClient(wire.get(w), callers);
+                rows.add(new Row(w, callers, libUs, Double.isNaN(errUs) ? 0 : errUs, c[0], c[1]));
+            }
+        }
+        return report(rows);
+    }
+
+    private Options jmhOptions(Workload w, int callers, int perCaller) {
+        return new OptionsBuilder()
+                .include(RedoThroughputBenchmark.class.getName() + ".redo")
+                .param("work", w.label())
+                .param("callers", Integer.toString(callers))
+                .param("perCaller", Integer.toString(perCaller))
+                .forks(1)
+                .warmupIterations(mode.jmhWarmupIterations())
+                .warmupTime(TimeValue.milliseconds(mode.jmhIterationMillis()))
+                .measurementIterations(mode.jmhMeasurementIterations())
+                .measurementTime(TimeValue.milliseconds(mode.jmhIterationMillis()))
+                .jvmArgsAppend("--enable-native-access=ALL-UNNAMED", "-XX:+IgnoreUnrecognizedVMOptions",
+                        "--sun-misc-unsafe-memory-access=allow", "-Dwalredo.fake.binary=" + fake)
+                .shouldFailOnError(true)
+                .verbosity(VerboseMode.SILENT)
+                .build();
+    }
+
+    /** Runs the C client; returns µs per redo per caller and (at depth 1) the median round trip in µs. */
+    private double[] cClient(Path request, int depth) throws IOException, InterruptedException {
+        long warmupMs = mode.jmhIterationMillis() * (long) mode.jmhWarmupIterations();
+        long measureMs = mode.jmhIterationMillis() * (long) mode.jmhMeasurementIterations();
+        String out = BenchSuite.runTool(List.of(client.toString(), "redo", fake.toString(), request.toString(),
+                Integer.toString(depth), Long.toString(warmupMs), Long.toString(measureMs)));
+        Map<String, String> kv = BenchSuite.keyValues(out);
+        double us = Double.parseDouble(kv.get("us_per_redo_per_caller"));
+        double median = kv.containsKey("median_us") ? Double.parseDouble(kv.get("median_us")) : Double.NaN;
+        return new double[] {us, median};
+    }
+
+    private Section report(List<Row> rows) throws IOException {
+        Section s = new Section("Redo throughput vs the C limit (JMH)",
+                "One tenant, one sidecar (the fake redo binary); `callers` virtual threads call `redo` (or `ping`) "
+                        + "in a closed loop and every page is checked against the fake's model. JMH "
+                        + "(`RedoThroughputBenchmark`, AverageTime, one fork) measures invocations of `perCaller` "
+                        + "requests per caller; the figure is Neon's: µs per redo per caller, i.e. the latency each "
+                        + "caller sees, queueing included. The C column is `redo-client redo`, run right after the "
+                        + "JMH row with the same request bytes at the same pipelining depth (blocking pipes, a "
+                        + "writer thread keeps `callers` requests in flight, no framework). `lib/C` above 1 is "
+                        + "overhead; redos/s = callers / latency. `short` is Neon's recorded 1,132-byte request, "
+                        + "`medium` 227 records (" + Workload.MEDIUM.wireBytes() + " bytes on the wire).");
+        Table t = new Table("work", "callers", "library µs/redo/caller", "C limit µs", "lib/C", "library redos/s",
+                "C redos/s");
+        for (Row r : rows) {
+            t.row(r.work().label(), r.callers(), String.format("%.1f ± %.1f", r.libUs(), r.libErrorUs()),
+                    String.format("%.1f", r.cUs()), Stats.ratio(r.libUs() / r.cUs()),
+                    String.format("%,.0f", r.libPerSecond()), String.format("%,.0f", r.cPerSecond()));
+        }
+        s.table("", t);
+        for (Row r : rows) {
+            if (r.callers() == 1) {
+                double ratio = r.libUs() / r.cUs();
+                s.target("redo at 1 caller, " + r.work().label() + ": at most 1.5x the C client",
+                        String.format("%.1f µs vs %.1f µs (C median round trip %.1f µs): %s", r.libUs(), r.cUs(),
+                                r.cMedianUs(), Stats.ratio(ratio)), ratio <= 1.5);
+            }
+        }
+        for (Row r : rows) {
+            if (r.work() == Workload.SHORT && r.callers() >= 16) {
+                s.target("short at " + r.callers() + " callers: at least 130k redos/s",
+                        String.format("%,.0f/s", r.libPerSecond()), r.libPerSecond() >= 130_000);
+                double share = r.libPerSecond() / r.cPerSecond();
+                s.target("short at " + r.callers() + " callers: at least 50 % of the C limit",
+                        String.format("%.0f %% (%,.0f vs %,.0f/s)", share * 100, r.libPerSecond(), r.cPerSecond()),
+                        share >= 0.5);
+            }
+        }
+        List<Chart.Series> series = new ArrayList<>();
+        for (Workload w : Workload.values()) {
+            List<double[]> lib = new ArrayList<>();
+            List<double[]> c = new ArrayList<>();
+            for (Row r : rows) {
+                if (r.work() == w) {
+                    lib.add(new double[] {r.callers(), r.libUs()});
+                    c.add(new double[] {r.callers(), r.cUs()});
+                }
+            }
+            series.add(new Chart.Series("library " + w.label(), lib, false, w.ordinal()));
+            series.add(new Chart.Series("C limit " + w.label(), c, true, w.ordinal()));
+        }
+        s.charts.add(BenchSuite.chart("redo-latency-vs-callers.png",
+                new Chart("µs per redo per caller vs callers (log-log)", "callers", "µs per redo per caller", true,
+                        true, series)));
+        return s;
+    }
+}
