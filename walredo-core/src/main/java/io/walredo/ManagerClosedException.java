@@ -4,7 +4,11 @@ package io.walredo;
 public final class ManagerClosedException extends IllegalStateException {
     private static final long serialVersionUID = 1L;
 
-    /** @param message what was refused */
+    /**
+     * Creates the exception.
+     *
+     * @param message what was refused
+     */
     public ManagerClosedException(String message) {
         super(message);
     }

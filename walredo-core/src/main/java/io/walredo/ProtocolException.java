@@ -8,6 +8,8 @@ public final class ProtocolException extends WalRedoException {
     private static final long serialVersionUID = 1L;
 
     /**
+     * Creates the exception.
+     *
      * @param tenant the tenant
      * @param pid the sidecar's pid
      * @param message what was received instead of a page

@@ -8,6 +8,8 @@ public final class RedoCancelledException extends WalRedoException {
     private static final long serialVersionUID = 1L;
 
     /**
+     * Creates the exception.
+     *
      * @param tenant the tenant
      * @param pid the sidecar's pid, or 0 if none was involved
      * @param message why it was cancelled

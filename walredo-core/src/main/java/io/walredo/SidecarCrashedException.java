@@ -14,6 +14,8 @@ public final class SidecarCrashedException extends WalRedoException {
     private final List<String> stderrTail;
 
     /**
+     * Creates the exception.
+     *
      * @param tenant the tenant
      * @param pid the sidecar's pid
      * @param exitStatus how it ended, e.g. "signal 11 (SIGSEGV)", or null if it was still alive

@@ -8,6 +8,8 @@ public final class SpawnFailedException extends WalRedoException {
     private static final long serialVersionUID = 1L;
 
     /**
+     * Creates the exception.
+     *
      * @param tenant the tenant
      * @param message what failed and what to check
      * @param cause the native failure, or null

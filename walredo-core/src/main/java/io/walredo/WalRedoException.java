@@ -17,6 +17,8 @@ public class WalRedoException extends Exception {
     private final int pid;
 
     /**
+     * Creates the exception.
+     *
      * @param tenant the tenant the request was for
      * @param pid the sidecar's pid, or 0 when no sidecar was involved
      * @param message what happened and what to do

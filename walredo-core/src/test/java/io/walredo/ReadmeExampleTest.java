@@ -1,12 +1,20 @@
 package io.walredo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.walredo.testing.FakeRedoModel;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The embedding example in README.md, compiled and run here so the README stays true. */
+/**
+ * The embedding example in README.md, compiled and run here so the README stays true; a second test checks
+ * that README.md's first Java block is exactly the code between the markers below.
+ */
 class ReadmeExampleTest {
 
     static byte[] readmeExample(Path postgres) throws WalRedoException {
@@ -29,5 +37,23 @@ class ReadmeExampleTest {
     @Test
     void theReadmeExampleRuns() throws Exception {
         assertEquals(8192, readmeExample(FakeRedoModel.binary()).length);
+    }
+
+    @Test
+    void theReadmeShowsExactlyThisCode() throws IOException {
+        Path module = Path.of("").toAbsolutePath();
+        List<String> test = Files.readAllLines(module.resolve("src/test/java/io/walredo/ReadmeExampleTest.java"),
+                StandardCharsets.UTF_8);
+        List<String> readme = Files.readAllLines(module.resolve("../README.md"), StandardCharsets.UTF_8);
+
+        int begin = test.indexOf("        // --- README example begins ---");
+        int end = test.indexOf("        // --- README example ends ---");
+        assertTrue(begin >= 0 && end > begin, "markers in ReadmeExampleTest");
+        List<String> code = test.subList(begin + 1, end).stream().map(l -> l.isEmpty() ? l : l.substring(8)).toList();
+        int fence = readme.indexOf("```java");
+        assertTrue(fence >= 0, "a ```java block in README.md");
+        int close = readme.subList(fence + 1, readme.size()).indexOf("```") + fence + 1;
+        assertEquals(String.join("\n", code), String.join("\n", readme.subList(fence + 1, close)),
+                "README.md's first Java block differs from ReadmeExampleTest; change both together");
     }
 }

@@ -25,7 +25,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * Runs every benchmark of {@code ./scripts/bench}, prints one table per benchmark (with a progress line while
  * it runs) and writes the report {@code docs/benchmarks.md} with its PNG charts.
  *
- * <p>Usage: {@code BenchSuite quick|full [--only throughput,spawn,cold,isolation,density] [--report DIR]}.
+ * <p>Usage: {@code BenchSuite quick|full [--only throughput,spawn,cold,isolation,density] [--report DIR]
+ * [--rows WORK/CALLERS,...] [--profile]}.
  * System properties: {@code walredo.fake.binary} (the fake redo binary), {@code walredo.bench.client} (the C
  * limit client), {@code walredo.bench.command} (the command line to print in the report).
  */
@@ -117,6 +118,8 @@ public final class BenchSuite {
     public static void main(String[] args) throws Exception {
         Mode mode = null;
         Set<String> only = new LinkedHashSet<>(ALL);
+        Set<String> rows = new LinkedHashSet<>();
+        boolean profile = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "quick", "full" -> mode = Mode.valueOf(args[i].toUpperCase(Locale.ROOT));
@@ -127,6 +130,8 @@ public final class BenchSuite {
                     }
                 }
                 case "--report" -> reportDir = Path.of(value(args, ++i));
+                case "--rows" -> rows.addAll(List.of(value(args, ++i).split(",")));
+                case "--profile" -> profile = true;
                 case "-h", "--help" -> {
                     usage(null);
                     return;
@@ -150,7 +155,7 @@ public final class BenchSuite {
                 continue;
             }
             Section s = switch (b) {
-                case "throughput" -> new ThroughputScenario(mode, fake, client, work).run(progress);
+                case "throughput" -> new ThroughputScenario(mode, fake, client, work, rows, profile).run(progress);
                 case "spawn" -> new SpawnScenario(mode, fake, client).run(progress);
                 case "cold" -> new ColdStartScenario(mode, fake).run(progress);
                 case "isolation" -> new IsolationScenario(mode, fake, work).run(progress);
@@ -180,9 +185,12 @@ public final class BenchSuite {
         if (problem != null) {
             out.println("bench: " + problem);
         }
-        out.println("usage: ./scripts/bench [quick|full] [--only " + String.join(",", ALL) + "] [--report DIR]");
+        out.println("usage: ./scripts/bench [quick|full] [--only " + String.join(",", ALL) + "] [--report DIR]"
+                + " [--rows WORK/CALLERS,...] [--profile]");
         out.println("  quick (default) fits in 10 minutes; full runs longer for tighter figures.");
         out.println("  Writes DIR/benchmarks.md (default docs/) and PNG charts under DIR/img/.");
+        out.println("  --rows short/1,ping/128 runs only those throughput rows; --profile profiles the throughput row");
+        out.println("  furthest from the C client with JFR even when every target is met (it always does on a miss).");
         if (problem != null) {
             System.exit(2);
         }

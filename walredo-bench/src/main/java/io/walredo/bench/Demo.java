@@ -6,6 +6,7 @@ import io.walredo.KillCause;
 import io.walredo.Lsn;
 import io.walredo.RedoRequest;
 import io.walredo.RelTag;
+import io.walredo.SidecarCrashedException;
 import io.walredo.SidecarStatus;
 import io.walredo.TenantShardId;
 import io.walredo.WalRecord;
@@ -17,7 +18,9 @@ import io.walredo.testing.FakeRedoModel;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
 import java.lang.management.ThreadMXBean;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -25,7 +28,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.Locale;
+import java.util.StringJoiner;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -35,30 +41,67 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * The main job: a realistic multi-tenant workload against the redo binary (by default the fake the build
- * makes). Neon-shaped short and medium requests from virtual-thread callers; tenants come and go in
- * waves so idle sidecars are quiesced and respawned during the run; one tenant's sidecar is SIGKILLed
- * from outside now and then. Every page is checked against the fake's model. Prints a progress line
- * each second and a summary table at the end.
+ * The main job: a multi-tenant redo workload against a redo binary, by default the fake the build makes.
+ *
+ * <p>Workload: a tenth of the tenants are hot and take half the requests; the others are visited by a window
+ * that slides by half its width every idle timeout, so tenants go quiet, their sidecars are quiesced, and
+ * come back to a respawn while the run goes on. Requests are Neon-shaped: three in four are "short" (Neon's
+ * walredo benchmark request, 1132 bytes with two records, or the same shape with other records), one in four
+ * "medium" (227 small records, about 26 KiB). One hot tenant's sidecar is SIGKILLed from outside every
+ * {@link #CRASH_EVERY}, like an OOM kill. With the fake binary every page is checked against
+ * {@link FakeRedoModel}; with a real Neon postgres ({@code --redo-binary}) only Neon's short request is sent,
+ * because its records are real PostgreSQL 14 WAL.
+ *
+ * <p>Prints a progress line every second and a summary table at the end. Exit status: 0 when every request
+ * returned the right page, 1 when a request failed or a page was wrong or the binary could not serve at all,
+ * 2 for a usage error.
  */
 public final class Demo {
-    private static final int PG_VERSION = 16;
-    private static final Duration CRASH_EVERY = Duration.ofSeconds(3);
+    /** The PostgreSQL version of every request: Neon's short request vector is PostgreSQL 14 WAL. */
+    static final int PG_VERSION = Workload.PG_VERSION;
+    /** How often the crashing tenant's sidecar is SIGKILLed. */
+    static final Duration CRASH_EVERY = Duration.ofSeconds(2);
+    /** Budget of one redo call (the library's default is 60 s; a demo on a busy machine should not wait that long). */
+    static final Duration REDO_TIMEOUT = Duration.ofSeconds(10);
+    /** How often peak fds, live sidecars and threads are sampled. */
+    private static final Duration SAMPLE_EVERY = Duration.ofMillis(100);
+    /** Exit status of a usage error. */
+    static final int EXIT_USAGE = 2;
+
 
     private Demo() {
     }
 
-    record Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary, boolean fake) {
+    /**
+     * Parsed command line.
+     *
+     * @param tenants tenant count
+     * @param duration how long callers run
+     * @param idleTimeout the manager's idle timeout (and the workload's wave length)
+     * @param callers virtual-thread callers
+     * @param redoBinary the binary to run
+     * @param libDir its library directory, if it needs one
+     * @param fake whether {@code redoBinary} is the fake (pages are then checked)
+     * @param extraArgs arguments after {@code --wal-redo} (tests pass fault flags of the fake here)
+     */
+    record Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary,
+            Optional<Path> libDir, boolean fake, List<String> extraArgs) {
     }
 
-    public static void main(String[] args) throws Exception {
+    /**
+     * Runs the demo; see {@code ./scripts/demo --help}.
+     *
+     * @param args the command line
+     * @throws InterruptedException if interrupted while waiting for the callers
+     */
+    public static void main(String[] args) throws InterruptedException {
         Options o;
         try {
             o = parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println("demo: " + e.getMessage());
             System.err.println(usage());
-            System.exit(2);
+            System.exit(EXIT_USAGE);
             return;
         }
         if (o == null) {
@@ -72,43 +115,58 @@ public final class Demo {
         return """
                 usage: ./scripts/demo [options]
                   --tenants N          tenants (default 200)
-                  --duration D         how long to run, e.g. 30s, 2m (default 30s)
-                  --idle-timeout D     quiesce sidecars idle this long (default 2s)
+                  --duration D         how long to run, e.g. 10s, 2m (default 30s)
+                  --idle-timeout D     quiesce sidecars idle this long, e.g. 500ms, 2s (default 2s)
                   --callers N          concurrent virtual-thread callers (default 300)
-                  --redo-binary PATH   a Neon postgres with --wal-redo support (default: the fake the build made;
-                                       pages are then checked against its model)
-                  --help               this text""";
+                  --redo-binary PATH   a Neon-built postgres with --wal-redo support, PostgreSQL 14 (the demo's
+                                       real WAL records are PostgreSQL 14's); default: the fake the build made,
+                                       whose pages are then checked against its model
+                  --lib-dir PATH       library directory of --redo-binary, passed to it as LD_LIBRARY_PATH
+                  --help               this text
+                Options take their value as the next argument or after '=' (--tenants=50).""";
     }
 
+    /** Parses the command line; null for {@code --help}. Throws IllegalArgumentException naming the problem. */
     static Options parse(String[] args) {
         int tenants = 200;
         int callers = 300;
         Duration duration = Duration.ofSeconds(30);
         Duration idle = Duration.ofSeconds(2);
         Path binary = null;
+        Path libDir = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
                 return null;
             }
-            if (i + 1 >= args.length) {
+            String v;
+            int eq = a.indexOf('=');
+            if (a.startsWith("--") && eq > 0) {
+                v = a.substring(eq + 1);
+                a = a.substring(0, eq);
+            } else if (i + 1 < args.length) {
+                v = args[++i];
+            } else {
                 throw new IllegalArgumentException("option " + a + " needs a value");
             }
-            String v = args[++i];
             switch (a) {
                 case "--tenants" -> tenants = positiveInt(a, v);
                 case "--callers" -> callers = positiveInt(a, v);
                 case "--duration" -> duration = duration(a, v);
                 case "--idle-timeout" -> idle = duration(a, v);
                 case "--redo-binary" -> binary = Path.of(v).toAbsolutePath();
+                case "--lib-dir" -> libDir = Path.of(v).toAbsolutePath();
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
         }
         boolean fake = binary == null;
+        if (fake && libDir != null) {
+            throw new IllegalArgumentException("--lib-dir needs --redo-binary");
+        }
         if (fake) {
             binary = FakeRedoModel.binary();
         }
-        return new Options(tenants, duration, idle, callers, binary, fake);
+        return new Options(tenants, duration, idle, callers, binary, Optional.ofNullable(libDir), fake, List.of());
     }
 
     private static int positiveInt(String opt, String v) {
@@ -144,92 +202,221 @@ public final class Demo {
         throw new IllegalArgumentException(opt + " takes a positive duration such as 500ms, 30s or 2m, got '" + v + "'");
     }
 
-    /** Prebuilt requests and, for the fake, their expected pages. */
-    record Work(RedoRequest request, byte[] expected, String kind) {
+    /**
+     * One prebuilt request and, for the fake, its expected page.
+     *
+     * @param request the request
+     * @param expected the page the fake must return, or null when not checked
+     * @param medium whether it is a medium (else a short) request
+     */
+    record Work(RedoRequest request, byte[] expected, boolean medium) {
     }
 
-    static List<Work> workload(boolean withExpected) {
+    /** Neon's benchmark "short" request: two real PostgreSQL 14 WAL records, 1132 bytes on the wire. */
+    static RedoRequest neonShortRequest() {
+        return Workload.SHORT.request();
+    }
+
+    /**
+     * The requests callers pick from. For the fake: Neon's short request, more requests of its shape (two
+     * records of about 530 bytes; some on a base image) and medium ones (227 records of 95 to 110 bytes,
+     * about 26 KiB), three short to one medium, each with its expected page. For a real binary: Neon's short
+     * request alone, unchecked.
+     */
+    static List<Work> workload(boolean fake) {
+        RedoRequest neonShort = neonShortRequest();
+        if (!fake) {
+            return List.of(new Work(neonShort, null, false));
+        }
         SplittableRandom rnd = new SplittableRandom(42);
         List<Work> out = new ArrayList<>();
-        for (int i = 0; i < 48; i++) {
+        out.add(new Work(neonShort, FakeRedoModel.expectedPage(neonShort), false));
+        for (int i = 1; i < 48; i++) {
             boolean medium = i % 4 == 3;
-            BufferTag tag = new BufferTag(new RelTag(1663, 13010, 16384 + i, RelTag.MAIN_FORKNUM), i * 7L);
-            long lsn = 0x16A9388L + i * 0x10000L;
+            BufferTag tag = BufferTag.of(1663, 13010, 16384 + i, RelTag.MAIN_FORKNUM, i * 7L);
+            long lsn = 0x16A9388L + i * 0x100000L;
             int records = medium ? 227 : 2;
-            RedoRequest.Builder b = RedoRequest.builder(PG_VERSION, tag, Lsn.of(lsn + records * 0x100L + 8));
-            if (i % 8 == 1) {
+            RedoRequest.Builder b = RedoRequest.builder(PG_VERSION, tag, Lsn.of(lsn + (records + 1) * 0x100L));
+            if (!medium && i % 8 == 1) {
                 byte[] base = new byte[RedoRequest.PAGE_BYTES];
                 rnd.nextBytes(base);
                 b.baseImage(Lsn.of(lsn), base);
             }
             for (int r = 0; r < records; r++) {
-                byte[] rec = new byte[medium ? 100 + rnd.nextInt(30) : 500 + rnd.nextInt(60)];
+                byte[] rec = new byte[medium ? 95 + rnd.nextInt(16) : 500 + rnd.nextInt(60)];
                 rnd.nextBytes(rec);
                 b.addRecord(WalRecord.of(Lsn.of(lsn + (r + 1) * 0x100L), false, rec));
             }
             RedoRequest req = b.build();
-            out.add(new Work(req, withExpected ? FakeRedoModel.expectedPage(req) : null, medium ? "medium" : "short"));
+            out.add(new Work(req, FakeRedoModel.expectedPage(req), medium));
         }
         return out;
     }
 
-    static int run(Options o, PrintStream out) throws Exception {
-        WalRedoConfig config = WalRedoConfig.builder()
-                .redoBinary(PG_VERSION, o.redoBinary())
-                .idleTimeout(o.idleTimeout())
-                .redoTimeout(Duration.ofSeconds(10))
-                .build();
+    /** Runs the demo with {@code o}, printing to {@code out}; returns the exit status. */
+    static int run(Options o, PrintStream out) throws InterruptedException {
+        WalRedoConfig config;
+        try {
+            WalRedoConfig.Builder b = WalRedoConfig.builder()
+                    .idleTimeout(o.idleTimeout())
+                    .redoTimeout(REDO_TIMEOUT)
+                    .extraArgs(o.extraArgs());
+            if (o.libDir().isPresent()) {
+                b.redoBinary(PG_VERSION, o.redoBinary(), o.libDir().get());
+            } else {
+                b.redoBinary(PG_VERSION, o.redoBinary());
+            }
+            config = b.build();
+        } catch (IllegalArgumentException e) {
+            out.println("demo: " + e.getMessage());
+            return EXIT_USAGE;
+        }
         List<Work> work = workload(o.fake());
         TenantShardId[] tenants = new TenantShardId[o.tenants()];
         SplittableRandom seed = new SplittableRandom(7);
         for (int i = 0; i < tenants.length; i++) {
             tenants[i] = TenantShardId.of(seed.nextLong(), seed.nextLong());
         }
-        out.printf("walredo demo: %d tenants, %d callers, %s, idle timeout %s, binary %s%s%n", tenants.length,
-                o.callers(), o.duration(), o.idleTimeout(), o.redoBinary(), o.fake() ? " (the fake; pages checked)" : "");
+        out.printf("walredo demo: %d tenants (%d hot), %d callers, %s, idle timeout %s%n", tenants.length,
+                hotCount(tenants.length), o.callers(), text(o.duration()), text(o.idleTimeout()));
+        out.printf("  binary %s%s%n", o.redoBinary(), o.fake() ? " (the fake; every page is checked)" : "");
+        out.printf("  requests: %s; tenant %s's sidecar is SIGKILLed every %s%n", describe(work), tenants[0],
+                text(CRASH_EVERY));
 
-        try (WalRedoManager manager = WalRedoManager.create(config)) {
-            try {
-                manager.ping(tenants[0], PG_VERSION);
-            } catch (WalRedoException e) {
-                out.println("demo: the redo binary " + o.redoBinary() + " does not answer the walredo protocol;"
-                        + " it probably lacks walredo support (a Neon-built postgres is needed). Details: "
-                        + e.getMessage());
+        WalRedoManager manager = WalRedoManager.create(config);
+        long fdsBefore = openFds();
+        Result r;
+        try {
+            Optional<String> problem = probe(manager, tenants[0], o.redoBinary());
+            if (problem.isPresent()) {
+                out.println(problem.get());
                 return 1;
             }
-            return drive(o, manager, tenants, work, out);
+            r = drive(o, manager, tenants, work, out);
+        } finally {
+            manager.close();
+        }
+        summary(o, manager.metrics(), r, fdsBefore, openFds(), out);
+        return r.wrong() == 0 && r.errors() == 0 ? 0 : 1;
+    }
+
+    /**
+     * Pings one tenant's sidecar, so a binary that cannot serve fails the demo at once with an explanation,
+     * not after every caller has failed. Empty when the ping was answered.
+     */
+    static Optional<String> probe(WalRedoManager manager, TenantShardId tenant, Path binary) {
+        try {
+            manager.ping(tenant, PG_VERSION);
+            return Optional.empty();
+        } catch (WalRedoException e) {
+            return Optional.of(diagnose(binary, e));
         }
     }
 
-    private static int drive(Options o, WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
+    /** Explains why {@code binary} could not answer a ping, naming the likely cause and what to do. */
+    static String diagnose(Path binary, WalRedoException e) {
+        List<String> tail = e instanceof SidecarCrashedException c ? c.stderrTail() : List.of();
+        String said = String.join(" ", tail);
+        String neon = "use the postgres of a Neon build (pg_install/v14/bin/postgres) with --lib-dir pg_install/v14/lib";
+        if (said.contains("\"root\" execution of the PostgreSQL server is not permitted")) {
+            String m = "demo: " + binary + " refused to start as root (\"root\" execution of the PostgreSQL server is not"
+                    + " permitted); run the demo as an unprivileged user.";
+            if (!mentionsWalRedo(binary)) {
+                m += " Besides, " + binary + " lacks walredo support: it does not contain the option --wal-redo,"
+                        + " so it is a PostgreSQL built without Neon's walredo; " + neon + ".";
+            }
+            return m;
+        }
+        if (said.contains("--wal-redo requires a value")) {
+            return "demo: " + binary + " lacks walredo support: it is a PostgreSQL built without Neon's walredo (it"
+                    + " read --wal-redo as an ordinary --name=value setting and said \"--wal-redo requires a value\"); "
+                    + neon + ".";
+        }
+        return "demo: " + binary + " did not answer the walredo protocol; is it a Neon-built postgres with --wal-redo"
+                + " support (" + neon + ")? " + e.getMessage();
+    }
+
+    /** Whether the file contains the bytes {@code --wal-redo}, as a Neon-built postgres does (its argv check). */
+    static boolean mentionsWalRedo(Path binary) {
+        byte[] needle = "--wal-redo".getBytes(StandardCharsets.US_ASCII);
+        try {
+            byte[] hay = Files.readAllBytes(binary);
+            outer:
+            for (int i = 0; i + needle.length <= hay.length; i++) {
+                for (int j = 0; j < needle.length; j++) {
+                    if (hay[i + j] != needle[j]) {
+                        continue outer;
+                    }
+                }
+                return true;
+            }
+            return false;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * What {@link #drive} measured outside the library's own metrics.
+     *
+     * @param seconds how long the callers ran
+     * @param shortDone short requests that returned a page
+     * @param mediumDone medium requests that returned a page
+     * @param errors requests that threw
+     * @param errorKinds of those, by exception class
+     * @param wrong pages that differ from the fake's model
+     * @param sigkills SIGKILLs the demo sent to the crashing tenant's sidecar
+     * @param peakLiveSidecars most live sidecars seen
+     * @param peakPlatformThreads the JVM's peak count of platform threads
+     * @param peakLibraryThreads most platform threads named {@code walredo-*} seen at once
+     * @param peakFds most open fds seen in this process
+     */
+    record Result(double seconds, long shortDone, long mediumDone, long errors, Map<String, Long> errorKinds,
+            long wrong, long sigkills, int peakLiveSidecars, int peakPlatformThreads, int peakLibraryThreads,
+            long peakFds) {
+    }
+
+    static int hotCount(int tenants) {
+        return Math.max(1, tenants / 10);
+    }
+
+    private static Result drive(Options o, WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
             PrintStream out) throws InterruptedException {
-        LongAdder done = new LongAdder();
+        LongAdder shortDone = new LongAdder();
+        LongAdder mediumDone = new LongAdder();
         LongAdder errors = new LongAdder();
         LongAdder wrong = new LongAdder();
-        AtomicLong maxPlatformThreads = new AtomicLong();
-        AtomicLong maxFds = new AtomicLong();
-        AtomicBoolean stop = new AtomicBoolean();
+        LongAdder sigkills = new LongAdder();
         Map<String, LongAdder> errorKinds = new ConcurrentHashMap<>();
+        IntervalHistogram interval = new IntervalHistogram();
+        AtomicBoolean stop = new AtomicBoolean();
+        int hot = hotCount(tenants.length);
+        int cold = tenants.length - hot;
+        int window = Math.max(1, cold / 4);
+        long waveNanos = o.idleTimeout().toNanos();
         long start = System.nanoTime();
-        long end = start + o.duration().toNanos();
-        int window = Math.max(1, tenants.length / 4);
-        long waveNanos = Math.max(o.idleTimeout().toNanos() * 2, TimeUnit.SECONDS.toNanos(1));
         CountDownLatch finished = new CountDownLatch(o.callers());
         for (int c = 0; c < o.callers(); c++) {
             SplittableRandom rnd = new SplittableRandom(1000 + c);
             Thread.ofVirtual().name("demo-caller-" + c).start(() -> {
                 try {
                     while (!stop.get()) {
-                        long now = System.nanoTime();
-                        int wave = (int) ((now - start) / waveNanos);
-                        int t = Math.floorMod(wave * window / 2 + rnd.nextInt(window), tenants.length);
+                        int t;
+                        if (cold == 0 || rnd.nextBoolean()) {
+                            t = rnd.nextInt(hot);
+                        } else {
+                            long wave = (System.nanoTime() - start) / waveNanos;
+                            t = hot + (int) Math.floorMod(wave * Math.max(1, window / 2) + rnd.nextInt(window), cold);
+                        }
                         Work w = work.get(rnd.nextInt(work.size()));
+                        long t0 = System.nanoTime();
                         try {
                             byte[] page = manager.redo(tenants[t], w.request(), AttemptType.READ_PAGE);
+                            interval.record(System.nanoTime() - t0);
                             if (w.expected() != null && !Arrays.equals(page, w.expected())) {
                                 wrong.increment();
                             }
-                            done.increment();
+                            (w.medium() ? mediumDone : shortDone).increment();
                         } catch (WalRedoException e) {
                             errors.increment();
                             errorKinds.computeIfAbsent(e.getClass().getSimpleName(), k -> new LongAdder()).increment();
@@ -240,6 +427,9 @@ public final class Demo {
                 }
             });
         }
+        // The demo plays the OOM killer. Library code never signals a pid it does not own (pids are reused); here
+        // the pid is read from status() just before, and the hot tenant's sidecar is never idle long enough to
+        // be quiesced and reaped in between.
         Thread crasher = Thread.ofVirtual().name("demo-crasher").start(() -> {
             while (!stop.get()) {
                 try {
@@ -248,60 +438,141 @@ public final class Demo {
                     return;
                 }
                 for (SidecarStatus s : manager.status()) {
-                    if (s.tenant().equals(tenants[0]) || s.tenant().equals(tenants[tenants.length / 2])) {
-                        ProcessHandle.of(s.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                    if (s.tenant().equals(tenants[0])
+                            && ProcessHandle.of(s.pid()).map(ProcessHandle::destroyForcibly).orElse(false)) {
+                        sigkills.increment();
                     }
                 }
             }
         });
+
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        int peakLive = 0;
+        int peakLibraryThreads = 0;
+        long peakFds = 0;
+        long end = start + o.duration().toNanos();
+        long nextLine = start + TimeUnit.SECONDS.toNanos(1);
         long lastDone = 0;
-        long lastTick = System.nanoTime();
-        while (System.nanoTime() < end) {
-            Thread.sleep(1000);
+        long lastLine = start;
+        while (true) {
             long now = System.nanoTime();
-            long d = done.sum();
-            maxPlatformThreads.accumulateAndGet(threads.getThreadCount(), Math::max);
-            maxFds.accumulateAndGet(openFds(), Math::max);
+            if (now >= end) {
+                break;
+            }
+            Thread.sleep(Math.min(SAMPLE_EVERY.toMillis(), Math.max(1, TimeUnit.NANOSECONDS.toMillis(end - now))));
+            now = System.nanoTime();
             WalRedoMetrics m = manager.metrics();
-            out.printf("t=%3ds  %8.0f redo/s  p99 %7s  live %4d  spawned %5d  quiesced %5d  crashed %4d  errors %d  wrong %d%n",
-                    TimeUnit.NANOSECONDS.toSeconds(now - start), (d - lastDone) * 1e9 / (now - lastTick),
-                    fmt(m.redoLatency().p99()), m.liveSidecars(), m.sidecarsStarted(),
-                    m.sidecarsKilled().get(KillCause.QUIESCE), m.sidecarsKilled().get(KillCause.ERROR), errors.sum(),
-                    wrong.sum());
-            lastDone = d;
-            lastTick = now;
+            peakLive = Math.max(peakLive, m.liveSidecars());
+            peakFds = Math.max(peakFds, openFds());
+            if (now >= nextLine || now >= end) {
+                peakLibraryThreads = Math.max(peakLibraryThreads, libraryThreads(threads));
+                long done = shortDone.sum() + mediumDone.sum();
+                out.printf("t=%3ds %8.0f req/s  p99 %7s  live %4d  spawns %5d  quiesced %5d  crashed %4d  errors %d%s%n",
+                        TimeUnit.NANOSECONDS.toSeconds(now - start), (done - lastDone) * 1e9 / (now - lastLine),
+                        text(interval.takeQuantile(0.99)), m.liveSidecars(), m.sidecarsStarted(),
+                        killed(m, KillCause.QUIESCE), killed(m, KillCause.ERROR), errors.sum(),
+                        o.fake() ? "  wrong pages " + wrong.sum() : "");
+                lastDone = done;
+                lastLine = now;
+                nextLine += TimeUnit.SECONDS.toNanos(1);
+            }
         }
         stop.set(true);
         crasher.interrupt();
-        finished.await(30, TimeUnit.SECONDS);
+        if (!finished.await(REDO_TIMEOUT.toSeconds() * 2, TimeUnit.SECONDS)) {
+            out.println("demo: " + finished.getCount() + " callers still busy " + REDO_TIMEOUT.toSeconds() * 2
+                    + " s after the end; shutting down anyway");
+        }
         double secs = (System.nanoTime() - start) / 1e9;
-        WalRedoMetrics m = manager.metrics();
+        Map<String, Long> kinds = new TreeMap<>();
+        errorKinds.forEach((k, v) -> kinds.put(k, v.sum()));
+        return new Result(secs, shortDone.sum(), mediumDone.sum(), errors.sum(), kinds, wrong.sum(), sigkills.sum(),
+                peakLive, threads.getPeakThreadCount(), peakLibraryThreads, peakFds);
+    }
+
+    private static void summary(Options o, WalRedoMetrics m, Result r, long fdsBefore, long fdsAfter, PrintStream out) {
+        long done = r.shortDone() + r.mediumDone();
         out.println();
         out.println("| metric | value |");
         out.println("|---|---|");
-        row(out, "requests", String.format("%d (%.0f/s)", done.sum(), done.sum() / secs));
-        row(out, "wrong pages", o.fake() ? Long.toString(wrong.sum()) : "not checked (real binary)");
-        row(out, "errors", errors.sum() + (errorKinds.isEmpty() ? "" : " " + new TreeMap<>(errorKinds)));
-        row(out, "redo latency p50 / p99 / max", fmt(m.redoLatency().p50()) + " / " + fmt(m.redoLatency().p99())
-                + " / " + fmt(m.redoLatency().max()));
-        row(out, "spawn latency p50 / p99", fmt(m.spawnLatency().p50()) + " / " + fmt(m.spawnLatency().p99()));
-        row(out, "sidecars started", Long.toString(m.sidecarsStarted()));
-        row(out, "sidecars killed by cause", m.sidecarsKilled().toString());
-        row(out, "retries", Long.toString(m.retries()));
-        row(out, "stderr lines logged / suppressed", m.stderrLinesLogged() + " / " + m.stderrLinesSuppressed());
-        row(out, "peak platform threads", Long.toString(maxPlatformThreads.get()));
-        row(out, "peak open fds", Long.toString(maxFds.get()));
-        return wrong.sum() == 0 ? 0 : 1;
+        row(out, "run", String.format("%.1f s, %d tenants, %d callers, idle timeout %s", r.seconds(), o.tenants(),
+                o.callers(), text(o.idleTimeout())));
+        row(out, "requests", String.format("%d (%.0f/s): %d short, %d medium", done, done / r.seconds(),
+                r.shortDone(), r.mediumDone()));
+        row(out, "wrong pages", o.fake() ? Long.toString(r.wrong()) : "not checked (real binary)");
+        row(out, "failed requests", r.errors() + (r.errorKinds().isEmpty() ? "" : " " + r.errorKinds()));
+        row(out, "redo latency p50 / p99 / max", text(m.redoLatency().p50()) + " / " + text(m.redoLatency().p99())
+                + " / " + text(m.redoLatency().max()));
+        row(out, "spawn latency p50 / p99 / max", text(m.spawnLatency().p50()) + " / " + text(m.spawnLatency().p99())
+                + " / " + text(m.spawnLatency().max()));
+        row(out, "sidecars started / spawn failures", m.sidecarsStarted() + " / " + m.spawnFailures());
+        StringJoiner killed = new StringJoiner(", ");
+        for (KillCause c : KillCause.values()) {
+            killed.add(c.name().toLowerCase(Locale.ROOT) + " " + killed(m, c));
+        }
+        row(out, "sidecars killed, by cause", killed.toString());
+        row(out, "SIGKILLs sent by the demo", Long.toString(r.sigkills()));
+        row(out, "retries on a fresh sidecar", Long.toString(m.retries()));
+        row(out, "peak live sidecars", Integer.toString(r.peakLiveSidecars()));
+        row(out, "live sidecars after shutdown", Integer.toString(m.liveSidecars()));
+        row(out, "sidecar stderr lines logged / rate-limited", m.stderrLinesLogged() + " / " + m.stderrLinesSuppressed());
+        row(out, "peak platform threads (JVM / walredo-*)", r.peakPlatformThreads() + " / " + r.peakLibraryThreads());
+        row(out, "open fds: at start / peak / after shutdown", fdsBefore + " / " + r.peakFds() + " / " + fdsAfter);
+    }
+
+    private static long killed(WalRedoMetrics m, KillCause c) {
+        return m.sidecarsKilled().getOrDefault(c, 0L);
+    }
+
+    private static int libraryThreads(ThreadMXBean threads) {
+        int n = 0;
+        for (ThreadInfo t : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (t != null && t.getThreadName().startsWith("walredo-")) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private static String describe(List<Work> work) {
+        int shortCount = 0;
+        int onBaseImage = 0;
+        long mediumBytes = 0;
+        int mediumCount = 0;
+        int mediumRecords = 0;
+        for (Work w : work) {
+            if (w.medium()) {
+                mediumBytes += w.request().encodedSize();
+                mediumCount++;
+                mediumRecords = w.request().recordCount();
+            } else {
+                shortCount++;
+                onBaseImage += w.request().baseImage().isPresent() ? 1 : 0;
+            }
+        }
+        RedoRequest neon = work.get(0).request();
+        String s = "short = Neon's benchmark request (" + neon.encodedSize() + " B, " + neon.recordCount() + " records)";
+        if (mediumCount == 0) {
+            return s + " only";
+        }
+        return s + " and " + (shortCount - 1) + " of its shape (" + onBaseImage + " on a base image); medium ~"
+                + Math.round(mediumBytes / (double) mediumCount / 1024) + " KiB (" + mediumRecords + " records); "
+                + shortCount / mediumCount + " short to 1 medium";
     }
 
     private static void row(PrintStream out, String k, String v) {
         out.println("| " + k + " | " + v + " |");
     }
 
-    static String fmt(Duration d) {
+    static String text(Duration d) {
         long us = TimeUnit.NANOSECONDS.toMicros(d.toNanos());
-        return us >= 10_000 ? (us / 1000) + " ms" : us + " µs";
+        if (us >= 1_000_000 && us % 1_000_000 == 0) {
+            return us / 1_000_000 + " s";
+        }
+        if (us >= 10_000) {
+            return us / 1000 + " ms";
+        }
+        return us >= 1000 ? String.format(Locale.ROOT, "%.1f ms", us / 1000.0) : us + " µs";
     }
 
     static long openFds() {

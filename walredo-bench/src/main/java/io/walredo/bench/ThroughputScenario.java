@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
@@ -38,7 +39,17 @@ final class ThroughputScenario {
     private final Path client;
     private final Path workDir;
 
-    ThroughputScenario(BenchSuite.Mode mode, Path fake, Path client, Path workDir) {
+    private final Set<String> rowFilter;
+    private final boolean alwaysProfile;
+
+    /**
+     * @param rowFilter rows to run as "work/callers" (e.g. "short/1"); empty for all
+     * @param alwaysProfile profile the row furthest from the C client even if every target is met
+     */
+    ThroughputScenario(BenchSuite.Mode mode, Path fake, Path client, Path workDir, Set<String> rowFilter,
+            boolean alwaysProfile) {
+        this.rowFilter = rowFilter;
+        this.alwaysProfile = alwaysProfile;
         this.mode = mode;
         this.fake = fake;
         this.client = client;
@@ -56,20 +67,55 @@ final class ThroughputScenario {
         int total = Workload.values().length * CALLERS.length;
         for (Workload w : Workload.values()) {
             for (int callers : CALLERS) {
+                if (!rowFilter.isEmpty() && !rowFilter.contains(w.label() + "/" + callers)) {
+                    total--;
+                    continue;
+                }
                 progress.step("redo throughput " + w.label() + "/" + callers + " (" + (rows.size() + 1) + "/" + total
                         + ")");
                 int perCaller = RedoThroughputBenchmark.perCaller(callers);
-                RunResult r = new Runner(jmhOptions(w, callers, perCaller)).runSingle();
+                RunResult r = new Runner(jmhOptions(w, callers, perCaller, List.of())).runSingle();
                 double libUs = r.getPrimaryResult().getScore() / perCaller;
                 double errUs = r.getPrimaryResult().getScoreError() / perCaller;
                 double[] c = cClient(wire.get(w), callers);
                 rows.add(new Row(w, callers, libUs, Double.isNaN(errUs) ? 0 : errUs, c[0], c[1]));
             }
         }
-        return report(rows);
+        Section s = report(rows);
+        profileWorstMiss(s, rows, progress);
+        return s;
     }
 
-    private Options jmhOptions(Workload w, int callers, int perCaller) {
+    /**
+     * If a target was missed, re-runs the row furthest from the C client under JFR and adds where its time
+     * went to the section.
+     */
+    private void profileWorstMiss(Section s, List<Row> rows, BenchSuite.Progress progress)
+            throws IOException, RunnerException {
+        if (!alwaysProfile && s.targets.stream().allMatch(Section.Target::met)) {
+            return;
+        }
+        Row worst = rows.stream()
+                .filter(r -> rows.size() < 3 || r.callers() == 1 || r.work() == Workload.SHORT && r.callers() >= 16)
+                .max((a, b) -> Double.compare(a.libUs() / a.cUs(), b.libUs() / b.cUs()))
+                .orElseThrow();
+        progress.step("redo throughput: profiling " + worst.work().label() + "/" + worst.callers() + " with JFR");
+        Path jfr = workDir.resolve("profile-" + worst.work().label() + "-" + worst.callers() + ".jfr");
+        int perCaller = RedoThroughputBenchmark.perCaller(worst.callers());
+        new Runner(jmhOptions(worst.work(), worst.callers(), perCaller, List.of(
+                "-XX:StartFlightRecording:filename=" + jfr + ",settings=profile,dumponexit=true"))).runSingle();
+        s.table("Where the time goes in the row furthest from the C client (" + worst.work().label() + ", "
+                + worst.callers() + " caller(s), " + Stats.ratio(worst.libUs() / worst.cUs()) + " the C figure): "
+                + "JFR execution samples of the same JMH run repeated under `settings=profile`, by top frame. \"on "
+                + "CPU\" samples are Java code running; \"in native\" samples are threads inside a native call "
+                + "(waiting in `epoll_wait`, `read`, `write` or `posix_spawn`).", JfrProfile.topFrames(jfr, 12));
+    }
+
+    private Options jmhOptions(Workload w, int callers, int perCaller, List<String> moreJvmArgs) {
+        List<String> jvmArgs = new ArrayList<>(List.of("--enable-native-access=ALL-UNNAMED",
+                "-XX:+IgnoreUnrecognizedVMOptions", "--sun-misc-unsafe-memory-access=allow",
+                "-Dwalredo.fake.binary=" + fake));
+        jvmArgs.addAll(moreJvmArgs);
         return new OptionsBuilder()
                 .include(RedoThroughputBenchmark.class.getName() + ".redo")
                 .param("work", w.label())
@@ -80,8 +126,7 @@ final class ThroughputScenario {
                 .warmupTime(TimeValue.milliseconds(mode.jmhIterationMillis()))
                 .measurementIterations(mode.jmhMeasurementIterations())
                 .measurementTime(TimeValue.milliseconds(mode.jmhIterationMillis()))
-                .jvmArgsAppend("--enable-native-access=ALL-UNNAMED", "-XX:+IgnoreUnrecognizedVMOptions",
-                        "--sun-misc-unsafe-memory-access=allow", "-Dwalredo.fake.binary=" + fake)
+                .jvmArgsAppend(jvmArgs.toArray(String[]::new))
                 .shouldFailOnError(true)
                 .verbosity(VerboseMode.SILENT)
                 .build();

@@ -1,0 +1,163 @@
+package io.walredo.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The demo's command line, its diagnosis of a binary without walredo support, and one short run. */
+@Timeout(120)
+class DemoTest {
+
+    @Test
+    void defaultsAreTheDocumentedWorkload() {
+        Demo.Options o = Demo.parse(new String[0]);
+
+        assertEquals(200, o.tenants());
+        assertEquals(300, o.callers());
+        assertEquals(Duration.ofSeconds(30), o.duration());
+        assertEquals(Duration.ofSeconds(2), o.idleTimeout());
+        assertTrue(o.fake());
+        assertEquals(Optional.empty(), o.libDir());
+    }
+
+    @Test
+    void parsesEveryOptionInBothForms() {
+        Demo.Options o = Demo.parse(new String[] {"--tenants", "7", "--duration=500ms", "--idle-timeout", "2m",
+            "--callers=3", "--redo-binary", "/bin/true", "--lib-dir=/lib"});
+
+        assertEquals(7, o.tenants());
+        assertEquals(3, o.callers());
+        assertEquals(Duration.ofMillis(500), o.duration());
+        assertEquals(Duration.ofMinutes(2), o.idleTimeout());
+        assertEquals(Path.of("/bin/true"), o.redoBinary());
+        assertEquals(Optional.of(Path.of("/lib")), o.libDir());
+        assertTrue(!o.fake());
+    }
+
+    @Test
+    void helpReturnsNoOptions() {
+        assertNull(Demo.parse(new String[] {"--tenants", "5", "--help"}));
+    }
+
+    @Test
+    void rejectsBadCommandLinesNamingTheOption() {
+        assertMessage("--tenants takes a positive whole number, got '0'", "--tenants", "0");
+        assertMessage("--callers takes a positive whole number, got 'many'", "--callers", "many");
+        assertMessage("--duration takes a positive duration such as 500ms, 30s or 2m, got '0s'", "--duration", "0s");
+        assertMessage("option --idle-timeout needs a value", "--idle-timeout");
+        assertMessage("unknown option --tenant", "--tenant", "5");
+        assertMessage("--lib-dir needs --redo-binary", "--lib-dir", "/lib");
+    }
+
+    @Test
+    void aMissingBinaryIsAUsageError() throws Exception {
+        Demo.Options o = options(Path.of("/nonexistent/postgres"), List.of());
+        Output out = new Output();
+
+        assertEquals(Demo.EXIT_USAGE, Demo.run(o, out.stream));
+        assertTrue(out.text().contains("/nonexistent/postgres does not exist"), out.text());
+    }
+
+    /** The fake's --no-walredo-support prints what a vanilla postgres prints for --wal-redo. */
+    @Test
+    void aBinaryWithoutWalredoSupportFailsAtOnceSayingSo() throws Exception {
+        Demo.Options o = options(Demo.parse(new String[0]).redoBinary(), List.of("--no-walredo-support"));
+        Output out = new Output();
+
+        assertEquals(1, Demo.run(o, out.stream));
+        assertTrue(out.text().contains("lacks walredo support"), out.text());
+        assertTrue(!out.text().contains("| requests |"), out.text());
+    }
+
+    /** A PostgreSQL from the distribution, if one is installed: as root it refuses to start, else it lacks --wal-redo. */
+    @Test
+    void aVanillaPostgresFailsAtOnceSayingItLacksWalredoSupport() throws Exception {
+        Optional<Path> postgres = vanillaPostgres();
+        Assumptions.assumeTrue(postgres.isPresent(), "no PostgreSQL under /usr/lib/postgresql");
+        Output out = new Output();
+
+        assertEquals(1, Demo.run(options(postgres.get(), List.of()), out.stream));
+        assertTrue(out.text().contains("lacks walredo support"), out.text());
+    }
+
+    @Test
+    void aShortRunChecksEveryPageAndPrintsTheSummary() throws Exception {
+        Demo.Options o = new Demo.Options(4, Duration.ofMillis(1500), Duration.ofMillis(200), 4,
+                Demo.parse(new String[0]).redoBinary(), Optional.empty(), true, List.of());
+        Output out = new Output();
+
+        assertEquals(0, Demo.run(o, out.stream), out.text());
+        for (String row : List.of("| requests |", "| wrong pages | 0 |", "| failed requests | 0 |",
+                "| redo latency p50 / p99 / max |", "| spawn latency p50 / p99 / max |", "| sidecars killed, by cause |",
+                "| peak platform threads (JVM / walredo-*) |", "| open fds: at start / peak / after shutdown |",
+                "| live sidecars after shutdown | 0 |")) {
+            assertTrue(out.text().contains(row), row + " in\n" + out.text());
+        }
+        assertTrue(out.text().contains("req/s"), out.text());
+    }
+
+    @Test
+    void neonsShortRequestIs1132BytesOnTheWire() {
+        assertEquals(1132, Demo.neonShortRequest().encodedSize());
+        assertEquals(2, Demo.neonShortRequest().recordCount());
+    }
+
+    @Test
+    void workloadIsThreeShortToOneMediumOfAbout26KiB() {
+        List<Demo.Work> work = Demo.workload(true);
+        long medium = work.stream().filter(Demo.Work::medium).count();
+
+        assertEquals(work.size(), 4 * medium);
+        for (Demo.Work w : work) {
+            if (w.medium()) {
+                assertEquals(227, w.request().recordCount());
+                assertTrue(w.request().encodedSize() > 24 << 10 && w.request().encodedSize() < 28 << 10);
+            }
+        }
+        assertEquals(1, Demo.workload(false).size());
+    }
+
+    private static void assertMessage(String expected, String... args) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Demo.parse(args));
+        assertEquals(expected, e.getMessage());
+    }
+
+    private static Demo.Options options(Path binary, List<String> extraArgs) {
+        return new Demo.Options(2, Duration.ofSeconds(1), Duration.ofSeconds(1), 2, binary, Optional.empty(), false,
+                extraArgs);
+    }
+
+    private static Optional<Path> vanillaPostgres() throws IOException {
+        Path root = Path.of("/usr/lib/postgresql");
+        if (!Files.isDirectory(root)) {
+            return Optional.empty();
+        }
+        try (Stream<Path> versions = Files.list(root)) {
+            return versions.map(v -> v.resolve("bin/postgres")).filter(Files::isExecutable).findFirst();
+        }
+    }
+
+    private static final class Output {
+        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        final PrintStream stream = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+
+        String text() {
+            return bytes.toString(StandardCharsets.UTF_8);
+        }
+    }
+}
