@@ -419,6 +419,7 @@ public final class Supervisor {
             child.onExit().whenCompleteAsync((status, err) -> {
                 unreaped.remove(sc);
                 releaseCapacity();
+                sc.accounted(status, err);
                 if (status != null) {
                     sc.childExited(status);
                 }
