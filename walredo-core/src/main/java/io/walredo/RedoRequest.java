@@ -241,7 +241,10 @@ public final class RedoRequest {
          */
         public Builder addRecords(Collection<WalRecord> more) {
             Objects.requireNonNull(more, "records");
-            List<WalRecord> copy = List.copyOf(more);
+            List<WalRecord> copy = new ArrayList<>(more);
+            for (int i = 0; i < copy.size(); i++) {
+                Objects.requireNonNull(copy.get(i), "records[" + i + "]");
+            }
             records.addAll(copy);
             return this;
         }

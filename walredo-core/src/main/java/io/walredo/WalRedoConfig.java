@@ -16,7 +16,8 @@ import java.util.function.LongSupplier;
  * Immutable configuration of a {@link WalRedoManager}, made by {@link #builder()}.
  *
  * <p>{@link Builder#build()} checks every field and every cross-field rule and throws one
- * {@link IllegalArgumentException} that lists every problem. Bad values are rejected, never clamped.
+ * {@link IllegalArgumentException} that lists every problem. Bad values are rejected, never clamped; every
+ * duration must be positive and at most {@link #MAX_DURATION}.
  * The table in {@code docs/operations.md} mirrors the defaults below.
  */
 public final class WalRedoConfig {
@@ -45,6 +46,13 @@ public final class WalRedoConfig {
     public static final int DEFAULT_STDERR_LINES_PER_SECOND = 50;
     /** Default {@link #stderrTailLines()}: the last 16 lines. */
     public static final int DEFAULT_STDERR_TAIL_LINES = 16;
+
+    /**
+     * The longest duration any setting accepts: 365 days. Far beyond any useful timeout or period, and small
+     * enough that deadlines and back-off sums computed in nanoseconds cannot overflow (a longer duration
+     * would make {@code Duration.toNanos()} throw deep inside a request or the housekeeper).
+     */
+    public static final Duration MAX_DURATION = Duration.ofDays(365);
 
     /** Smallest stderr line bound accepted. */
     public static final int MIN_STDERR_MAX_LINE_BYTES = 64;
@@ -424,6 +432,8 @@ public final class WalRedoConfig {
         private static void positive(List<String> p, String name, Duration d) {
             if (d.isNegative() || d.isZero()) {
                 p.add(name + " must be positive, got " + d);
+            } else if (d.compareTo(MAX_DURATION) > 0) {
+                p.add(name + " must be at most " + MAX_DURATION + " (MAX_DURATION), got " + d);
             }
         }
 

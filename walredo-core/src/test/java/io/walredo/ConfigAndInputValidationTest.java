@@ -100,6 +100,34 @@ class ConfigAndInputValidationTest {
         }
     }
 
+    /**
+     * A duration whose nanoseconds overflow a long used to build; then create() threw ArithmeticException, or
+     * the first spawn did, leaving the tenant's spawn future forever incomplete.
+     */
+    @Test
+    void durationsAboveTheMaximumAreRejected() {
+        Duration huge = Duration.ofSeconds(Long.MAX_VALUE);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> WalRedoConfig.builder()
+                .redoBinary(PG, FakeRedoModel.binary()).idleTimeout(huge).redoTimeout(huge).spawnTimeout(huge)
+                .killTimeout(huge).housekeepingPeriod(huge).spawnBackoff(huge, huge).build());
+        for (String field : List.of("idleTimeout", "redoTimeout", "spawnTimeout", "killTimeout", "housekeepingPeriod",
+                "spawnBackoffInitial", "spawnBackoffMax")) {
+            assertTrue(e.getMessage().contains(field + " must be at most"), e.getMessage());
+        }
+        WalRedoConfig.builder().redoBinary(PG, FakeRedoModel.binary()).idleTimeout(WalRedoConfig.MAX_DURATION)
+                .redoTimeout(WalRedoConfig.MAX_DURATION).build();
+    }
+
+    @Test
+    void redoAsyncChecksTheSizeLimitBeforeReturning() {
+        try (WalRedoManager m = WalRedoManager.create(config().maxRequestBytes(64 * 1024).build())) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> m.redoAsync(tenant(1), request(2, 10, 10_000), AttemptType.READ_PAGE));
+            assertTrue(e.getMessage().contains("maxRequestBytes"), e.getMessage());
+            assertEquals(0, m.metrics().sidecarsStarted());
+        }
+    }
+
     @Test
     void callsAfterShutdownAreRefused() {
         WalRedoManager m = WalRedoManager.create(config().build());

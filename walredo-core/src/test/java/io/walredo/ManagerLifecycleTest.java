@@ -214,6 +214,8 @@ class ManagerLifecycleTest {
             for (int i = 0; i < 300; i++) {
                 m.ping(tenant(i % 7), PG);
                 m.detach(tenant(i % 7));
+                // detach returns once the sidecar is reaped: it is no longer counted as live.
+                assertEquals(0, m.metrics().liveSidecars(), "live after detach, cycle " + i);
             }
             Fixtures.await("fds back to baseline", Duration.ofSeconds(10), () -> openFds() <= fdsBefore);
             assertTrue(platformThreads() <= threadsBefore + 2, "platform threads grew");

@@ -37,7 +37,7 @@ import java.util.function.LongSupplier;
  * the tenant holds it while it is in rotation. Requests borrow it with {@link #tryRetain()} and give it
  * back with {@link #release()}; borrowers must not keep a reference. Only this class signals or reaps its
  * child (through {@link ChildProcess}, pidfd-based, so pid reuse is harmless). {@link #kill} is
- * idempotent and never blocks; {@link #terminated()} completes once the child has been reaped.
+ * idempotent and never blocks; {@link #terminated()} completes once the child has been reaped and is no longer counted as live.
  *
  * <p><b>Life.</b> ACTIVE (in rotation) → RETIRED (out of rotation: poisoned by a timeout, idle-reserved,
  * detached; in-flight requests may still finish; killed when the last borrower lets go) → KILLED. A
@@ -88,6 +88,7 @@ final class Sidecar {
     /** Only touched by the reader-role holder; its position survives hand-overs, so a slow answer never tears. */
     private final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
     private final AtomicReference<WalRedoException> failure = new AtomicReference<>();
+    private final CompletableFuture<ExitStatus> terminated = new CompletableFuture<>();
 
     Sidecar(SidecarKey key, ChildProcess child, Instant startedAt, LongSupplier nanoClock, StderrDrainer stderr,
             Listener listener) {
@@ -134,9 +135,22 @@ final class Sidecar {
         return state(ctl.get()) == ACTIVE;
     }
 
-    /** Completes with the exit status once the child has been reaped. */
+    /**
+     * Completes with the exit status once the child has been reaped and the supervisor no longer counts it as
+     * live ({@link #accounted}); so detach and shutdown, which wait on this, return with the live count already
+     * lowered. Exceptionally if the reap failed.
+     */
     CompletableFuture<ExitStatus> terminated() {
-        return child.onExit();
+        return terminated;
+    }
+
+    /** Called by the supervisor once it has stopped counting this reaped sidecar as live; completes {@link #terminated()}. */
+    void accounted(ExitStatus status, Throwable reapFailure) {
+        if (reapFailure != null) {
+            terminated.completeExceptionally(reapFailure);
+        } else {
+            terminated.complete(status);
+        }
     }
 
     /** Whether it has answered at least one request: a sidecar that dies before that counts toward back-off. */

@@ -112,11 +112,7 @@ public final class Supervisor {
         Objects.requireNonNull(attempt, "attempt");
         Deadline deadline = deadlineFor(timeout);
         SidecarKey key = keyFor(tenant, request.pgVersion());
-        long size = ProtocolCodec.encodedSize(request);
-        if (size > config.maxRequestBytes()) {
-            throw new IllegalArgumentException("redo request for tenant " + tenant + " encodes to " + size
-                    + " bytes, above maxRequestBytes " + config.maxRequestBytes() + "; split it or raise the limit");
-        }
+        long size = checkedSize(tenant, request);
         ensureOpen();
         long start = nanoClock.getAsLong();
         JfrEvents.RedoEvent event = new JfrEvents.RedoEvent();
@@ -170,12 +166,23 @@ public final class Supervisor {
 
     /**
      * Checks what {@link #redo} checks before anything is spawned or written, for callers that hand the
-     * redo to another thread: a binary for the request's version, and an open manager.
+     * redo to another thread: a binary for the request's version, the size limit, and an open manager.
      */
     public void checkRedoArguments(TenantShardId tenant, RedoRequest request) {
         Objects.requireNonNull(tenant, "tenant");
         keyFor(tenant, Objects.requireNonNull(request, "request").pgVersion());
+        checkedSize(tenant, request);
         ensureOpen();
+    }
+
+    /** The request's encoded size, checked against {@link WalRedoConfig#maxRequestBytes()}. */
+    private long checkedSize(TenantShardId tenant, RedoRequest request) {
+        long size = ProtocolCodec.encodedSize(request);
+        if (size > config.maxRequestBytes()) {
+            throw new IllegalArgumentException("redo request for tenant " + tenant + " encodes to " + size
+                    + " bytes, above maxRequestBytes " + config.maxRequestBytes() + "; split it or raise the limit");
+        }
+        return size;
     }
 
     private SidecarKey keyFor(TenantShardId tenant, int pgVersion) {
@@ -412,6 +419,7 @@ public final class Supervisor {
             child.onExit().whenCompleteAsync((status, err) -> {
                 unreaped.remove(sc);
                 releaseCapacity();
+                sc.accounted(status, err);
                 if (status != null) {
                     sc.childExited(status);
                 }

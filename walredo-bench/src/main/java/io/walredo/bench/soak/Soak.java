@@ -1,0 +1,996 @@
+package io.walredo.bench.soak;
+
+import io.walredo.AttemptType;
+import io.walredo.BufferTag;
+import io.walredo.Lsn;
+import io.walredo.ProtocolException;
+import io.walredo.RedoRequest;
+import io.walredo.RelTag;
+import io.walredo.SidecarCrashedException;
+import io.walredo.SidecarStatus;
+import io.walredo.TenantShardId;
+import io.walredo.WalRecord;
+import io.walredo.WalRedoConfig;
+import io.walredo.WalRedoException;
+import io.walredo.WalRedoManager;
+import io.walredo.WalRedoMetrics;
+import io.walredo.nativeio.NativeRuntime;
+import io.walredo.testing.FakeRedoModel;
+import io.walredo.testing.FakeRedoModel.Fault;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.management.BufferPoolMXBean;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The chaos soak: many tenants, thousands of virtual-thread callers, every page checked against the fake's
+ * model, while sidecars are SIGKILLed, SIGSTOPped, crash, exit, answer garbage, hang, flood stderr, stop
+ * reading, and tenants are detached and come back; the idle timeout is short, so quiescing races with
+ * requests. Invariants are checked while it runs and after the manager is closed; the run ends with a table
+ * and exit status 1 if any invariant was violated. {@code ./scripts/soak MINUTES} runs it; docs/reliability.md
+ * states the invariants and quotes a run.
+ *
+ * <p>Faults chosen at spawn time go through a wrapper script given to the manager as the redo binary: before
+ * exec'ing the fake it claims a file named after the tenant (written by the chaos thread) and appends its fault
+ * flags, so the fault hits that tenant's next sidecar. Faults at run time are signals sent to a live sidecar's
+ * pid from {@link WalRedoManager#status()}, after checking that the pid is still that child (same start time).
+ */
+public final class Soak {
+    private static final int PG = 16;
+    /** A request may return this long after its deadline before it counts as hung (the check is not a benchmark). */
+    private static final Duration HANG_GRACE = Duration.ofSeconds(5);
+    /** How long the end-of-run checks wait for fds, threads and children to settle. */
+    private static final Duration SETTLE = Duration.ofSeconds(20);
+    /** Open fds and platform threads may exceed the baseline by this much at the end (JDK-internal churn). */
+    private static final int FD_SLACK = 4;
+    private static final int THREAD_SLACK = 2;
+    /** Heap used after a full GC may exceed the baseline by this much at the end. */
+    private static final long HEAP_SLACK_BYTES = 32L << 20;
+    /** A zombie child seen in two samples this far apart is reaped too late. */
+    private static final Duration ZOMBIE_LIMIT = Duration.ofSeconds(1);
+    private static final int MAX_EXAMPLES = 5;
+
+    private Soak() {
+    }
+
+    /**
+     * What to run.
+     *
+     * @param duration how long the callers run
+     * @param tenants tenants (one sidecar each at most)
+     * @param callers virtual-thread callers
+     * @param faultEvery mean interval between injected faults
+     * @param report file for the Markdown report, or null
+     * @param command the command line quoted in the report
+     */
+    public record Options(Duration duration, int tenants, int callers, Duration faultEvery, Path report,
+            String command) {
+    }
+
+    /**
+     * What happened.
+     *
+     * @param table the Markdown table printed at the end
+     * @param violations one line per violated invariant (with examples); empty if every invariant held
+     */
+    public record Result(String table, List<String> violations) {
+    }
+
+    /**
+     * Runs {@code ./scripts/soak MINUTES [--tenants N] [--callers N] [--report FILE]}.
+     *
+     * @param args the arguments
+     * @throws Exception if the soak could not be set up
+     */
+    public static void main(String[] args) throws Exception {
+        Options o;
+        try {
+            o = parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("soak: " + e.getMessage());
+            System.err.println(usage());
+            System.exit(2);
+            return;
+        }
+        if (o == null) {
+            System.out.println(usage());
+            return;
+        }
+        Result r = run(o, System.out);
+        System.exit(r.violations().isEmpty() ? 0 : 1);
+    }
+
+    static String usage() {
+        return """
+                usage: ./scripts/soak MINUTES [options]      (MINUTES may be fractional, e.g. 0.5)
+                  --tenants N       tenants (default 200)
+                  --callers N       virtual-thread callers (default 2000)
+                  --fault-every D   mean interval between faults, e.g. 100ms (default 100ms)
+                  --report FILE     also write the final table as Markdown, with date, command and machine
+                exit status: 0 if every invariant held, 1 if one was violated, 2 for a usage error""";
+    }
+
+    static Options parse(String[] args) {
+        if (args.length == 0) {
+            throw new IllegalArgumentException("MINUTES is required");
+        }
+        if (args[0].equals("--help") || args[0].equals("-h")) {
+            return null;
+        }
+        double minutes;
+        try {
+            minutes = Double.parseDouble(args[0]);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("MINUTES must be a number, got '" + args[0] + "'");
+        }
+        if (!(minutes > 0) || minutes > 7 * 24 * 60) {
+            throw new IllegalArgumentException("MINUTES must be above 0 and at most a week, got " + args[0]);
+        }
+        int tenants = 200;
+        int callers = 2000;
+        Duration faultEvery = Duration.ofMillis(100);
+        Path report = null;
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            if (i + 1 >= args.length) {
+                throw new IllegalArgumentException("option " + a + " needs a value");
+            }
+            String v = args[++i];
+            switch (a) {
+                case "--tenants" -> tenants = positiveInt(a, v);
+                case "--callers" -> callers = positiveInt(a, v);
+                case "--fault-every" -> faultEvery = millis(a, v);
+                case "--report" -> report = Path.of(v).toAbsolutePath();
+                default -> throw new IllegalArgumentException("unknown option " + a);
+            }
+        }
+        return new Options(Duration.ofMillis(Math.round(minutes * 60_000)), tenants, callers, faultEvery, report,
+                "./scripts/soak " + String.join(" ", args));
+    }
+
+    private static int positiveInt(String opt, String v) {
+        try {
+            int n = Integer.parseInt(v);
+            if (n > 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(opt + " takes a positive whole number, got '" + v + "'");
+    }
+
+    private static Duration millis(String opt, String v) {
+        try {
+            long ms = Long.parseLong(v.endsWith("ms") ? v.substring(0, v.length() - 2) : v);
+            if (ms > 0) {
+                return Duration.ofMillis(ms);
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(opt + " takes a positive number of milliseconds such as 100ms, got '"
+                + v + "'");
+    }
+
+    /** A prebuilt request and the page the fake must answer. */
+    record Work(RedoRequest request, byte[] expected) {
+    }
+
+    static List<Work> workload() {
+        SplittableRandom rnd = new SplittableRandom(42);
+        List<Work> out = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            BufferTag tag = new BufferTag(new RelTag(1663, 13010, 16384 + i, RelTag.MAIN_FORKNUM), i * 7L);
+            long lsn = 0x16A9388L + i * 0x10000L;
+            int records = i % 4 == 3 ? 100 : 2;
+            RedoRequest.Builder b = RedoRequest.builder(PG, tag, Lsn.of(lsn + records * 0x100L + 8));
+            if (i % 8 == 1) {
+                byte[] base = new byte[RedoRequest.PAGE_BYTES];
+                rnd.nextBytes(base);
+                b.baseImage(Lsn.of(lsn), base);
+            }
+            for (int r = 0; r < records; r++) {
+                byte[] rec = new byte[100 + rnd.nextInt(500)];
+                rnd.nextBytes(rec);
+                b.addRecord(WalRecord.of(Lsn.of(lsn + (r + 1) * 0x100L), false, rec));
+            }
+            RedoRequest req = b.build();
+            out.add(new Work(req, FakeRedoModel.expectedPage(req)));
+        }
+        return out;
+    }
+
+    /** Counters and invariant violations, shared by callers, the chaos thread and the monitor. */
+    static final class Tally {
+        final LongAdder requests = new LongAdder();
+        final LongAdder correct = new LongAdder();
+        final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
+        final Map<String, LongAdder> faults = new ConcurrentHashMap<>();
+        final AtomicLong maxOverrunNanos = new AtomicLong(Long.MIN_VALUE);
+        final Map<String, LongAdder> violationCounts = new ConcurrentHashMap<>();
+        final Map<String, ConcurrentLinkedQueue<String>> violationExamples = new ConcurrentHashMap<>();
+        /** Callers inside redo, with the time they entered it: the monitor prints the stack of one that hangs. */
+        final Map<Thread, Long> inFlight = new ConcurrentHashMap<>();
+        final AtomicInteger stacksPrinted = new AtomicInteger();
+        final AtomicInteger maxLiveSidecars = new AtomicInteger();
+        final AtomicInteger maxInRotation = new AtomicInteger();
+        final AtomicInteger maxZombies = new AtomicInteger();
+        final AtomicLong maxFds = new AtomicLong();
+        final AtomicLong maxThreads = new AtomicLong();
+        final AtomicLong maxHeap = new AtomicLong();
+        final AtomicLong maxDirect = new AtomicLong();
+
+        void count(Map<String, LongAdder> map, String key) {
+            map.computeIfAbsent(key, k -> new LongAdder()).increment();
+        }
+
+        void violation(String invariant, String example) {
+            count(violationCounts, invariant);
+            ConcurrentLinkedQueue<String> q = violationExamples.computeIfAbsent(invariant,
+                    k -> new ConcurrentLinkedQueue<>());
+            if (q.size() < MAX_EXAMPLES) {
+                q.add(example);
+            }
+        }
+
+        List<String> violations() {
+            List<String> out = new ArrayList<>();
+            new TreeMap<>(violationCounts).forEach((k, v) -> out.add(k + ": " + v.sum() + " time(s); e.g. "
+                    + String.join(" || ", violationExamples.getOrDefault(k, new ConcurrentLinkedQueue<>()))));
+            return out;
+        }
+    }
+
+    /**
+     * Runs the soak and prints progress and the final table on {@code out}.
+     *
+     * @param o what to run
+     * @param out where to print
+     * @return the table and the violations
+     * @throws Exception if the soak could not be set up (no fake binary, no temporary directory)
+     */
+    public static Result run(Options o, PrintStream out) throws Exception {
+        ((ch.qos.logback.classic.Logger) LoggerFactory.getLogger("io.walredo"))
+                .setLevel(ch.qos.logback.classic.Level.ERROR);
+        Path dir = Files.createTempDirectory("walredo-soak");
+        Path faultDir = Files.createDirectory(dir.resolve("faults"));
+        Path wrapper = writeWrapper(dir, faultDir);
+        List<Work> work = workload();
+        TenantShardId[] tenants = new TenantShardId[o.tenants()];
+        SplittableRandom seed = new SplittableRandom(7);
+        for (int i = 0; i < tenants.length; i++) {
+            tenants[i] = TenantShardId.of(seed.nextLong(), seed.nextLong());
+        }
+        Duration redoTimeout = Duration.ofSeconds(2);
+        WalRedoConfig config = WalRedoConfig.builder()
+                .redoBinary(PG, wrapper)
+                .idleTimeout(Duration.ofSeconds(1))
+                .housekeepingPeriod(Duration.ofMillis(100))
+                .redoTimeout(redoTimeout)
+                .killTimeout(Duration.ofSeconds(5))
+                .spawnBackoff(Duration.ofMillis(20), Duration.ofMillis(500))
+                .maxLiveSidecars(o.tenants())
+                .stderrLimits(1024, 20, 8)
+                .build();
+
+        Baseline base = baseline(wrapper, work.get(0));
+        out.printf("walredo soak: %s, %d tenants, %d callers, a fault every %d ms on average, redo timeout %s;"
+                + " baseline %d fds, %d platform threads, %d MiB heap%n", o.duration(), o.tenants(), o.callers(),
+                o.faultEvery().toMillis(), redoTimeout, base.fds, base.threads, base.heap >> 20);
+
+        Tally tally = new Tally();
+        WalRedoMetrics metrics;
+        long start = System.nanoTime();
+        double seconds;
+        WalRedoManager manager = WalRedoManager.create(config);
+        Chaos chaos = new Chaos(manager, tenants, faultDir, tally, o.faultEvery());
+        try {
+            AtomicBoolean stop = new AtomicBoolean();
+            CountDownLatch finished = new CountDownLatch(o.callers());
+            long end = start + o.duration().toNanos();
+            for (int c = 0; c < o.callers(); c++) {
+                SplittableRandom rnd = new SplittableRandom(1000 + c);
+                Thread.ofVirtual().name("soak-caller-" + c).start(() -> {
+                    try {
+                        callerLoop(manager, tenants, work, rnd, stop, start, redoTimeout, tally);
+                    } finally {
+                        finished.countDown();
+                    }
+                });
+            }
+            // A platform thread: among thousands of busy virtual threads a virtual one would inject far fewer faults.
+            Thread chaosThread = Thread.ofPlatform().daemon().name("soak-chaos").start(chaos);
+            Monitor monitor = new Monitor(manager, o.tenants(), tally, redoTimeout, out);
+            long nextProgress = start;
+            while (System.nanoTime() - end < 0) {
+                monitor.sample();
+                long now = System.nanoTime();
+                if (now - nextProgress >= 0) {
+                    progress(out, tally, manager.metrics(), now - start);
+                    nextProgress = now + TimeUnit.SECONDS.toNanos(5);
+                }
+                TimeUnit.MILLISECONDS.sleep(Math.min(250, Math.max(1, TimeUnit.NANOSECONDS.toMillis(end - now))));
+            }
+            stop.set(true);
+            chaos.stop();
+            chaosThread.interrupt();
+            if (!chaosThread.join(Duration.ofSeconds(30))) {
+                tally.violation("chaos thread did not stop", "still running 30 s after the end");
+            }
+            Duration callersBound = redoTimeout.plus(HANG_GRACE).plusSeconds(30);
+            if (!finished.await(callersBound.toMillis(), TimeUnit.MILLISECONDS)) {
+                tally.violation("no hang: every caller returns", finished.getCount() + " callers still in redo "
+                        + callersBound + " after the end");
+            }
+            monitor.sample();
+            seconds = (System.nanoTime() - start) / 1e9;
+            chaos.resumeStopped();
+        } finally {
+            manager.close();
+        }
+        metrics = manager.metrics();
+        chaos.removeUnclaimed();
+        String[] finals = finalChecks(base, tally);
+        deleteTree(dir);
+        String table = table(o, tally, metrics, seconds, base, finals);
+        out.println();
+        out.print(table);
+        List<String> violations = tally.violations();
+        if (violations.isEmpty()) {
+            out.println("\nall invariants held");
+        } else {
+            out.println("\nINVARIANTS VIOLATED:");
+            violations.forEach(v -> out.println("  " + v));
+        }
+        if (o.report() != null) {
+            writeReport(o, table, violations);
+            out.println("report written to " + o.report());
+        }
+        return new Result(table, violations);
+    }
+
+    private static void callerLoop(WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
+            SplittableRandom rnd, AtomicBoolean stop, long start, Duration timeout, Tally tally) {
+        AttemptType[] attempts = AttemptType.values();
+        int window = Math.max(1, tenants.length / 2);
+        long waveNanos = TimeUnit.SECONDS.toNanos(4);
+        while (!stop.get()) {
+            // Most requests go to a window of tenants that moves every few seconds, so tenants fall idle, are
+            // quiesced and come back; one in ten goes to any tenant, racing the housekeeper.
+            int t;
+            if (rnd.nextInt(10) == 0) {
+                t = rnd.nextInt(tenants.length);
+            } else {
+                int wave = (int) ((System.nanoTime() - start) / waveNanos);
+                t = Math.floorMod(wave * window / 2 + rnd.nextInt(window), tenants.length);
+            }
+            TenantShardId tenant = tenants[t];
+            Work w = work.get(rnd.nextInt(work.size()));
+            AttemptType attempt = attempts[rnd.nextInt(attempts.length)];
+            long t0 = System.nanoTime();
+            tally.inFlight.put(Thread.currentThread(), t0);
+            String outcome = "a page";
+            try {
+                byte[] page = manager.redo(tenant, w.request(), attempt, timeout);
+                if (Arrays.equals(page, w.expected())) {
+                    tally.correct.increment();
+                } else {
+                    tally.violation("no wrong page, ever", "tenant " + tenant + ", " + w.request() + ": "
+                            + FakeRedoModel.describeMismatch(w.expected(), page));
+                }
+            } catch (WalRedoException e) {
+                outcome = e.toString();
+                tally.count(tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
+                checkNamed(e, tenant, tally);
+            } catch (Throwable e) {
+                tally.violation("every error is a typed WalRedoException", "tenant " + tenant + ": " + e);
+            }
+            tally.inFlight.remove(Thread.currentThread());
+            tally.requests.increment();
+            long overrun = System.nanoTime() - t0 - timeout.toNanos();
+            tally.maxOverrunNanos.accumulateAndGet(overrun, Math::max);
+            if (overrun > HANG_GRACE.toNanos()) {
+                tally.violation("no hang: every call returns by its deadline + " + HANG_GRACE,
+                        "tenant " + tenant + " returned " + TimeUnit.NANOSECONDS.toMillis(overrun)
+                                + " ms after its deadline (" + attempt + ") with " + outcome);
+            }
+        }
+    }
+
+    /** An error names its tenant, and its pid whenever it has one; a crash or protocol error always has one. */
+    private static void checkNamed(WalRedoException e, TenantShardId tenant, Tally tally) {
+        if (e.getClass() == WalRedoException.class) {
+            tally.violation("every error is a typed WalRedoException", e.toString());
+        }
+        if (!tenant.equals(e.tenant()) || e.getMessage() == null || !e.getMessage().contains(tenant.toString())) {
+            tally.violation("every error names its tenant", "asked for " + tenant + ": " + e);
+        }
+        if (e.pid().isPresent() && !e.getMessage().contains("pid " + e.pid().getAsInt())) {
+            tally.violation("every error names its pid", e.toString());
+        }
+        if ((e instanceof SidecarCrashedException || e instanceof ProtocolException) && e.pid().isEmpty()) {
+            tally.violation("every sidecar failure names its pid", e.toString());
+        }
+    }
+
+    private static void progress(PrintStream out, Tally tally, WalRedoMetrics m, long elapsedNanos) {
+        long errors = tally.errors.values().stream().mapToLong(LongAdder::sum).sum();
+        long faults = tally.faults.values().stream().mapToLong(LongAdder::sum).sum();
+        long secs = Math.max(1, TimeUnit.NANOSECONDS.toSeconds(elapsedNanos));
+        out.printf("t=%4ds  requests %9d (%6d/s)  correct %9d  typed errors %7d  faults %5d  spawned %6d"
+                + "  live %4d  violations %d%n", TimeUnit.NANOSECONDS.toSeconds(elapsedNanos), tally.requests.sum(),
+                tally.requests.sum() / secs, tally.correct.sum(), errors, faults, m.sidecarsStarted(),
+                m.liveSidecars(), tally.violationCounts.values().stream().mapToLong(LongAdder::sum).sum());
+    }
+
+    /** Resource levels of this JVM before the soak manager exists (after a warm-up manager has come and gone). */
+    record Baseline(long fds, long threads, long heap) {
+    }
+
+    private static Baseline baseline(Path wrapper, Work warmup) throws Exception {
+        WalRedoConfig config = WalRedoConfig.builder().redoBinary(PG, wrapper).build();
+        try (WalRedoManager m = WalRedoManager.create(config)) {
+            TenantShardId t = TenantShardId.of(1, 1);
+            for (int i = 0; i < 20; i++) {
+                m.redo(t, warmup.request(), AttemptType.READ_PAGE);
+                m.detach(t);
+            }
+        }
+        awaitOrFalse(Duration.ofSeconds(5), () -> liveSidecarChildren().isEmpty());
+        return new Baseline(openFds(), platformThreads(), heapAfterGc());
+    }
+
+    /** After close(): children, zombies, fds, threads and heap back to the baseline. Returns the "final" figures. */
+    private static String[] finalChecks(Baseline base, Tally tally) {
+        if (!awaitOrFalse(SETTLE, () -> liveSidecarChildren().isEmpty())) {
+            tally.violation("no sidecar outlives close()", "still running: " + liveSidecarChildren());
+        }
+        if (!awaitOrFalse(SETTLE, () -> zombieChildren().isEmpty())) {
+            tally.violation("no zombie children", "zombies after close(): " + zombieChildren());
+        }
+        if (!awaitOrFalse(SETTLE, () -> openFds() <= base.fds() + FD_SLACK)) {
+            tally.violation("fds return to baseline", openFds() + " open, baseline " + base.fds());
+        }
+        if (!awaitOrFalse(SETTLE, () -> platformThreads() <= base.threads() + THREAD_SLACK)) {
+            tally.violation("threads return to baseline", platformThreads() + " platform threads, baseline "
+                    + base.threads());
+        }
+        long heap = heapAfterGc();
+        if (heap > base.heap() + HEAP_SLACK_BYTES) {
+            heap = heapAfterGc();
+            if (heap > base.heap() + HEAP_SLACK_BYTES) {
+                tally.violation("heap returns to baseline", (heap >> 20) + " MiB used after GC, baseline "
+                        + (base.heap() >> 20) + " MiB");
+            }
+        }
+        return new String[] {Long.toString(openFds()), Long.toString(platformThreads()), mib(heap),
+            Integer.toString(zombieChildren().size()), mib(directMemory()),
+            Integer.toString(liveSidecarChildren().size())};
+    }
+
+    private static boolean awaitOrFalse(Duration timeout, BooleanSupplier condition) {
+        long end = System.nanoTime() + timeout.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - end > 0) {
+                return false;
+            }
+            try {
+                TimeUnit.MILLISECONDS.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Samples status, children, fds, threads and heap; checks the running invariants. Main thread only. */
+    static final class Monitor {
+        private final WalRedoManager manager;
+        private final int tenants;
+        private final Tally tally;
+        private final long stackAfterNanos;
+        private final PrintStream out;
+        private Map<Integer, Long> zombiesSince = new HashMap<>();
+
+        Monitor(WalRedoManager manager, int tenants, Tally tally, Duration timeout, PrintStream out) {
+            this.manager = manager;
+            this.tenants = tenants;
+            this.tally = tally;
+            this.stackAfterNanos = timeout.plus(HANG_GRACE).toNanos();
+            this.out = out;
+        }
+
+        void sample() {
+            long t = System.nanoTime();
+            tally.inFlight.forEach((thread, since) -> {
+                if (t - since > stackAfterNanos && tally.stacksPrinted.getAndIncrement() < 3) {
+                    StringBuilder sb = new StringBuilder("a caller has been in redo for "
+                            + TimeUnit.NANOSECONDS.toMillis(t - since) + " ms:");
+                    for (StackTraceElement e : thread.getStackTrace()) {
+                        sb.append("\n    at ").append(e);
+                    }
+                    out.println(sb);
+                }
+            });
+            List<SidecarStatus> status = manager.status();
+            Set<TenantShardId> seen = new HashSet<>();
+            for (SidecarStatus s : status) {
+                if (!seen.add(s.tenant())) {
+                    tally.violation("at most one sidecar per tenant in rotation", "tenant " + s.tenant()
+                            + " twice in status()");
+                }
+            }
+            tally.maxInRotation.accumulateAndGet(status.size(), Math::max);
+            List<Integer> live = liveSidecarChildren();
+            tally.maxLiveSidecars.accumulateAndGet(live.size(), Math::max);
+            if (live.size() > tenants) {
+                tally.violation("live sidecars <= tenants", live.size() + " live sidecar processes for " + tenants
+                        + " tenants");
+            }
+            long now = System.nanoTime();
+            Map<Integer, Long> zombies = new HashMap<>();
+            for (int pid : zombieChildren()) {
+                long since = zombiesSince.getOrDefault(pid, now);
+                zombies.put(pid, since);
+                if (now - since > ZOMBIE_LIMIT.toNanos()) {
+                    tally.violation("no zombie children", "pid " + pid + " a zombie for "
+                            + TimeUnit.NANOSECONDS.toMillis(now - since) + " ms");
+                }
+            }
+            zombiesSince = zombies;
+            tally.maxZombies.accumulateAndGet(zombies.size(), Math::max);
+            tally.maxFds.accumulateAndGet(openFds(), Math::max);
+            tally.maxThreads.accumulateAndGet(platformThreads(), Math::max);
+            Runtime rt = Runtime.getRuntime();
+            tally.maxHeap.accumulateAndGet(rt.totalMemory() - rt.freeMemory(), Math::max);
+            tally.maxDirect.accumulateAndGet(directMemory(), Math::max);
+        }
+    }
+
+    /** Kinds of injected faults. Spawn-time kinds carry the fake's flags; the others act on a running sidecar. */
+    enum FaultKind {
+        SIGKILL, SIGSTOP_SIGCONT, DETACH,
+        CRASH(Fault.CRASH_AFTER), EXIT(Fault.EXIT_AFTER), GARBAGE(Fault.GARBAGE_AFTER), HANG(Fault.HANG_AFTER),
+        PARTIAL_ANSWER(Fault.PARTIAL_AFTER), EXIT_MID_PAGE(Fault.EXIT_MID_PAGE), STDERR_FLOOD(Fault.STDERR_FLOOD),
+        STDERR_FLOOD_NO_NEWLINE(Fault.STDERR_FLOOD_NONL), NO_READ(Fault.NO_READ), SLOW(Fault.DELAY_US),
+        IGNORE_SIGTERM(Fault.IGNORE_SIGTERM);
+
+        final Fault fault;
+
+        FaultKind() {
+            this(null);
+        }
+
+        FaultKind(Fault fault) {
+            this.fault = fault;
+        }
+
+        List<String> args(SplittableRandom rnd) {
+            return switch (this) {
+                case STDERR_FLOOD, STDERR_FLOOD_NO_NEWLINE -> fault.args((1L + rnd.nextInt(8)) << 20);
+                case SLOW -> fault.args(1000 + rnd.nextInt(50_000));
+                case NO_READ, IGNORE_SIGTERM -> fault.args();
+                default -> fault.args(1 + rnd.nextInt(10));
+            };
+        }
+    }
+
+    /** Injects one random fault every so often (exponentially distributed gaps) on a random tenant or sidecar. */
+    static final class Chaos implements Runnable {
+        private final WalRedoManager manager;
+        private final TenantShardId[] tenants;
+        private final Path faultDir;
+        private final Tally tally;
+        private final Duration every;
+        private final SplittableRandom rnd = new SplittableRandom(99);
+        private final Map<String, FaultKind> armed = new HashMap<>();
+        private final Set<Integer> stopped = ConcurrentHashMap.newKeySet();
+        private final Map<Integer, String> stoppedStart = new ConcurrentHashMap<>();
+        private volatile boolean stopping;
+        private final Signals signals = Signals.load();
+        private final int sigstop = NativeRuntime.signalNumber("SIGSTOP");
+        private final int sigcont = NativeRuntime.signalNumber("SIGCONT");
+
+        Chaos(WalRedoManager manager, TenantShardId[] tenants, Path faultDir, Tally tally, Duration every) {
+            this.manager = manager;
+            this.tenants = tenants;
+            this.faultDir = faultDir;
+            this.tally = tally;
+            this.every = every;
+        }
+
+        void stop() {
+            stopping = true;
+        }
+
+        @Override
+        public void run() {
+            FaultKind[] kinds = FaultKind.values();
+            while (!stopping) {
+                try {
+                    double gap = -Math.log(1 - rnd.nextDouble()) * every.toNanos();
+                    TimeUnit.NANOSECONDS.sleep((long) Math.min(gap, every.toNanos() * 10.0));
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (stopping) {
+                    return;
+                }
+                collectClaimed();
+                FaultKind kind = kinds[rnd.nextInt(kinds.length)];
+                try {
+                    inject(kind);
+                } catch (Exception e) {
+                    tally.violation("the chaos thread itself works", kind + ": " + e);
+                }
+            }
+        }
+
+        private void inject(FaultKind kind) throws IOException {
+            switch (kind) {
+                case SIGKILL -> {
+                    SidecarStatus s = randomLive();
+                    if (s != null && isOurChild(s.pid(), null)) {
+                        ProcessHandle.of(s.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                        tally.count(tally.faults, kind.name());
+                    }
+                }
+                case SIGSTOP_SIGCONT -> {
+                    SidecarStatus s = randomLive();
+                    String started = s == null ? null : startTime(s.pid());
+                    if (s != null && started != null && isOurChild(s.pid(), started) && stopped.add(s.pid())) {
+                        stoppedStart.put(s.pid(), started);
+                        signals.kill(s.pid(), sigstop);
+                        tally.count(tally.faults, kind.name());
+                        long stopMillis = 50 + rnd.nextInt(3000);
+                        int pid = s.pid();
+                        Thread.ofVirtual().name("soak-sigcont-" + pid).start(() -> {
+                            try {
+                                TimeUnit.MILLISECONDS.sleep(stopMillis);
+                            } catch (InterruptedException e) {
+                                // resumeStopped() continues it
+                            }
+                            resume(pid);
+                        });
+                    }
+                }
+                case DETACH -> {
+                    TenantShardId t = tenants[rnd.nextInt(tenants.length)];
+                    tally.count(tally.faults, kind.name());
+                    Thread.ofVirtual().name("soak-detach").start(() -> manager.detach(t, Duration.ofMillis(200)));
+                }
+                default -> {
+                    TenantShardId t = tenants[rnd.nextInt(tenants.length)];
+                    String id = t.toString();
+                    if (!armed.containsKey(id)) {
+                        Files.writeString(faultDir.resolve(id + ".tmp"), String.join(" ", kind.args(rnd)));
+                        Files.move(faultDir.resolve(id + ".tmp"), faultDir.resolve(id));
+                        armed.put(id, kind);
+                    }
+                }
+            }
+        }
+
+        /** A spawn-time fault counts as injected once the wrapper has claimed its file (a sidecar got the flags). */
+        private void collectClaimed() {
+            armed.entrySet().removeIf(e -> {
+                if (Files.exists(faultDir.resolve(e.getKey()))) {
+                    return false;
+                }
+                tally.count(tally.faults, e.getValue().name());
+                return true;
+            });
+        }
+
+        void removeUnclaimed() {
+            collectClaimed();
+            for (String id : armed.keySet()) {
+                try {
+                    Files.deleteIfExists(faultDir.resolve(id));
+                } catch (IOException e) {
+                    // the directory is deleted next
+                }
+            }
+        }
+
+        private void resume(int pid) {
+            String started = stoppedStart.remove(pid);
+            if (started != null && stopped.remove(pid) && isOurChild(pid, started)) {
+                signals.kill(pid, sigcont);
+            }
+        }
+
+        void resumeStopped() {
+            for (int pid : List.copyOf(stopped)) {
+                resume(pid);
+            }
+        }
+
+        private SidecarStatus randomLive() {
+            List<SidecarStatus> live = manager.status();
+            return live.isEmpty() ? null : live.get(rnd.nextInt(live.size()));
+        }
+    }
+
+    /** kill(2), for SIGSTOP and SIGCONT, which {@link ProcessHandle} cannot send. */
+    public interface Signals {
+        /**
+         * Sends a signal.
+         *
+         * @param pid the process
+         * @param sig the signal number
+         * @return 0, or -1 with errno set
+         */
+        int kill(int pid, int sig);
+
+        /**
+         * Binds kill(2) from libc.
+         *
+         * @return the binding
+         */
+        static Signals load() {
+            return jnr.ffi.LibraryLoader.create(Signals.class).load("c");
+        }
+    }
+
+    private static Path writeWrapper(Path dir, Path faultDir) throws IOException {
+        Path fake = FakeRedoModel.binary();
+        Path script = dir.resolve("soak-walredo.sh");
+        Files.writeString(script, """
+                #!/bin/sh
+                # walredo soak: runs the fake with the fault flags armed for this tenant, if any (one spawn only).
+                id=""; prev=""
+                for a in "$@"; do
+                  if [ "$prev" = "--tenant-shard-id" ]; then id=$a; fi
+                  prev=$a
+                done
+                f="%s/$id"
+                if [ -n "$id" ] && mv "$f" "$f.claimed.$$" 2>/dev/null; then
+                  fault=$(cat "$f.claimed.$$")
+                  rm -f "$f.claimed.$$"
+                  exec %s "$@" $fault
+                fi
+                exec %s "$@"
+                """.formatted(faultDir, fake, fake), StandardCharsets.UTF_8);
+        Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+        return script;
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var paths = Files.walk(dir)) {
+            for (Path p : paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    // ---- /proc and the JVM's own figures ----
+
+    /** Our children that run a sidecar (the wrapper or the fake, both carry --wal-redo) and are not zombies. */
+    static List<Integer> liveSidecarChildren() {
+        return children(false);
+    }
+
+    /** Our children in state Z (exited, not yet reaped). */
+    static List<Integer> zombieChildren() {
+        return children(true);
+    }
+
+    private static List<Integer> children(boolean zombies) {
+        List<Integer> out = new ArrayList<>();
+        long self = ProcessHandle.current().pid();
+        try (var dirs = Files.list(Path.of("/proc"))) {
+            for (Path d : (Iterable<Path>) dirs::iterator) {
+                String n = d.getFileName().toString();
+                if (!n.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    String stat = Files.readString(d.resolve("stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    if (Long.parseLong(f[1]) != self) {
+                        continue;
+                    }
+                    boolean zombie = f[0].equals("Z");
+                    if (zombies && zombie) {
+                        out.add(Integer.parseInt(n));
+                    } else if (!zombies && !zombie
+                            && Files.readString(d.resolve("cmdline"), StandardCharsets.ISO_8859_1).contains("--wal-redo")) {
+                        out.add(Integer.parseInt(n));
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // exited meanwhile
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot list /proc", e);
+        }
+        return out;
+    }
+
+    /** Field 22 of /proc/PID/stat, the start time, or null if there is no such process. */
+    static String startTime(int pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19];
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** Whether {@code pid} is our child, alive, and (if given) started at {@code startTime}: guards pid reuse. */
+    static boolean isOurChild(int pid, String startTime) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(f[1]) == ProcessHandle.current().pid() && !f[0].equals("Z")
+                    && (startTime == null || f[19].equals(startTime));
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    static long openFds() {
+        try (var s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot list /proc/self/fd", e);
+        }
+    }
+
+    static long platformThreads() {
+        return ManagementFactory.getThreadMXBean().getThreadCount();
+    }
+
+    static long heapAfterGc() {
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+        }
+        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+    }
+
+    static long directMemory() {
+        return ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class).stream()
+                .filter(b -> b.getName().equals("direct")).mapToLong(BufferPoolMXBean::getMemoryUsed).sum();
+    }
+
+    private static String mib(long bytes) {
+        return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0);
+    }
+
+    // ---- the report ----
+
+    private static String table(Options o, Tally t, WalRedoMetrics m, double seconds, Baseline base,
+            String[] finals) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("| metric | value |\n|---|---|\n");
+        row(sb, "duration", String.format(Locale.ROOT, "%.1f s (%d tenants, %d callers, a fault every %d ms on"
+                + " average)", seconds, o.tenants(), o.callers(), o.faultEvery().toMillis()));
+        long requests = t.requests.sum();
+        row(sb, "requests", String.format(Locale.ROOT, "%d (%.0f/s)", requests, requests / seconds));
+        row(sb, "correct pages", Long.toString(t.correct.sum()));
+        row(sb, "wrong pages", Long.toString(t.violationCounts.getOrDefault("no wrong page, ever", new LongAdder())
+                .sum()));
+        long errors = t.errors.values().stream().mapToLong(LongAdder::sum).sum();
+        row(sb, "typed errors", errors + (errors == 0 ? "" : ": " + sums(t.errors)));
+        row(sb, "untyped errors", Long.toString(t.violationCounts.getOrDefault(
+                "every error is a typed WalRedoException", new LongAdder()).sum()));
+        row(sb, "latest return after a deadline", t.maxOverrunNanos.get() == Long.MIN_VALUE ? "n/a"
+                : Math.max(0, TimeUnit.NANOSECONDS.toMillis(t.maxOverrunNanos.get())) + " ms (hang threshold "
+                        + HANG_GRACE.toSeconds() + " s)");
+        long faults = t.faults.values().stream().mapToLong(LongAdder::sum).sum();
+        row(sb, "faults injected", faults + ": " + sums(t.faults));
+        row(sb, "sidecars spawned", m.sidecarsStarted() + " (" + m.spawnFailures() + " spawn failures)");
+        Map<String, Long> kills = new TreeMap<>();
+        m.sidecarsKilled().forEach((k, v) -> kills.put(k.name(), v));
+        row(sb, "sidecars killed by cause", kills.toString());
+        row(sb, "retries on a fresh sidecar", Long.toString(m.retries()));
+        row(sb, "stderr lines logged / rate-limited", m.stderrLinesLogged() + " / " + m.stderrLinesSuppressed());
+        row(sb, "live sidecar processes: max / final", t.maxLiveSidecars.get() + " / " + finals[5] + " (tenants "
+                + o.tenants() + "; in rotation max " + t.maxInRotation.get() + ")");
+        row(sb, "zombie children: max seen / final", t.maxZombies.get() + " / " + finals[3]
+                + " (a child is a zombie for the instant between its exit and the reap)");
+        row(sb, "open fds: baseline / max / final", base.fds() + " / " + t.maxFds.get() + " / " + finals[0]);
+        row(sb, "platform threads: baseline / max / final", base.threads() + " / " + t.maxThreads.get() + " / "
+                + finals[1]);
+        row(sb, "heap used: baseline / max / final (after GC)", mib(base.heap()) + " / " + mib(t.maxHeap.get())
+                + " / " + finals[2]);
+        row(sb, "direct buffers: max / final", mib(t.maxDirect.get()) + " / " + finals[4]);
+        List<String> v = t.violations();
+        row(sb, "invariant violations", v.isEmpty() ? "none" : v.size() + " invariant(s) violated");
+        return sb.toString();
+    }
+
+    private static String sums(Map<String, LongAdder> map) {
+        StringBuilder sb = new StringBuilder();
+        new TreeMap<>(map).forEach((k, v) -> sb.append(sb.isEmpty() ? "" : ", ").append(k).append(' ')
+                .append(v.sum()));
+        return sb.toString();
+    }
+
+    private static void row(StringBuilder sb, String k, String v) {
+        sb.append("| ").append(k).append(" | ").append(v).append(" |\n");
+    }
+
+    private static void writeReport(Options o, String table, List<String> violations) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        sb.append("# Chaos soak report\n\n");
+        sb.append("- date: ").append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME)).append('\n');
+        sb.append("- command: `").append(o.command()).append("`\n");
+        sb.append("- machine: ").append(Runtime.getRuntime().availableProcessors()).append(" CPUs (")
+                .append(cpuModel()).append("), ").append(memTotal()).append(" RAM, Linux ")
+                .append(readOr("/proc/sys/kernel/osrelease", "?")).append('\n');
+        sb.append("- JDK: ").append(System.getProperty("java.vm.vendor")).append(' ')
+                .append(System.getProperty("java.vm.name")).append(' ')
+                .append(System.getProperty("java.runtime.version")).append('\n');
+        sb.append("- result: ").append(violations.isEmpty() ? "all invariants held" : "INVARIANTS VIOLATED")
+                .append("\n\n");
+        sb.append(table);
+        if (!violations.isEmpty()) {
+            sb.append("\nViolations:\n\n");
+            violations.forEach(v -> sb.append("- ").append(v).append('\n'));
+        }
+        Path parent = o.report().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        Files.writeString(o.report(), sb.toString(), StandardCharsets.UTF_8);
+    }
+
+    private static String cpuModel() {
+        try {
+            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse("unknown CPU");
+        } catch (IOException e) {
+            return "unknown CPU";
+        }
+    }
+
+    private static String memTotal() {
+        try {
+            return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal:"))
+                    .map(l -> String.format(Locale.ROOT, "%.1f GiB",
+                            Long.parseLong(l.replaceAll("\\D", "")) / 1048576.0))
+                    .findFirst().orElse("? GiB");
+        } catch (IOException | RuntimeException e) {
+            return "? GiB";
+        }
+    }
+
+    private static String readOr(String file, String fallback) {
+        try {
+            return Files.readString(Path.of(file)).trim();
+        } catch (IOException e) {
+            return fallback;
+        }
+    }
+}

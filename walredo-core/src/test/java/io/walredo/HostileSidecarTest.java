@@ -1,0 +1,256 @@
+package io.walredo;
+
+import static io.walredo.Fixtures.PG;
+import static io.walredo.Fixtures.config;
+import static io.walredo.Fixtures.expected;
+import static io.walredo.Fixtures.request;
+import static io.walredo.Fixtures.sidecarPid;
+import static io.walredo.Fixtures.tenant;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.walredo.testing.FakeRedoModel;
+import io.walredo.testing.FakeRedoModel.Fault;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Every fault mode of the fake, alone and under concurrency: each call for the hostile tenant returns the exact
+ * page or a typed error naming the tenant (and the pid, when a sidecar was involved); every hostile sidecar is
+ * killed and reaped and the next one is a new process; healthy tenants served at the same time get every page
+ * right, with no error, from the same sidecars they started with.
+ *
+ * <p>The hostile tenant's requests are for PostgreSQL 15, whose configured binary is a wrapper that adds the
+ * fault flags; healthy tenants use PostgreSQL 16, the plain fake. So both kinds share one manager, its
+ * reactor, spawner threads, housekeeper and buffer pool.
+ */
+@Timeout(180)
+class HostileSidecarTest {
+    private static final int HOSTILE_PG = 15;
+    private static final TenantShardId HOSTILE = tenant(900);
+    private static final List<TenantShardId> HEALTHY = List.of(tenant(901), tenant(902), tenant(903), tenant(904));
+    private static final Duration SHORT = Duration.ofSeconds(1);
+    private static final Duration LONG = Duration.ofSeconds(30);
+
+    /**
+     * One hostile behaviour.
+     *
+     * @param args the fake's fault flags
+     * @param signature the error type the fault must produce at least once, or null if every page must be right
+     * @param timeout each hostile call's timeout
+     * @param bigRequests 512 KiB requests (more than a pipe holds), to block a writer
+     */
+    record Hostility(List<String> args, Class<? extends WalRedoException> signature, Duration timeout,
+            boolean bigRequests) {
+        @Override
+        public String toString() {
+            return String.join(" ", args);
+        }
+    }
+
+    private static List<String> flags(List<String>... parts) {
+        return Stream.of(parts).flatMap(List::stream).toList();
+    }
+
+    static Stream<Arguments> hostilities() {
+        List<Hostility> all = List.of(
+                new Hostility(Fault.CRASH_AFTER.args(2), SidecarCrashedException.class, LONG, false),
+                new Hostility(Fault.EXIT_AFTER.args(2), SidecarCrashedException.class, LONG, false),
+                new Hostility(Fault.GARBAGE_AFTER.args(2), ProtocolException.class, LONG, false),
+                new Hostility(Fault.EXIT_MID_PAGE.args(2), ProtocolException.class, LONG, false),
+                new Hostility(Fault.PARTIAL_AFTER.args(2), RedoTimeoutException.class, SHORT, false),
+                new Hostility(Fault.HANG_AFTER.args(2), RedoTimeoutException.class, SHORT, false),
+                new Hostility(Fault.NO_READ.args(), RedoTimeoutException.class, SHORT, true),
+                new Hostility(Fault.EXIT_AT_START.args(), WalRedoException.class, LONG, false),
+                new Hostility(Fault.NO_WALREDO_SUPPORT.args(), WalRedoException.class, LONG, false),
+                new Hostility(flags(Fault.SPAWN_GRANDCHILD.args(), Fault.EXIT_AFTER.args(2)),
+                        SidecarCrashedException.class, LONG, false),
+                new Hostility(flags(Fault.SPAWN_GRANDCHILD.args(), Fault.HANG_AFTER.args(2)),
+                        RedoTimeoutException.class, SHORT, false),
+                new Hostility(flags(Fault.IGNORE_SIGTERM.args(), Fault.HANG_AFTER.args(2)),
+                        RedoTimeoutException.class, SHORT, false),
+                new Hostility(Fault.IGNORE_SIGTERM.args(), null, LONG, false),
+                new Hostility(Fault.STDERR_FLOOD_NONL.args(100L << 20), null, LONG, false),
+                new Hostility(Fault.STDERR_FLOOD.args(10L << 20), null, LONG, false),
+                new Hostility(Fault.STDERR_LINES.args(20_000), null, LONG, false),
+                new Hostility(Fault.DELAY_US.args(20_000), null, LONG, false),
+                new Hostility(Fault.STARTUP_DELAY_MS.args(300), null, LONG, false));
+        return all.stream().flatMap(h -> Stream.of(Arguments.of(h, false), Arguments.of(h, true)));
+    }
+
+    @ParameterizedTest(name = "{0}, concurrent: {1}")
+    @MethodSource("hostilities")
+    void hostileSidecarGetsATypedErrorOrTheRightPageAndOthersAreUnaffected(Hostility h, boolean concurrent,
+            @TempDir Path dir) throws Exception {
+        Path wrapper = Fixtures.wrapper(dir, "hostile.sh", h.args());
+        int hostileCallers = concurrent ? 8 : 1;
+        int hostileRounds = 3;
+        WalRedoConfig cfg = config().redoBinary(HOSTILE_PG, wrapper)
+                .spawnBackoff(Duration.ofMillis(10), Duration.ofMillis(50)).build();
+        Set<Integer> hostilePids = ConcurrentHashMap.newKeySet();
+        Set<Integer> failedPids = ConcurrentHashMap.newKeySet();
+        ConcurrentLinkedQueue<String> violations = new ConcurrentLinkedQueue<>();
+        Map<String, AtomicInteger> outcomes = new ConcurrentHashMap<>();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            Map<TenantShardId, Integer> healthyPids = new ConcurrentHashMap<>();
+            if (concurrent) {
+                for (TenantShardId t : HEALTHY) {
+                    m.ping(t, PG);
+                    healthyPids.put(t, sidecarPid(m, t));
+                }
+            }
+            List<Thread> threads = new ArrayList<>();
+            for (int c = 0; c < hostileCallers; c++) {
+                int caller = c;
+                threads.add(Thread.ofVirtual().start(() -> {
+                    for (int round = 0; round < hostileRounds; round++) {
+                        RedoRequest r = hostileRequest(caller * 100 + round, h.bigRequests());
+                        AttemptType attempt = round % 2 == 0 ? AttemptType.GC_COMPACTION : AttemptType.READ_PAGE;
+                        m.status().stream().filter(s -> s.tenant().equals(HOSTILE))
+                                .forEach(s -> hostilePids.add(s.pid()));
+                        try {
+                            byte[] page = m.redo(HOSTILE, r, attempt, h.timeout());
+                            if (!Arrays.equals(expected(r), page)) {
+                                violations.add("wrong page for the hostile tenant: "
+                                        + FakeRedoModel.describeMismatch(expected(r), page));
+                            }
+                            count(outcomes, "page");
+                        } catch (WalRedoException e) {
+                            count(outcomes, e.getClass().getSimpleName());
+                            e.pid().ifPresent(hostilePids::add);
+                            e.pid().ifPresent(failedPids::add);
+                            checkNamed(e, violations);
+                        } catch (Throwable t) {
+                            violations.add("untyped failure: " + t);
+                        }
+                    }
+                }));
+            }
+            if (concurrent) {
+                for (TenantShardId t : HEALTHY) {
+                    for (int c = 0; c < 2; c++) {
+                        int caller = c;
+                        threads.add(Thread.ofVirtual().start(() -> {
+                            for (int i = 0; i < 30; i++) {
+                                RedoRequest r = request(caller * 1000 + i);
+                                try {
+                                    byte[] page = m.redo(t, r, AttemptType.GC_COMPACTION);
+                                    if (!Arrays.equals(expected(r), page)) {
+                                        violations.add("wrong page for healthy tenant " + t);
+                                    }
+                                } catch (Throwable e) {
+                                    violations.add("healthy tenant " + t + " failed: " + e);
+                                }
+                            }
+                        }));
+                    }
+                }
+            }
+            for (Thread t : threads) {
+                if (!t.join(Duration.ofSeconds(120))) {
+                    fail("a caller hung: " + Arrays.toString(t.getStackTrace()));
+                }
+            }
+            assertTrue(violations.isEmpty(), String.join("\n", violations));
+            if (h.signature() == null) {
+                assertEquals(Set.of("page"), outcomes.keySet(), "every hostile call got its page: " + outcomes);
+            } else {
+                assertTrue(outcomes.keySet().stream().anyMatch(k -> !k.equals("page")
+                        && (h.signature() == WalRedoException.class || k.equals(h.signature().getSimpleName()))),
+                        "the fault fired with " + h.signature().getSimpleName() + ": " + outcomes);
+            }
+            for (Map.Entry<TenantShardId, Integer> e : healthyPids.entrySet()) {
+                assertEquals(e.getValue(), sidecarPid(m, e.getKey()), "healthy tenant's sidecar was not replaced");
+            }
+            m.status().stream().filter(s -> s.tenant().equals(HOSTILE)).forEach(s -> hostilePids.add(s.pid()));
+            if (h.signature() != null && !h.args().contains(Fault.EXIT_AT_START.flag())
+                    && !h.args().contains(Fault.NO_WALREDO_SUPPORT.flag())) {
+                // Every sidecar that failed was replaced: the next call runs on a new process.
+                assertTrue(!failedPids.isEmpty(), "a failure named its sidecar's pid: " + outcomes);
+                int next;
+                try {
+                    m.redo(HOSTILE, hostileRequest(99_999, h.bigRequests()), AttemptType.GC_COMPACTION, h.timeout());
+                    next = sidecarPid(m, HOSTILE);
+                } catch (WalRedoException e) {
+                    next = e.pid().orElseThrow(() -> new AssertionError("no pid in " + e));
+                }
+                assertTrue(!failedPids.contains(next), "pid " + next + " already failed: " + failedPids);
+                hostilePids.add(next);
+                for (int pid : failedPids) {
+                    Fixtures.awaitReaped(pid);
+                }
+            }
+            m.detach(HOSTILE, Duration.ofMillis(200));
+            for (int pid : hostilePids) {
+                Fixtures.awaitReaped(pid);
+            }
+        } finally {
+            killGrandchildren(dir);
+        }
+        assertTrue(Fixtures.zombies().isEmpty(), "zombies: " + Fixtures.zombies());
+    }
+
+    private static void count(Map<String, AtomicInteger> outcomes, String kind) {
+        outcomes.computeIfAbsent(kind, k -> new AtomicInteger()).incrementAndGet();
+    }
+
+    /** Every error names the tenant, and the pid whenever a sidecar was involved. */
+    private static void checkNamed(WalRedoException e, ConcurrentLinkedQueue<String> violations) {
+        if (e.getClass() == WalRedoException.class) {
+            violations.add("untyped WalRedoException: " + e);
+        }
+        if (!HOSTILE.equals(e.tenant()) || !e.getMessage().contains(HOSTILE.toString())) {
+            violations.add("error does not name tenant " + HOSTILE + ": " + e);
+        }
+        if (e.pid().isPresent() && !e.getMessage().contains("pid " + e.pid().getAsInt())) {
+            violations.add("error does not name its pid " + e.pid().getAsInt() + ": " + e);
+        }
+        if ((e instanceof SidecarCrashedException || e instanceof ProtocolException) && e.pid().isEmpty()) {
+            violations.add("a sidecar failure without a pid: " + e);
+        }
+    }
+
+    private static RedoRequest hostileRequest(int i, boolean big) {
+        RedoRequest r = big ? request(i, 32, 16 * 1024) : request(i);
+        RedoRequest.Builder b = RedoRequest.builder(HOSTILE_PG, r.tag(), r.lsn()).addRecords(r.records());
+        r.baseImage().ifPresent(img -> b.baseImage(r.baseLsn().orElseThrow(), img));
+        return b.build();
+    }
+
+    /** Grandchildren forked by {@code --spawn-grandchild} outlive the sidecar; only this test's (by wrapper path). */
+    private static void killGrandchildren(Path dir) throws IOException {
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path p : (Iterable<Path>) procs::iterator) {
+                String n = p.getFileName().toString();
+                if (!n.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    String cmdline = Files.readString(p.resolve("cmdline"));
+                    if (cmdline.contains("--spawn-grandchild") && cmdline.contains(HOSTILE.toString())) {
+                        ProcessHandle.of(Long.parseLong(n)).ifPresent(ProcessHandle::destroyForcibly);
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // exited meanwhile
+                }
+            }
+        }
+    }
+}
