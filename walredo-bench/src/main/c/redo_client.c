@@ -13,11 +13,12 @@
  *     where us_per_redo_per_caller = S * DEPTH / N * 1e6 (the figure Neon's bench_walredo reports) and
  *     median_us is the median round trip of single requests (only meaningful, and only printed, at DEPTH 1).
  *
- *   redo-client spawn BINARY EXTRA_FDS COUNT
+ *   redo-client spawn-serve BINARY EXTRA_FDS
  *     Opens EXTRA_FDS more descriptors (each its own open of /dev/null, as the JVM's are, and without
- *     O_CLOEXEC, as a careless host would), then
- *     COUNT times: posix_spawn BINARY --wal-redo, write a Ping, read its 8192-byte answer, SIGKILL, waitpid.
- *     Prints the spawn -> first ping latencies in microseconds, one line: spawn_us=v1,v2,...
+ *     O_CLOEXEC, as a careless host would), then for every line read from stdin: posix_spawn BINARY
+ *     --wal-redo, write a Ping, read its 8192-byte answer, SIGKILL, waitpid, and print the spawn -> answer
+ *     latency in microseconds on its own line (flushed). Ends at EOF. The benchmark interleaves these spawns
+ *     with the Java contenders' so that all of them see the same machine state.
  *
  * Exit status 0 on success, 1 on any error (with a message on stderr).
  */
@@ -255,7 +256,8 @@ static int run_redo(const char *binary, const char *request_file, long depth, lo
     return 0;
 }
 
-static int run_spawn(const char *binary, long extra_fds, long count) {
+/* Raises the soft fd limit to the hard one and opens EXTRA_FDS descriptors; returns an fd on /dev/null. */
+static int open_extra_fds(long extra_fds) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) die("getrlimit");
     if (rl.rlim_cur < rl.rlim_max) {
@@ -267,20 +269,30 @@ static int run_spawn(const char *binary, long extra_fds, long count) {
     for (long i = 0; i < extra_fds; i++) {
         if (open("/dev/null", O_RDONLY) < 0) die("open /dev/null (raise ulimit -n?)");
     }
+    return devnull;
+}
+
+/* One spawn, Ping, answer, SIGKILL, waitpid; returns spawn -> answer in microseconds. */
+static double spawn_once(const char *binary, int devnull) {
     /* The Ping message: 'H', length 4 (it counts itself). */
     static const unsigned char ping[5] = {'H', 0, 0, 0, 4};
     static unsigned char page[PAGE_BYTES];
-    printf("spawn_us=");
-    for (long i = 0; i < count; i++) {
-        int64_t t0 = now_ns();
-        struct child c = spawn_child(binary, devnull);
-        write_all(c.in, ping, sizeof ping);
-        read_all(c.out, page, PAGE_BYTES);
-        int64_t t1 = now_ns();
-        kill_child(&c);
-        printf("%s%.1f", i == 0 ? "" : ",", (double)(t1 - t0) / 1e3);
+    int64_t t0 = now_ns();
+    struct child c = spawn_child(binary, devnull);
+    write_all(c.in, ping, sizeof ping);
+    read_all(c.out, page, PAGE_BYTES);
+    int64_t t1 = now_ns();
+    kill_child(&c);
+    return (double)(t1 - t0) / 1e3;
+}
+
+static int run_spawn_serve(const char *binary, long extra_fds) {
+    int devnull = open_extra_fds(extra_fds);
+    char line[64];
+    while (fgets(line, sizeof line, stdin) != NULL) {
+        printf("%.1f\n", spawn_once(binary, devnull));
+        fflush(stdout);
     }
-    printf("\n");
     return 0;
 }
 
@@ -302,11 +314,11 @@ int main(int argc, char **argv) {
         if (depth < 1) fail("DEPTH must be at least 1");
         return run_redo(argv[2], argv[3], depth, number(argv[5], "WARMUP_MS"), number(argv[6], "MEASURE_MS"));
     }
-    if (argc == 5 && strcmp(argv[1], "spawn") == 0) {
-        return run_spawn(argv[2], number(argv[3], "EXTRA_FDS"), number(argv[4], "COUNT"));
+    if (argc == 4 && strcmp(argv[1], "spawn-serve") == 0) {
+        return run_spawn_serve(argv[2], number(argv[3], "EXTRA_FDS"));
     }
     fprintf(stderr,
             "usage: redo-client redo BINARY REQUEST_FILE DEPTH WARMUP_MS MEASURE_MS\n"
-            "       redo-client spawn BINARY EXTRA_FDS COUNT\n");
+            "       redo-client spawn-serve BINARY EXTRA_FDS\n");
     return 1;
 }

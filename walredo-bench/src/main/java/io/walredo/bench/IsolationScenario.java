@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * Benchmark 5, the slow-server effect: 100 tenants with 10 closed-loop callers each; the healthy tenants'
  * throughput with every sidecar fast, against the same with one tenant's sidecar answering after 1 s
- * ({@code --delay-us 1000000}). Phases alternate (fast, slow, fast, slow, ...).
+ * ({@code --delay-us 1000000}). Phases alternate in ABBA order (fast, slow, slow, fast, ...).
  */
 final class IsolationScenario {
     static final int TENANTS = 100;
@@ -48,7 +48,9 @@ final class IsolationScenario {
         double fastSum = 0;
         double slowSum = 0;
         for (int round = 0; round < mode.isolationRounds(); round++) {
-            for (boolean slow : new boolean[] {false, true}) {
+            // ABBA order (fast, slow, slow, fast, ...) so that warm-up and drift weigh on both kinds alike.
+            boolean[] order = round % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false};
+            for (boolean slow : order) {
                 String label = (slow ? "one slow" : "all fast") + " #" + (round + 1);
                 double[] r = phase(progress, label, wrapper, tenants, slow, w, request, expected);
                 t.row(label, slow ? "yes (1 s per answer)" : "no", String.format("%,.0f", r[0]),
@@ -64,7 +66,7 @@ final class IsolationScenario {
         Section s = new Section("Isolation: one slow tenant among 100",
                 TENANTS + " tenants, " + CALLERS_PER_TENANT + " closed-loop virtual-thread callers each ("
                         + TENANTS * CALLERS_PER_TENANT + " in all), short requests, every page checked. Each phase "
-                        + "runs " + mode.isolationSeconds() + " s after all sidecars are up; in the \"one slow\" "
+                        + "runs " + mode.isolationSeconds() + " s after all sidecars are up and a 2 s warm-up; phases run in ABBA order; in the \"one slow\" "
                         + "phases tenant 0's sidecar sleeps 1 s before every answer (`--delay-us 1000000`). Both "
                         + "kinds of phase start the fake through the same wrapper script. \"Healthy\" counts "
                         + "tenants 1 to 99 in both kinds of phase.");
@@ -114,7 +116,7 @@ final class IsolationScenario {
                 }
             }
             progress.step("isolation " + label + ": warm-up");
-            Thread.sleep(1000);
+            Thread.sleep(2000);
             long before = sum(done, 1);
             long slowBefore = done[0].sum();
             measuring.set(true);

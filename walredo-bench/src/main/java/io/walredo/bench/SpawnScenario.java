@@ -7,15 +7,19 @@ import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Deadline;
 import io.walredo.nativeio.NativeRuntime;
 import io.walredo.nativeio.SpawnSpec;
+import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.OutputStream;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -64,26 +68,33 @@ final class SpawnScenario {
             }
         }
         long[][][] samples = new long[EXTRA_FDS.length][contenders.size()][n];
-        long[][] cSamples = new long[EXTRA_FDS.length][];
+        long[][] cSamples = new long[EXTRA_FDS.length][n];
         List<FileChannel> held = new ArrayList<>();
         try {
             for (int level = 0; level < EXTRA_FDS.length; level++) {
                 while (held.size() < EXTRA_FDS[level]) {
                     held.add(FileChannel.open(Path.of("/dev/null")));
                 }
-                for (int i = 0; i < n; i++) {
-                    if (i % 10 == 0) {
-                        progress.step("spawn latency with " + EXTRA_FDS[level] + " extra fds: " + i + "/" + n
-                                + " (JVM fds " + Probes.fds() + ")");
+                try (CSpawner c = new CSpawner(client, fake, EXTRA_FDS[level])) {
+                    for (int i = 0; i < mode.spawnWarmup(); i++) {
+                        c.spawnAndPing();
                     }
-                    for (int k = 0; k < contenders.size(); k++) {
-                        // rotate the order too, so no contender always runs right after another's kill
-                        int c = (k + i) % contenders.size();
-                        samples[level][c][i] = contenders.get(c).spawnAndPing();
+                    for (int i = 0; i < n; i++) {
+                        if (i % 10 == 0) {
+                            progress.step("spawn latency with " + EXTRA_FDS[level] + " extra fds: " + i + "/" + n
+                                    + " (JVM fds " + Probes.fds() + ")");
+                        }
+                        // All four take turns, and the order rotates, so none always runs right after another.
+                        for (int k = 0; k <= contenders.size(); k++) {
+                            int who = (k + i) % (contenders.size() + 1);
+                            if (who == contenders.size()) {
+                                cSamples[level][i] = c.spawnAndPing();
+                            } else {
+                                samples[level][who][i] = contenders.get(who).spawnAndPing();
+                            }
+                        }
                     }
                 }
-                progress.step("spawn latency with " + EXTRA_FDS[level] + " extra fds: C client");
-                cSamples[level] = cSpawn(EXTRA_FDS[level], n);
             }
         } finally {
             for (FileChannel ch : held) {
@@ -101,11 +112,41 @@ final class SpawnScenario {
         return report(contenders, samples, cSamples, exit);
     }
 
-    private long[] cSpawn(int extraFds, int n) throws IOException, InterruptedException {
-        String out = BenchSuite.runTool(List.of(client.toString(), "spawn", fake.toString(), Integer.toString(extraFds),
-                Integer.toString(n)));
-        String us = BenchSuite.keyValues(out).get("spawn_us");
-        return Arrays.stream(us.split(",")).mapToLong(v -> Math.round(Double.parseDouble(v) * 1e3)).toArray();
+    /**
+     * The C reference: a {@code redo-client spawn-serve} process holding the same number of extra fds, asked
+     * for one spawn at a time so that its spawns interleave with the Java contenders'.
+     */
+    private static final class CSpawner implements AutoCloseable {
+        private final Process process;
+        private final BufferedReader answers;
+        private final Writer requests;
+
+        CSpawner(Path client, Path fake, int extraFds) throws IOException {
+            process = new ProcessBuilder(client.toString(), "spawn-serve", fake.toString(), Integer.toString(extraFds))
+                    .redirectError(ProcessBuilder.Redirect.INHERIT)
+                    .start();
+            answers = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.US_ASCII));
+            requests = new OutputStreamWriter(process.getOutputStream(), StandardCharsets.US_ASCII);
+        }
+
+        long spawnAndPing() throws IOException {
+            requests.write("spawn\n");
+            requests.flush();
+            String line = answers.readLine();
+            if (line == null) {
+                throw new IOException("redo-client spawn-serve ended early; its stderr is above");
+            }
+            return Math.round(Double.parseDouble(line) * 1e3);
+        }
+
+        @Override
+        public void close() throws IOException, InterruptedException {
+            requests.close();
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+            }
+            answers.close();
+        }
     }
 
     private Section report(List<Contender> contenders, long[][][] samples, long[][] cSamples, long[][] exit)
@@ -115,9 +156,10 @@ final class SpawnScenario {
                         + "1,000, 10,000 and 19,000 extra fds open in the JVM (this machine's hard limit is 20,000). "
                         + "The three Java contenders alternate per iteration (the order rotates) so they see the "
                         + "same machine state: this library (`NativeRuntime.spawn`: posix_spawn with "
-                        + "`addclosefrom_np`), `java.lang.ProcessBuilder` and NuProcess 3.0.0. The C column is "
-                        + "`redo-client spawn`, posix_spawn from a C process holding the same number of extra fds, "
-                        + "run right after. " + samples[0][0].length + " samples per cell.");
+                        + "`addclosefrom_np`), `java.lang.ProcessBuilder` and NuProcess 3.0.0, and the C reference "
+                        + "takes its turn among them: `redo-client spawn-serve`, posix_spawn with the same file "
+                        + "actions from a C process holding the same number of extra fds, asked for one spawn at a "
+                        + "time. " + samples[0][0].length + " samples per cell.");
         Table t = new Table("extra fds", "contender", "median", "p90", "max", "vs library (median)");
         List<Chart.Series> series = new ArrayList<>();
         List<List<double[]>> points = new ArrayList<>();
