@@ -34,7 +34,7 @@ public final class BenchSuite {
 
     /** How long each benchmark runs. {@code quick} fits in 10 minutes on the project's 2-vCPU machine. */
     enum Mode {
-        QUICK(1, 3, 1000, 60, 10, 30, 40, 2, 8),
+        QUICK(2, 3, 1000, 60, 10, 30, 40, 2, 8),
         FULL(2, 5, 2000, 200, 20, 100, 200, 2, 30);
 
         private final int jmhWarmupIterations;

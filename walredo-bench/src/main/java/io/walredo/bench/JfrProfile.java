@@ -12,8 +12,9 @@ import jdk.jfr.consumer.RecordingFile;
 
 /**
  * Summarises a JFR recording's execution samples: where the CPU time went (the top frame of each Java
- * sample) and where threads waited in native code (the top Java frame of each native sample), each as a
- * share of its samples. Used to explain a missed target in the report.
+ * sample) and where threads waited in native code (the top Java frame of each native sample, leaving out
+ * the reactor's {@code epoll_wait}, which is idle time), each as a share of its samples. Used to explain a
+ * missed target in the report.
  */
 final class JfrProfile {
     private JfrProfile() {
@@ -40,6 +41,9 @@ final class JfrProfile {
                 continue;
             }
             String frame = describe(st.getFrames().get(0)) + caller(st.getFrames());
+            if (!isJava && frame.contains("epoll_wait")) {
+                continue; // the reactor thread idling between events: waiting, but nobody's latency
+            }
             (isJava ? java : nat).merge(frame, 1, Integer::sum);
             totals[isJava ? 0 : 1]++;
         }

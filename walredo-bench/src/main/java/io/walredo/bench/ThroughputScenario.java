@@ -108,7 +108,8 @@ final class ThroughputScenario {
                 + worst.callers() + " caller(s), " + Stats.ratio(worst.libUs() / worst.cUs()) + " the C figure): "
                 + "JFR execution samples of the same JMH run repeated under `settings=profile`, by top frame. \"on "
                 + "CPU\" samples are Java code running; \"in native\" samples are threads inside a native call "
-                + "(waiting in `epoll_wait`, `read`, `write` or `posix_spawn`).", JfrProfile.topFrames(jfr, 12));
+                + "(`read`, `write`; the reactor's idle `epoll_wait` is left out). JFR does not see the kernel: "
+                + "see docs/architecture.md (\"Measured cost\") for what `perf` shows beneath these frames.", JfrProfile.topFrames(jfr, 12));
     }
 
     private Options jmhOptions(Workload w, int callers, int perCaller, List<String> moreJvmArgs) {
