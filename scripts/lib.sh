@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared by the scripts in this folder: finds a JDK >= 21 and Maven, then runs Maven with it.
 # Sourced, not executed.
 

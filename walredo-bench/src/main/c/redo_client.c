@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * redo-client: the "limit" the benchmarks compare the library with. A minimal C client for the walredo
  * protocol: posix_spawn (with the same file actions as the library: dup2 onto 0-2, closefrom 3), pipes in

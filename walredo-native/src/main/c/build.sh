@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Builds the fake redo binary (and any other C test material) with the system C compiler.
 # Usage: build.sh SRC_DIR OUT_DIR. Called by the Maven build (walredo-native, compile phase).
 set -eu

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * fake-walredo: a stand-in for `postgres --wal-redo` (Neon's pgxn/neon_walredo/walredoproc.c) that speaks
  * the same stdin/stdout protocol but computes a deterministic page instead of replaying WAL, and can be told

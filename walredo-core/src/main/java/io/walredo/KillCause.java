@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 package io.walredo;
 
 /** Why the library killed (or stopped using) a sidecar. Used in logs, metrics and JFR events. */

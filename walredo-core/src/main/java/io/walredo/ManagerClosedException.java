@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 package io.walredo;
 
 /** The manager has been shut down (or the tenant detached) and takes no new requests. */
