@@ -411,23 +411,37 @@ public final class Supervisor {
         }
         long latency = nanoClock.getAsLong() - t0;
         commitSpawn(event, key, child.pid(), true);
-        Sidecar sc;
+        Sidecar sc = null;
+        boolean exitHooked = false;
         try {
             StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
                     config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines());
-            sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled);
-            unreaped.add(sc);
+            Sidecar created = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled);
+            sc = created;
+            unreaped.add(created);
             child.onExit().whenCompleteAsync((status, err) -> {
-                unreaped.remove(sc);
-                releaseCapacity();
-                sc.accounted(status, err);
+                try {
+                    unreaped.remove(created);
+                    releaseCapacity();
+                } finally {
+                    // terminated() must complete whatever happens above, or detach/shutdown wait out their deadline
+                    created.accounted(status, err);
+                }
                 if (status != null) {
-                    sc.childExited(status);
+                    created.childExited(status);
                 }
             }, virtualThreads);
+            exitHooked = true;
             drainer.start();
         } catch (Throwable t) {
             child.close();
+            if (!exitHooked) {
+                // Nothing will observe this child's exit: give back what the hook would have.
+                if (sc != null) {
+                    unreaped.remove(sc);
+                }
+                releaseCapacity();
+            }
             throw t;
         }
         metrics.sidecarStarted(key.tenant(), child.pid(), latency);
