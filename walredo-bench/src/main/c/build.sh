@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Builds the benchmarks' C "limit" client with the system C compiler.
 # Usage: build.sh SRC_DIR OUT_DIR. Called by the Maven build (walredo-bench, compile phase).
 set -eu

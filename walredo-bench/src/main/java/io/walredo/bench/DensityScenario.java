@@ -26,9 +26,10 @@ final class DensityScenario {
         this.fake = fake;
     }
 
-    record Snapshot(long heap, int threads, long fds, long zombies) {
+    record Snapshot(long heap, long direct, int threads, long fds, long zombies) {
         static Snapshot take() {
-            return new Snapshot(Probes.heapAfterGc(), Probes.platformThreads(), Probes.fds(), Probes.zombies());
+            long heap = Probes.heapAfterGc();
+            return new Snapshot(heap, Probes.directBytes(), Probes.platformThreads(), Probes.fds(), Probes.zombies());
         }
     }
 
@@ -36,13 +37,15 @@ final class DensityScenario {
         Section s = new Section("Density and leaks",
                 "One manager; tenants are started with `ping` by " + SPAWNERS + " virtual threads until 1,000, then "
                         + "4,000 sidecars are live. Heap is the minimum used heap over four `System.gc()` calls; "
-                        + "threads are live platform threads (`ThreadMXBean`, which does not count virtual "
+                        + "direct memory is the JVM's direct buffer pool (each sidecar keeps an 8 KiB answer "
+                        + "buffer); threads are live platform threads (`ThreadMXBean`, which does not count virtual "
                         + "threads); fds are `/proc/self/fd`; RSS and PSS are summed over the sidecars' "
                         + "`/proc/PID/smaps_rollup` (RSS counts shared pages once per process, PSS splits them). "
                         + "Then " + String.format("%,d", CYCLES) + " spawn/kill cycles (ping a new tenant, "
                         + "`detach` it) and a leak check against a baseline taken after 100 warm-up cycles.");
         Snapshot base = Snapshot.take();
-        Table t = new Table("live sidecars", "heap per sidecar", "platform threads", "JVM fds", "fds per sidecar",
+        Table t = new Table("live sidecars", "heap per sidecar", "direct memory per sidecar", "platform threads",
+                "JVM fds", "fds per sidecar",
                 "sidecars' RSS", "sidecars' PSS", "spawn p50 / p99");
         double heapPerSidecar4000 = Double.NaN;
         int threads4000 = -1;
@@ -64,7 +67,8 @@ final class DensityScenario {
                 long[] mem = Probes.rssPssKb(pids);
                 double heapPer = (double) (now.heap() - base.heap()) / live;
                 var spawn = manager.metrics().spawnLatency();
-                t.row(String.format("%,d", live), String.format("%.1f KiB", heapPer / 1024), now.threads(),
+                t.row(String.format("%,d", live), String.format("%.1f KiB", heapPer / 1024),
+                        String.format("%.1f KiB", (double) (now.direct() - base.direct()) / live / 1024), now.threads(),
                         String.format("%,d", now.fds()), String.format("%.2f", (double) (now.fds() - base.fds()) / live),
                         String.format("%,d MiB (%.0f KiB each)", mem[0] / 1024, (double) mem[0] / live),
                         String.format("%,d MiB (%.0f KiB each)", mem[1] / 1024, (double) mem[1] / live),

@@ -9,13 +9,16 @@ import java.util.Collection;
 import java.util.List;
 import java.util.stream.Stream;
 
-/** Reads this JVM's and its children's resource use from /proc and the JDK's management beans. */
-final class Probes {
+/**
+ * Reads this JVM's and its children's resource use from /proc and the JDK's management beans: the one
+ * place the benchmarks, the soak and the demo take these figures from, so they agree.
+ */
+public final class Probes {
     private Probes() {
     }
 
-    /** Open file descriptors of this JVM. */
-    static long fds() {
+    /** Open file descriptors of this JVM (not counting the one used to list them). */
+    public static long fds() {
         try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
             return s.count() - 1; // the directory stream's own fd
         } catch (IOException e) {
@@ -24,12 +27,12 @@ final class Probes {
     }
 
     /** Live platform threads (the JDK's thread bean does not count virtual threads). */
-    static int platformThreads() {
+    public static int platformThreads() {
         return ManagementFactory.getThreadMXBean().getThreadCount();
     }
 
     /** Heap in use after garbage collection settles: the minimum over a few explicit full GCs. */
-    static long heapAfterGc() {
+    public static long heapAfterGc() {
         long min = Long.MAX_VALUE;
         for (int i = 0; i < 4; i++) {
             System.gc();
@@ -39,7 +42,7 @@ final class Probes {
     }
 
     /** Children of this JVM that have exited and not been reaped. */
-    static long zombies() {
+    public static long zombies() {
         long self = ProcessHandle.current().pid();
         try (Stream<Path> s = Files.list(Path.of("/proc"))) {
             return s.filter(p -> p.getFileName().toString().chars().allMatch(Character::isDigit))
@@ -64,7 +67,7 @@ final class Probes {
     }
 
     /** Summed Rss and Pss (kB) of the given processes, from /proc/PID/smaps_rollup; gone pids are skipped. */
-    static long[] rssPssKb(Collection<Integer> pids) {
+    public static long[] rssPssKb(Collection<Integer> pids) {
         long rss = 0;
         long pss = 0;
         for (int pid : pids) {
@@ -88,7 +91,7 @@ final class Probes {
     }
 
     /** This machine, for the report's header. */
-    static List<String> machine() {
+    public static List<String> machine() {
         String cpu = grep("/proc/cpuinfo", "model name");
         String mem = grep("/proc/meminfo", "MemTotal");
         String kernel = read("/proc/sys/kernel/osrelease");
@@ -97,11 +100,26 @@ final class Probes {
                 "Memory: " + mem,
                 "Kernel: Linux " + kernel,
                 "JDK: " + System.getProperty("java.vm.name") + " " + Runtime.version(),
-                "fd limit (soft): " + fdLimit());
+                "fd limit (soft, hard): " + fdLimit());
     }
 
-    static String fdLimit() {
+    /** "soft hard files" from /proc/self/limits. */
+    public static String fdLimit() {
         return grep("/proc/self/limits", "Max open files").replaceAll("\\s+", " ");
+    }
+
+    /** The soft RLIMIT_NOFILE of this JVM (Long.MAX_VALUE if unlimited). */
+    public static long fdSoftLimit() {
+        String soft = fdLimit().split(" ")[0];
+        return soft.equals("unlimited") ? Long.MAX_VALUE : Long.parseLong(soft);
+    }
+
+    /** Bytes of direct buffers allocated by this JVM (the "direct" buffer pool). */
+    public static long directBytes() {
+        return ManagementFactory.getPlatformMXBeans(java.lang.management.BufferPoolMXBean.class).stream()
+                .filter(b -> b.getName().equals("direct"))
+                .mapToLong(java.lang.management.BufferPoolMXBean::getMemoryUsed)
+                .sum();
     }
 
     private static String grep(String file, String key) {

@@ -60,6 +60,12 @@ final class SpawnScenario {
     }
 
     Section run(BenchSuite.Progress progress) throws Exception {
+        long needed = EXTRA_FDS[EXTRA_FDS.length - 1] + 500L;
+        if (Probes.fdSoftLimit() < needed) {
+            throw new IllegalStateException("the spawn benchmark holds " + EXTRA_FDS[EXTRA_FDS.length - 1]
+                    + " extra fds and needs an fd limit of at least " + needed + "; this JVM has "
+                    + Probes.fdLimit() + " (./scripts/bench raises the soft limit to the hard one)");
+        }
         List<Contender> contenders = List.of(new Library(fake), new Jdk(fake), new Nu(fake));
         int n = mode.spawnSamples();
         progress.step("spawn latency: warm-up");
@@ -154,13 +160,16 @@ final class SpawnScenario {
             throws IOException {
         Section s = new Section("Spawn latency vs the host's open fds",
                 "Spawn → first ping answered (spawn the fake, write a Ping, read its 8,192-byte answer), with 0, "
-                        + "1,000, 10,000 and 19,000 extra fds open in the JVM (this machine's hard limit is 20,000). "
+                        + "1,000, 10,000 and 19,000 extra fds open in the JVM (fd limit: " + Probes.fdLimit() + "). "
                         + "The three Java contenders alternate per iteration (the order rotates) so they see the "
                         + "same machine state: this library (`NativeRuntime.spawn`: posix_spawn with "
                         + "`addclosefrom_np`), `java.lang.ProcessBuilder` and NuProcess 3.0.0, and the C reference "
                         + "takes its turn among them: `redo-client spawn-serve`, posix_spawn with the same file "
                         + "actions from a C process holding the same number of extra fds, asked for one spawn at a "
-                        + "time. " + samples[0][0].length + " samples per cell.");
+                        + "time. " + samples[0][0].length + " samples per cell. Each Java contender's clock stops "
+                        + "where it sees the answer: after the waiting thread wakes for this library and "
+                        + "ProcessBuilder, inside the callback thread for NuProcess (one wake-up less); this "
+                        + "library starts the child with an empty environment, the others with the JVM's.");
         Table t = new Table("extra fds", "contender", "median", "p90", "max", "vs library (median)");
         List<Chart.Series> series = new ArrayList<>();
         List<List<double[]>> points = new ArrayList<>();

@@ -49,12 +49,28 @@ final class ThroughputScenario {
      */
     ThroughputScenario(BenchSuite.Mode mode, Path fake, Path client, Path workDir, Set<String> rowFilter,
             boolean alwaysProfile) {
+        for (String row : rowFilter) {
+            if (!allRows().contains(row)) {
+                throw new IllegalArgumentException("--rows: no row " + row + "; rows are WORK/CALLERS with WORK one of "
+                        + "ping, short, medium and CALLERS one of " + java.util.Arrays.toString(CALLERS));
+            }
+        }
         this.rowFilter = rowFilter;
         this.alwaysProfile = alwaysProfile;
         this.mode = mode;
         this.fake = fake;
         this.client = client;
         this.workDir = workDir;
+    }
+
+    private static Set<String> allRows() {
+        Set<String> all = new java.util.LinkedHashSet<>();
+        for (Workload w : Workload.values()) {
+            for (int c : CALLERS) {
+                all.add(w.label() + "/" + c);
+            }
+        }
+        return all;
     }
 
     Section run(BenchSuite.Progress progress) throws IOException, InterruptedException, RunnerException {
@@ -88,8 +104,8 @@ final class ThroughputScenario {
     }
 
     /**
-     * If a target was missed, re-runs the row furthest from the C client under JFR and adds where its time
-     * went to the section.
+     * If a target was missed (or {@code --profile} asked), re-runs the row furthest from the C client under
+     * JFR and adds where its time went to the section.
      */
     private void profileWorstMiss(Section s, List<Row> rows, BenchSuite.Progress progress)
             throws IOException, RunnerException {
@@ -97,7 +113,6 @@ final class ThroughputScenario {
             return;
         }
         Row worst = rows.stream()
-                .filter(r -> rows.size() < 3 || r.callers() == 1 || r.work() == Workload.SHORT && r.callers() >= 16)
                 .max((a, b) -> Double.compare(a.libUs() / a.cUs(), b.libUs() / b.cUs()))
                 .orElseThrow();
         progress.step("redo throughput: profiling " + worst.work().label() + "/" + worst.callers() + " with JFR");
@@ -110,7 +125,8 @@ final class ThroughputScenario {
                 + "JFR execution samples of the same JMH run repeated under `settings=profile`, by top frame. \"on "
                 + "CPU\" samples are Java code running; \"in native\" samples are threads inside a native call "
                 + "(`read`, `write`; the reactor's idle `epoll_wait` is left out). JFR does not see the kernel: "
-                + "see docs/architecture.md (\"Measured cost\") for what `perf` shows beneath these frames.", JfrProfile.topFrames(jfr, 12));
+                + "see docs/architecture.md (\"Where the time goes under deep pipelining\") for what `perf` shows "
+                + "beneath these frames.", JfrProfile.topFrames(jfr, 12));
     }
 
     private Options jmhOptions(Workload w, int callers, int perCaller, List<String> moreJvmArgs) {
@@ -149,14 +165,16 @@ final class ThroughputScenario {
     private Section report(List<Row> rows) throws IOException {
         Section s = new Section("Redo throughput vs the C limit (JMH)",
                 "One tenant, one sidecar (the fake redo binary); `callers` virtual threads call `redo` (or `ping`) "
-                        + "in a closed loop and every page is checked against the fake's model. JMH "
+                        + "in a closed loop and every redo page is checked against the fake's model (the C client "
+                        + "checks every answer against its first). JMH "
                         + "(`RedoThroughputBenchmark`, AverageTime, one fork) measures invocations of `perCaller` "
                         + "requests per caller; the figure is Neon's: µs per redo per caller, i.e. the latency each "
                         + "caller sees, queueing included. The C column is `redo-client redo`, run right after the "
                         + "JMH row with the same request bytes at the same pipelining depth (blocking pipes, a "
                         + "writer thread keeps `callers` requests in flight, no framework). `lib/C` above 1 is "
                         + "overhead; redos/s = callers / latency. `short` is Neon's recorded 1,132-byte request, "
-                        + "`medium` 227 records (" + Workload.MEDIUM.wireBytes() + " bytes on the wire).");
+                        + "`medium` 227 records of 95 to 110 random bytes (" + Workload.MEDIUM.wireBytes() + " bytes on the "
+                        + "wire), the shape of Neon's medium request.");
         Table t = new Table("work", "callers", "library µs/redo/caller", "C limit µs", "lib/C", "library redos/s",
                 "C redos/s");
         for (Row r : rows) {
