@@ -3,6 +3,7 @@ package io.walredo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.walredo.testing.FakeRedoModel;
 import java.io.BufferedReader;
@@ -21,6 +22,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The host JVM dies by SIGKILL (no shutdown hook, no close): every sidecar must exit on its own, because the
@@ -67,13 +69,15 @@ class HostCrashTest {
     }
 
     @Test
-    void everySidecarExitsOnItsOwnWhenTheJvmIsKilled() throws Exception {
+    void everySidecarExitsOnItsOwnWhenTheJvmIsKilled(@TempDir Path dir) throws Exception {
+        // The child's stderr goes to a file, so a child that fails before printing its pids says why.
+        Path childStderr = dir.resolve("child-jvm.stderr");
         String java = ProcessHandle.current().info().command().orElseThrow();
         Process jvm = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 "-D" + FakeRedoModel.BINARY_PROPERTY + "=" + FakeRedoModel.binary(),
                 "-cp", System.getProperty("java.class.path"), HostCrashTest.class.getName(),
                 FakeRedoModel.binary().toString()))
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                .redirectError(childStderr.toFile()).start();
         Map<Integer, String> startTimes = new HashMap<>();
         try (BufferedReader r = new BufferedReader(new InputStreamReader(jvm.getInputStream(), StandardCharsets.UTF_8))) {
             for (String line; (line = r.readLine()) != null && !line.equals("ready");) {
@@ -82,7 +86,10 @@ class HostCrashTest {
                     startTimes.put(pid, startTime(pid));
                 }
             }
-            assertEquals(SIDECARS, startTimes.size(), "sidecar pids printed by the child JVM");
+            if (startTimes.size() != SIDECARS) {
+                fail("the child JVM printed " + startTimes.size() + " sidecar pids, not " + SIDECARS
+                        + "; its stderr:\n" + new String(Files.readAllBytes(childStderr), StandardCharsets.UTF_8));
+            }
             for (Map.Entry<Integer, String> e : startTimes.entrySet()) {
                 assertTrue(e.getValue() != null, "sidecar " + e.getKey() + " is running before the kill");
             }

@@ -22,6 +22,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -45,10 +46,16 @@ import org.junit.jupiter.params.provider.MethodSource;
 @Timeout(180)
 class HostileSidecarTest {
     private static final int HOSTILE_PG = 15;
-    private static final TenantShardId HOSTILE = tenant(900);
     private static final List<TenantShardId> HEALTHY = List.of(tenant(901), tenant(902), tenant(903), tenant(904));
     private static final Duration SHORT = Duration.ofSeconds(1);
     private static final Duration LONG = Duration.ofSeconds(30);
+
+    /**
+     * A tenant of this invocation alone (JUnit makes a new instance per invocation): its id is on the command
+     * line of every sidecar and grandchild spawned for it, so {@link #killGrandchildren} can tell this
+     * invocation's grandchildren from those of cases running in parallel.
+     */
+    private final TenantShardId hostile = randomTenant();
 
     /**
      * One hostile behaviour.
@@ -124,10 +131,10 @@ class HostileSidecarTest {
                     for (int round = 0; round < hostileRounds; round++) {
                         RedoRequest r = hostileRequest(caller * 100 + round, h.bigRequests());
                         AttemptType attempt = round % 2 == 0 ? AttemptType.GC_COMPACTION : AttemptType.READ_PAGE;
-                        m.status().stream().filter(s -> s.tenant().equals(HOSTILE))
+                        m.status().stream().filter(s -> s.tenant().equals(hostile))
                                 .forEach(s -> hostilePids.add(s.pid()));
                         try {
-                            byte[] page = m.redo(HOSTILE, r, attempt, h.timeout());
+                            byte[] page = m.redo(hostile, r, attempt, h.timeout());
                             if (!Arrays.equals(expected(r), page)) {
                                 violations.add("wrong page for the hostile tenant: "
                                         + FakeRedoModel.describeMismatch(expected(r), page));
@@ -180,15 +187,15 @@ class HostileSidecarTest {
             for (Map.Entry<TenantShardId, Integer> e : healthyPids.entrySet()) {
                 assertEquals(e.getValue(), sidecarPid(m, e.getKey()), "healthy tenant's sidecar was not replaced");
             }
-            m.status().stream().filter(s -> s.tenant().equals(HOSTILE)).forEach(s -> hostilePids.add(s.pid()));
+            m.status().stream().filter(s -> s.tenant().equals(hostile)).forEach(s -> hostilePids.add(s.pid()));
             if (h.signature() != null && !h.args().contains(Fault.EXIT_AT_START.flag())
                     && !h.args().contains(Fault.NO_WALREDO_SUPPORT.flag())) {
                 // Every sidecar that failed was replaced: the next call runs on a new process.
                 assertTrue(!failedPids.isEmpty(), "a failure named its sidecar's pid: " + outcomes);
                 int next;
                 try {
-                    m.redo(HOSTILE, hostileRequest(99_999, h.bigRequests()), AttemptType.GC_COMPACTION, h.timeout());
-                    next = sidecarPid(m, HOSTILE);
+                    m.redo(hostile, hostileRequest(99_999, h.bigRequests()), AttemptType.GC_COMPACTION, h.timeout());
+                    next = sidecarPid(m, hostile);
                 } catch (WalRedoException e) {
                     next = e.pid().orElseThrow(() -> new AssertionError("no pid in " + e));
                 }
@@ -198,12 +205,12 @@ class HostileSidecarTest {
                     Fixtures.awaitReaped(pid);
                 }
             }
-            m.detach(HOSTILE, Duration.ofMillis(200));
+            m.detach(hostile, Duration.ofMillis(200));
             for (int pid : hostilePids) {
                 Fixtures.awaitReaped(pid);
             }
         } finally {
-            killGrandchildren(dir);
+            killGrandchildren(hostile);
         }
         assertTrue(Fixtures.zombies().isEmpty(), "zombies: " + Fixtures.zombies());
     }
@@ -213,12 +220,12 @@ class HostileSidecarTest {
     }
 
     /** Every error names the tenant, and the pid whenever a sidecar was involved. */
-    private static void checkNamed(WalRedoException e, ConcurrentLinkedQueue<String> violations) {
+    private void checkNamed(WalRedoException e, ConcurrentLinkedQueue<String> violations) {
         if (e.getClass() == WalRedoException.class) {
             violations.add("untyped WalRedoException: " + e);
         }
-        if (!HOSTILE.equals(e.tenant()) || !e.getMessage().contains(HOSTILE.toString())) {
-            violations.add("error does not name tenant " + HOSTILE + ": " + e);
+        if (!hostile.equals(e.tenant()) || !e.getMessage().contains(hostile.toString())) {
+            violations.add("error does not name tenant " + hostile + ": " + e);
         }
         if (e.pid().isPresent() && !e.getMessage().contains("pid " + e.pid().getAsInt())) {
             violations.add("error does not name its pid " + e.pid().getAsInt() + ": " + e);
@@ -235,8 +242,17 @@ class HostileSidecarTest {
         return b.build();
     }
 
-    /** Grandchildren forked by {@code --spawn-grandchild} outlive the sidecar; only this test's (by wrapper path). */
-    private static void killGrandchildren(Path dir) throws IOException {
+    private static TenantShardId randomTenant() {
+        UUID u = UUID.randomUUID();
+        return TenantShardId.of(u.getMostSignificantBits(), u.getLeastSignificantBits());
+    }
+
+    /**
+     * Grandchildren forked by {@code --spawn-grandchild} outlive the sidecar. A fork keeps its parent's command
+     * line, so this invocation's are the processes whose command line has {@code --spawn-grandchild} and
+     * {@code tenant}'s id (the wrapper passes {@code --tenant-shard-id ID} on to the fake).
+     */
+    private static void killGrandchildren(TenantShardId tenant) throws IOException {
         try (var procs = Files.list(Path.of("/proc"))) {
             for (Path p : (Iterable<Path>) procs::iterator) {
                 String n = p.getFileName().toString();
@@ -245,7 +261,7 @@ class HostileSidecarTest {
                 }
                 try {
                     String cmdline = Files.readString(p.resolve("cmdline"));
-                    if (cmdline.contains("--spawn-grandchild") && cmdline.contains(HOSTILE.toString())) {
+                    if (cmdline.contains("--spawn-grandchild") && cmdline.contains(tenant.toString())) {
                         ProcessHandle.of(Long.parseLong(n)).ifPresent(ProcessHandle::destroyForcibly);
                     }
                 } catch (IOException | RuntimeException gone) {

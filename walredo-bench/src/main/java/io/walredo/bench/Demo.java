@@ -284,7 +284,7 @@ public final class Demo {
                 text(CRASH_EVERY));
 
         WalRedoManager manager = WalRedoManager.create(config);
-        long fdsBefore = openFds();
+        long fdsBefore = Probes.fds();
         Result r;
         try {
             Optional<String> problem = probe(manager, tenants[0], o.redoBinary());
@@ -296,7 +296,7 @@ public final class Demo {
         } finally {
             manager.close();
         }
-        summary(o, manager.metrics(), r, fdsBefore, openFds(), out);
+        summary(o, manager.metrics(), r, fdsBefore, Probes.fds(), out);
         return r.wrong() == 0 && r.errors() == 0 ? 0 : 1;
     }
 
@@ -463,7 +463,7 @@ public final class Demo {
             now = System.nanoTime();
             WalRedoMetrics m = manager.metrics();
             peakLive = Math.max(peakLive, m.liveSidecars());
-            peakFds = Math.max(peakFds, openFds());
+            peakFds = Math.max(peakFds, Probes.fds());
             if (now >= nextLine || now >= end) {
                 peakLibraryThreads = Math.max(peakLibraryThreads, libraryThreads(threads));
                 long done = shortDone.sum() + mediumDone.sum();
@@ -573,13 +573,5 @@ public final class Demo {
             return us / 1000 + " ms";
         }
         return us >= 1000 ? String.format(Locale.ROOT, "%.1f ms", us / 1000.0) : us + " µs";
-    }
-
-    static long openFds() {
-        try (var s = Files.list(Path.of("/proc/self/fd"))) {
-            return s.count();
-        } catch (IOException e) {
-            return -1;
-        }
     }
 }

@@ -97,10 +97,15 @@ public final class Probes {
         String kernel = read("/proc/sys/kernel/osrelease");
         return List.of(
                 "CPUs: " + Runtime.getRuntime().availableProcessors() + " (" + cpu + ")",
-                "Memory: " + mem,
+                "Memory: " + gib(mem),
                 "Kernel: Linux " + kernel,
                 "JDK: " + System.getProperty("java.vm.name") + " " + Runtime.version(),
                 "fd limit (soft, hard): " + fdLimit());
+    }
+
+    private static String gib(String memTotal) {
+        String kb = memTotal.replaceAll("[^0-9]", "");
+        return kb.isEmpty() ? memTotal : String.format("%.1f GiB", Long.parseLong(kb) / 1024.0 / 1024.0);
     }
 
     /** "soft hard files" from /proc/self/limits. */

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.bench.soak;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
 import io.walredo.AttemptType;
 import io.walredo.BufferTag;
 import io.walredo.Lsn;
@@ -15,13 +17,12 @@ import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
+import io.walredo.bench.Probes;
 import io.walredo.nativeio.NativeRuntime;
 import io.walredo.testing.FakeRedoModel;
 import io.walredo.testing.FakeRedoModel.Fault;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.management.BufferPoolMXBean;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,8 +66,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class Soak {
     private static final int PG = 16;
-    /** A request may return this long after its deadline before it counts as hung (the check is not a benchmark). */
-    private static final Duration HANG_GRACE = Duration.ofSeconds(5);
+    /**
+     * Default of {@code --hang-grace}: a request may return this long after its deadline before it counts as
+     * hung (the check is not a benchmark).
+     */
+    static final Duration DEFAULT_HANG_GRACE = Duration.ofSeconds(5);
     /** How long the end-of-run checks wait for fds, threads and children to settle. */
     private static final Duration SETTLE = Duration.ofSeconds(20);
     /** Open fds and platform threads may exceed the baseline by this much at the end (JDK-internal churn). */
@@ -74,8 +78,8 @@ public final class Soak {
     private static final int THREAD_SLACK = 2;
     /** Heap used after a full GC may exceed the baseline by this much at the end. */
     private static final long HEAP_SLACK_BYTES = 32L << 20;
-    /** A zombie child seen in two samples this far apart is reaped too late. */
-    private static final Duration ZOMBIE_LIMIT = Duration.ofSeconds(1);
+    /** Default of {@code --zombie-limit}: a zombie child seen in two samples this far apart is reaped too late. */
+    static final Duration DEFAULT_ZOMBIE_LIMIT = Duration.ofSeconds(1);
     private static final int MAX_EXAMPLES = 5;
 
     private Soak() {
@@ -88,11 +92,13 @@ public final class Soak {
      * @param tenants tenants (one sidecar each at most)
      * @param callers virtual-thread callers
      * @param faultEvery mean interval between injected faults
+     * @param hangGrace how long after its deadline a call may return before it counts as hung
+     * @param zombieLimit how long a child may stay a zombie (exited, not reaped) before it counts as leaked
      * @param report file for the Markdown report, or null
      * @param command the command line quoted in the report
      */
-    public record Options(Duration duration, int tenants, int callers, Duration faultEvery, Path report,
-            String command) {
+    public record Options(Duration duration, int tenants, int callers, Duration faultEvery, Duration hangGrace,
+            Duration zombieLimit, Path report, String command) {
     }
 
     /**
@@ -105,7 +111,8 @@ public final class Soak {
     }
 
     /**
-     * Runs {@code ./scripts/soak MINUTES [--tenants N] [--callers N] [--report FILE]}.
+     * Runs {@code ./scripts/soak MINUTES [--tenants N] [--callers N] [--fault-every DURATION]
+     * [--hang-grace DURATION] [--zombie-limit DURATION] [--report FILE]}; {@code --help} prints the defaults.
      *
      * @param args the arguments
      * @throws Exception if the soak could not be set up
@@ -133,8 +140,13 @@ public final class Soak {
                 usage: ./scripts/soak MINUTES [options]      (MINUTES may be fractional, e.g. 0.5)
                   --tenants N       tenants (default 200)
                   --callers N       virtual-thread callers (default 2000)
-                  --fault-every D   mean interval between faults, e.g. 100ms (default 100ms)
+                  --fault-every D   mean interval between faults (default 100ms)
+                  --hang-grace D    a call returning later than this after its deadline counts as hung
+                                    (default 5s; SoakTest passes 30s)
+                  --zombie-limit D  a child that stays a zombie longer than this counts as not reaped
+                                    (default 1s; SoakTest passes 10s)
                   --report FILE     also write the final table as Markdown, with date, command and machine
+                D: a whole number of ms, s or m, e.g. 100ms, 5s, 2m (no unit means ms)
                 exit status: 0 if every invariant held, 1 if one was violated, 2 for a usage error""";
     }
 
@@ -157,6 +169,8 @@ public final class Soak {
         int tenants = 200;
         int callers = 2000;
         Duration faultEvery = Duration.ofMillis(100);
+        Duration hangGrace = DEFAULT_HANG_GRACE;
+        Duration zombieLimit = DEFAULT_ZOMBIE_LIMIT;
         Path report = null;
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
@@ -167,13 +181,15 @@ public final class Soak {
             switch (a) {
                 case "--tenants" -> tenants = positiveInt(a, v);
                 case "--callers" -> callers = positiveInt(a, v);
-                case "--fault-every" -> faultEvery = millis(a, v);
+                case "--fault-every" -> faultEvery = duration(a, v);
+                case "--hang-grace" -> hangGrace = duration(a, v);
+                case "--zombie-limit" -> zombieLimit = duration(a, v);
                 case "--report" -> report = Path.of(v).toAbsolutePath();
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
         }
-        return new Options(Duration.ofMillis(Math.round(minutes * 60_000)), tenants, callers, faultEvery, report,
-                "./scripts/soak " + String.join(" ", args));
+        return new Options(Duration.ofMillis(Math.round(minutes * 60_000)), tenants, callers, faultEvery, hangGrace,
+                zombieLimit, report, "./scripts/soak " + String.join(" ", args));
     }
 
     private static int positiveInt(String opt, String v) {
@@ -188,17 +204,27 @@ public final class Soak {
         throw new IllegalArgumentException(opt + " takes a positive whole number, got '" + v + "'");
     }
 
-    private static Duration millis(String opt, String v) {
+    /** {@code 100ms}, {@code 5s}, {@code 2m}, or a bare number of milliseconds; positive, at most a day. */
+    static Duration duration(String opt, String v) {
         try {
-            long ms = Long.parseLong(v.endsWith("ms") ? v.substring(0, v.length() - 2) : v);
-            if (ms > 0) {
-                return Duration.ofMillis(ms);
+            Duration d;
+            if (v.endsWith("ms")) {
+                d = Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
+            } else if (v.endsWith("s")) {
+                d = Duration.ofSeconds(Long.parseLong(v.substring(0, v.length() - 1)));
+            } else if (v.endsWith("m")) {
+                d = Duration.ofMinutes(Long.parseLong(v.substring(0, v.length() - 1)));
+            } else {
+                d = Duration.ofMillis(Long.parseLong(v));
             }
-        } catch (NumberFormatException e) {
+            if (!d.isNegative() && !d.isZero() && d.compareTo(Duration.ofDays(1)) <= 0) {
+                return d;
+            }
+        } catch (NumberFormatException | ArithmeticException e) {
             // reported below
         }
-        throw new IllegalArgumentException(opt + " takes a positive number of milliseconds such as 100ms, got '"
-                + v + "'");
+        throw new IllegalArgumentException(opt + " takes a positive duration of at most a day such as 100ms, 5s or"
+                + " 2m, got '" + v + "'");
     }
 
     /** A prebuilt request and the page the fake must answer. */
@@ -279,8 +305,19 @@ public final class Soak {
      * @throws Exception if the soak could not be set up (no fake binary, no temporary directory)
      */
     public static Result run(Options o, PrintStream out) throws Exception {
-        ((ch.qos.logback.classic.Logger) LoggerFactory.getLogger("io.walredo"))
-                .setLevel(ch.qos.logback.classic.Level.ERROR);
+        // Thousands of injected faults would log thousands of WARN/INFO lines. The level is put back afterwards
+        // because run() may share its JVM with other tests (SoakTest under surefire).
+        Logger library = (Logger) LoggerFactory.getLogger("io.walredo");
+        Level before = library.getLevel();
+        library.setLevel(Level.ERROR);
+        try {
+            return soak(o, out);
+        } finally {
+            library.setLevel(before);
+        }
+    }
+
+    private static Result soak(Options o, PrintStream out) throws Exception {
         Path dir = Files.createTempDirectory("walredo-soak");
         Path faultDir = Files.createDirectory(dir.resolve("faults"));
         Path wrapper = writeWrapper(dir, faultDir);
@@ -303,9 +340,10 @@ public final class Soak {
                 .build();
 
         Baseline base = baseline(wrapper, work.get(0));
-        out.printf("walredo soak: %s, %d tenants, %d callers, a fault every %d ms on average, redo timeout %s;"
-                + " baseline %d fds, %d platform threads, %d MiB heap%n", o.duration(), o.tenants(), o.callers(),
-                o.faultEvery().toMillis(), redoTimeout, base.fds, base.threads, base.heap >> 20);
+        out.printf("walredo soak: %s, %d tenants, %d callers, a fault every %d ms on average, redo timeout %s,"
+                + " hang grace %s, zombie limit %s; baseline %d fds, %d platform threads, %d MiB heap%n",
+                o.duration(), o.tenants(), o.callers(), o.faultEvery().toMillis(), redoTimeout, text(o.hangGrace()),
+                text(o.zombieLimit()), base.fds, base.threads, base.heap >> 20);
 
         Tally tally = new Tally();
         WalRedoMetrics metrics;
@@ -321,7 +359,7 @@ public final class Soak {
                 SplittableRandom rnd = new SplittableRandom(1000 + c);
                 Thread.ofVirtual().name("soak-caller-" + c).start(() -> {
                     try {
-                        callerLoop(manager, tenants, work, rnd, stop, start, redoTimeout, tally);
+                        callerLoop(manager, tenants, work, rnd, stop, start, redoTimeout, o.hangGrace(), tally);
                     } finally {
                         finished.countDown();
                     }
@@ -329,7 +367,8 @@ public final class Soak {
             }
             // A platform thread: among thousands of busy virtual threads a virtual one would inject far fewer faults.
             Thread chaosThread = Thread.ofPlatform().daemon().name("soak-chaos").start(chaos);
-            Monitor monitor = new Monitor(manager, o.tenants(), tally, redoTimeout, out);
+            Monitor monitor = new Monitor(manager, o.tenants(), tally, redoTimeout, o.hangGrace(), o.zombieLimit(),
+                    out);
             long nextProgress = start;
             while (System.nanoTime() - end < 0) {
                 monitor.sample();
@@ -346,7 +385,7 @@ public final class Soak {
             if (!chaosThread.join(Duration.ofSeconds(30))) {
                 tally.violation("chaos thread did not stop", "still running 30 s after the end");
             }
-            Duration callersBound = redoTimeout.plus(HANG_GRACE).plusSeconds(30);
+            Duration callersBound = redoTimeout.plus(o.hangGrace()).plusSeconds(30);
             if (!finished.await(callersBound.toMillis(), TimeUnit.MILLISECONDS)) {
                 tally.violation("no hang: every caller returns", finished.getCount() + " callers still in redo "
                         + callersBound + " after the end");
@@ -379,7 +418,7 @@ public final class Soak {
     }
 
     private static void callerLoop(WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
-            SplittableRandom rnd, AtomicBoolean stop, long start, Duration timeout, Tally tally) {
+            SplittableRandom rnd, AtomicBoolean stop, long start, Duration timeout, Duration hangGrace, Tally tally) {
         AttemptType[] attempts = AttemptType.values();
         int window = Math.max(1, tenants.length / 2);
         long waveNanos = TimeUnit.SECONDS.toNanos(4);
@@ -418,8 +457,8 @@ public final class Soak {
             tally.requests.increment();
             long overrun = System.nanoTime() - t0 - timeout.toNanos();
             tally.maxOverrunNanos.accumulateAndGet(overrun, Math::max);
-            if (overrun > HANG_GRACE.toNanos()) {
-                tally.violation("no hang: every call returns by its deadline + " + HANG_GRACE,
+            if (overrun > hangGrace.toNanos()) {
+                tally.violation("no hang: every call returns by its deadline + " + text(hangGrace),
                         "tenant " + tenant + " returned " + TimeUnit.NANOSECONDS.toMillis(overrun)
                                 + " ms after its deadline (" + attempt + ") with " + outcome);
             }
@@ -466,7 +505,7 @@ public final class Soak {
             }
         }
         awaitOrFalse(Duration.ofSeconds(5), () -> liveSidecarChildren().isEmpty());
-        return new Baseline(openFds(), platformThreads(), heapAfterGc());
+        return new Baseline(Probes.fds(), Probes.platformThreads(), Probes.heapAfterGc());
     }
 
     /** After close(): children, zombies, fds, threads and heap back to the baseline. Returns the "final" figures. */
@@ -477,23 +516,23 @@ public final class Soak {
         if (!awaitOrFalse(SETTLE, () -> zombieChildren().isEmpty())) {
             tally.violation("no zombie children", "zombies after close(): " + zombieChildren());
         }
-        if (!awaitOrFalse(SETTLE, () -> openFds() <= base.fds() + FD_SLACK)) {
-            tally.violation("fds return to baseline", openFds() + " open, baseline " + base.fds());
+        if (!awaitOrFalse(SETTLE, () -> Probes.fds() <= base.fds() + FD_SLACK)) {
+            tally.violation("fds return to baseline", Probes.fds() + " open, baseline " + base.fds());
         }
-        if (!awaitOrFalse(SETTLE, () -> platformThreads() <= base.threads() + THREAD_SLACK)) {
-            tally.violation("threads return to baseline", platformThreads() + " platform threads, baseline "
+        if (!awaitOrFalse(SETTLE, () -> Probes.platformThreads() <= base.threads() + THREAD_SLACK)) {
+            tally.violation("threads return to baseline", Probes.platformThreads() + " platform threads, baseline "
                     + base.threads());
         }
-        long heap = heapAfterGc();
+        long heap = Probes.heapAfterGc();
         if (heap > base.heap() + HEAP_SLACK_BYTES) {
-            heap = heapAfterGc();
+            heap = Probes.heapAfterGc();
             if (heap > base.heap() + HEAP_SLACK_BYTES) {
                 tally.violation("heap returns to baseline", (heap >> 20) + " MiB used after GC, baseline "
                         + (base.heap() >> 20) + " MiB");
             }
         }
-        return new String[] {Long.toString(openFds()), Long.toString(platformThreads()), mib(heap),
-            Integer.toString(zombieChildren().size()), mib(directMemory()),
+        return new String[] {Long.toString(Probes.fds()), Long.toString(Probes.platformThreads()), mib(heap),
+            Integer.toString(zombieChildren().size()), mib(Probes.directBytes()),
             Integer.toString(liveSidecarChildren().size())};
     }
 
@@ -519,14 +558,17 @@ public final class Soak {
         private final int tenants;
         private final Tally tally;
         private final long stackAfterNanos;
+        private final Duration zombieLimit;
         private final PrintStream out;
         private Map<Integer, Long> zombiesSince = new HashMap<>();
 
-        Monitor(WalRedoManager manager, int tenants, Tally tally, Duration timeout, PrintStream out) {
+        Monitor(WalRedoManager manager, int tenants, Tally tally, Duration timeout, Duration hangGrace,
+                Duration zombieLimit, PrintStream out) {
             this.manager = manager;
             this.tenants = tenants;
             this.tally = tally;
-            this.stackAfterNanos = timeout.plus(HANG_GRACE).toNanos();
+            this.stackAfterNanos = timeout.plus(hangGrace).toNanos();
+            this.zombieLimit = zombieLimit;
             this.out = out;
         }
 
@@ -562,18 +604,18 @@ public final class Soak {
             for (int pid : zombieChildren()) {
                 long since = zombiesSince.getOrDefault(pid, now);
                 zombies.put(pid, since);
-                if (now - since > ZOMBIE_LIMIT.toNanos()) {
+                if (now - since > zombieLimit.toNanos()) {
                     tally.violation("no zombie children", "pid " + pid + " a zombie for "
                             + TimeUnit.NANOSECONDS.toMillis(now - since) + " ms");
                 }
             }
             zombiesSince = zombies;
             tally.maxZombies.accumulateAndGet(zombies.size(), Math::max);
-            tally.maxFds.accumulateAndGet(openFds(), Math::max);
-            tally.maxThreads.accumulateAndGet(platformThreads(), Math::max);
+            tally.maxFds.accumulateAndGet(Probes.fds(), Math::max);
+            tally.maxThreads.accumulateAndGet(Probes.platformThreads(), Math::max);
             Runtime rt = Runtime.getRuntime();
             tally.maxHeap.accumulateAndGet(rt.totalMemory() - rt.freeMemory(), Math::max);
-            tally.maxDirect.accumulateAndGet(directMemory(), Math::max);
+            tally.maxDirect.accumulateAndGet(Probes.directBytes(), Math::max);
         }
     }
 
@@ -660,7 +702,8 @@ public final class Soak {
             switch (kind) {
                 case SIGKILL -> {
                     SidecarStatus s = randomLive();
-                    if (s != null && isOurChild(s.pid(), null)) {
+                    String started = s == null ? null : startTime(s.pid());
+                    if (s != null && started != null && isOurChild(s.pid(), started)) {
                         ProcessHandle.of(s.pid()).ifPresent(ProcessHandle::destroyForcibly);
                         tally.count(tally.faults, kind.name());
                     }
@@ -794,7 +837,7 @@ public final class Soak {
         }
     }
 
-    // ---- /proc and the JVM's own figures ----
+    // ---- sidecar processes in /proc (the JVM's own figures come from Probes) ----
 
     /** Our children that run a sidecar (the wrapper or the fake, both carry --wal-redo) and are not zombies. */
     static List<Integer> liveSidecarChildren() {
@@ -860,30 +903,6 @@ public final class Soak {
         }
     }
 
-    static long openFds() {
-        try (var s = Files.list(Path.of("/proc/self/fd"))) {
-            return s.count();
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot list /proc/self/fd", e);
-        }
-    }
-
-    static long platformThreads() {
-        return ManagementFactory.getThreadMXBean().getThreadCount();
-    }
-
-    static long heapAfterGc() {
-        for (int i = 0; i < 3; i++) {
-            System.gc();
-        }
-        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
-    }
-
-    static long directMemory() {
-        return ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class).stream()
-                .filter(b -> b.getName().equals("direct")).mapToLong(BufferPoolMXBean::getMemoryUsed).sum();
-    }
-
     private static String mib(long bytes) {
         return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0);
     }
@@ -907,7 +926,7 @@ public final class Soak {
                 "every error is a typed WalRedoException", new LongAdder()).sum()));
         row(sb, "latest return after a deadline", t.maxOverrunNanos.get() == Long.MIN_VALUE ? "n/a"
                 : Math.max(0, TimeUnit.NANOSECONDS.toMillis(t.maxOverrunNanos.get())) + " ms (hang threshold "
-                        + HANG_GRACE.toSeconds() + " s)");
+                        + text(o.hangGrace()) + ")");
         long faults = t.faults.values().stream().mapToLong(LongAdder::sum).sum();
         row(sb, "faults injected", faults + ": " + sums(t.faults));
         row(sb, "sidecars spawned", m.sidecarsStarted() + " (" + m.spawnFailures() + " spawn failures)");
@@ -947,12 +966,9 @@ public final class Soak {
         sb.append("# Chaos soak report\n\n");
         sb.append("- date: ").append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME)).append('\n');
         sb.append("- command: `").append(o.command()).append("`\n");
-        sb.append("- machine: ").append(Runtime.getRuntime().availableProcessors()).append(" CPUs (")
-                .append(cpuModel()).append("), ").append(memTotal()).append(" RAM, Linux ")
-                .append(readOr("/proc/sys/kernel/osrelease", "?")).append('\n');
-        sb.append("- JDK: ").append(System.getProperty("java.vm.vendor")).append(' ')
-                .append(System.getProperty("java.vm.name")).append(' ')
-                .append(System.getProperty("java.runtime.version")).append('\n');
+        for (String line : Probes.machine()) {
+            sb.append("- ").append(line).append('\n');
+        }
         sb.append("- result: ").append(violations.isEmpty() ? "all invariants held" : "INVARIANTS VIOLATED")
                 .append("\n\n");
         sb.append(table);
@@ -967,31 +983,9 @@ public final class Soak {
         Files.writeString(o.report(), sb.toString(), StandardCharsets.UTF_8);
     }
 
-    private static String cpuModel() {
-        try {
-            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse("unknown CPU");
-        } catch (IOException e) {
-            return "unknown CPU";
-        }
-    }
-
-    private static String memTotal() {
-        try {
-            return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal:"))
-                    .map(l -> String.format(Locale.ROOT, "%.1f GiB",
-                            Long.parseLong(l.replaceAll("\\D", "")) / 1048576.0))
-                    .findFirst().orElse("? GiB");
-        } catch (IOException | RuntimeException e) {
-            return "? GiB";
-        }
-    }
-
-    private static String readOr(String file, String fallback) {
-        try {
-            return Files.readString(Path.of(file)).trim();
-        } catch (IOException e) {
-            return fallback;
-        }
+    /** {@code 5 s}, or {@code 250 ms} when not whole seconds. */
+    static String text(Duration d) {
+        long ms = d.toMillis();
+        return ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms";
     }
 }
