@@ -25,6 +25,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -150,8 +151,8 @@ public final class Demo {
                 throw new IllegalArgumentException("option " + a + " needs a value");
             }
             switch (a) {
-                case "--tenants" -> tenants = positiveInt(a, v);
-                case "--callers" -> callers = positiveInt(a, v);
+                case "--tenants" -> tenants = CliArgs.positiveInt(a, v);
+                case "--callers" -> callers = CliArgs.positiveInt(a, v);
                 case "--duration" -> duration = duration(a, v);
                 case "--idle-timeout" -> idle = duration(a, v);
                 case "--redo-binary" -> binary = Path.of(v).toAbsolutePath();
@@ -169,37 +170,9 @@ public final class Demo {
         return new Options(tenants, duration, idle, callers, binary, Optional.ofNullable(libDir), fake, List.of());
     }
 
-    private static int positiveInt(String opt, String v) {
-        try {
-            int n = Integer.parseInt(v);
-            if (n > 0) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw new IllegalArgumentException(opt + " takes a positive whole number, got '" + v + "'");
-    }
-
     static Duration duration(String opt, String v) {
-        try {
-            Duration d;
-            if (v.endsWith("ms")) {
-                d = Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
-            } else if (v.endsWith("s")) {
-                d = Duration.ofSeconds(Long.parseLong(v.substring(0, v.length() - 1)));
-            } else if (v.endsWith("m")) {
-                d = Duration.ofMinutes(Long.parseLong(v.substring(0, v.length() - 1)));
-            } else {
-                d = Duration.ofSeconds(Long.parseLong(v));
-            }
-            if (!d.isNegative() && !d.isZero()) {
-                return d;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw new IllegalArgumentException(opt + " takes a positive duration such as 500ms, 30s or 2m, got '" + v + "'");
+        return CliArgs.duration(opt, v, ChronoUnit.SECONDS, ChronoUnit.FOREVER.getDuration(),
+                "a positive duration such as 500ms, 30s or 2m");
     }
 
     /**

@@ -17,6 +17,7 @@ import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
+import io.walredo.bench.CliArgs;
 import io.walredo.bench.Probes;
 import io.walredo.nativeio.NativeRuntime;
 import io.walredo.testing.FakeRedoModel;
@@ -28,6 +29,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -179,8 +181,8 @@ public final class Soak {
             }
             String v = args[++i];
             switch (a) {
-                case "--tenants" -> tenants = positiveInt(a, v);
-                case "--callers" -> callers = positiveInt(a, v);
+                case "--tenants" -> tenants = CliArgs.positiveInt(a, v);
+                case "--callers" -> callers = CliArgs.positiveInt(a, v);
                 case "--fault-every" -> faultEvery = duration(a, v);
                 case "--hang-grace" -> hangGrace = duration(a, v);
                 case "--zombie-limit" -> zombieLimit = duration(a, v);
@@ -192,39 +194,10 @@ public final class Soak {
                 zombieLimit, report, "./scripts/soak " + String.join(" ", args));
     }
 
-    private static int positiveInt(String opt, String v) {
-        try {
-            int n = Integer.parseInt(v);
-            if (n > 0) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw new IllegalArgumentException(opt + " takes a positive whole number, got '" + v + "'");
-    }
-
     /** {@code 100ms}, {@code 5s}, {@code 2m}, or a bare number of milliseconds; positive, at most a day. */
     static Duration duration(String opt, String v) {
-        try {
-            Duration d;
-            if (v.endsWith("ms")) {
-                d = Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
-            } else if (v.endsWith("s")) {
-                d = Duration.ofSeconds(Long.parseLong(v.substring(0, v.length() - 1)));
-            } else if (v.endsWith("m")) {
-                d = Duration.ofMinutes(Long.parseLong(v.substring(0, v.length() - 1)));
-            } else {
-                d = Duration.ofMillis(Long.parseLong(v));
-            }
-            if (!d.isNegative() && !d.isZero() && d.compareTo(Duration.ofDays(1)) <= 0) {
-                return d;
-            }
-        } catch (NumberFormatException | ArithmeticException e) {
-            // reported below
-        }
-        throw new IllegalArgumentException(opt + " takes a positive duration of at most a day such as 100ms, 5s or"
-                + " 2m, got '" + v + "'");
+        return CliArgs.duration(opt, v, ChronoUnit.MILLIS, Duration.ofDays(1),
+                "a positive duration of at most a day such as 100ms, 5s or 2m");
     }
 
     /** A prebuilt request and the page the fake must answer. */
