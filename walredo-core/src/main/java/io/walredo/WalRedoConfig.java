@@ -47,6 +47,8 @@ public final class WalRedoConfig {
     public static final int DEFAULT_STDERR_LINES_PER_SECOND = 50;
     /** Default {@link #stderrTailLines()}: the last 16 lines. */
     public static final int DEFAULT_STDERR_TAIL_LINES = 16;
+    /** Default {@link #stderrBytesPerSecond()}: 256 KiB a second per sidecar. */
+    public static final int DEFAULT_STDERR_BYTES_PER_SECOND = 256 * 1024;
 
     /**
      * The longest duration any setting accepts: 365 days. Far beyond any useful timeout or period, and small
@@ -57,6 +59,9 @@ public final class WalRedoConfig {
 
     /** Smallest stderr line bound accepted. */
     public static final int MIN_STDERR_MAX_LINE_BYTES = 64;
+
+    /** Smallest stderr read rate accepted, in bytes a second. */
+    public static final int MIN_STDERR_BYTES_PER_SECOND = 4096;
 
     /**
      * One redo binary: a {@code postgres} built with {@code --wal-redo} support, and the directory of its
@@ -88,6 +93,7 @@ public final class WalRedoConfig {
     private final int stderrMaxLineBytes;
     private final int stderrLinesPerSecond;
     private final int stderrTailLines;
+    private final int stderrBytesPerSecond;
     private final WalRedoMetricsListener metricsListener;
     private final boolean shutdownHook;
     private final LongSupplier nanoClock;
@@ -108,6 +114,7 @@ public final class WalRedoConfig {
         this.stderrMaxLineBytes = b.stderrMaxLineBytes;
         this.stderrLinesPerSecond = b.stderrLinesPerSecond;
         this.stderrTailLines = b.stderrTailLines;
+        this.stderrBytesPerSecond = b.stderrBytesPerSecond;
         this.metricsListener = b.metricsListener;
         this.shutdownHook = b.shutdownHook;
         this.nanoClock = b.nanoClock;
@@ -214,6 +221,16 @@ public final class WalRedoConfig {
         return stderrTailLines;
     }
 
+    /**
+     * How fast each sidecar's stderr is read, in bytes a second, with bursts of up to 1 MiB (or one second's worth,
+     * if that is more). A sidecar that writes faster blocks in its own write to stderr until reading catches up, so
+     * a flood costs the host a bounded amount of CPU whatever the sidecar does; the flooding sidecar's own requests
+     * slow down or time out, and other tenants are not slowed. Default 256 KiB; at least 4 KiB.
+     */
+    public int stderrBytesPerSecond() {
+        return stderrBytesPerSecond;
+    }
+
     /** Receives metrics events; the default does nothing. */
     public WalRedoMetricsListener metricsListener() {
         return metricsListener;
@@ -245,6 +262,7 @@ public final class WalRedoConfig {
         private int stderrMaxLineBytes = DEFAULT_STDERR_MAX_LINE_BYTES;
         private int stderrLinesPerSecond = DEFAULT_STDERR_LINES_PER_SECOND;
         private int stderrTailLines = DEFAULT_STDERR_TAIL_LINES;
+        private int stderrBytesPerSecond = DEFAULT_STDERR_BYTES_PER_SECOND;
         private WalRedoMetricsListener metricsListener = WalRedoMetricsListener.NONE;
         private boolean shutdownHook;
         private LongSupplier nanoClock = System::nanoTime;
@@ -347,6 +365,12 @@ public final class WalRedoConfig {
             return this;
         }
 
+        /** See {@link WalRedoConfig#stderrBytesPerSecond()}. */
+        public Builder stderrBytesPerSecond(int bytesPerSecond) {
+            stderrBytesPerSecond = bytesPerSecond;
+            return this;
+        }
+
         /** See {@link WalRedoConfig#metricsListener()}. */
         public Builder metricsListener(WalRedoMetricsListener listener) {
             metricsListener = Objects.requireNonNull(listener, "metricsListener");
@@ -423,6 +447,10 @@ public final class WalRedoConfig {
             }
             if (stderrTailLines < 1) {
                 p.add("stderrTailLines must be at least 1, got " + stderrTailLines);
+            }
+            if (stderrBytesPerSecond < MIN_STDERR_BYTES_PER_SECOND) {
+                p.add("stderrBytesPerSecond must be at least " + MIN_STDERR_BYTES_PER_SECOND + ", got "
+                        + stderrBytesPerSecond);
             }
             if (!p.isEmpty()) {
                 throw new IllegalArgumentException("invalid WalRedoConfig: " + String.join("; ", p));

@@ -274,7 +274,13 @@ class BadInputTest {
                     (Executable) () -> WalRedoConfig.builder().redoBinary(PG, bin).stderrLimits(4096, n, 16).build()));
             out.add(bad("stderr tail lines " + n, IllegalArgumentException.class, "stderrTailLines",
                     (Executable) () -> WalRedoConfig.builder().redoBinary(PG, bin).stderrLimits(4096, 50, n).build()));
+            out.add(bad("stderr bytes per second " + n, IllegalArgumentException.class, "stderrBytesPerSecond",
+                    (Executable) () -> WalRedoConfig.builder().redoBinary(PG, bin).stderrBytesPerSecond(n).build()));
         }
+        out.add(bad("stderr bytes per second just below the minimum", IllegalArgumentException.class,
+                "stderrBytesPerSecond must be at least " + WalRedoConfig.MIN_STDERR_BYTES_PER_SECOND,
+                (Executable) () -> WalRedoConfig.builder().redoBinary(PG, bin)
+                        .stderrBytesPerSecond(WalRedoConfig.MIN_STDERR_BYTES_PER_SECOND - 1).build()));
         out.add(bad("stderr line bytes just below the minimum", IllegalArgumentException.class, "stderrMaxLineBytes",
                 (Executable) () -> WalRedoConfig.builder().redoBinary(PG, bin)
                         .stderrLimits(WalRedoConfig.MIN_STDERR_MAX_LINE_BYTES - 1, 50, 16).build()));

@@ -51,13 +51,14 @@ class ConfigAndInputValidationTest {
                 .spawnBackoff(Duration.ofSeconds(2), Duration.ofSeconds(1))
                 .maxLiveSidecars(0)
                 .stderrLimits(10, 0, 0)
+                .stderrBytesPerSecond(0)
                 .environment(Map.of("A=B", "x"))
                 .build());
         String msg = e.getMessage();
         for (String expected : List.of("does not exist", "is not a regular file", "is not executable",
                 "not an absolute path", "version 3", "idleTimeout must be positive", "redoTimeout must be positive",
                 "spawnBackoffMax", "maxLiveSidecars", "stderrMaxLineBytes", "stderrLinesPerSecond",
-                "stderrTailLines", "environment")) {
+                "stderrTailLines", "stderrBytesPerSecond", "environment")) {
             assertTrue(msg.contains(expected), "missing '" + expected + "' in: " + msg);
         }
     }

@@ -64,12 +64,19 @@ class HostileSidecarTest {
      * @param signature the error type the fault must produce at least once, or null if every page must be right
      * @param timeout each hostile call's timeout
      * @param bigRequests 512 KiB requests (more than a pipe holds), to block a writer
+     * @param stderrBytesPerSecond the manager's stderr read rate
      */
     record Hostility(List<String> args, Class<? extends WalRedoException> signature, Duration timeout,
-            boolean bigRequests) {
+            boolean bigRequests, int stderrBytesPerSecond) {
+        Hostility(List<String> args, Class<? extends WalRedoException> signature, Duration timeout,
+                boolean bigRequests) {
+            this(args, signature, timeout, bigRequests, WalRedoConfig.DEFAULT_STDERR_BYTES_PER_SECOND);
+        }
+
         @Override
         public String toString() {
-            return String.join(" ", args);
+            return String.join(" ", args) + (stderrBytesPerSecond == WalRedoConfig.DEFAULT_STDERR_BYTES_PER_SECOND ? ""
+                    : ", stderr read at " + stderrBytesPerSecond + " B/s");
         }
     }
 
@@ -95,8 +102,12 @@ class HostileSidecarTest {
                 new Hostility(flags(Fault.IGNORE_SIGTERM.args(), Fault.HANG_AFTER.args(2)),
                         RedoTimeoutException.class, SHORT, false),
                 new Hostility(Fault.IGNORE_SIGTERM.args(), null, LONG, false),
-                new Hostility(Fault.STDERR_FLOOD_NONL.args(100L << 20), null, LONG, false),
-                new Hostility(Fault.STDERR_FLOOD.args(10L << 20), null, LONG, false),
+                // Read as fast as it comes (no throttle): memory stays bounded and every page is right.
+                new Hostility(Fault.STDERR_FLOOD_NONL.args(100L << 20), null, LONG, false, Integer.MAX_VALUE),
+                new Hostility(Fault.STDERR_FLOOD.args(10L << 20), null, LONG, false, Integer.MAX_VALUE),
+                // At the default read rate the flooder blocks on stderr: its own requests time out.
+                new Hostility(Fault.STDERR_FLOOD_NONL.args(100L << 20), RedoTimeoutException.class, SHORT, false),
+                new Hostility(Fault.STDERR_FLOOD.args(100L << 20), RedoTimeoutException.class, SHORT, false),
                 new Hostility(Fault.STDERR_LINES.args(20_000), null, LONG, false),
                 new Hostility(Fault.DELAY_US.args(20_000), null, LONG, false),
                 new Hostility(Fault.STARTUP_DELAY_MS.args(300), null, LONG, false));
@@ -111,7 +122,8 @@ class HostileSidecarTest {
         int hostileCallers = concurrent ? 8 : 1;
         int hostileRounds = 3;
         WalRedoConfig cfg = config().redoBinary(HOSTILE_PG, wrapper)
-                .spawnBackoff(Duration.ofMillis(10), Duration.ofMillis(50)).build();
+                .spawnBackoff(Duration.ofMillis(10), Duration.ofMillis(50))
+                .stderrBytesPerSecond(h.stderrBytesPerSecond()).build();
         Set<Integer> hostilePids = ConcurrentHashMap.newKeySet();
         Set<Integer> failedPids = ConcurrentHashMap.newKeySet();
         ConcurrentLinkedQueue<String> violations = new ConcurrentLinkedQueue<>();

@@ -202,7 +202,7 @@ class ManagerFaultsTest {
     void hundredMegabytesOfStderrWithoutNewlineCostBoundedMemory() throws Exception {
         long flood = 100L << 20;
         try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_FLOOD_NONL.args(flood))
-                .stderrLimits(4096, 50, 4).build())) {
+                .stderrLimits(4096, 50, 4).stderrBytesPerSecond(Integer.MAX_VALUE).build())) {
             assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
             int pid = sidecarPid(m, T);
             long before = usedHeap();
@@ -213,6 +213,42 @@ class ManagerFaultsTest {
                     () -> m.metrics().stderrLinesLogged() + m.metrics().stderrLinesSuppressed() >= 1);
             assertTrue(usedHeap() - before < (flood / 4), "stderr flood must not be buffered");
         }
+    }
+
+    /**
+     * A sidecar flooding stderr is read no faster than stderrBytesPerSecond: it blocks on its own stderr (its
+     * requests time out) while another tenant is served. The bound is checked against the time measured since
+     * before the spawn, so a slow machine can only make it easier to meet.
+     */
+    @Test
+    void stderrFloodIsReadNoFasterThanStderrBytesPerSecond(@TempDir Path dir) throws Exception {
+        int rate = 64 << 10;
+        long burst = 1 << 20; // documented: 1 MiB or one second's worth, whichever is more
+        TenantShardId flooder = tenant(43);
+        Path flooding = Fixtures.wrapper(dir, "flood.sh", Fault.STDERR_FLOOD.args(10L << 20));
+        try (WalRedoManager m = WalRedoManager.create(config().redoBinary(PG + 1, flooding)
+                .redoTimeout(Duration.ofSeconds(5)).stderrLimits(4096, 50, 4).stderrBytesPerSecond(rate).build())) {
+            long start = System.nanoTime();
+            // The fake floods before it reads stdin, so this times out.
+            assertThrows(RedoTimeoutException.class, () -> m.ping(flooder, PG + 1));
+            // The fake ends every 100th byte with a newline: lines counted = bytes read / 100.
+            long beyondBurst = burst / 100 + 1000;
+            Fixtures.await("the drainer reads past its burst", Duration.ofSeconds(60),
+                    () -> lines(m) >= beyondBurst);
+            long lines = lines(m);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            long allowedBytes = burst + (long) (rate * seconds) + 4096;
+            assertTrue(lines <= allowedBytes / 100 + 1, lines + " lines (" + lines * 100 + " bytes) read in "
+                    + seconds + " s; at most " + allowedBytes + " bytes allowed");
+            // Another tenant is served meanwhile.
+            TenantShardId other = tenant(44);
+            assertArrayEquals(expected(request(2)), m.redo(other, request(2), AttemptType.GC_COMPACTION,
+                    Duration.ofSeconds(20)));
+        }
+    }
+
+    private static long lines(WalRedoManager m) {
+        return m.metrics().stderrLinesLogged() + m.metrics().stderrLinesSuppressed();
     }
 
     private static long usedHeap() {

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -26,14 +27,20 @@ import org.slf4j.event.Level;
  * <p>The content is untrusted: each line is cut at {@code maxLineBytes} (the rest of the line is
  * dropped, not buffered), control characters are escaped so a line cannot forge log records, and a
  * token bucket limits logged lines per second (suppressed lines are counted and reported). Memory is
- * fixed: one read buffer, one line buffer and the tail ring of the last {@code tailLines} lines. The
- * thread ends at end of file or when the pipe is closed by the sidecar's owner.
+ * fixed: one read buffer, one line buffer and the tail ring of the last {@code tailLines} lines. CPU is
+ * bounded too: a second token bucket limits the bytes read per second, and while it is empty the
+ * drainer stops reading, so a sidecar writing faster blocks in its own write(2) to stderr instead of
+ * keeping a carrier busy. The thread ends at end of file or when the pipe is closed by the sidecar's owner.
  */
 final class StderrDrainer implements Runnable {
     private static final Logger log = LoggerFactory.getLogger("io.walredo.sidecar.stderr");
     private static final int READ_CHUNK = 4096;
     /** A read waits at most this long before the loop re-checks; the pipe's EOF or close ends it. */
     private static final Duration READ_SLICE = Duration.ofMinutes(10);
+    /** The byte bucket holds this much, or one second's worth if that is more. */
+    private static final long BYTE_BURST = 1 << 20;
+    /** A throttled drainer wakes at least this often to notice that the pipe was closed. */
+    private static final long THROTTLE_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     private final TenantShardId tenant;
     private final int pid;
@@ -46,15 +53,20 @@ final class StderrDrainer implements Runnable {
     private final ReentrantLock tailLock = new ReentrantLock();
     private final ArrayDeque<String> tail;
     private final CountDownLatch done = new CountDownLatch(1);
+    private final int bytesPerSecond;
+    private final long byteBurst;
 
     private int lineLength;
     private boolean lineTruncated;
     private double tokens;
     private long lastRefillNanos;
     private long suppressedSinceReport;
+    private double byteTokens;
+    private long lastByteRefillNanos;
+    private boolean throttleReported;
 
     StderrDrainer(TenantShardId tenant, int pid, PipeEnd stderr, Metrics metrics, LongSupplier nanoClock,
-            int maxLineBytes, int ratePerSecond, int tailLines) {
+            int maxLineBytes, int ratePerSecond, int tailLines, int bytesPerSecond) {
         this.tenant = tenant;
         this.pid = pid;
         this.stderr = stderr;
@@ -66,6 +78,10 @@ final class StderrDrainer implements Runnable {
         this.tail = new ArrayDeque<>(tailLines);
         this.tokens = 2.0 * ratePerSecond;
         this.lastRefillNanos = nanoClock.getAsLong();
+        this.bytesPerSecond = bytesPerSecond;
+        this.byteBurst = Math.max(BYTE_BURST, bytesPerSecond);
+        this.byteTokens = byteBurst;
+        this.lastByteRefillNanos = System.nanoTime();
     }
 
     /** Starts the drainer on a new virtual thread. */
@@ -90,6 +106,9 @@ final class StderrDrainer implements Runnable {
                 }
                 buf.flip();
                 consume(buf);
+                if (!throttle(n)) {
+                    break;
+                }
             }
         } catch (IOException closedOrFailed) {
             // The owner closed the pipe (kill, quiesce, shutdown): nothing more will come.
@@ -102,6 +121,36 @@ final class StderrDrainer implements Runnable {
             }
             reportSuppressed();
             done.countDown();
+        }
+    }
+
+    /**
+     * Takes {@code n} bytes from the byte bucket; while it is in debt, parks (in slices, so a closed pipe
+     * ends the wait) instead of reading. Real time, not the injectable clock: the wait is real parking.
+     * Returns false if the pipe was closed meanwhile.
+     */
+    private boolean throttle(int n) {
+        byteTokens -= n;
+        for (;;) {
+            long now = System.nanoTime();
+            byteTokens = Math.min(byteBurst, byteTokens + (now - lastByteRefillNanos) * (bytesPerSecond / 1e9));
+            lastByteRefillNanos = now;
+            if (byteTokens >= 0) {
+                return true;
+            }
+            if (!throttleReported) {
+                throttleReported = true;
+                log.atWarn().addKeyValue("tenant", tenant).addKeyValue("pid", pid)
+                        .addKeyValue("bytesPerSecond", bytesPerSecond)
+                        .log("sidecar writes to stderr faster than stderrBytesPerSecond; reading it is slowed down,"
+                                + " so the sidecar blocks on stderr and its requests may time out");
+            }
+            if (!stderr.isOpen()) {
+                return false;
+            }
+            long wait = (long) (-byteTokens * 1e9 / bytesPerSecond) + 1;
+            LockSupport.parkNanos(this, Math.min(wait, THROTTLE_SLICE_NANOS));
+            Thread.interrupted(); // nobody interrupts a drainer; if someone does, do not spin
         }
     }
 

@@ -415,7 +415,8 @@ public final class Supervisor {
         boolean exitHooked = false;
         try {
             StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
-                    config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines());
+                    config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines(),
+                    config.stderrBytesPerSecond());
             Sidecar created = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled);
             sc = created;
             unreaped.add(created);
