@@ -48,21 +48,19 @@ final class StderrDrainer implements Runnable {
     private final Metrics metrics;
     private final LongSupplier nanoClock;
     private final byte[] line;
-    private final int ratePerSecond;
     private final int tailLines;
     private final ReentrantLock tailLock = new ReentrantLock();
     private final ArrayDeque<String> tail;
     private final CountDownLatch done = new CountDownLatch(1);
     private final int bytesPerSecond;
-    private final long byteBurst;
 
     private int lineLength;
     private boolean lineTruncated;
-    private double tokens;
-    private long lastRefillNanos;
+    /** Lines that may be logged now: {@code ratePerSecond} a second, bursts of twice that. Injectable clock. */
+    private final Bucket lineTokens;
     private long suppressedSinceReport;
-    private double byteTokens;
-    private long lastByteRefillNanos;
+    /** Bytes that may be read now; real time, because a drainer in debt really parks. */
+    private final Bucket byteTokens;
     private boolean throttleReported;
 
     StderrDrainer(TenantShardId tenant, int pid, PipeEnd stderr, Metrics metrics, LongSupplier nanoClock,
@@ -73,15 +71,11 @@ final class StderrDrainer implements Runnable {
         this.metrics = metrics;
         this.nanoClock = nanoClock;
         this.line = new byte[maxLineBytes];
-        this.ratePerSecond = ratePerSecond;
         this.tailLines = tailLines;
         this.tail = new ArrayDeque<>(tailLines);
-        this.tokens = 2.0 * ratePerSecond;
-        this.lastRefillNanos = nanoClock.getAsLong();
+        this.lineTokens = new Bucket(ratePerSecond, 2.0 * ratePerSecond, nanoClock.getAsLong());
         this.bytesPerSecond = bytesPerSecond;
-        this.byteBurst = Math.max(BYTE_BURST, bytesPerSecond);
-        this.byteTokens = byteBurst;
-        this.lastByteRefillNanos = System.nanoTime();
+        this.byteTokens = new Bucket(bytesPerSecond, Math.max(BYTE_BURST, bytesPerSecond), System.nanoTime());
     }
 
     /** Starts the drainer on a new virtual thread. */
@@ -130,12 +124,10 @@ final class StderrDrainer implements Runnable {
      * Returns false if the pipe was closed meanwhile.
      */
     private boolean throttle(int n) {
-        byteTokens -= n;
+        byteTokens.take(n);
         for (;;) {
-            long now = System.nanoTime();
-            byteTokens = Math.min(byteBurst, byteTokens + (now - lastByteRefillNanos) * (bytesPerSecond / 1e9));
-            lastByteRefillNanos = now;
-            if (byteTokens >= 0) {
+            double available = byteTokens.refill(System.nanoTime());
+            if (available >= 0) {
                 return true;
             }
             if (!throttleReported) {
@@ -148,7 +140,7 @@ final class StderrDrainer implements Runnable {
             if (!stderr.isOpen()) {
                 return false;
             }
-            long wait = (long) (-byteTokens * 1e9 / bytesPerSecond) + 1;
+            long wait = (long) (-available * 1e9 / bytesPerSecond) + 1;
             LockSupport.parkNanos(this, Math.min(wait, THROTTLE_SLICE_NANOS));
             Thread.interrupted(); // nobody interrupts a drainer; if someone does, do not spin
         }
@@ -191,12 +183,8 @@ final class StderrDrainer implements Runnable {
     }
 
     private boolean takeToken() {
-        long now = nanoClock.getAsLong();
-        double burst = 2.0 * ratePerSecond;
-        tokens = Math.min(burst, tokens + (now - lastRefillNanos) * (ratePerSecond / 1e9));
-        lastRefillNanos = now;
-        if (tokens >= 1.0) {
-            tokens -= 1.0;
+        if (lineTokens.refill(nanoClock.getAsLong()) >= 1.0) {
+            lineTokens.take(1);
             return true;
         }
         return false;
@@ -263,5 +251,31 @@ final class StderrDrainer implements Runnable {
     /** Whether the drainer has finished. */
     boolean isDone() {
         return done.getCount() == 0;
+    }
+
+    /** A token bucket that may go into debt: refills at {@code perSecond}, holds at most {@code burst}. */
+    private static final class Bucket {
+        private final double perSecond;
+        private final double burst;
+        private double tokens;
+        private long lastNanos;
+
+        Bucket(double perSecond, double burst, long nowNanos) {
+            this.perSecond = perSecond;
+            this.burst = burst;
+            this.tokens = burst;
+            this.lastNanos = nowNanos;
+        }
+
+        /** Adds what accrued since the last refill; returns the tokens available (negative while in debt). */
+        double refill(long nowNanos) {
+            tokens = Math.min(burst, tokens + (nowNanos - lastNanos) * (perSecond / 1e9));
+            lastNanos = nowNanos;
+            return tokens;
+        }
+
+        void take(double n) {
+            tokens -= n;
+        }
     }
 }
