@@ -53,14 +53,14 @@ final class StderrDrainer implements Runnable {
     private final ArrayDeque<String> tail;
     private final CountDownLatch done = new CountDownLatch(1);
     private final int bytesPerSecond;
+    /** Lines that may be logged now: {@code ratePerSecond} a second, bursts of twice that. Injectable clock. */
+    private final Bucket lineTokens;
+    /** Bytes that may be read now; real time, because a drainer in debt really parks. */
+    private final Bucket byteTokens;
 
     private int lineLength;
     private boolean lineTruncated;
-    /** Lines that may be logged now: {@code ratePerSecond} a second, bursts of twice that. Injectable clock. */
-    private final Bucket lineTokens;
     private long suppressedSinceReport;
-    /** Bytes that may be read now; real time, because a drainer in debt really parks. */
-    private final Bucket byteTokens;
     private boolean throttleReported;
 
     StderrDrainer(TenantShardId tenant, int pid, PipeEnd stderr, Metrics metrics, LongSupplier nanoClock,
