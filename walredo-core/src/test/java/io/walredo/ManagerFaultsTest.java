@@ -216,9 +216,10 @@ class ManagerFaultsTest {
     }
 
     /**
-     * A sidecar flooding stderr is read no faster than stderrBytesPerSecond: it blocks on its own stderr (its
-     * requests time out) while another tenant is served. The bound is checked against the time measured since
-     * before the spawn, so a slow machine can only make it easier to meet.
+     * A sidecar flooding stderr is read no faster than stderrBytesPerSecond: it blocks on its own stderr and its
+     * request times out; afterwards another tenant is served. (Healthy tenants served during a flood are
+     * HostileSidecarTest's concurrent cases.) The bound is checked against the time measured since before the
+     * spawn, so a slow machine can only make it easier to meet.
      */
     @Test
     void stderrFloodIsReadNoFasterThanStderrBytesPerSecond(@TempDir Path dir) throws Exception {
@@ -240,7 +241,7 @@ class ManagerFaultsTest {
             long allowedBytes = burst + (long) (rate * seconds) + 4096;
             assertTrue(lines <= allowedBytes / 100 + 1, lines + " lines (" + lines * 100 + " bytes) read in "
                     + seconds + " s; at most " + allowedBytes + " bytes allowed");
-            // Another tenant is served meanwhile.
+            // The manager still serves another tenant.
             TenantShardId other = tenant(44);
             assertArrayEquals(expected(request(2)), m.redo(other, request(2), AttemptType.GC_COMPACTION,
                     Duration.ofSeconds(20)));
