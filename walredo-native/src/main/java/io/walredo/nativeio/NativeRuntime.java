@@ -255,7 +255,7 @@ public final class NativeRuntime {
 
   /** Undoes a spawn whose pidfd never reached the reactor: kill, reap here, close every fd. */
   private void abandon(int pid, FdHandle pidfd, FdHandle in, FdHandle out, FdHandle err) {
-    spawner.killAndReapBlocking(pid);
+    spawner.killAndReap(pid, Deadline.after(Spawner.ABANDON_REAP_LIMIT));
     pidfd.close();
     in.close();
     out.close();

@@ -5,6 +5,7 @@ import io.walredo.nativeio.internal.FdHandle;
 import io.walredo.nativeio.internal.LibC;
 import io.walredo.nativeio.internal.Linux;
 import io.walredo.nativeio.internal.NativeLibrary;
+import io.walredo.nativeio.internal.NativeMemory;
 import io.walredo.nativeio.internal.Readiness;
 import java.io.EOFException;
 import java.io.IOException;
@@ -133,6 +134,40 @@ public final class PipeEnd implements AutoCloseable {
         src.position(start + t.position());
       }
     }
+  }
+
+  /**
+   * Returns how many bytes a read could take now without waiting ({@code ioctl(FIONREAD)}), consuming none; 0 when the
+   * pipe is empty or at end of stream. Non-blocking; any thread may call it, also while another thread reads.
+   *
+   * @throws ClosedChannelException if this end is closed
+   * @throws NativeCallException if ioctl(2) fails
+   */
+  public int available() throws IOException {
+    requireDirection(true);
+    if (!fd.acquire()) {
+      throw new ClosedChannelException();
+    }
+    try (NativeMemory count = new NativeMemory(16)) {
+      long address = count.allocate(4);
+      if (libc.ioctl(fd.fd(), Linux.FIONREAD, address) != 0) {
+        throw new NativeCallException("ioctl", nl.errno(), "FIONREAD on " + description);
+      }
+      return count.getInt(address);
+    } finally {
+      fd.release();
+    }
+  }
+
+  /**
+   * Sets the action to run when this read end becomes readable (data or end of stream) while no thread waits in a
+   * read: the way to notice output nobody asked for. It runs on the reactor thread, so it must not block and should
+   * return within microseconds; it may also run for data a reader took without parking, so it must check for
+   * itself (with {@link #available()}) whether anything is there. Replaces an earlier action.
+   */
+  public void onUnattendedReadiness(Runnable action) {
+    requireDirection(true);
+    readiness.onUnattended(Objects.requireNonNull(action, "action"));
   }
 
   /** Returns true until {@link #close()} is called. */

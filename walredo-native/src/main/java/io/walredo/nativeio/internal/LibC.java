@@ -86,6 +86,10 @@ public interface LibC {
   @SaveError
   int close(int fd);
 
+  /** {@code ioctl(fd, request, argp)} with a pointer argument, e.g. FIONREAD (man 2 ioctl_pipe). */
+  @SaveError
+  int ioctl(int fd, @intptr_t long request, @intptr_t long argp);
+
   /** {@code open(path, flags)} without a mode; tests use it to open fds without O_CLOEXEC. */
   @SaveError
   int open(String path, int flags);

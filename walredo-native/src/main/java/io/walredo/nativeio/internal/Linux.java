@@ -45,6 +45,8 @@ public final class Linux {
   /** {@code EPOLL_CTL_DEL}. */
   public static final int EPOLL_CTL_DEL = 2;
 
+  /** {@code FIONREAD}: bytes ready to read on a pipe (man 2 ioctl_pipe). */
+  public static final long FIONREAD = 0x541B;
   /** {@code WNOHANG}. */
   public static final int WNOHANG = 1;
   /** {@code SIGKILL}. */

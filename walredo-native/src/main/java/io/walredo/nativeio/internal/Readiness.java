@@ -48,6 +48,7 @@ public final class Readiness implements Reactor.Target {
 
   private final AtomicLong sequence = new AtomicLong();
   private volatile Thread waiter;
+  private volatile Runnable unattended;
 
   /** Creates a readiness with sequence 0 and no waiter. */
   public Readiness() {}
@@ -57,14 +58,28 @@ public final class Readiness implements Reactor.Target {
     return sequence.get();
   }
 
-  /** Steps (a) and (b); runs on the reactor thread. */
+  /**
+   * Steps (a) and (b); runs on the reactor thread. An event that finds no waiter runs the {@linkplain #onUnattended
+   * unattended listener}, if any: that is how an owner learns of readiness nobody asked for (unsolicited output).
+   * The listener also runs for events whose data a reader consumed before parking, so it must re-check the state.
+   */
   @Override
   public void onEvents(int events) {
     sequence.incrementAndGet();
     Thread w = waiter;
     if (w != null) {
       LockSupport.unpark(w);
+      return;
     }
+    Runnable r = unattended;
+    if (r != null) {
+      r.run();
+    }
+  }
+
+  /** Sets the action run on the reactor thread for an event that finds no waiter; it must not block. */
+  public void onUnattended(Runnable listener) {
+    unattended = listener;
   }
 
   /** Unparks the waiter, if any; call after closing the handle it waits on. */

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.nativeio.internal;
 
+import io.walredo.nativeio.Deadline;
 import io.walredo.nativeio.SpawnException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -45,6 +49,15 @@ public final class Spawner {
   private static final int SIGSET_BYTES = 128;
   private static final int POINTER_BYTES = 8;
   private static final int FIRST_NON_STDIO_FD = 3;
+  private static final long REAP_POLL_MIN_NANOS = TimeUnit.MICROSECONDS.toNanos(50);
+  private static final long REAP_POLL_MAX_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+  private static final long LATE_REAP_POLL_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+  /**
+   * How long a spawner thread waits for a child it abandons (setup failed after posix_spawn) to be reaped after
+   * SIGKILL; normally well under a millisecond. Past it the child is reaped in the background.
+   */
+  public static final Duration ABANDON_REAP_LIMIT = Duration.ofSeconds(1);
 
   private final NativeLibrary nl = NativeLibrary.get();
   private final LibC libc = nl.libc();
@@ -175,26 +188,76 @@ public final class Spawner {
         closeAndForget(fds, i);
       }
       if (pid > 0) {
-        killAndReapBlocking(pid);
+        killAndReap(pid, Deadline.after(ABANDON_REAP_LIMIT));
       }
     }
   }
 
   /**
-   * Kills and reaps a child of ours that the reactor does not know about (its setup failed). Blocks until the child
-   * is gone, so only spawner threads call it. kill(2) by pid is safe here: an unreaped child's pid cannot be reused.
+   * Kills and reaps a child of ours that the reactor does not know about (its setup failed), waiting at most until
+   * {@code deadline}. kill(2) by pid is safe here: an unreaped child's pid cannot be reused. Only spawner threads call
+   * it (it parks the calling thread between polls).
+   *
+   * @return true if the child was reaped by the deadline; false if it was not (it is then left to a background reaper,
+   *     see {@link #awaitReaped})
    */
-  public void killAndReapBlocking(int pid) {
+  public boolean killAndReap(int pid, Deadline deadline) {
     if (libc.kill(pid, Linux.SIGKILL) != 0) {
       log.atWarn().addKeyValue("pid", pid).addKeyValue("errno", Errors.name(nl.errno())).log("kill failed");
     }
+    return awaitReaped(pid, deadline);
+  }
+
+  /**
+   * Reaps our child {@code pid}, polling {@code waitpid(pid, WNOHANG)} with sleeps growing from 50 µs to 10 ms until
+   * it is reaped or {@code deadline} passes. A child still unreaped then (uninterruptible sleep: state D) is handed to
+   * a virtual thread that polls once a second until it is gone, so it never stays a zombie and the caller never
+   * waits longer than its deadline. The caller must own {@code pid} and no other thread may reap it.
+   *
+   * @return true if reaped (or already gone: ECHILD) by the deadline, false if handed to the background reaper
+   */
+  public boolean awaitReaped(int pid, Deadline deadline) {
+    long sleep = REAP_POLL_MIN_NANOS;
+    while (true) {
+      if (reapNow(pid)) {
+        return true;
+      }
+      long remaining = deadline.remainingNanos();
+      if (remaining <= 0) {
+        log.atError()
+            .addKeyValue("pid", pid)
+            .log("child not reaped by its deadline after SIGKILL (uninterruptible sleep?); reaping it in the background");
+        Thread.ofVirtual().name("walredo-late-reap-" + pid).start(() -> reapEventually(pid));
+        return false;
+      }
+      LockSupport.parkNanos(Math.min(sleep, remaining));
+      sleep = Math.min(sleep * 2, REAP_POLL_MAX_NANOS);
+    }
+  }
+
+  private void reapEventually(int pid) {
+    while (!reapNow(pid)) {
+      LockSupport.parkNanos(LATE_REAP_POLL_NANOS);
+    }
+    log.atInfo().addKeyValue("pid", pid).log("late child reaped");
+  }
+
+  /** One {@code waitpid(pid, WNOHANG)}: true once the child is reaped (or was not ours to reap: ECHILD). */
+  private boolean reapNow(int pid) {
     try (NativeMemory status = new NativeMemory(16)) {
       long address = status.allocate(4);
-      while (libc.waitpid(pid, address, 0) < 0) {
+      while (true) {
+        int r = libc.waitpid(pid, address, Linux.WNOHANG);
+        if (r == pid) {
+          return true;
+        }
+        if (r == 0) {
+          return false;
+        }
         int errno = nl.errno();
         if (errno != Linux.EINTR) {
           log.atError().addKeyValue("pid", pid).addKeyValue("errno", Errors.name(errno)).log("waitpid failed");
-          return;
+          return true;
         }
       }
     }

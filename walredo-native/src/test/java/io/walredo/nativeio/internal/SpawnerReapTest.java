@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo.nativeio.internal;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.walredo.nativeio.Deadline;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The spawner's own reap of an abandoned child is bounded, and a child it gave up on is still reaped later. */
+@Timeout(60)
+class SpawnerReapTest {
+
+  /** Our child {@code pid}'s /proc state letter, or null once it is gone (reaped). */
+  private static String state(int pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      return stat.substring(stat.lastIndexOf(')') + 2).split(" ")[0];
+    } catch (IOException | RuntimeException gone) {
+      return null;
+    }
+  }
+
+  @Test
+  void awaitReapedGivesUpAtItsDeadlineAndTheChildIsStillReapedLater() throws Exception {
+    Spawner spawner = new Spawner();
+    Spawner.Spawned child = spawner.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"), Map.of());
+    LibC libc = NativeLibrary.get().libc();
+    try {
+      long t0 = System.nanoTime();
+      // Alive and not signalled: nothing to reap, so this must return at the deadline instead of waiting on.
+      assertFalse(spawner.awaitReaped(child.pid(), Deadline.after(Duration.ofMillis(100))));
+      long waitedMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+      assertTrue(waitedMillis < 5_000, "returned after " + waitedMillis + " ms");
+      assertTrue("S".equals(state(child.pid())), "still running: " + state(child.pid()));
+      // Handed to the background reaper: once the child dies it must not stay a zombie.
+      libc.kill(child.pid(), Linux.SIGKILL);
+      long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+      while (state(child.pid()) != null) {
+        if (System.nanoTime() - end > 0) {
+          fail("pid " + child.pid() + " not reaped in the background: state " + state(child.pid()));
+        }
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+      }
+    } finally {
+      if (state(child.pid()) != null) {
+        libc.kill(child.pid(), Linux.SIGKILL);
+      }
+      libc.close(child.pidfd());
+      libc.close(child.stdin());
+      libc.close(child.stdout());
+      libc.close(child.stderr());
+    }
+  }
+
+  @Test
+  void killAndReapReturnsOnceTheChildIsGone() throws Exception {
+    Spawner spawner = new Spawner();
+    Spawner.Spawned child = spawner.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"), Map.of());
+    LibC libc = NativeLibrary.get().libc();
+    try {
+      assertTrue(spawner.killAndReap(child.pid(), Deadline.after(Duration.ofSeconds(10))));
+      assertTrue(state(child.pid()) == null, "reaped: " + state(child.pid()));
+    } finally {
+      libc.close(child.pidfd());
+      libc.close(child.stdin());
+      libc.close(child.stdout());
+      libc.close(child.stderr());
+    }
+  }
+}
