@@ -59,6 +59,7 @@
 #define GARBAGE_BYTES 100u
 #define FLOOD_LINE_BYTES 100u
 #define GRANDCHILD_SLEEP_SECONDS 600
+#define UNSOLICITED_DELAY_MS 100u
 
 #define EXIT_USAGE 1
 #define EXIT_IO 1
@@ -146,6 +147,7 @@ struct options {
     uint64_t garbage_after;
     uint64_t partial_after;
     uint64_t exit_mid_page;
+    uint64_t unsolicited_after;
     int exit_at_start;
     uint64_t stderr_lines;
     uint64_t stderr_flood;
@@ -159,7 +161,7 @@ struct options {
 static const char USAGE[] =
     "usage: fake-walredo --wal-redo [--tenant-shard-id ID] [--disable-seccomp] [--delay-us N]"
     " [--startup-delay-ms N] [--crash-after N] [--exit-after N] [--hang-after N] [--garbage-after N]"
-    " [--partial-after N] [--exit-mid-page N] [--exit-at-start] [--stderr-lines N] [--stderr-flood BYTES]"
+    " [--partial-after N] [--exit-mid-page N] [--unsolicited-after N] [--exit-at-start] [--stderr-lines N] [--stderr-flood BYTES]"
     " [--stderr-flood-nonl BYTES] [--no-read] [--report-fds] [--ignore-sigterm] [--spawn-grandchild]"
     " [--no-walredo-support] (see docs/protocol.md)";
 
@@ -240,6 +242,9 @@ static void parse_options(int argc, char **argv, struct options *o) {
             i++;
         } else if (strcmp(a, "--exit-mid-page") == 0) {
             o->exit_mid_page = parse_number(a, v, 1, MAX_NTH);
+            i++;
+        } else if (strcmp(a, "--unsolicited-after") == 0) {
+            o->unsolicited_after = parse_number(a, v, 1, MAX_NTH);
             i++;
         } else if (strcmp(a, "--exit-at-start") == 0) {
             o->exit_at_start = 1;
@@ -549,6 +554,15 @@ static void answer_getpage(struct fake *f) {
         hang_forever();
     }
     write_stdout_or_die(f->page, PAGE_BYTES);
+    if (o->unsolicited_after == nth) {
+        /* Nothing is owed now (unless the parent pipelined): a page nobody asked for. */
+        sleep_ns((uint64_t) UNSOLICITED_DELAY_MS * 1000000u);
+        uint8_t extra[PAGE_BYTES];
+        memset(extra, 0xFF, sizeof extra);
+        write_stdout_or_die(extra, sizeof extra);
+        errline("fake-walredo: --unsolicited-after %llu: wrote an unsolicited page %u ms after answering GetPage #%llu",
+                (unsigned long long) o->unsolicited_after, UNSOLICITED_DELAY_MS, (unsigned long long) nth);
+    }
 }
 
 /* Called once the 5 header bytes are in: validates type, length and order before any payload is used. */

@@ -85,6 +85,7 @@ public final class WalRedoConfig {
     private final Duration redoTimeout;
     private final Duration spawnTimeout;
     private final Duration killTimeout;
+    private final Duration stallTimeout;
     private final Duration housekeepingPeriod;
     private final Duration spawnBackoffInitial;
     private final Duration spawnBackoffMax;
@@ -106,6 +107,7 @@ public final class WalRedoConfig {
         this.redoTimeout = b.redoTimeout;
         this.spawnTimeout = b.spawnTimeout;
         this.killTimeout = b.killTimeout;
+        this.stallTimeout = b.stallTimeout != null ? b.stallTimeout : b.redoTimeout;
         this.housekeepingPeriod = housekeepingPeriod;
         this.spawnBackoffInitial = b.spawnBackoffInitial;
         this.spawnBackoffMax = b.spawnBackoffMax;
@@ -168,6 +170,17 @@ public final class WalRedoConfig {
     /** How long killing and reaping one sidecar may take before it is reported as stuck. Positive. */
     public Duration killTimeout() {
         return killTimeout;
+    }
+
+    /**
+     * How long a sidecar that owes answers may go without sending a byte (or, while a request is being written,
+     * without taking one from its stdin) before it is killed as stuck, with cause {@link KillCause#TIMEOUT}.
+     * This, not a caller's deadline, retires a hung sidecar: a caller whose own deadline passes gives up its
+     * wait and its answer is dropped when it comes, so a short per-call timeout never kills a healthy sidecar.
+     * Default: {@link #redoTimeout()}; must be positive.
+     */
+    public Duration stallTimeout() {
+        return stallTimeout;
     }
 
     /**
@@ -254,6 +267,7 @@ public final class WalRedoConfig {
         private Duration redoTimeout = DEFAULT_REDO_TIMEOUT;
         private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
         private Duration killTimeout = DEFAULT_KILL_TIMEOUT;
+        private Duration stallTimeout;
         private Duration housekeepingPeriod;
         private Duration spawnBackoffInitial = DEFAULT_SPAWN_BACKOFF_INITIAL;
         private Duration spawnBackoffMax = DEFAULT_SPAWN_BACKOFF_MAX;
@@ -329,6 +343,12 @@ public final class WalRedoConfig {
         /** See {@link WalRedoConfig#killTimeout()}. */
         public Builder killTimeout(Duration d) {
             killTimeout = Objects.requireNonNull(d, "killTimeout");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#stallTimeout()}. */
+        public Builder stallTimeout(Duration d) {
+            stallTimeout = Objects.requireNonNull(d, "stallTimeout");
             return this;
         }
 
@@ -414,6 +434,9 @@ public final class WalRedoConfig {
             positive(p, "redoTimeout", redoTimeout);
             positive(p, "spawnTimeout", spawnTimeout);
             positive(p, "killTimeout", killTimeout);
+            if (stallTimeout != null) {
+                positive(p, "stallTimeout", stallTimeout);
+            }
             positive(p, "spawnBackoffInitial", spawnBackoffInitial);
             positive(p, "spawnBackoffMax", spawnBackoffMax);
             if (spawnBackoffMax.compareTo(spawnBackoffInitial) < 0) {

@@ -239,6 +239,7 @@ class BadInputTest {
                             .build()));
         }
         Map<String, BiFunction<WalRedoConfig.Builder, Duration, WalRedoConfig.Builder>> durations = Map.of(
+                "stallTimeout", WalRedoConfig.Builder::stallTimeout,
                 "idleTimeout", WalRedoConfig.Builder::idleTimeout,
                 "redoTimeout", WalRedoConfig.Builder::redoTimeout,
                 "spawnTimeout", WalRedoConfig.Builder::spawnTimeout,

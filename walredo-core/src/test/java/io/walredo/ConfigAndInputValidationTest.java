@@ -121,6 +121,16 @@ class ConfigAndInputValidationTest {
     }
 
     @Test
+    void stallTimeoutFollowsRedoTimeoutUnlessSet() {
+        WalRedoConfig.Builder b = WalRedoConfig.builder().redoBinary(PG, FakeRedoModel.binary())
+                .redoTimeout(Duration.ofSeconds(7));
+        assertEquals(Duration.ofSeconds(7), b.build().stallTimeout());
+        assertEquals(Duration.ofMillis(300), b.stallTimeout(Duration.ofMillis(300)).build().stallTimeout());
+        assertEquals(WalRedoConfig.DEFAULT_REDO_TIMEOUT,
+                WalRedoConfig.builder().redoBinary(PG, FakeRedoModel.binary()).build().stallTimeout());
+    }
+
+    @Test
     void redoAsyncChecksTheSizeLimitBeforeReturning() {
         try (WalRedoManager m = WalRedoManager.create(config().maxRequestBytes(64 * 1024).build())) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

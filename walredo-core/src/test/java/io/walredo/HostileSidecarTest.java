@@ -49,6 +49,7 @@ class HostileSidecarTest {
     private static final List<TenantShardId> HEALTHY = List.of(tenant(901), tenant(902), tenant(903), tenant(904));
     private static final Duration SHORT = Duration.ofSeconds(1);
     private static final Duration LONG = Duration.ofSeconds(30);
+    private static final Duration STALL = Duration.ofMillis(400);
 
     /**
      * A tenant of this invocation alone (JUnit makes a new instance per invocation): its id is on the command
@@ -123,7 +124,9 @@ class HostileSidecarTest {
         int hostileRounds = 3;
         WalRedoConfig cfg = config().redoBinary(HOSTILE_PG, wrapper)
                 .spawnBackoff(Duration.ofMillis(10), Duration.ofMillis(50))
-                .stderrBytesPerSecond(h.stderrBytesPerSecond()).build();
+                .stderrBytesPerSecond(h.stderrBytesPerSecond())
+                // A hung sidecar is retired by the stall limit, not by a caller's deadline.
+                .stallTimeout(h.timeout().equals(SHORT) ? STALL : h.timeout()).build();
         Set<Integer> hostilePids = ConcurrentHashMap.newKeySet();
         Set<Integer> failedPids = ConcurrentHashMap.newKeySet();
         ConcurrentLinkedQueue<String> violations = new ConcurrentLinkedQueue<>();

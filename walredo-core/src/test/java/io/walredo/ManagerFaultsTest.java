@@ -109,13 +109,15 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void hangTimesOutPoisonsAndRespawns() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.HANG_AFTER.args(2)).build())) {
-            m.redo(T, request(1), AttemptType.READ_PAGE);
+    void hungSidecarIsKilledAfterStallTimeoutAndTheNextRequestRespawns() throws Exception {
+        WalRedoConfig cfg = config(Fault.HANG_AFTER.args(2)).stallTimeout(Duration.ofMillis(300)).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.redo(T, request(1), AttemptType.GC_COMPACTION);
             int pid = sidecarPid(m, T);
             RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                    () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofMillis(300)));
+                    () -> m.redo(T, request(2), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
             assertNamesTenantAndPid(e, pid);
+            assertTrue(e.getMessage().contains("made no progress for stallTimeout"), e.getMessage());
             awaitReaped(pid);
             assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
             assertArrayEquals(expected(request(3)), m.redo(T, request(3), AttemptType.READ_PAGE));
@@ -124,12 +126,59 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void partialAnswerThenHangTimesOut() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.PARTIAL_AFTER.args(1)).build())) {
+    void readPageRetriesAStalledSidecarOnAFreshOne() throws Exception {
+        WalRedoConfig cfg = config(Fault.HANG_AFTER.args(1)).stallTimeout(Duration.ofMillis(200)).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            // Every sidecar hangs on its first G: READ_PAGE's two retries each meet a fresh one that stalls too.
             RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                    () -> m.redo(T, request(1), AttemptType.GC_COMPACTION, Duration.ofMillis(300)));
+                    () -> m.redo(T, request(1), AttemptType.READ_PAGE, Duration.ofSeconds(20)));
+            assertTrue(e.getMessage().contains("made no progress"), e.getMessage());
+            assertEquals(2, m.metrics().retries());
+            assertEquals(3, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
+        }
+    }
+
+    @Test
+    void callerDeadlineOnAHungSidecarLeavesItToTheStallLimit() throws Exception {
+        WalRedoConfig cfg = config(Fault.HANG_AFTER.args(2)).stallTimeout(Duration.ofSeconds(2)).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.redo(T, request(1), AttemptType.READ_PAGE);
+            int pid = sidecarPid(m, T);
+            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+                    () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofMillis(100)));
+            assertNamesTenantAndPid(e, pid);
+            assertTrue(e.getMessage().contains("deadline passed"), e.getMessage());
+            assertEquals(0, m.metrics().sidecarsKilled().getOrDefault(KillCause.TIMEOUT, 0L),
+                    "a caller's deadline alone kills nothing");
+            assertEquals(pid, sidecarPid(m, T));
+            // The abandoned request's answer never comes: the drainer's stall limit retires the sidecar.
+            awaitReaped(pid);
+            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
+        }
+    }
+
+    @Test
+    void partialAnswerThenHangIsKilledAfterStallTimeout() throws Exception {
+        WalRedoConfig cfg = config(Fault.PARTIAL_AFTER.args(1)).stallTimeout(Duration.ofMillis(300)).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+                    () -> m.redo(T, request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
             assertTrue(e.getMessage().contains("4096 of 8192"), e.getMessage());
             awaitReaped(e.pid().orElseThrow());
+        }
+    }
+
+    @Test
+    void sidecarThatStopsReadingTimesTheWriterOutAndIsKilledAfterStallTimeout() throws Exception {
+        WalRedoConfig cfg = config(Fault.NO_READ.args()).stallTimeout(Duration.ofMillis(500)).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            RedoRequest big = request(1, 32, 16 * 1024); // 512 KiB: more than the pipe holds
+            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+                    () -> m.redo(T, big, AttemptType.READ_PAGE, Duration.ofMillis(300)));
+            assertTrue(e.getMessage().contains("stdin"), e.getMessage());
+            // The caller gave up half-way; the rest is written in the background until the stall limit.
+            awaitReaped(e.pid().orElseThrow());
+            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
         }
     }
 
@@ -137,17 +186,6 @@ class ManagerFaultsTest {
     void delayedAnswersStillArrive() throws Exception {
         try (WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(20_000)).build())) {
             assertArrayEquals(expected(request(5)), m.redo(T, request(5), AttemptType.GC_COMPACTION));
-        }
-    }
-
-    @Test
-    void sidecarThatStopsReadingMakesTheWriterTimeOut() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.NO_READ.args()).build())) {
-            RedoRequest big = request(1, 32, 16 * 1024); // 512 KiB: more than the pipe holds
-            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                    () -> m.redo(T, big, AttemptType.READ_PAGE, Duration.ofMillis(300)));
-            assertTrue(e.getMessage().contains("stdin"), e.getMessage());
-            awaitReaped(e.pid().orElseThrow());
         }
     }
 
@@ -260,12 +298,53 @@ class ManagerFaultsTest {
 
     @Test
     void sidecarIgnoringSigtermIsStillQuiescedAndReaped() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.IGNORE_SIGTERM.args()).build())) {
+        Duration idle = Duration.ofSeconds(100);
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1);
+        WalRedoConfig cfg = config(Fault.IGNORE_SIGTERM.args()).idleTimeout(idle).housekeepingPeriod(idle)
+                .nanoClock(clock::get).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
             m.ping(T, PG);
             int pid = sidecarPid(m, T);
-            m.detach(T);
+            clock.addAndGet(idle.toNanos());
+            m.sweepNow();
             awaitReaped(pid);
-            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.DETACH));
+            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.QUIESCE));
+            assertTrue(m.status().isEmpty());
+        }
+    }
+
+    @Test
+    void deadIdleSidecarLeavesRotationAtOnce() throws Exception {
+        // The grandchild holds every pipe, so the death shows only through the pidfd, not through EOF or EPIPE.
+        try (WalRedoManager m = WalRedoManager.create(config(Fault.SPAWN_GRANDCHILD.args()).build())) {
+            m.ping(T, PG);
+            int pid = sidecarPid(m, T);
+            try {
+                ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+                awaitReaped(pid);
+                // A ping has no retries: it must run on a fresh sidecar, not fail for a death that came before it.
+                m.ping(T, PG);
+                assertNotEquals(pid, sidecarPid(m, T));
+                assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
+            } finally {
+                killGrandchildren();
+            }
+        }
+    }
+
+    private static void killGrandchildren() throws java.io.IOException {
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path p : (Iterable<Path>) procs::iterator) {
+                try {
+                    String cmdline = Files.readString(p.resolve("cmdline"));
+                    if (cmdline.contains("--spawn-grandchild") && cmdline.contains(T.toString())) {
+                        ProcessHandle.of(Long.parseLong(p.getFileName().toString()))
+                                .ifPresent(ProcessHandle::destroyForcibly);
+                    }
+                } catch (java.io.IOException | RuntimeException notAProcess) {
+                    // not a pid directory, or exited meanwhile
+                }
+            }
         }
     }
 

@@ -235,4 +235,67 @@ class ManagerLifecycleTest {
     static long platformThreads() {
         return Thread.getAllStackTraces().keySet().stream().filter(t -> !t.isVirtual()).count();
     }
+
+    /** Tenant 1 keeps the only sidecar busy; tenant 2's spawn waits for room; then tenant 2 goes away. */
+    private static void closingWhileASpawnWaitsForRoomSpawnsAndEvictsNothing(boolean shutdown) throws Exception {
+        WalRedoConfig cfg = config(Fault.DELAY_US.args(500_000)).maxLiveSidecars(1).build();
+        WalRedoManager m = WalRedoManager.create(cfg);
+        try {
+            m.ping(tenant(1), PG);
+            int busyPid = sidecarPid(m, tenant(1));
+            AtomicReference<Object> busy = new AtomicReference<>();
+            Thread busyCaller = Thread.ofVirtual().start(() -> {
+                try {
+                    busy.set(m.redo(tenant(1), request(1), AttemptType.GC_COMPACTION));
+                } catch (Throwable t) {
+                    busy.set(t);
+                }
+            });
+            Fixtures.await("tenant 1 busy", Duration.ofSeconds(10),
+                    () -> m.status().stream().anyMatch(st -> st.inFlight() == 1));
+            AtomicReference<Object> waiting = new AtomicReference<>();
+            Thread waiter = Thread.ofVirtual().start(() -> {
+                try {
+                    waiting.set(m.redo(tenant(2), request(2), AttemptType.GC_COMPACTION, Duration.ofSeconds(30)));
+                } catch (Throwable t) {
+                    waiting.set(t);
+                }
+            });
+            Fixtures.await("tenant 2 waiting for room", Duration.ofSeconds(10),
+                    () -> waiter.getState() == Thread.State.TIMED_WAITING || waiter.getState() == Thread.State.WAITING);
+            if (shutdown) {
+                m.shutdown(Duration.ofSeconds(5));
+            } else {
+                m.detach(tenant(2), Duration.ofSeconds(5));
+            }
+            assertTrue(waiter.join(Duration.ofSeconds(10)));
+            assertTrue(waiting.get() instanceof RedoCancelledException, String.valueOf(waiting.get()));
+            assertTrue(busyCaller.join(Duration.ofSeconds(10)));
+            if (!shutdown) {
+                assertArrayEquals(expected(request(1)), (byte[]) busy.get());
+                // Tenant 1 is idle now: a spawn for tenant 2 that outlived the detach would evict it within
+                // its next rescan (50 ms). Watch for a full second.
+                long end = System.nanoTime() + Duration.ofSeconds(1).toNanos();
+                while (System.nanoTime() - end < 0) {
+                    assertEquals(1, m.metrics().sidecarsStarted(), "a sidecar was started after detach returned");
+                    assertEquals(busyPid, sidecarPid(m, tenant(1)));
+                    java.util.concurrent.locks.LockSupport.parkNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(20));
+                }
+                assertEquals(0, m.metrics().sidecarsKilled().get(KillCause.EVICT));
+            }
+            assertEquals(1, m.metrics().sidecarsStarted(), "a sidecar was started after " + (shutdown ? "shutdown" : "detach"));
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void detachWhileASpawnWaitsForRoomSpawnsAndEvictsNothing() throws Exception {
+        closingWhileASpawnWaitsForRoomSpawnsAndEvictsNothing(false);
+    }
+
+    @Test
+    void shutdownWhileASpawnWaitsForRoomSpawnsNothing() throws Exception {
+        closingWhileASpawnWaitsForRoomSpawnsAndEvictsNothing(true);
+    }
 }

@@ -2,12 +2,9 @@
 package io.walredo.internal;
 
 import io.walredo.KillCause;
-import io.walredo.ProtocolException;
-import io.walredo.RedoCancelledException;
-import io.walredo.RedoTimeoutException;
-import io.walredo.SidecarCrashedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoException;
+import io.walredo.internal.AttemptFailure.Retry;
 import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Deadline;
 import io.walredo.nativeio.ExitStatus;
@@ -17,19 +14,22 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One {@code postgres --wal-redo} child for one tenant shard and its pipes, with pipelined requests.
@@ -38,33 +38,60 @@ import java.util.function.LongSupplier;
  * the tenant holds it while it is in rotation. Requests borrow it with {@link #tryRetain()} and give it
  * back with {@link #release()}; borrowers must not keep a reference. Only this class signals or reaps its
  * child (through {@link ChildProcess}, pidfd-based, so pid reuse is harmless). {@link #kill} is
- * idempotent and never blocks; {@link #terminated()} completes once the child has been reaped and is no longer counted as live.
+ * idempotent and never blocks; {@link #terminated()} completes once the child has been reaped and is no
+ * longer counted as live.
  *
- * <p><b>Life.</b> ACTIVE (in rotation) → RETIRED (out of rotation: poisoned by a timeout, idle-reserved,
- * detached; in-flight requests may still finish; killed when the last borrower lets go) → KILLED. A
- * broken stream (crash, garbage, a half-written request) skips straight to KILLED and fails every
- * waiter at once.
+ * <p><b>Life.</b> ACTIVE (in rotation) → RETIRED (out of rotation: idle-reserved, detached, or its process
+ * exited; in-flight requests may still finish) → KILLED. A failure the sidecar is to blame for (crash,
+ * garbage, output nobody asked for, no progress for {@code stallTimeout}) records a {@link Failure} and
+ * goes straight to KILLED, failing every waiter at once.
  *
- * <p><b>Pipelining.</b> Requests are written whole under {@code writeLock}, and each writer appends its
- * {@link Pending} to {@code queue} under that same lock, so queue order is byte order on stdin and
- * therefore answer order on stdout. There is no reader thread: the waiter that wins {@code readerRole}
- * reads answers and hands each to the queue's head (unparking its owner) until its own has arrived,
- * then passes the role on by unparking the first live waiter. With one request in flight, the caller
- * reads its own answer: one wake-up per request. Every wait is bounded by the request's deadline; a
- * waiter never waits for another request's deadline.
+ * <p><b>The stream rule.</b> Bytes on stdin are whole requests in {@code queue} order, so the answers on
+ * stdout belong to the queue's entries in order. Nothing a caller does may break that:
+ * <ul>
+ *   <li>A writer holds {@code writePermit} (a semaphore, so the permit can change threads), appends its
+ *       {@link Pending} (an intrusive list node: appending allocates nothing), then writes. If nothing was
+ *       written when it fails (any {@code Throwable}), it takes its entry back; if part was written, the rest
+ *       is finished by a background writer that inherits the permit, whatever the caller's deadline,
+ *       interrupt or {@code Error}; only if that writer cannot be started is the stream torn, and then the
+ *       sidecar is killed.
+ *   <li>A caller whose deadline passes or who is interrupted <em>abandons</em> its entry: its answer is read
+ *       and dropped when it comes. Its sidecar is not blamed.
+ *   <li>Whenever answers are owed, someone holds the reader role: a waiting caller, or a drainer started
+ *       when none is waiting. Every reader reads until {@code progress + stallTimeout} at most, so a sidecar
+ *       that owes answers and sends no byte for {@code stallTimeout} is killed as stuck (TIMEOUT). That,
+ *       not any one caller's deadline, is what retires a hung sidecar.
+ *   <li>Output while nothing is owed is a protocol violation: the reactor reports stdout readiness that no
+ *       reader waits for, and a writer checks for unread bytes before its request when nothing is owed.
+ *       Either kills the sidecar; the request that found it is retried on a fresh one, since none of it
+ *       was sent.
+ * </ul>
+ *
+ * <p><b>Reading.</b> There is no reader thread: the waiter that wins {@code readerRole} reads answers and
+ * hands each to the queue's head (unparking its owner) until its own has arrived, then passes the role on
+ * ({@link #ensureReader}): to the first entry still waiting, else to a drainer if answers are owed. With one
+ * request in flight the caller reads its own answer: one wake-up per request. {@code answer} keeps its
+ * position across hand-overs, so an answer split across readers is never torn.
  */
 final class Sidecar {
     static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
 
+    private static final Logger log = LoggerFactory.getLogger(Sidecar.class);
     private static final int ACTIVE = 0;
     private static final int RETIRED = 1;
     private static final int KILLED = 2;
     private static final Duration CRASH_REPORT_WAIT = Duration.ofMillis(500);
 
-    /** The reason a sidecar left rotation and the action for the last borrower. */
+    /** Told once, on the killing thread, when this sidecar is killed; must not block. */
     interface Listener {
-        /** Called once, on the killing thread, when this sidecar is killed; must not block. */
         void killed(Sidecar sidecar, KillCause cause);
+    }
+
+    /**
+     * What broke this sidecar: the error its waiters get, whether their requests may be retried elsewhere,
+     * and whether the sidecar itself is to blame (only then does it count toward spawn back-off).
+     */
+    record Failure(WalRedoException error, Retry retry, boolean sidecarAtFault) {
     }
 
     private final SidecarKey key;
@@ -74,6 +101,9 @@ final class Sidecar {
     private final LongSupplier nanoClock;
     private final StderrDrainer stderr;
     private final Listener listener;
+    private final Duration stallTimeout;
+    private final long stallNanos;
+    private final Failures failures;
 
     /** High 32 bits: state; low 32 bits: borrowers. One CAS decides retain versus retire races. */
     private final AtomicLong ctl = new AtomicLong();
@@ -81,18 +111,27 @@ final class Sidecar {
     private volatile long lastUsedNanos;
     private volatile long lastRedoEpochMillis;
     private volatile boolean served;
+    private volatile ExitStatus exitedOnItsOwn;
 
-    private final ReentrantLock writeLock = new ReentrantLock();
+    /** Held by whoever writes to stdin; a semaphore, not a lock, so a half-written request's permit can move to the background writer. */
+    private final Semaphore writePermit = new Semaphore(1);
     private final ReentrantLock queueLock = new ReentrantLock();
-    private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+    /** Guarded by queueLock: the entries whose answers are owed, oldest first. */
+    private Pending head;
+    private Pending tail;
+    /** Entries in the queue; written under queueLock. */
+    private volatile int owed;
     private final AtomicBoolean readerRole = new AtomicBoolean();
-    /** Only touched by the reader-role holder; its position survives hand-overs, so a slow answer never tears. */
+    private final AtomicBoolean drainerRunning = new AtomicBoolean();
+    /** System.nanoTime() of the sidecar's last sign of life while owing: the first entry of a busy spell, or an answer byte. */
+    private volatile long progressNanos;
+    /** Only touched by the reader-role holder; its position survives hand-overs. */
     private final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
-    private final AtomicReference<WalRedoException> failure = new AtomicReference<>();
+    private final AtomicReference<Failure> failure = new AtomicReference<>();
     private final CompletableFuture<ExitStatus> terminated = new CompletableFuture<>();
 
     Sidecar(SidecarKey key, ChildProcess child, Instant startedAt, LongSupplier nanoClock, StderrDrainer stderr,
-            Listener listener) {
+            Listener listener, Duration stallTimeout) {
         this.key = key;
         this.child = child;
         this.pid = child.pid();
@@ -100,7 +139,12 @@ final class Sidecar {
         this.nanoClock = nanoClock;
         this.stderr = stderr;
         this.listener = listener;
+        this.stallTimeout = stallTimeout;
+        this.stallNanos = stallTimeout.toNanos();
+        this.failures = new Failures(key.tenant(), pid);
         this.lastUsedNanos = nanoClock.getAsLong();
+        // Last: every field is set before the reactor can call back (the registration is a volatile write).
+        child.stdout().onUnattendedReadiness(this::onUnattendedOutput);
     }
 
     SidecarKey key() {
@@ -154,46 +198,41 @@ final class Sidecar {
         }
     }
 
-    /** Whether it has answered at least one request: a sidecar that dies before that counts toward back-off. */
-    boolean hasServed() {
-        return served;
+    /** Whether it failed through its own fault before answering any request: such a death counts toward back-off. */
+    boolean failedBeforeServing() {
+        Failure f = failure.get();
+        return f != null && f.sidecarAtFault() && !served;
+    }
+
+    /** Why it failed, for back-off bookkeeping. */
+    String failureDescription() {
+        Failure f = failure.get();
+        return f != null ? f.error().getMessage() : "sidecar pid " + pid + " failed before answering any request";
     }
 
     /**
-     * Called (on a virtual thread) once the child has been reaped. A child that died while still in
-     * rotation crashed on its own: record why, so waiting and future borrowers fail fast and the slot
-     * respawns, and account for it as killed with cause ERROR.
+     * Called (on a virtual thread) once the child has been reaped. A child that died while not killed by us
+     * crashed on its own: it leaves rotation at once, so a request arriving from now on runs on a fresh one,
+     * and its failure is recorded (with its last stderr lines) for the requests in it and for back-off.
      */
     void childExited(ExitStatus status) {
+        exitedOnItsOwn = status;
         if (state(ctl.get()) == KILLED) {
             return;
         }
-        // Out of rotation at once, so the next request spawns afresh. A request in flight normally sees
-        // EOF or EPIPE itself and reports the precise failure (a short answer is a protocol error, not a
-        // crash); only if it has not within the grace period (a grandchild may hold the pipes open) is it
-        // failed from here. With nobody using it, the failure is recorded at once: the back-off and the
-        // next caller's error quote it.
-        if (inFlight() > 0) {
-            retire(KillCause.ERROR);
+        leaveRotation(KillCause.ERROR);
+        if (inFlight() > 0 || owed > 0) {
+            // A request in flight normally sees EOF or EPIPE itself and reports the precise failure (a short
+            // answer is a protocol error, not a crash); only if it has not within the grace period (a grandchild
+            // may hold the pipes open) is it failed from here.
             LockSupport.parkNanos(CRASH_REPORT_WAIT.toNanos());
             if (state(ctl.get()) == KILLED) {
                 return;
             }
         }
         List<String> tail = stderr.tailAfterEof(CRASH_REPORT_WAIT);
-        fail(new SidecarCrashedException(tenant(), pid, status.toString(), tail, "walredo sidecar for tenant "
-                + tenant() + " (pid " + pid + ") died with " + status + tailText(tail)
-                + ". The next request respawns it", null), KillCause.ERROR);
-    }
-
-    /** Why it failed, for back-off bookkeeping: the recorded failure's message, if any. */
-    String failureDescription() {
-        WalRedoException f = failure.get();
-        return f != null ? f.getMessage() : "sidecar pid " + pid + " failed before answering any request";
-    }
-
-    List<String> stderrTail() {
-        return stderr.tail();
+        fail(new Failure(failures.crashed("died with " + status, status.toString(), tail, "", 0, null),
+                Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
     }
 
     private static int state(long c) {
@@ -204,8 +243,15 @@ final class Sidecar {
         return ((long) state << 32) | (count & 0xffffffffL);
     }
 
-    /** Borrows this sidecar for one request; false if it left rotation. */
+    /**
+     * Borrows this sidecar for one request; false if it left rotation. A child already reaped (the reactor marks
+     * it before the exit callbacks run) leaves rotation here, so no request meets a sidecar known to be dead.
+     */
     boolean tryRetain() {
+        if (!child.isAlive()) {
+            leaveRotation(KillCause.ERROR);
+            return false;
+        }
         for (;;) {
             long c = ctl.get();
             if (state(c) != ACTIVE) {
@@ -239,25 +285,29 @@ final class Sidecar {
      * kills it (with no borrower, it is killed now). Idempotent; the first cause wins.
      */
     void retire(KillCause cause) {
+        if (leaveRotation(cause) == 0) {
+            kill(retireCause.get());
+        }
+    }
+
+    /** ACTIVE → RETIRED; returns the borrowers at that moment, or -1 if it was no longer ACTIVE. */
+    private int leaveRotation(KillCause cause) {
         for (;;) {
             long c = ctl.get();
             if (state(c) != ACTIVE) {
-                return;
+                return -1;
             }
             retireCause.compareAndSet(null, cause);
             if (ctl.compareAndSet(c, ctl(RETIRED, (int) c))) {
-                if ((int) c == 0) {
-                    kill(retireCause.get());
-                }
-                return;
+                return (int) c;
             }
         }
     }
 
     /**
-     * SIGKILLs the child and closes its pipes, failing every waiting request with a cancellation (unless
-     * a more specific failure was recorded first). Idempotent, never blocks; reaping completes
-     * {@link #terminated()} a few milliseconds later.
+     * SIGKILLs the child and closes its pipes, failing every waiting request (with the recorded failure, or a
+     * cancellation naming {@code cause}). Idempotent, never blocks; reaping completes {@link #terminated()} a
+     * few milliseconds later.
      */
     void kill(KillCause cause) {
         for (;;) {
@@ -269,228 +319,425 @@ final class Sidecar {
                 break;
             }
         }
-        failure.compareAndSet(null, new RedoCancelledException(tenant(), pid,
-                "walredo sidecar for tenant " + tenant() + " (pid " + pid + ") was killed: " + describe(cause)
-                        + "; the request was cancelled", null));
+        failure.compareAndSet(null, defaultFailure(cause));
         wakeAll();
         child.close();
         listener.killed(this, cause);
     }
 
-    private static String describe(KillCause cause) {
-        return switch (cause) {
-            case QUIESCE -> "idle for longer than the idle timeout";
-            case EVICT -> "evicted to make room under maxLiveSidecars";
-            case ERROR -> "it failed";
-            case TIMEOUT -> "a request to it timed out";
-            case DETACH -> "its tenant was detached";
-            case SHUTDOWN -> "the manager shut down";
-        };
+    private Failure defaultFailure(KillCause cause) {
+        ExitStatus exit = exitedOnItsOwn;
+        if (exit != null || !child.isAlive()) {
+            // Reaped before this kill: it died on its own (the exit callback may not have run yet).
+            return new Failure(failures.crashed(exit != null ? "died with " + exit : "died",
+                    exit != null ? exit.toString() : null, stderr.tail(), "", 0, null), Retry.PER_ATTEMPT_TYPE, true);
+        }
+        // Detach and shutdown close the tenant's slot; a retry would only be refused.
+        Retry retry = cause == KillCause.DETACH || cause == KillCause.SHUTDOWN ? Retry.NEVER : Retry.PER_ATTEMPT_TYPE;
+        return new Failure(failures.killed(cause), retry, false);
     }
 
     /**
      * Sends one encoded request (or ping) and returns its 8192-byte answer. The caller must hold a borrow
-     * ({@link #tryRetain()}). {@code request} is read from its position to its limit and left unchanged.
+     * ({@link #tryRetain()}). {@code request} is read from its position to its limit and left unchanged; the
+     * caller may reuse it once this returns or throws.
+     *
+     * @throws AttemptFailure with the typed error and whether the request may be retried elsewhere
      */
-    byte[] apply(ByteBuffer request, Deadline deadline) throws WalRedoException {
+    byte[] apply(ByteBuffer request, Deadline deadline) throws AttemptFailure {
         Pending p = new Pending(Thread.currentThread());
-        write(p, request, deadline);
-        byte[] page = awaitAnswer(p, deadline);
-        lastRedoEpochMillis = System.currentTimeMillis();
-        served = true;
-        return page;
+        ByteBuffer src = request.duplicate();
+        write(p, src, deadline);
+        try {
+            byte[] page = awaitAnswer(p, deadline);
+            lastRedoEpochMillis = System.currentTimeMillis();
+            served = true;
+            return page;
+        } catch (AttemptFailure | RuntimeException | Error e) {
+            // Whatever went wrong (an OutOfMemoryError too), this entry's answer is dropped when it comes and
+            // someone else reads on: the stream stays aligned.
+            if (p.abandon()) {
+                ensureReader();
+            }
+            throw e;
+        }
     }
 
-    private void write(Pending p, ByteBuffer request, Deadline deadline) throws WalRedoException {
+    private void write(Pending p, ByteBuffer src, Deadline deadline) throws AttemptFailure {
+        acquireWritePermit(deadline);
+        boolean permitHeld = true;
         try {
-            if (!writeLock.tryLock(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS)) {
-                retire(KillCause.TIMEOUT);
-                throw timeout("waiting for earlier requests to be written to its stdin", null);
+            throwIfUnusable();
+            if (owed == 0) {
+                rejectUnsolicitedOutput();
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw cancelled("the calling thread was interrupted while waiting to write", e);
-        }
-        try {
-            throwIfFailed();
             enqueue(p);
-            ByteBuffer src = request.duplicate();
             int start = src.position();
             try {
                 child.stdin().writeFully(src, deadline);
-            } catch (IOException e) {
-                boolean nothingWritten = src.position() == start;
-                if (nothingWritten) {
-                    dequeueTail(p);
+            } catch (Throwable t) {
+                if (src.position() == start) {
+                    if (!removeTail(p)) {
+                        // Only a page nobody asked for can have completed an entry whose request was never sent.
+                        unsolicitedOutput(PAGE_BYTES);
+                    }
+                    throw writeFailed(t, "before any of it was written", deadline);
                 }
-                WalRedoException f = failure.get();
-                if (f != null) {
-                    throw copy(f);
-                }
+                // Part of the request is in the pipe: the rest must follow, or every later answer is misaligned.
+                p.abandon();
                 String progress = (src.position() - start) + " of " + (src.limit() - start) + " bytes written";
-                if (e instanceof PipeTimeoutException) {
-                    RedoTimeoutException t = timeout("writing the request to its stdin (" + progress
-                            + "); it stopped reading", e);
-                    if (nothingWritten) {
-                        retire(KillCause.TIMEOUT);
-                    } else {
-                        // The stream is torn: everyone else is cancelled with that reason, not with our timeout.
-                        fail(cancelled("another request's write to its stdin timed out half-way (" + progress
-                                + "), so the sidecar was killed", e), KillCause.TIMEOUT);
-                    }
-                    throw t;
+                if (!isBrokenPipe(t)) {
+                    permitHeld = !finishInBackground(src, progress);
                 }
-                if (e instanceof InterruptedIOException) {
-                    Thread.currentThread().interrupt();
-                    RedoCancelledException c = cancelled("the calling thread was interrupted while writing ("
-                            + progress + ")", e);
-                    if (!nothingWritten) {
-                        fail(cancelled("another request was interrupted half-way through writing (" + progress
-                                + "), so the sidecar was killed", e), KillCause.ERROR);
-                    }
-                    throw c;
-                }
-                throw fail(crashed("writing to its stdin", e, 0, deadline), KillCause.ERROR);
+                throw writeFailed(t, "after " + progress + "; the rest is written in the background", deadline);
             }
         } finally {
-            writeLock.unlock();
+            if (permitHeld) {
+                writePermit.release();
+            }
         }
     }
 
-    private byte[] awaitAnswer(Pending p, Deadline deadline) throws WalRedoException {
+    private void acquireWritePermit(Deadline deadline) throws AttemptFailure {
+        try {
+            if (!writePermit.tryAcquire(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS)) {
+                throw new AttemptFailure(failures.callerTimeout("waiting for earlier requests to be written to its"
+                        + " stdin", stallTimeout, null), Retry.NEVER);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AttemptFailure(failures.cancelled("the calling thread was interrupted while waiting to write",
+                    e), Retry.NEVER);
+        }
+    }
+
+    /**
+     * Before anything is sent: a sidecar that failed while this request was on its way fails it the same way (a
+     * crash-looping binary must not turn one request into a string of spawns; a sidecar whose process is known
+     * to be gone has already left rotation, see {@link #tryRetain()}).
+     */
+    private void throwIfUnusable() throws AttemptFailure {
+        Failure f = failure.get();
+        if (f != null) {
+            throw new AttemptFailure(Failures.copy(f.error()), f.retry());
+        }
+    }
+
+    /** Caller holds the write permit and nothing is owed: any byte on stdout now was sent unasked. */
+    private void rejectUnsolicitedOutput() throws AttemptFailure {
+        int stray;
+        try {
+            stray = child.stdout().available();
+        } catch (IOException closed) {
+            throwIfUnusable();
+            return;
+        }
+        if (stray > 0) {
+            Failure f = unsolicitedOutput(stray);
+            throw new AttemptFailure(Failures.copy(f.error()), Retry.NOT_SENT);
+        }
+    }
+
+    /**
+     * Reactor thread, for stdout readiness no reader waits for. Usually that is an answer a reader took before
+     * parking; if nothing is owed and bytes are there, the sidecar spoke unasked. Non-blocking: tryAcquire,
+     * one ioctl; the kill (which logs and calls listeners) runs on a virtual thread.
+     */
+    private void onUnattendedOutput() {
+        if (owed != 0 || failure.get() != null || !writePermit.tryAcquire()) {
+            return;
+        }
+        try {
+            int stray = owed == 0 ? child.stdout().available() : 0;
+            if (stray > 0) {
+                Thread.ofVirtual().name("walredo-violation-" + pid).start(() -> unsolicitedOutput(stray));
+            }
+        } catch (IOException | RuntimeException | Error ignored) {
+            // Closed meanwhile, or no thread: the next writer's own check catches the bytes.
+        } finally {
+            writePermit.release();
+        }
+    }
+
+    private Failure unsolicitedOutput(int bytes) {
+        log.atWarn().addKeyValue("tenant", tenant()).addKeyValue("pid", pid).addKeyValue("bytes", bytes)
+                .log("walredo sidecar wrote to stdout while no answer was owed; killing it");
+        return fail(new Failure(failures.unsolicited(bytes + " bytes to its stdout"), Retry.PER_ATTEMPT_TYPE, true),
+                KillCause.ERROR);
+    }
+
+    private static boolean isBrokenPipe(Throwable t) {
+        return t instanceof IOException && !(t instanceof PipeTimeoutException) && !(t instanceof InterruptedIOException);
+    }
+
+    /** Maps what ended a write; the entry has been taken back or abandoned already. Errors are rethrown as they are. */
+    private AttemptFailure writeFailed(Throwable t, String progress, Deadline deadline) {
+        if (t instanceof Error e) {
+            throw e;
+        }
+        if (t instanceof RuntimeException e) {
+            throw e;
+        }
+        if (t instanceof PipeTimeoutException) {
+            return new AttemptFailure(failures.callerTimeout("writing the request to its stdin " + progress,
+                    stallTimeout, t), Retry.NEVER);
+        }
+        if (t instanceof InterruptedIOException) {
+            Thread.currentThread().interrupt();
+            return new AttemptFailure(failures.cancelled("the calling thread was interrupted while writing the request "
+                    + progress, t), Retry.NEVER);
+        }
+        Failure known = failure.get();
+        if (known != null) {
+            return new AttemptFailure(Failures.copy(known.error()), known.retry());
+        }
+        return failed(new Failure(crashed("writing to its stdin", (IOException) t, 0, deadline),
+                Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+    }
+
+    /**
+     * Hands the unwritten rest of a request to a background writer, which inherits the write permit. It copies
+     * the rest (the caller reuses its buffer) and writes until done, the sidecar dies, or the sidecar accepts no
+     * byte for {@code stallTimeout}. Returns false if it could not be started: then the stream is torn and the
+     * sidecar is killed here.
+     */
+    private boolean finishInBackground(ByteBuffer rest, String progress) {
+        try {
+            ByteBuffer copy = ByteBuffer.allocate(rest.remaining());
+            copy.put(rest).flip();
+            Thread.ofVirtual().name("walredo-finish-" + pid).start(() -> finishWrite(copy));
+            return true;
+        } catch (Throwable t) {
+            fail(new Failure(failures.cancelled("another request stopped half-way through writing (" + progress
+                    + ") and its rest could not be handed on (" + t + "), so the sidecar was killed", t),
+                    Retry.PER_ATTEMPT_TYPE, false), KillCause.ERROR);
+            return false;
+        }
+    }
+
+    private void finishWrite(ByteBuffer rest) {
+        try {
+            int before = -1;
+            while (rest.hasRemaining() && failure.get() == null) {
+                try {
+                    child.stdin().writeFully(rest, Deadline.after(stallTimeout));
+                } catch (PipeTimeoutException e) {
+                    if (rest.position() == before) {
+                        fail(new Failure(failures.stalled("reading its stdin (" + rest.remaining()
+                                + " bytes of a request still to write)", stallTimeout), Retry.PER_ATTEMPT_TYPE, true),
+                                KillCause.TIMEOUT);
+                        return;
+                    }
+                    before = rest.position();
+                }
+            }
+        } catch (IOException e) {
+            if (failure.get() == null) {
+                fail(new Failure(crashed("writing to its stdin", e, 0, null),
+                        Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+            }
+        } catch (Throwable t) {
+            fail(new Failure(failures.cancelled("finishing a half-written request failed (" + t
+                    + "), so the sidecar was killed", t), Retry.PER_ATTEMPT_TYPE, false), KillCause.ERROR);
+        } finally {
+            writePermit.release();
+            ensureReader();
+        }
+    }
+
+    private byte[] awaitAnswer(Pending p, Deadline deadline) throws AttemptFailure {
         for (;;) {
             if (p.isDone()) {
                 return p.page;
             }
-            WalRedoException f = failure.get();
+            Failure f = failure.get();
             if (f != null) {
                 if (!p.abandon()) {
                     return p.page;
                 }
-                throw copy(f);
+                throw new AttemptFailure(Failures.copy(f.error()), f.retry());
             }
             if (readerRole.compareAndSet(false, true)) {
                 try {
                     readUntilAnswered(p, deadline);
                 } finally {
                     readerRole.set(false);
-                    wakeNextReader();
+                    ensureReader();
                 }
                 continue;
             }
             long remaining = deadline.remainingNanos();
             if (remaining <= 0) {
                 if (p.abandon()) {
-                    wakeNextReader();
-                    retire(KillCause.TIMEOUT);
-                    throw timeout("waiting for its answer", null);
+                    ensureReader();
+                    throw new AttemptFailure(failures.callerTimeout("waiting for its answer behind "
+                            + "earlier requests", stallTimeout, null), Retry.NEVER);
                 }
                 continue;
             }
             LockSupport.parkNanos(this, remaining);
-            if (Thread.interrupted()) {
-                if (p.abandon()) {
-                    wakeNextReader();
-                    Thread.currentThread().interrupt();
-                    throw cancelled("the calling thread was interrupted while waiting for the answer", null);
-                }
-                Thread.currentThread().interrupt();
+            if (Thread.currentThread().isInterrupted() && p.abandon()) {
+                ensureReader();
+                throw new AttemptFailure(failures.cancelled("the calling thread was interrupted while waiting for "
+                        + "the answer", null), Retry.NEVER);
             }
         }
     }
 
     /** Holds the reader role: reads answers, handing each to the queue's head, until {@code p} is answered. */
-    private void readUntilAnswered(Pending p, Deadline deadline) throws WalRedoException {
+    private void readUntilAnswered(Pending p, Deadline deadline) throws AttemptFailure {
         while (!p.isDone()) {
-            WalRedoException f = failure.get();
+            Failure f = failure.get();
             if (f != null) {
                 p.abandon();
-                throw copy(f);
+                throw new AttemptFailure(Failures.copy(f.error()), f.retry());
             }
             try {
-                while (answer.hasRemaining()) {
-                    int n = child.stdout().read(answer, deadline);
-                    if (n < 0) {
-                        throw fail(endOfFile(deadline), KillCause.ERROR);
-                    }
+                if (!readOneAnswer(deadline) && p.abandon()) {
+                    throw new AttemptFailure(failures.callerTimeout("waiting for its answer (" + answer.position()
+                            + " of " + PAGE_BYTES + " bytes of the next answer arrived)", stallTimeout, null),
+                            Retry.NEVER);
                 }
-            } catch (PipeTimeoutException e) {
-                if (p.abandon()) {
-                    retire(KillCause.TIMEOUT);
-                    throw timeout("waiting for its answer (" + answer.position() + " of " + PAGE_BYTES
-                            + " bytes arrived)", e);
-                }
-                continue;
             } catch (InterruptedIOException e) {
                 if (p.abandon()) {
                     Thread.currentThread().interrupt();
-                    throw cancelled("the calling thread was interrupted while reading the answer", e);
+                    throw new AttemptFailure(failures.cancelled("the calling thread was interrupted while reading the"
+                            + " answer", e), Retry.NEVER);
+                }
+            }
+        }
+    }
+
+    /**
+     * Reads the rest of one answer and hands it to the queue's head. The caller holds the reader role and the
+     * queue is not empty. Waits until {@code callerDeadline} (null: none) or until the sidecar has sent nothing
+     * for {@code stallTimeout}, whichever comes first; the latter kills it.
+     *
+     * @return false if {@code callerDeadline} passed first (a partial answer stays in {@code answer})
+     * @throws InterruptedIOException if the calling thread was interrupted (nothing is lost)
+     * @throws AttemptFailure if the sidecar failed (recorded; every waiter fails with it)
+     */
+    private boolean readOneAnswer(Deadline callerDeadline) throws AttemptFailure, InterruptedIOException {
+        byte[] page = new byte[PAGE_BYTES];
+        while (answer.hasRemaining()) {
+            Deadline stall = new Deadline(progressNanos + stallNanos);
+            Deadline wait = callerDeadline == null ? stall : callerDeadline.earliest(stall);
+            int n;
+            try {
+                n = child.stdout().read(answer, wait);
+            } catch (PipeTimeoutException e) {
+                if (callerDeadline != null && callerDeadline.isExpired()) {
+                    return false;
+                }
+                if (System.nanoTime() - progressNanos >= stallNanos) {
+                    throw failed(new Failure(failures.stalled("while " + owed + " answers were owed ("
+                            + answer.position() + " of " + PAGE_BYTES + " bytes of the next arrived)", stallTimeout),
+                            Retry.PER_ATTEMPT_TYPE, true), KillCause.TIMEOUT);
                 }
                 continue;
+            } catch (InterruptedIOException e) {
+                throw e;
             } catch (IOException e) {
-                WalRedoException known = failure.get();
+                Failure known = failure.get();
                 if (known != null) {
-                    p.abandon();
-                    throw copy(known);
+                    throw new AttemptFailure(Failures.copy(known.error()), known.retry());
                 }
-                throw fail(crashed("reading its stdout", e, answer.position(), deadline), KillCause.ERROR);
+                throw failed(new Failure(crashed("reading its stdout", e, answer.position(), callerDeadline),
+                        Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
             }
-            byte[] page = new byte[PAGE_BYTES];
-            answer.flip();
-            answer.get(page);
-            answer.clear();
-            Pending head;
-            queueLock.lock();
+            if (n < 0) {
+                throw failed(new Failure(endOfFile(callerDeadline), Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+            }
+            progressNanos = System.nanoTime();
+        }
+        answer.flip();
+        answer.get(page);
+        answer.clear();
+        Pending owner = pollHead();
+        if (owner == null) {
+            throw failed(new Failure(failures.unsolicited("a whole page more than was asked for"),
+                    Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+        }
+        owner.complete(page);
+        return true;
+    }
+
+    /**
+     * Makes sure someone reads while answers are owed. Called by every reader-role holder after letting go and by
+     * every waiter that abandons: wakes the first entry still waiting (it takes the role), else starts a drainer.
+     * No wake-up is lost: a waiter appends its entry before it tries for the role and re-tries after each park,
+     * and whoever lets the role go calls this after clearing it, so it sees every entry whose try failed.
+     */
+    private void ensureReader() {
+        if (readerRole.get()) {
+            return;
+        }
+        Thread next = firstWaiter();
+        if (next != null) {
+            LockSupport.unpark(next);
+            return;
+        }
+        if (owed > 0 && failure.get() == null && drainerRunning.compareAndSet(false, true)) {
             try {
-                head = queue.pollFirst();
-            } finally {
-                queueLock.unlock();
+                Thread.ofVirtual().name("walredo-drain-" + pid).start(this::drain);
+            } catch (Throwable t) {
+                drainerRunning.set(false);
+                // No thread to read abandoned answers: the next caller reads through them; until then the
+                // housekeeper can still quiesce it. Nothing is misaligned.
+                log.atWarn().setCause(t).addKeyValue("tenant", tenant()).addKeyValue("pid", pid)
+                        .log("cannot start the walredo answer drainer");
             }
-            if (head == null) {
-                throw fail(new ProtocolException(tenant(), pid, "walredo sidecar for tenant " + tenant() + " (pid "
-                        + pid + ") sent an answer nobody asked for; it was killed and the next request respawns it",
-                        null), KillCause.ERROR);
+        }
+    }
+
+    /** Reads and drops the answers of abandoned requests while no caller waits, until none is owed. */
+    private void drain() {
+        boolean clean = false;
+        try {
+            while (owed > 0 && failure.get() == null && firstWaiter() == null && readerRole.compareAndSet(false, true)) {
+                try {
+                    while (owed > 0 && failure.get() == null && firstWaiter() == null) {
+                        readOneAnswer(null);
+                    }
+                } finally {
+                    readerRole.set(false);
+                }
             }
-            head.complete(page);
+            clean = true;
+        } catch (AttemptFailure recorded) {
+            clean = true;
+        } catch (Throwable t) {
+            fail(new Failure(failures.cancelled("reading abandoned answers failed (" + t + "), so the sidecar was killed",
+                    t), Retry.PER_ATTEMPT_TYPE, false), KillCause.ERROR);
+        } finally {
+            drainerRunning.set(false);
+        }
+        if (clean) {
+            ensureReader();
         }
     }
 
     private WalRedoException endOfFile(Deadline deadline) {
         int got = answer.position();
+        Duration wait = reportWait(deadline);
         if (got > 0) {
-            return protocolShort(got, deadline);
+            String status = exitStatusWithin(wait).map(ExitStatus::toString).orElse(null);
+            return failures.shortAnswer(got, status, stderr.tailAfterEof(wait));
         }
         return crashed("reading its stdout", null, 0, deadline);
     }
 
     /** How long an error report may wait for the exit status and stderr: briefly, and never past the deadline. */
     private static Duration reportWait(Deadline deadline) {
-        return Duration.ofNanos(Math.max(0, Math.min(CRASH_REPORT_WAIT.toNanos(), deadline.remainingNanos())));
+        long cap = CRASH_REPORT_WAIT.toNanos();
+        return Duration.ofNanos(Math.max(0, deadline == null ? cap : Math.min(cap, deadline.remainingNanos())));
     }
 
-    private ProtocolException protocolShort(int got, Deadline deadline) {
-        Duration wait = reportWait(deadline);
-        String status = exitStatusWithin(wait).map(s -> "; it ended with " + s).orElse("");
-        return new ProtocolException(tenant(), pid, "walredo sidecar for tenant " + tenant() + " (pid " + pid
-                + ") answered " + got + " of " + PAGE_BYTES + " bytes and then closed its stdout" + status
-                + tailText(stderr.tailAfterEof(wait))
-                + ". It was killed; the next request respawns it", null);
-    }
-
-    private SidecarCrashedException crashed(String during, IOException cause, int partial, Deadline deadline) {
+    private WalRedoException crashed(String during, IOException cause, int partial, Deadline deadline) {
         Optional<ExitStatus> status = exitStatusWithin(reportWait(deadline));
         List<String> tail = stderr.tailAfterEof(status.isPresent() ? reportWait(deadline) : Duration.ZERO);
         String how = status.map(s -> "died with " + s).orElse("closed its pipes while alive");
-        return new SidecarCrashedException(tenant(), pid, status.map(ExitStatus::toString).orElse(null), tail,
-                "walredo sidecar for tenant " + tenant() + " (pid " + pid + ") " + how + " while " + during
-                        + (partial > 0 ? " (" + partial + " of " + PAGE_BYTES + " answer bytes arrived)" : "")
-                        + tailText(tail) + ". The next request respawns it"
-                        + (cause != null ? " (" + cause.getMessage() + ")" : ""),
-                cause);
-    }
-
-    private static String tailText(List<String> tail) {
-        return tail.isEmpty() ? "; it wrote nothing to stderr" : "; last stderr: " + String.join(" | ", tail);
+        return failures.crashed(how, status.map(ExitStatus::toString).orElse(null), tail, during, partial, cause);
     }
 
     private Optional<ExitStatus> exitStatusWithin(Duration wait) {
@@ -504,99 +751,98 @@ final class Sidecar {
         }
     }
 
-    /** Records {@code f} as this sidecar's failure (first wins), fails every waiter, kills it. Returns the recorded failure. */
-    private WalRedoException fail(WalRedoException f, KillCause cause) {
+    /** Records {@code f} as this sidecar's failure (the first wins), fails every waiter, kills it; returns the recorded one. */
+    private Failure fail(Failure f, KillCause cause) {
         failure.compareAndSet(null, f);
         kill(cause);
-        return copy(failure.get());
+        return failure.get();
     }
 
-    private void throwIfFailed() throws WalRedoException {
-        WalRedoException f = failure.get();
-        if (f != null) {
-            throw copy(f);
-        }
-        if (state(ctl.get()) == KILLED) {
-            throw cancelled("it was killed", null);
-        }
-    }
-
-    /** Each caller gets its own exception object (with its own stack trace), keeping the shared cause. */
-    private static WalRedoException copy(WalRedoException f) {
-        WalRedoException c;
-        if (f instanceof SidecarCrashedException s) {
-            c = new SidecarCrashedException(s.tenant(), s.pid().orElse(0), s.exitStatus().orElse(null),
-                    s.stderrTail(), s.getMessage(), s);
-        } else if (f instanceof ProtocolException) {
-            c = new ProtocolException(f.tenant(), f.pid().orElse(0), f.getMessage(), f);
-        } else if (f instanceof RedoTimeoutException) {
-            c = new RedoTimeoutException(f.tenant(), f.pid().orElse(0), f.getMessage(), f);
-        } else if (f instanceof RedoCancelledException) {
-            c = new RedoCancelledException(f.tenant(), f.pid().orElse(0), f.getMessage(), f);
-        } else {
-            c = new WalRedoException(f.tenant(), f.pid().orElse(0), f.getMessage(), f);
-        }
-        return c;
-    }
-
-    private RedoTimeoutException timeout(String what, Throwable cause) {
-        return new RedoTimeoutException(tenant(), pid, "walredo request for tenant " + tenant() + " timed out "
-                + what + " (sidecar pid " + pid + "); the sidecar was taken out of rotation and will be killed."
-                + " If this repeats, check the sidecar's stderr and raise redoTimeout only if redo is legitimately slow",
-                cause);
-    }
-
-    private RedoCancelledException cancelled(String why, Throwable cause) {
-        return new RedoCancelledException(tenant(), pid, "walredo request for tenant " + tenant() + " (sidecar pid "
-                + pid + ") was cancelled: " + why, cause);
+    private AttemptFailure failed(Failure f, KillCause cause) {
+        Failure recorded = fail(f, cause);
+        return new AttemptFailure(Failures.copy(recorded.error()), recorded.retry());
     }
 
     private void enqueue(Pending p) {
         queueLock.lock();
         try {
-            queue.addLast(p);
-        } finally {
-            queueLock.unlock();
-        }
-    }
-
-    private void dequeueTail(Pending p) {
-        queueLock.lock();
-        try {
-            if (queue.peekLast() == p) {
-                queue.pollLast();
+            if (tail == null) {
+                head = p;
+                progressNanos = System.nanoTime();
+            } else {
+                tail.next = p;
             }
+            tail = p;
+            owed = owed + 1;
         } finally {
             queueLock.unlock();
         }
     }
 
     /**
-     * Unparks the first waiter still waiting, so that someone holds the reader role while answers are
-     * owed. Called whenever the role is released or a waiter gives up.
+     * Takes back the newest entry, whose request was not written at all. The caller holds the write permit, so
+     * nobody appended after it. Returns false if it was no longer queued: an answer it never asked for took it.
      */
-    private void wakeNextReader() {
-        Thread next = null;
+    private boolean removeTail(Pending p) {
+        p.abandon();
         queueLock.lock();
         try {
-            for (Pending q : queue) {
-                if (q.isWaiting()) {
-                    next = q.waiter;
-                    break;
+            if (head == p) {
+                head = tail = null;
+            } else {
+                Pending q = head;
+                while (q != null && q.next != p) {
+                    q = q.next;
                 }
+                if (q == null) {
+                    return false;
+                }
+                q.next = null;
+                tail = q;
             }
+            owed = owed - 1;
+            return true;
         } finally {
             queueLock.unlock();
         }
-        if (next != null) {
-            LockSupport.unpark(next);
+    }
+
+    private Pending pollHead() {
+        queueLock.lock();
+        try {
+            Pending h = head;
+            if (h != null) {
+                head = h.next;
+                h.next = null;
+                if (head == null) {
+                    tail = null;
+                }
+                owed = owed - 1;
+            }
+            return h;
+        } finally {
+            queueLock.unlock();
+        }
+    }
+
+    private Thread firstWaiter() {
+        queueLock.lock();
+        try {
+            for (Pending q = head; q != null; q = q.next) {
+                if (q.isWaiting()) {
+                    return q.waiter;
+                }
+            }
+            return null;
+        } finally {
+            queueLock.unlock();
         }
     }
 
     private void wakeAll() {
         queueLock.lock();
         try {
-            for (Pending q : queue) {
+            for (Pending q = head; q != null; q = q.next) {
                 LockSupport.unpark(q.waiter);
             }
         } finally {
@@ -609,15 +855,18 @@ final class Sidecar {
         return "Sidecar[" + key + ", pid " + pid + "]";
     }
 
-    /** One request's place in the answer queue. */
+    /** One request's place in the answer queue: a node of the queue itself, so appending allocates nothing. */
     private static final class Pending {
         private static final int WAITING = 0;
         private static final int DONE = 1;
         private static final int ABANDONED = 2;
 
         final Thread waiter;
-        private final java.util.concurrent.atomic.AtomicInteger state = new java.util.concurrent.atomic.AtomicInteger();
+        private final AtomicInteger state = new AtomicInteger();
+        /** Written before the DONE transition publishes it. */
         byte[] page;
+        /** Guarded by the sidecar's queueLock. */
+        Pending next;
 
         Pending(Thread waiter) {
             this.waiter = waiter;

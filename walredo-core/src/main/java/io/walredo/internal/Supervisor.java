@@ -61,6 +61,8 @@ public final class Supervisor {
     private static final Logger log = LoggerFactory.getLogger(Supervisor.class);
     private static final int POOLED_BUFFERS_PER_CLASS = 64;
     private static final long CAP_RESCAN_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    /** Retries of a request that never reached its sidecar; they do not use up the AttemptType's retries. */
+    static final int MAX_NOT_SENT_RETRIES = 3;
 
     private final WalRedoConfig config;
     private final LongSupplier nanoClock;
@@ -200,10 +202,17 @@ public final class Supervisor {
         }
     }
 
+    /**
+     * Runs one request, retrying on a fresh sidecar as its attempt type allows. A request none of which reached
+     * the sidecar (it had failed already, or broke the protocol while idle) is retried without using up a retry,
+     * at most {@link #MAX_NOT_SENT_RETRIES} times; a caller's own deadline or interrupt is never retried.
+     */
     private byte[] execute(SidecarKey key, ByteBuffer request, Deadline deadline, int retries, int[] attempts)
             throws WalRedoException {
-        for (int attempt = 0;; attempt++) {
-            attempts[0] = attempt + 1;
+        int retried = 0;
+        int notSent = 0;
+        for (;;) {
+            attempts[0]++;
             Sidecar sc = acquire(key, deadline);
             try {
                 byte[] page = sc.apply(request, deadline);
@@ -212,13 +221,24 @@ public final class Supervisor {
                     slot.recordSuccess();
                 }
                 return page;
-            } catch (SidecarCrashedException | ProtocolException e) {
-                if (attempt >= retries || deadline.isExpired() || closed.get()) {
-                    throw e;
+            } catch (AttemptFailure f) {
+                boolean again = switch (f.retry()) {
+                    case NEVER -> false;
+                    case PER_ATTEMPT_TYPE -> retried < retries;
+                    case NOT_SENT -> notSent < MAX_NOT_SENT_RETRIES;
+                };
+                if (!again || deadline.isExpired() || closed.get()) {
+                    throw f.error();
+                }
+                if (f.retry() == AttemptFailure.Retry.NOT_SENT) {
+                    notSent++;
+                } else {
+                    retried++;
                 }
                 metrics.retried();
                 log.atDebug().addKeyValue("tenant", key.tenant()).addKeyValue("pid", sc.pid())
-                        .addKeyValue("attempt", attempt + 1).log("retrying redo on a fresh sidecar");
+                        .addKeyValue("attempt", attempts[0]).addKeyValue("reason", f.retry())
+                        .log("retrying redo on a fresh sidecar");
             } finally {
                 sc.release();
             }
@@ -260,8 +280,16 @@ public final class Supervisor {
                 if (slot.spawning == null) {
                     backoffNanos = slot.failures == 0 ? 0 : slot.nextSpawnNanos - nanoClock.getAsLong();
                     if (backoffNanos <= 0) {
-                        slot.spawning = new CompletableFuture<>();
-                        startSpawn(slot, slot.spawning, deadline);
+                        CompletableFuture<Sidecar> started = new CompletableFuture<>();
+                        slot.spawning = started;
+                        try {
+                            startSpawn(slot, started, deadline);
+                        } catch (Throwable t) {
+                            // No spawn thread (out of memory or threads): nobody else would ever clear the slot.
+                            slot.spawning = null;
+                            started.completeExceptionally(t);
+                            throw t;
+                        }
                     } else if (backoffNanos >= deadline.remainingNanos()) {
                         throw new SpawnFailedException(key.tenant(), "not respawning the walredo sidecar for tenant "
                                 + key.tenant() + " yet: " + slot.failures + " consecutive failures, backing off for "
@@ -277,7 +305,9 @@ public final class Supervisor {
                 LockSupport.parkNanos(backoffNanos);
                 if (Thread.interrupted()) {
                     Thread.currentThread().interrupt();
-                    throw new RedoCancelledException(key.tenant(), 0, "interrupted while backing off", null);
+                    throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                            + " was cancelled: the calling thread was interrupted while waiting out the spawn back-off",
+                            null);
                 }
                 continue;
             }
@@ -298,7 +328,9 @@ public final class Supervisor {
                     + " timed out waiting for its sidecar to start; the spawn goes on for later requests", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new RedoCancelledException(key.tenant(), 0, "interrupted while waiting for the sidecar to start", e);
+            throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                    + " was cancelled: the calling thread was interrupted while waiting for its sidecar to start"
+                    + " (the spawn goes on for later requests)", e);
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
             if (c instanceof SpawnFailedException s) {
@@ -379,9 +411,20 @@ public final class Supervisor {
 
         slot.waitingForRoom = true;
         try {
-            reserveCapacity(key, requesterDeadline);
+            reserveCapacity(slot, requesterDeadline);
         } finally {
             slot.waitingForRoom = false;
+        }
+        // Checked under the slot's lock, which detach and shutdown take to close it: once they have, nothing is
+        // spawned for it, and the unit just reserved goes back.
+        slot.lock.lock();
+        try {
+            if (slot.closedBy != null || closed.get()) {
+                releaseCapacity();
+                throw closedWhileStarting(slot);
+            }
+        } finally {
+            slot.lock.unlock();
         }
         Deadline spawnDeadline = Deadline.after(config.spawnTimeout());
         long t0 = nanoClock.getAsLong();
@@ -408,6 +451,10 @@ public final class Supervisor {
             throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
                     + " failed: " + e.getMessage() + "; check redoBinary for PostgreSQL " + key.pgVersion() + " = "
                     + bin.executable(), e);
+        } catch (Throwable t) {
+            // An Error (out of memory, no thread): the unit of the cap must still be given back.
+            releaseCapacity();
+            throw t;
         }
         long latency = nanoClock.getAsLong() - t0;
         commitSpawn(event, key, child.pid(), true);
@@ -417,7 +464,8 @@ public final class Supervisor {
             StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
                     config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines(),
                     config.stderrBytesPerSecond());
-            Sidecar created = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled);
+            Sidecar created = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled,
+                    config.stallTimeout());
             sc = created;
             unreaped.add(created);
             child.onExit().whenCompleteAsync((status, err) -> {
@@ -466,7 +514,7 @@ public final class Supervisor {
         Slot slot = slots.get(sc.key());
         if (slot != null) {
             slot.current.compareAndSet(sc, null);
-            if (cause == KillCause.ERROR && !sc.hasServed()) {
+            if (sc.failedBeforeServing()) {
                 slot.lock.lock();
                 try {
                     slot.recordFailure(sc.failureDescription(), nanoClock.getAsLong(), config);
@@ -480,10 +528,23 @@ public final class Supervisor {
                 .log("walredo sidecar killed");
     }
 
-    /** Takes one unit of the live-sidecar cap, evicting the least recently used idle sidecar if needed. */
-    private void reserveCapacity(SidecarKey key, Deadline deadline) throws WalRedoException {
+    private RedoCancelledException closedWhileStarting(Slot slot) {
+        return new RedoCancelledException(slot.key.tenant(), 0, "walredo request for tenant " + slot.key.tenant()
+                + " was cancelled: " + (slot.closedBy == KillCause.DETACH ? "the tenant was detached"
+                        : "the manager shut down") + " before its sidecar started", null);
+    }
+
+    /**
+     * Takes one unit of the live-sidecar cap, evicting the least recently used idle sidecar if needed. Gives up
+     * as soon as the slot is closed (detach, shutdown), so a closed tenant never evicts anyone.
+     */
+    private void reserveCapacity(Slot slot, Deadline deadline) throws WalRedoException {
+        SidecarKey key = slot.key;
         int max = config.maxLiveSidecars();
         for (;;) {
+            if (slot.closedBy != null || closed.get()) {
+                throw closedWhileStarting(slot);
+            }
             int n = live.get();
             if (n < max) {
                 if (live.compareAndSet(n, n + 1)) {
@@ -503,7 +564,8 @@ public final class Supervisor {
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new RedoCancelledException(key.tenant(), 0, "interrupted while waiting for sidecar room", e);
+                throw new RedoCancelledException(key.tenant(), 0, "walredo spawn for tenant " + key.tenant()
+                        + " was cancelled: interrupted while waiting for room under maxLiveSidecars", e);
             } finally {
                 capLock.unlock();
             }
@@ -518,6 +580,10 @@ public final class Supervisor {
 
     private void releaseCapacity() {
         live.decrementAndGet();
+        signalCapacity();
+    }
+
+    private void signalCapacity() {
         if (config.maxLiveSidecars() != Integer.MAX_VALUE) {
             capLock.lock();
             try {
@@ -600,6 +666,8 @@ public final class Supervisor {
             }
             slot.current.set(null);
         }
+        // A spawn waiting for room under the cap sees its slot closed at once instead of at its next rescan.
+        signalCapacity();
         for (CompletableFuture<Sidecar> f : spawns) {
             try {
                 f.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
@@ -706,8 +774,8 @@ public final class Supervisor {
         CompletableFuture<Sidecar> spawning;
         /** Set while this slot's spawn waits for room under maxLiveSidecars, to name that in timeouts. */
         volatile boolean waitingForRoom;
-        /** Guarded by lock; non-null once detached or shut down. */
-        KillCause closedBy;
+        /** Written under lock (read without it by a spawn waiting for room); non-null once detached or shut down. */
+        volatile KillCause closedBy;
         /** Written under lock; read without it on the success path (a stale read only delays the reset). */
         volatile int failures;
         /** Guarded by lock. */

@@ -102,6 +102,8 @@ public final class FakeRedoModel {
         PARTIAL_AFTER("--partial-after", true),
         /** On the Nth G write the first {@link #PARTIAL_BYTES} of the answer, then exit with status 1. */
         EXIT_MID_PAGE("--exit-mid-page", true),
+        /** After answering the Nth G, wait 100 ms and write an extra page of 0xFF bytes that nobody asked for. */
+        UNSOLICITED_AFTER("--unsolicited-after", true),
         /** Print one stderr line and exit with status 3 before reading anything. */
         EXIT_AT_START("--exit-at-start", false),
         /** Print N log lines on stderr at startup, the first being {@link #RMGR_LOG_LINE}. */

@@ -427,6 +427,23 @@ class FakeBinaryTest {
     }
 
     @Test
+    void unsolicitedAfterWritesAnExtraPageAfterItsAnswerAndGoesOn() throws Exception {
+        List<RedoRequest> requests = requests(16, 2);
+        try (FakeProcess fake = FakeProcess.start(Fault.UNSOLICITED_AFTER.args(1))) {
+            fake.write(encode(requests.subList(0, 1)));
+            fake.awaitStdout(2 * PAGE, TIMEOUT);
+            assertTrue(fake.stderr().awaitText("--unsolicited-after 1", TIMEOUT), fake::describe);
+            assertPage(FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
+            byte[] extra = new byte[PAGE];
+            Arrays.fill(extra, (byte) 0xFF);
+            assertArrayEquals(extra, fake.stdout().range(PAGE, PAGE));
+            fake.write(encode(requests.subList(1, 2)));
+            fake.awaitStdout(3 * PAGE, TIMEOUT);
+            assertPage(FakeRedoModel.expectedPage(requests.get(1)), fake.stdout().range(2 * PAGE, PAGE));
+        }
+    }
+
+    @Test
     void exitMidPageWritesHalfAPageThenExits() throws Exception {
         List<RedoRequest> requests = requests(15, 3);
         try (FakeProcess fake = FakeProcess.start(Fault.EXIT_MID_PAGE.args(2))) {

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo.internal;
+
+import io.walredo.KillCause;
+import io.walredo.ProtocolException;
+import io.walredo.RedoCancelledException;
+import io.walredo.RedoTimeoutException;
+import io.walredo.SidecarCrashedException;
+import io.walredo.TenantShardId;
+import io.walredo.WalRedoException;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The typed errors of one sidecar's requests: what happened, to which tenant and pid, and what to do. Pure
+ * message building, no state; {@link Sidecar} decides which one applies.
+ */
+final class Failures {
+    private final TenantShardId tenant;
+    private final int pid;
+
+    Failures(TenantShardId tenant, int pid) {
+        this.tenant = tenant;
+        this.pid = pid;
+    }
+
+    /** The caller's own deadline passed; the sidecar is left alone. */
+    RedoTimeoutException callerTimeout(String what, Duration stallTimeout, Throwable cause) {
+        return new RedoTimeoutException(tenant, pid, "walredo request for tenant " + tenant + " timed out " + what
+                + " (sidecar pid " + pid + "). The request's deadline passed; the sidecar keeps serving and is"
+                + " killed only if it makes no progress for stallTimeout (" + stallTimeout + "). If this repeats,"
+                + " give the request more time or look at the sidecar's stderr", cause);
+    }
+
+    /** The sidecar owed answers and made no progress for the stall limit: it was killed as stuck. */
+    RedoTimeoutException stalled(String what, Duration stallTimeout) {
+        return new RedoTimeoutException(tenant, pid, "walredo sidecar for tenant " + tenant + " (pid " + pid
+                + ") made no progress for stallTimeout (" + stallTimeout + ") " + what + "; it was killed as stuck"
+                + " and the next request respawns it. Check its stderr; raise stallTimeout only if redo is"
+                + " legitimately that slow", null);
+    }
+
+    RedoCancelledException cancelled(String why, Throwable cause) {
+        return new RedoCancelledException(tenant, pid, "walredo request for tenant " + tenant + " (sidecar pid "
+                + pid + ") was cancelled: " + why, cause);
+    }
+
+    RedoCancelledException killed(KillCause cause) {
+        return cancelled("the sidecar was killed: " + describe(cause), null);
+    }
+
+    SidecarCrashedException crashed(String how, String exitStatus, List<String> tail, String during, int partial,
+            Throwable cause) {
+        return new SidecarCrashedException(tenant, pid, exitStatus, tail, "walredo sidecar for tenant " + tenant
+                + " (pid " + pid + ") " + how + (during.isEmpty() ? "" : " while " + during)
+                + (partial > 0 ? " (" + partial + " of " + Sidecar.PAGE_BYTES + " answer bytes arrived)" : "")
+                + tailText(tail) + ". The next request respawns it"
+                + (cause != null && cause.getMessage() != null ? " (" + cause.getMessage() + ")" : ""), cause);
+    }
+
+    ProtocolException shortAnswer(int got, String exitStatus, List<String> tail) {
+        return new ProtocolException(tenant, pid, "walredo sidecar for tenant " + tenant + " (pid " + pid
+                + ") answered " + got + " of " + Sidecar.PAGE_BYTES + " bytes and then closed its stdout"
+                + (exitStatus != null ? "; it ended with " + exitStatus : "") + tailText(tail)
+                + ". It was killed; the next request respawns it", null);
+    }
+
+    /** Output nobody asked for: {@code bytes} while no answer was owed, or a whole page beyond what was owed. */
+    ProtocolException unsolicited(String what) {
+        return new ProtocolException(tenant, pid, "walredo sidecar for tenant " + tenant + " (pid " + pid
+                + ") wrote " + what + " while no answer was owed, which the protocol forbids (its output can no"
+                + " longer be matched to requests); it was killed and the next request respawns it", null);
+    }
+
+    static String tailText(List<String> tail) {
+        return tail.isEmpty() ? "; it wrote nothing to stderr" : "; last stderr: " + String.join(" | ", tail);
+    }
+
+    static String describe(KillCause cause) {
+        return switch (cause) {
+            case QUIESCE -> "idle for longer than the idle timeout";
+            case EVICT -> "evicted to make room under maxLiveSidecars";
+            case ERROR -> "it failed";
+            case TIMEOUT -> "it made no progress for stallTimeout";
+            case DETACH -> "its tenant was detached";
+            case SHUTDOWN -> "the manager shut down";
+        };
+    }
+
+    /** Each caller gets its own exception object (with its own stack trace), keeping the shared one as cause. */
+    static WalRedoException copy(WalRedoException f) {
+        int pid = f.pid().orElse(0);
+        if (f instanceof SidecarCrashedException s) {
+            return new SidecarCrashedException(s.tenant(), pid, s.exitStatus().orElse(null), s.stderrTail(),
+                    s.getMessage(), s);
+        }
+        if (f instanceof ProtocolException) {
+            return new ProtocolException(f.tenant(), pid, f.getMessage(), f);
+        }
+        if (f instanceof RedoTimeoutException) {
+            return new RedoTimeoutException(f.tenant(), pid, f.getMessage(), f);
+        }
+        if (f instanceof RedoCancelledException) {
+            return new RedoCancelledException(f.tenant(), pid, f.getMessage(), f);
+        }
+        return new WalRedoException(f.tenant(), pid, f.getMessage(), f);
+    }
+}

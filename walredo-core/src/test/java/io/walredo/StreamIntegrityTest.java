@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo;
+
+import static io.walredo.Fixtures.PG;
+import static io.walredo.Fixtures.awaitReaped;
+import static io.walredo.Fixtures.config;
+import static io.walredo.Fixtures.expected;
+import static io.walredo.Fixtures.request;
+import static io.walredo.Fixtures.sidecarPid;
+import static io.walredo.Fixtures.tenant;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.walredo.testing.FakeRedoModel;
+import io.walredo.testing.FakeRedoModel.Fault;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The stream rule under a caller's own trouble: an {@code Error} mid-request, a short deadline, an interrupt at
+ * every place a caller parks, output nobody asked for. Whatever happens to one caller, every page any caller gets
+ * is the page of its own request, and a healthy sidecar is not killed for it.
+ */
+@Timeout(120)
+class StreamIntegrityTest {
+    private static final TenantShardId T = tenant(13);
+    private static final int OOM_FOLLOW_UPS = 800;
+
+    /** A redo on its own virtual thread; its outcome is the page or the throwable. */
+    private static final class Call {
+        final Thread thread;
+        final AtomicReference<Object> outcome = new AtomicReference<>();
+        volatile boolean interruptedAtEnd;
+
+        Call(WalRedoManager m, TenantShardId t, RedoRequest r, Duration timeout) {
+            this(m, t, r, timeout, AttemptType.READ_PAGE);
+        }
+
+        Call(WalRedoManager m, TenantShardId t, RedoRequest r, Duration timeout, AttemptType attempt) {
+            thread = Thread.ofVirtual().start(() -> {
+                try {
+                    outcome.set(m.redo(t, r, attempt, timeout));
+                } catch (Throwable e) {
+                    outcome.set(e);
+                }
+                interruptedAtEnd = Thread.currentThread().isInterrupted();
+            });
+        }
+
+        Object join() throws InterruptedException {
+            if (!thread.join(Duration.ofSeconds(30))) {
+                fail("call did not return: " + Arrays.toString(thread.getStackTrace()));
+            }
+            return outcome.get();
+        }
+
+        /** Parked (in a timed wait: a pipe, the write permit, the answer, a spawn), as seen from outside. */
+        void awaitParked() {
+            Fixtures.await("caller parked", Duration.ofSeconds(10),
+                    () -> thread.getState() == Thread.State.TIMED_WAITING || thread.getState() == Thread.State.WAITING);
+        }
+    }
+
+    private static void assertPage(RedoRequest r, Object outcome) {
+        if (!(outcome instanceof byte[] page)) {
+            throw new AssertionError("expected the page, got " + outcome, outcome instanceof Throwable t ? t : null);
+        }
+        assertArrayEquals(expected(r), page);
+    }
+
+    private static void assertCancelledWithInterruptKept(Call c) throws InterruptedException {
+        assertCancelledWithInterruptKept(c, T);
+    }
+
+    /** Cancelled, saying so and naming the tenant, and the caller's interrupt status is still set. */
+    private static void assertCancelledWithInterruptKept(Call c, TenantShardId tenant) throws InterruptedException {
+        Object o = c.join();
+        assertInstanceOf(RedoCancelledException.class, o, String.valueOf(o));
+        RedoCancelledException e = (RedoCancelledException) o;
+        assertTrue(e.getMessage().contains("interrupted"), e.getMessage());
+        assertTrue(e.getMessage().contains(tenant.toString()), e.getMessage());
+        assertEquals(tenant, e.tenant());
+        assertTrue(c.interruptedAtEnd, "the caller's interrupt status was kept");
+    }
+
+    private static long killed(WalRedoManager m) {
+        return m.metrics().sidecarsKilled().values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    // ---- item 1: an Error while a request is being written ----
+
+    /**
+     * Child JVM with 64 KiB of direct memory: a request over 1 MiB is written from the heap through a 64 KiB
+     * direct staging buffer, whose allocation fails after the request has been queued. Then 800 more redos, each
+     * checked against the model. Prints {@code oom N wrong W ok K}.
+     */
+    public static void main(String[] args) throws Exception {
+        WalRedoConfig cfg = WalRedoConfig.builder().redoBinary(PG, Path.of(args[0])).build();
+        int ooms = 0;
+        int wrong = 0;
+        int ok = 0;
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.redo(T, request(1), AttemptType.READ_PAGE);
+            RedoRequest big = request(2, 1, 3 << 20);
+            for (int i = 0; i < 3; i++) {
+                try {
+                    m.redo(T, big, AttemptType.READ_PAGE);
+                } catch (OutOfMemoryError e) {
+                    ooms++;
+                }
+            }
+            for (int i = 0; i < OOM_FOLLOW_UPS; i++) {
+                RedoRequest r = request(1000 + i);
+                if (Arrays.equals(expected(r), m.redo(T, r, AttemptType.READ_PAGE))) {
+                    ok++;
+                } else {
+                    wrong++;
+                }
+            }
+        }
+        System.out.println("oom " + ooms + " wrong " + wrong + " ok " + ok);
+    }
+
+    @Test
+    void outOfMemoryWhileWritingNeverShiftsAnswers(@TempDir Path dir) throws Exception {
+        Path childStderr = dir.resolve("child.stderr");
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        Process jvm = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
+                "-XX:MaxDirectMemorySize=64k", "-Xmx256m",
+                "-D" + FakeRedoModel.BINARY_PROPERTY + "=" + FakeRedoModel.binary(),
+                "-cp", System.getProperty("java.class.path"), StreamIntegrityTest.class.getName(),
+                FakeRedoModel.binary().toString()))
+                .redirectError(childStderr.toFile()).start();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(jvm.getInputStream(), StandardCharsets.UTF_8))) {
+            String result = null;
+            for (String line; (line = r.readLine()) != null;) {
+                if (line.startsWith("oom ")) {
+                    result = line;
+                }
+            }
+            assertTrue(jvm.waitFor(60, TimeUnit.SECONDS));
+            String stderr = Files.readString(childStderr);
+            if (result == null) {
+                fail("the child JVM printed no result (exit " + jvm.exitValue() + "); its stderr:\n" + stderr);
+            }
+            String[] f = result.split(" ");
+            assertTrue(Integer.parseInt(f[1]) > 0, "the fault fired: " + result);
+            assertEquals(0, Integer.parseInt(f[3]), "pages of other requests after an OutOfMemoryError: " + result);
+            assertEquals(OOM_FOLLOW_UPS, Integer.parseInt(f[5]), result);
+        } finally {
+            jvm.destroyForcibly();
+        }
+    }
+
+    // ---- item 2: a caller's short deadline ----
+
+    @Test
+    void shortDeadlinesNeverKillAHealthySidecar() throws Exception {
+        WalRedoConfig cfg = config(Fault.DELAY_US.args(2_000)).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.ping(T, PG);
+            int pid = sidecarPid(m, T);
+            ConcurrentLinkedQueue<String> wrong = new ConcurrentLinkedQueue<>();
+            AtomicInteger timeouts = new AtomicInteger();
+            Thread impatient = Thread.ofVirtual().start(() -> {
+                for (int i = 0; i < 50; i++) {
+                    RedoRequest r = request(100 + i);
+                    try {
+                        if (!Arrays.equals(expected(r), m.redo(T, r, AttemptType.READ_PAGE, Duration.ofMillis(1)))) {
+                            wrong.add("impatient " + i);
+                        }
+                    } catch (RedoTimeoutException e) {
+                        timeouts.incrementAndGet();
+                    } catch (Throwable e) {
+                        wrong.add("impatient " + i + ": " + e);
+                    }
+                }
+            });
+            Thread patient = Thread.ofVirtual().start(() -> {
+                for (int i = 0; i < 50; i++) {
+                    RedoRequest r = request(200 + i);
+                    try {
+                        if (!Arrays.equals(expected(r), m.redo(T, r, AttemptType.GC_COMPACTION))) {
+                            wrong.add("patient " + i);
+                        }
+                    } catch (Throwable e) {
+                        wrong.add("patient " + i + ": " + e);
+                    }
+                }
+            });
+            assertTrue(impatient.join(Duration.ofSeconds(60)) && patient.join(Duration.ofSeconds(60)));
+            assertTrue(wrong.isEmpty(), String.join("\n", wrong));
+            assertTrue(timeouts.get() > 0, "a 1 ms deadline against 2 ms answers timed out");
+            assertEquals(1, m.metrics().sidecarsStarted(), "exactly one sidecar: " + m.metrics());
+            assertEquals(0, killed(m));
+            assertEquals(pid, sidecarPid(m, T));
+        }
+    }
+
+    // ---- item 3: interrupts at every park point ----
+
+    /** A sidecar answering every G after 300 ms, so callers queue up; 512 KiB requests fill the pipe. */
+    private static WalRedoManager slowSidecar() throws Exception {
+        WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(300_000)).build());
+        m.ping(T, PG);
+        return m;
+    }
+
+    @Test
+    void interruptWhileReadingTheAnswerCancelsOnlyThatCaller() throws Exception {
+        try (WalRedoManager m = slowSidecar()) {
+            int pid = sidecarPid(m, T);
+            Call reader = new Call(m, T, request(1), Duration.ofSeconds(20));
+            reader.awaitParked();
+            Call behind = new Call(m, T, request(2), Duration.ofSeconds(20));
+            behind.awaitParked();
+            reader.thread.interrupt();
+            assertCancelledWithInterruptKept(reader);
+            assertPage(request(2), behind.join());
+            assertPage(request(3), new Call(m, T, request(3), Duration.ofSeconds(20)).join());
+            assertEquals(pid, sidecarPid(m, T));
+            assertEquals(0, killed(m));
+        }
+    }
+
+    @Test
+    void interruptWhileWaitingBehindTheReaderCancelsOnlyThatCaller() throws Exception {
+        try (WalRedoManager m = slowSidecar()) {
+            int pid = sidecarPid(m, T);
+            Call reader = new Call(m, T, request(1), Duration.ofSeconds(20));
+            reader.awaitParked();
+            Call behind = new Call(m, T, request(2), Duration.ofSeconds(20));
+            behind.awaitParked();
+            Call last = new Call(m, T, request(3), Duration.ofSeconds(20));
+            last.awaitParked();
+            behind.thread.interrupt();
+            assertCancelledWithInterruptKept(behind);
+            assertPage(request(1), reader.join());
+            assertPage(request(3), last.join());
+            assertEquals(pid, sidecarPid(m, T));
+            assertEquals(0, killed(m));
+        }
+    }
+
+    /** Three calls: one waiting for its answer, one parked half-way through a 512 KiB write, one waiting to write. */
+    private static Call[] behindAHalfWrittenRequest(WalRedoManager m, RedoRequest big) {
+        Call first = new Call(m, T, request(1), Duration.ofSeconds(20));
+        first.awaitParked();
+        // 512 KiB while the fake sleeps: the pipe takes 64 KiB, the writer parks half-way.
+        Call writer = new Call(m, T, big, Duration.ofSeconds(20));
+        writer.awaitParked();
+        Call waitingToWrite = new Call(m, T, request(3), Duration.ofSeconds(20));
+        waitingToWrite.awaitParked();
+        return new Call[] {first, writer, waitingToWrite};
+    }
+
+    @Test
+    void interruptHalfWayThroughAWriteFinishesItInTheBackground() throws Exception {
+        try (WalRedoManager m = slowSidecar()) {
+            int pid = sidecarPid(m, T);
+            Call[] calls = behindAHalfWrittenRequest(m, request(2, 32, 16 * 1024));
+            Call first = calls[0];
+            Call writer = calls[1];
+            Call waitingToWrite = calls[2];
+            writer.thread.interrupt();
+            assertCancelledWithInterruptKept(writer);
+            assertPage(request(1), first.join());
+            assertPage(request(3), waitingToWrite.join());
+            assertEquals(pid, sidecarPid(m, T));
+            assertEquals(0, killed(m));
+        }
+    }
+
+    @Test
+    void interruptWhileWaitingForTheWritePermitCancelsOnlyThatCaller() throws Exception {
+        try (WalRedoManager m = slowSidecar()) {
+            int pid = sidecarPid(m, T);
+            RedoRequest big = request(2, 32, 16 * 1024);
+            Call[] calls = behindAHalfWrittenRequest(m, big);
+            Call first = calls[0];
+            Call writer = calls[1];
+            Call waitingToWrite = calls[2];
+            waitingToWrite.thread.interrupt();
+            assertCancelledWithInterruptKept(waitingToWrite);
+            assertPage(request(1), first.join());
+            assertPage(big, writer.join());
+            assertPage(request(4), new Call(m, T, request(4), Duration.ofSeconds(20)).join());
+            assertEquals(pid, sidecarPid(m, T));
+            assertEquals(0, killed(m));
+        }
+    }
+
+    @Test
+    void interruptWhileWaitingForRoomUnderTheCapCancelsOnlyThatCaller() throws Exception {
+        WalRedoConfig cfg = config(Fault.DELAY_US.args(300_000)).maxLiveSidecars(1).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            TenantShardId other = tenant(14);
+            Call busy = new Call(m, T, request(1), Duration.ofSeconds(20));
+            busy.awaitParked();
+            Fixtures.await("busy sidecar live", Duration.ofSeconds(10), () -> m.status().size() == 1);
+            Call waitingForRoom = new Call(m, other, request(2), Duration.ofSeconds(20));
+            waitingForRoom.awaitParked();
+            waitingForRoom.thread.interrupt();
+            assertCancelledWithInterruptKept(waitingForRoom, other);
+            assertPage(request(1), busy.join());
+            assertPage(request(3), new Call(m, other, request(3), Duration.ofSeconds(20)).join());
+        }
+    }
+
+    @Test
+    void interruptWhileBackingOffCancelsThatCaller() throws Exception {
+        WalRedoConfig cfg = config(Fault.EXIT_AT_START.args()).spawnBackoff(Duration.ofSeconds(5), Duration.ofSeconds(5))
+                .build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            Object first = new Call(m, T, request(1), Duration.ofSeconds(20), AttemptType.GC_COMPACTION).join();
+            assertInstanceOf(WalRedoException.class, first);
+            Call backingOff = new Call(m, T, request(2), Duration.ofSeconds(20), AttemptType.GC_COMPACTION);
+            backingOff.awaitParked();
+            backingOff.thread.interrupt();
+            assertCancelledWithInterruptKept(backingOff, T);
+        }
+    }
+
+    // ---- item 6: output nobody asked for ----
+
+    @Test
+    void pageWrittenWhileIdleKillsTheSidecarAndTheNextRequestRunsOnAFreshOne() throws Exception {
+        try (WalRedoManager m = WalRedoManager.create(config(Fault.UNSOLICITED_AFTER.args(1)).build())) {
+            assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
+            int pid = sidecarPid(m, T);
+            Fixtures.await("the unsolicited page noticed", Duration.ofSeconds(10),
+                    () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1);
+            awaitReaped(pid);
+            // GC_COMPACTION has no retries: the request must find a fresh sidecar, not the spoiled stream.
+            assertArrayEquals(expected(request(2)), m.redo(T, request(2), AttemptType.GC_COMPACTION));
+            assertNotEquals(pid, sidecarPid(m, T));
+            assertEquals(0, m.metrics().retries());
+        }
+    }
+}
