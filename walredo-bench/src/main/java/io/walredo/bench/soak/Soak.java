@@ -7,6 +7,7 @@ import io.walredo.AttemptType;
 import io.walredo.BufferTag;
 import io.walredo.Lsn;
 import io.walredo.ProtocolException;
+import io.walredo.RedoCancelledException;
 import io.walredo.RedoRequest;
 import io.walredo.RelTag;
 import io.walredo.SidecarCrashedException;
@@ -408,11 +409,16 @@ public final class Soak {
             TenantShardId tenant = tenants[t];
             Work w = work.get(rnd.nextInt(work.size()));
             AttemptType attempt = attempts[rnd.nextInt(attempts.length)];
+            // One call in twenty is impatient: a 1-5 ms deadline, shorter than many answers take. It may time out,
+            // but must never cost its neighbours their pages or its tenant its sidecar.
+            Duration callTimeout = rnd.nextInt(20) == 0 ? Duration.ofMillis(1 + rnd.nextInt(5)) : timeout;
+            // An interrupt the chaos thread aimed at the previous call may have landed after it returned.
+            Thread.interrupted();
             long t0 = System.nanoTime();
             tally.inFlight.put(Thread.currentThread(), t0);
             String outcome = "a page";
             try {
-                byte[] page = manager.redo(tenant, w.request(), attempt, timeout);
+                byte[] page = manager.redo(tenant, w.request(), attempt, callTimeout);
                 if (Arrays.equals(page, w.expected())) {
                     tally.correct.increment();
                 } else {
@@ -423,12 +429,16 @@ public final class Soak {
                 outcome = e.toString();
                 tally.count(tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
                 checkNamed(e, tenant, tally);
+                if (e instanceof RedoCancelledException && e.getMessage().contains("interrupted")
+                        && !Thread.currentThread().isInterrupted()) {
+                    tally.violation("an interrupted caller keeps its interrupt status", e.toString());
+                }
             } catch (Throwable e) {
                 tally.violation("every error is a typed WalRedoException", "tenant " + tenant + ": " + e);
             }
             tally.inFlight.remove(Thread.currentThread());
             tally.requests.increment();
-            long overrun = System.nanoTime() - t0 - timeout.toNanos();
+            long overrun = System.nanoTime() - t0 - callTimeout.toNanos();
             tally.maxOverrunNanos.accumulateAndGet(overrun, Math::max);
             if (overrun > hangGrace.toNanos()) {
                 tally.violation("no hang: every call returns by its deadline + " + text(hangGrace),
@@ -594,7 +604,7 @@ public final class Soak {
 
     /** Kinds of injected faults. Spawn-time kinds carry the fake's flags; the others act on a running sidecar. */
     enum FaultKind {
-        SIGKILL, SIGSTOP_SIGCONT, DETACH,
+        SIGKILL, SIGSTOP_SIGCONT, DETACH, INTERRUPT_CALLER,
         CRASH(Fault.CRASH_AFTER), EXIT(Fault.EXIT_AFTER), GARBAGE(Fault.GARBAGE_AFTER), HANG(Fault.HANG_AFTER),
         PARTIAL_ANSWER(Fault.PARTIAL_AFTER), EXIT_MID_PAGE(Fault.EXIT_MID_PAGE), STDERR_FLOOD(Fault.STDERR_FLOOD),
         STDERR_FLOOD_NO_NEWLINE(Fault.STDERR_FLOOD_NONL), NO_READ(Fault.NO_READ), SLOW(Fault.DELAY_US),
@@ -698,6 +708,14 @@ public final class Soak {
                             }
                             resume(pid);
                         });
+                    }
+                }
+                case INTERRUPT_CALLER -> {
+                    // A random caller, usually inside redo (parked in a write, a read, a spawn or the cap).
+                    Thread[] callers = tally.inFlight.keySet().toArray(new Thread[0]);
+                    if (callers.length > 0) {
+                        callers[rnd.nextInt(callers.length)].interrupt();
+                        tally.count(tally.faults, kind.name());
                     }
                 }
                 case DETACH -> {
