@@ -79,6 +79,19 @@ class StreamIntegrityTest {
         }
     }
 
+    /** A call on tenant T with a 20 s deadline, returned once it is parked (in a wait of the library). */
+    private static Call parked(WalRedoManager m, RedoRequest r) {
+        Call c = new Call(m, T, r, Duration.ofSeconds(20));
+        c.awaitParked();
+        return c;
+    }
+
+    /** The tenant still has sidecar {@code pid} and the manager killed nothing. */
+    private static void assertUntouched(WalRedoManager m, int pid) {
+        assertEquals(pid, sidecarPid(m, T));
+        assertEquals(0, killed(m));
+    }
+
     private static void assertPage(RedoRequest r, Object outcome) {
         if (!(outcome instanceof byte[] page)) {
             throw new AssertionError("expected the page, got " + outcome, outcome instanceof Throwable t ? t : null);
@@ -228,16 +241,13 @@ class StreamIntegrityTest {
     void interruptWhileReadingTheAnswerCancelsOnlyThatCaller() throws Exception {
         try (WalRedoManager m = slowSidecar()) {
             int pid = sidecarPid(m, T);
-            Call reader = new Call(m, T, request(1), Duration.ofSeconds(20));
-            reader.awaitParked();
-            Call behind = new Call(m, T, request(2), Duration.ofSeconds(20));
-            behind.awaitParked();
+            Call reader = parked(m, request(1));
+            Call behind = parked(m, request(2));
             reader.thread.interrupt();
             assertCancelledWithInterruptKept(reader);
             assertPage(request(2), behind.join());
             assertPage(request(3), new Call(m, T, request(3), Duration.ofSeconds(20)).join());
-            assertEquals(pid, sidecarPid(m, T));
-            assertEquals(0, killed(m));
+            assertUntouched(m, pid);
         }
     }
 
@@ -245,30 +255,23 @@ class StreamIntegrityTest {
     void interruptWhileWaitingBehindTheReaderCancelsOnlyThatCaller() throws Exception {
         try (WalRedoManager m = slowSidecar()) {
             int pid = sidecarPid(m, T);
-            Call reader = new Call(m, T, request(1), Duration.ofSeconds(20));
-            reader.awaitParked();
-            Call behind = new Call(m, T, request(2), Duration.ofSeconds(20));
-            behind.awaitParked();
-            Call last = new Call(m, T, request(3), Duration.ofSeconds(20));
-            last.awaitParked();
+            Call reader = parked(m, request(1));
+            Call behind = parked(m, request(2));
+            Call last = parked(m, request(3));
             behind.thread.interrupt();
             assertCancelledWithInterruptKept(behind);
             assertPage(request(1), reader.join());
             assertPage(request(3), last.join());
-            assertEquals(pid, sidecarPid(m, T));
-            assertEquals(0, killed(m));
+            assertUntouched(m, pid);
         }
     }
 
     /** Three calls: one waiting for its answer, one parked half-way through a 512 KiB write, one waiting to write. */
     private static Call[] behindAHalfWrittenRequest(WalRedoManager m, RedoRequest big) {
-        Call first = new Call(m, T, request(1), Duration.ofSeconds(20));
-        first.awaitParked();
+        Call first = parked(m, request(1));
         // 512 KiB while the fake sleeps: the pipe takes 64 KiB, the writer parks half-way.
-        Call writer = new Call(m, T, big, Duration.ofSeconds(20));
-        writer.awaitParked();
-        Call waitingToWrite = new Call(m, T, request(3), Duration.ofSeconds(20));
-        waitingToWrite.awaitParked();
+        Call writer = parked(m, big);
+        Call waitingToWrite = parked(m, request(3));
         return new Call[] {first, writer, waitingToWrite};
     }
 
@@ -284,8 +287,7 @@ class StreamIntegrityTest {
             assertCancelledWithInterruptKept(writer);
             assertPage(request(1), first.join());
             assertPage(request(3), waitingToWrite.join());
-            assertEquals(pid, sidecarPid(m, T));
-            assertEquals(0, killed(m));
+            assertUntouched(m, pid);
         }
     }
 
@@ -303,8 +305,7 @@ class StreamIntegrityTest {
             assertPage(request(1), first.join());
             assertPage(big, writer.join());
             assertPage(request(4), new Call(m, T, request(4), Duration.ofSeconds(20)).join());
-            assertEquals(pid, sidecarPid(m, T));
-            assertEquals(0, killed(m));
+            assertUntouched(m, pid);
         }
     }
 
@@ -313,8 +314,7 @@ class StreamIntegrityTest {
         WalRedoConfig cfg = config(Fault.DELAY_US.args(300_000)).maxLiveSidecars(1).build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             TenantShardId other = tenant(14);
-            Call busy = new Call(m, T, request(1), Duration.ofSeconds(20));
-            busy.awaitParked();
+            Call busy = parked(m, request(1));
             Fixtures.await("busy sidecar live", Duration.ofSeconds(10), () -> m.status().size() == 1);
             Call waitingForRoom = new Call(m, other, request(2), Duration.ofSeconds(20));
             waitingForRoom.awaitParked();

@@ -386,10 +386,10 @@ final class Sidecar {
                 // Part of the request is in the pipe: the rest must follow, or every later answer is misaligned.
                 p.abandon();
                 String progress = (src.position() - start) + " of " + (src.limit() - start) + " bytes written";
-                if (!isBrokenPipe(t)) {
-                    permitHeld = !finishInBackground(src, progress);
-                }
-                throw writeFailed(t, "after " + progress + "; the rest is written in the background", deadline);
+                boolean handedOn = !isBrokenPipe(t) && finishInBackground(src, progress);
+                permitHeld = !handedOn;
+                throw writeFailed(t, "after " + progress + (handedOn ? "; the rest is written in the background" : ""),
+                        deadline);
             }
         } finally {
             if (permitHeld) {
@@ -419,7 +419,7 @@ final class Sidecar {
     private void throwIfUnusable() throws AttemptFailure {
         Failure f = failure.get();
         if (f != null) {
-            throw new AttemptFailure(Failures.copy(f.error()), f.retry());
+            throw recorded(f);
         }
     }
 
@@ -489,7 +489,7 @@ final class Sidecar {
         }
         Failure known = failure.get();
         if (known != null) {
-            return new AttemptFailure(Failures.copy(known.error()), known.retry());
+            return recorded(known);
         }
         return failed(new Failure(crashed("writing to its stdin", (IOException) t, 0, deadline),
                 Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
@@ -555,7 +555,7 @@ final class Sidecar {
                 if (!p.abandon()) {
                     return p.page;
                 }
-                throw new AttemptFailure(Failures.copy(f.error()), f.retry());
+                throw recorded(f);
             }
             if (readerRole.compareAndSet(false, true)) {
                 try {
@@ -590,7 +590,7 @@ final class Sidecar {
             Failure f = failure.get();
             if (f != null) {
                 p.abandon();
-                throw new AttemptFailure(Failures.copy(f.error()), f.retry());
+                throw recorded(f);
             }
             try {
                 if (!readOneAnswer(deadline) && p.abandon()) {
@@ -640,7 +640,7 @@ final class Sidecar {
             } catch (IOException e) {
                 Failure known = failure.get();
                 if (known != null) {
-                    throw new AttemptFailure(Failures.copy(known.error()), known.retry());
+                    throw recorded(known);
                 }
                 throw failed(new Failure(crashed("reading its stdout", e, answer.position(), callerDeadline),
                         Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
@@ -759,8 +759,12 @@ final class Sidecar {
     }
 
     private AttemptFailure failed(Failure f, KillCause cause) {
-        Failure recorded = fail(f, cause);
-        return new AttemptFailure(Failures.copy(recorded.error()), recorded.retry());
+        return recorded(fail(f, cause));
+    }
+
+    /** This caller's copy of the sidecar's recorded failure, retried as that failure allows. */
+    private static AttemptFailure recorded(Failure f) {
+        return new AttemptFailure(Failures.copy(f.error()), f.retry());
     }
 
     private void enqueue(Pending p) {

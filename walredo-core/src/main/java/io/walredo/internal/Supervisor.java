@@ -433,28 +433,11 @@ public final class Supervisor {
         ChildProcess child;
         try {
             child = runtime.spawn(spec, spawnDeadline);
-        } catch (SpawnException e) {
-            releaseCapacity();
-            commitSpawn(event, key, 0, false);
-            throw new SpawnFailedException(key.tenant(), "posix_spawn failed for tenant " + key.tenant() + ": "
-                    + e.getMessage() + "; check redoBinary for PostgreSQL " + key.pgVersion() + " = "
-                    + bin.executable(), e);
-        } catch (PipeTimeoutException e) {
-            releaseCapacity();
-            commitSpawn(event, key, 0, false);
-            throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
-                    + " did not finish within spawnTimeout " + config.spawnTimeout()
-                    + "; the host may be overloaded or out of processes", e);
-        } catch (IOException | RuntimeException e) {
-            releaseCapacity();
-            commitSpawn(event, key, 0, false);
-            throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
-                    + " failed: " + e.getMessage() + "; check redoBinary for PostgreSQL " + key.pgVersion() + " = "
-                    + bin.executable(), e);
         } catch (Throwable t) {
-            // An Error (out of memory, no thread): the unit of the cap must still be given back.
+            // Whatever failed (an Error too), the unit of the cap goes back.
             releaseCapacity();
-            throw t;
+            commitSpawn(event, key, 0, false);
+            throw spawnFailed(key, bin, t);
         }
         long latency = nanoClock.getAsLong() - t0;
         commitSpawn(event, key, child.pid(), true);
@@ -498,6 +481,22 @@ public final class Supervisor {
                 .addKeyValue("pgVersion", key.pgVersion())
                 .addKeyValue("spawnMicros", TimeUnit.NANOSECONDS.toMicros(latency)).log("walredo sidecar spawned");
         return sc;
+    }
+
+    /** The typed error for a failed {@code runtime.spawn}; an {@code Error} is rethrown as it is. */
+    private SpawnFailedException spawnFailed(SidecarKey key, WalRedoConfig.RedoBinary bin, Throwable t) {
+        if (t instanceof Error e) {
+            throw e;
+        }
+        if (t instanceof PipeTimeoutException) {
+            return new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
+                    + " did not finish within spawnTimeout " + config.spawnTimeout()
+                    + "; the host may be overloaded or out of processes", t);
+        }
+        String what = t instanceof SpawnException ? "posix_spawn failed for tenant " + key.tenant() + ": "
+                : "spawning the walredo sidecar for tenant " + key.tenant() + " failed: ";
+        return new SpawnFailedException(key.tenant(), what + t.getMessage() + "; check redoBinary for PostgreSQL "
+                + key.pgVersion() + " = " + bin.executable(), t);
     }
 
     private static void commitSpawn(JfrEvents.SpawnEvent event, SidecarKey key, int pid, boolean ok) {

@@ -31,17 +31,22 @@ class SpawnerReapTest {
     }
   }
 
+  private static void closeFds(Spawner.Spawned child) {
+    LibC libc = NativeLibrary.get().libc();
+    for (int fd : new int[] {child.pidfd(), child.stdin(), child.stdout(), child.stderr()}) {
+      libc.close(fd);
+    }
+  }
+
   @Test
   void awaitReapedGivesUpAtItsDeadlineAndTheChildIsStillReapedLater() throws Exception {
     Spawner spawner = new Spawner();
     Spawner.Spawned child = spawner.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"), Map.of());
     LibC libc = NativeLibrary.get().libc();
     try {
-      long t0 = System.nanoTime();
       // Alive and not signalled: nothing to reap, so this must return at the deadline instead of waiting on.
+      // The child still sleeping afterwards proves it did not wait for the death (no timing assertion needed).
       assertFalse(spawner.awaitReaped(child.pid(), Deadline.after(Duration.ofMillis(100))));
-      long waitedMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-      assertTrue(waitedMillis < 5_000, "returned after " + waitedMillis + " ms");
       assertTrue("S".equals(state(child.pid())), "still running: " + state(child.pid()));
       // Handed to the background reaper: once the child dies it must not stay a zombie.
       libc.kill(child.pid(), Linux.SIGKILL);
@@ -56,10 +61,7 @@ class SpawnerReapTest {
       if (state(child.pid()) != null) {
         libc.kill(child.pid(), Linux.SIGKILL);
       }
-      libc.close(child.pidfd());
-      libc.close(child.stdin());
-      libc.close(child.stdout());
-      libc.close(child.stderr());
+      closeFds(child);
     }
   }
 
@@ -67,15 +69,11 @@ class SpawnerReapTest {
   void killAndReapReturnsOnceTheChildIsGone() throws Exception {
     Spawner spawner = new Spawner();
     Spawner.Spawned child = spawner.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"), Map.of());
-    LibC libc = NativeLibrary.get().libc();
     try {
       assertTrue(spawner.killAndReap(child.pid(), Deadline.after(Duration.ofSeconds(10))));
       assertTrue(state(child.pid()) == null, "reaped: " + state(child.pid()));
     } finally {
-      libc.close(child.pidfd());
-      libc.close(child.stdin());
-      libc.close(child.stdout());
-      libc.close(child.stderr());
+      closeFds(child);
     }
   }
 }
