@@ -517,7 +517,8 @@ final class Sidecar {
 
     private void finishWrite(ByteBuffer rest) {
         try {
-            int before = -1;
+            // Each round waits one stallTimeout; a round in which the sidecar took no byte kills it.
+            int before = rest.position();
             while (rest.hasRemaining() && failure.get() == null) {
                 try {
                     child.stdin().writeFully(rest, Deadline.after(stallTimeout));
