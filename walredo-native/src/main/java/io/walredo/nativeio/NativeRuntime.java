@@ -81,6 +81,21 @@ public final class NativeRuntime {
   }
 
   /**
+   * Arms an alarm that unparks the calling thread when {@code deadline} passes, unless it is closed first; see {@link
+   * DeadlineAlarm} for why and what a wake-up means. Close it in a {@code finally} (try-with-resources) when the
+   * operation it guards ends. Non-blocking; any thread.
+   */
+  public DeadlineAlarm armAlarm(Deadline deadline) {
+    Objects.requireNonNull(deadline, "deadline");
+    return reactor.arm(deadline, Thread.currentThread());
+  }
+
+  /** Returns the number of alarms armed and not yet fired or closed (for tests and diagnostics). */
+  public int armedAlarms() {
+    return reactor.armedAlarms();
+  }
+
+  /**
    * Returns the runtime, initialising it on the first call (thread-safe; later calls return at once).
    *
    * @throws IllegalStateException if this platform is unsupported (not Linux, libc cannot be bound with jnr-ffi, no

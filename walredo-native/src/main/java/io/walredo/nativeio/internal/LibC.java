@@ -108,6 +108,13 @@ public interface LibC {
   @ssize_t
   long write(int fd, @intptr_t long buf, @size_t long count);
 
+  /**
+   * {@code int eventfd(unsigned int initval, int flags)} (man 2 eventfd): the reactor's wake-up fd. Errors: EMFILE,
+   * ENFILE, ENOMEM at creation; a write of 1 to a non-blocking eventfd never blocks short of a counter of 2^64-2.
+   */
+  @SaveError
+  int eventfd(int initval, int flags);
+
   // ---- epoll (man 7 epoll) ----
 
   /** {@code epoll_create1(flags)}. */

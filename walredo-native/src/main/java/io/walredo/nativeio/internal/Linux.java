@@ -26,6 +26,10 @@ public final class Linux {
   /** {@code fcntl F_DUPFD_CLOEXEC}. */
   public static final int F_DUPFD_CLOEXEC = 1030;
 
+  /** {@code EFD_CLOEXEC} (same value as {@code O_CLOEXEC}). */
+  public static final int EFD_CLOEXEC = O_CLOEXEC;
+  /** {@code EFD_NONBLOCK} (same value as {@code O_NONBLOCK}). */
+  public static final int EFD_NONBLOCK = O_NONBLOCK;
   /** {@code EPOLLIN}. */
   public static final int EPOLLIN = 0x001;
   /** {@code EPOLLOUT}. */

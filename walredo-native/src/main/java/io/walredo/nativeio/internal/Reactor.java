@@ -2,8 +2,12 @@
 package io.walredo.nativeio.internal;
 
 import io.walredo.nativeio.NativeCallException;
+import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.DeadlineAlarm;
+import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
@@ -15,6 +19,23 @@ import org.slf4j.LoggerFactory;
  * <p>The reactor does no I/O itself. For a pipe end it only bumps a sequence number and unparks the waiting thread
  * ({@link Readiness}); for a pidfd it reaps the child ({@link Reaper}). So its work per event is a map lookup and an
  * unpark or one {@code waitpid(WNOHANG)}, and a thousand sidecars cost one thread.
+ *
+ * <h2>Deadline alarms</h2>
+ *
+ * <p>The reactor also fires {@link Alarms}: {@code epoll_wait} sleeps until the next armed deadline (at most {@link
+ * #HORIZON} ahead), and each pass fires the due alarms before it dispatches events. Why the reactor and not a timer
+ * thread of its own: every thread outside the virtual-thread scheduler submits its wake-ups to a submission queue of
+ * its own, and a scheduler worker that finds a queue non-empty keeps taking from that queue while it stays non-empty
+ * ({@code ForkJoinPool.runWorker}). Under load the reactor's queue never empties, so the JDK timer's queue (and any
+ * other thread's) waits; measured, timed-out callers returned seconds late. Wake-ups from the reactor are served in
+ * order with the reactor's other wake-ups.
+ *
+ * <p>No alarm is missed while the reactor sleeps. The reactor (1) computes its plan from the earliest alarm, (2)
+ * publishes it in {@link #plannedWake}, (3) re-reads the earliest alarm and re-plans if one is earlier, then sleeps.
+ * An armer (a) adds its alarm, (b) reads {@link #plannedWake} and, if its deadline is earlier, writes the eventfd.
+ * If (a) precedes (3), the reactor sees the alarm in (3); otherwise (b) follows (2) and sees the plan the reactor
+ * sleeps with, so the write wakes it. {@link #wakeRequested} only suppresses duplicate writes: it is cleared before
+ * (1), so an armer that finds it set knows that a wake-up is still to come and that (1) will follow it.
  *
  * <p>Each registration carries a token, never reused, in {@code epoll_data}, not the fd: an event fetched by
  * {@code epoll_wait} just before another thread deregistered and closed that fd (and the JVM reused its number)
@@ -34,6 +55,11 @@ public final class Reactor {
   private static final Logger log = LoggerFactory.getLogger(Reactor.class);
   private static final int MAX_EVENTS = 256;
   /**
+   * The longest the reactor sleeps, alarms or not. An alarm whose deadline lies beyond the planned wake-up needs no
+   * eventfd write: with this horizon, only deadlines under a second can need one. Costs one idle wake-up a second.
+   */
+  static final Duration HORIZON = Duration.ofSeconds(1);
+  /**
    * struct epoll_event is {u32 events; u64 data} and packed on x86-64 only (12 bytes, data at offset 4); other
    * architectures use natural alignment (16 bytes, data at offset 8).
    */
@@ -47,26 +73,99 @@ public final class Reactor {
   private final ConcurrentHashMap<Long, Target> targets = new ConcurrentHashMap<>();
   private final AtomicLong nextToken = new AtomicLong(1);
   private final Thread thread;
+  private final long horizonNanos;
+  private final Alarms alarms = new Alarms();
+  private final FdHandle wakeFd;
+  /** Eight bytes holding the counter increment 1; read-only after construction, shared by every writer. */
+  private final long one;
+  /** Eight bytes the reactor thread reads the counter into. */
+  private final long counter;
+  /** The nanoTime the reactor plans to wake at; see the class comment. */
+  private volatile long plannedWake;
+  private final AtomicBoolean wakeRequested = new AtomicBoolean();
 
-  private Reactor(int epfd) {
+  private Reactor(int epfd, FdHandle wakeFd, Duration horizon) {
     this.epfd = epfd;
+    this.wakeFd = wakeFd;
+    this.horizonNanos = horizon.toNanos();
+    this.plannedWake = System.nanoTime();
+    // Lives as long as the reactor, which lives as long as the process.
+    @SuppressWarnings("resource")
+    NativeMemory words = new NativeMemory(2 * NativeMemory.footprint(Long.BYTES));
+    this.one = words.allocate(Long.BYTES);
+    this.counter = words.allocate(Long.BYTES);
+    words.putLong(one, 1);
     this.thread = Thread.ofPlatform().name("walredo-reactor").daemon(true).unstarted(this::run);
   }
 
   /**
-   * Creates the epoll set and starts the reactor thread. Called once per process by the native runtime.
+   * Creates the epoll set and the wake-up eventfd and starts the reactor thread. Called once per process by the
+   * native runtime.
    *
-   * @throws NativeCallException if {@code epoll_create1} fails
+   * @throws NativeCallException if {@code epoll_create1}, {@code eventfd} or registering it fails
    */
   public static Reactor start() throws NativeCallException {
+    return start(HORIZON);
+  }
+
+  /** As {@link #start()}, with a different sleep horizon; tests use a long one to prove the eventfd wakes it. */
+  static Reactor start(Duration horizon) throws NativeCallException {
     NativeLibrary nl = NativeLibrary.get();
     int epfd = nl.libc().epoll_create1(Linux.EPOLL_CLOEXEC);
     if (epfd < 0) {
       throw new NativeCallException("epoll_create1", nl.errno(), "cannot create the walredo reactor");
     }
-    Reactor reactor = new Reactor(epfd);
+    int efd = nl.libc().eventfd(0, Linux.EFD_CLOEXEC | Linux.EFD_NONBLOCK);
+    if (efd < 0) {
+      int errno = nl.errno();
+      nl.libc().close(epfd);
+      throw new NativeCallException("eventfd", errno, "cannot create the walredo reactor's wake-up fd");
+    }
+    FdHandle wakeFd = new FdHandle(efd);
+    Reactor reactor = new Reactor(epfd, wakeFd, horizon);
+    try {
+      // Level-triggered: the fd reports until drainWakeFd reads the counter back to zero.
+      reactor.register(wakeFd, Linux.EPOLLIN, reactor::drainWakeFd);
+    } catch (NativeCallException e) {
+      wakeFd.close();
+      nl.libc().close(epfd);
+      throw e;
+    }
     reactor.thread.start();
     return reactor;
+  }
+
+  /**
+   * Arms an alarm that unparks {@code thread} when {@code deadline} passes, unless closed first (see {@link
+   * DeadlineAlarm}). Non-blocking apart from at most one eventfd write; callable from any thread.
+   */
+  public DeadlineAlarm arm(Deadline deadline, Thread thread) {
+    Alarms.Entry e = alarms.arm(deadline.nanoTime(), thread);
+    if (deadline.nanoTime() - plannedWake < 0 && wakeRequested.compareAndSet(false, true)) {
+      wake();
+    }
+    return e;
+  }
+
+  /** Returns the number of armed alarms (for tests and diagnostics). */
+  public int armedAlarms() {
+    return alarms.size();
+  }
+
+  private void wake() {
+    if (!wakeFd.acquire()) {
+      return;
+    }
+    try {
+      if (libc.write(wakeFd.fd(), one, Long.BYTES) < 0) {
+        int errno = nl.errno();
+        // EAGAIN only at a counter of 2^64-2, i.e. never; anything else is a bug. Either way the reactor still wakes
+        // within HORIZON, so the alarm fires late rather than never.
+        log.atError().addKeyValue("errno", Errors.name(errno)).log("eventfd write failed");
+      }
+    } finally {
+      wakeFd.release();
+    }
   }
 
   /**
@@ -121,7 +220,22 @@ public final class Reactor {
     NativeMemory events = new NativeMemory((long) MAX_EVENTS * EVENT_SIZE);
     long buffer = events.allocate((long) MAX_EVENTS * EVENT_SIZE);
     while (true) {
-      int n = libc.epoll_wait(epfd, buffer, MAX_EVENTS, -1);
+      wakeRequested.set(false);
+      long sleepNanos;
+      try {
+        long now = System.nanoTime();
+        sleepNanos = alarms.fireDue(now, horizonNanos);
+        long plan = now + sleepNanos;
+        plannedWake = plan;
+        if (alarms.anyBefore(plan)) {
+          continue;
+        }
+      } catch (Throwable t) {
+        // Only an Error (OOM in the skip list) gets here: keep serving events, retry the alarms next pass.
+        log.atError().setCause(t).log("firing walredo deadline alarms failed");
+        sleepNanos = TimeUnit.MILLISECONDS.toNanos(10);
+      }
+      int n = libc.epoll_wait(epfd, buffer, MAX_EVENTS, timeoutMillis(sleepNanos));
       if (n < 0) {
         int errno = nl.errno();
         if (errno != Linux.EINTR) {
@@ -147,6 +261,17 @@ public final class Reactor {
         }
       }
     }
+  }
+
+  /** The wake-up fd's target: reads (resets) the counter, so the level-triggered fd stops reporting. */
+  private void drainWakeFd(int events) {
+    // Non-blocking; the fd is never closed while the reactor runs, so no acquire is needed here.
+    libc.read(wakeFd.fd(), counter, Long.BYTES);
+  }
+
+  /** Rounds up, so the reactor wakes at or just after the deadline, never before it. */
+  private static int timeoutMillis(long nanos) {
+    return (int) Math.min(Integer.MAX_VALUE, (nanos + 999_999) / 1_000_000);
   }
 
   private static boolean isX86_64() {

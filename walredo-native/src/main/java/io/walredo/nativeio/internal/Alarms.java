@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo.nativeio.internal;
+
+import io.walredo.nativeio.DeadlineAlarm;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Comparator;
+import java.util.Map;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The armed {@link DeadlineAlarm}s of one reactor, ordered by deadline. Pure bookkeeping: the caller supplies the
+ * clock reading, so every rule here is tested without waiting.
+ *
+ * <p>An alarm is {@code ARMED} until exactly one of two CASes wins: {@link #fireDue} sets {@code FIRED} (and only then
+ * unparks its thread), {@link Entry#close()} sets {@code DISARMED} (and only then removes it). So a closed alarm never
+ * fires, and a fired one is not in the set any more.
+ *
+ * <p>Deadlines are {@link System#nanoTime()} values compared by subtraction; every live deadline lies within {@code
+ * Long.MAX_VALUE / 2} of now ({@link io.walredo.nativeio.Deadline}), so any two differ by less than {@code
+ * Long.MAX_VALUE} and the order is consistent.
+ *
+ * <p>Thread-safe: {@link #arm} and {@code close()} from any thread, {@link #fireDue} from the reactor thread only.
+ * Internal API.
+ */
+public final class Alarms {
+
+  private static final int ARMED = 0;
+  private static final int FIRED = 1;
+  private static final int DISARMED = 2;
+  private static final VarHandle STATE;
+
+  static {
+    try {
+      STATE = MethodHandles.lookup().findVarHandle(Entry.class, "state", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  private static final Comparator<Entry> ORDER =
+      (a, b) -> {
+        long d = a.at - b.at;
+        return d != 0 ? (d < 0 ? -1 : 1) : Long.compare(a.seq, b.seq);
+      };
+
+  /** A map only because its {@code firstEntry()} returns null when empty (a set's {@code first()} throws). */
+  private final ConcurrentSkipListMap<Entry, Boolean> armed = new ConcurrentSkipListMap<>(ORDER);
+  private final AtomicLong sequence = new AtomicLong();
+
+  /** Arms an alarm that unparks {@code thread} at {@code atNanos} (a {@code System.nanoTime()} value). */
+  public Entry arm(long atNanos, Thread thread) {
+    Entry e = new Entry(this, atNanos, sequence.incrementAndGet(), thread);
+    armed.put(e, Boolean.TRUE);
+    return e;
+  }
+
+  /**
+   * Fires every alarm due at {@code now} (unparks its thread) and returns how long the reactor may sleep: the nanos
+   * until the next armed deadline, at most {@code horizonNanos}. Reactor thread only.
+   */
+  public long fireDue(long now, long horizonNanos) {
+    Entry first;
+    while ((first = firstOrNull()) != null) {
+      long left = first.at - now;
+      if (left > 0) {
+        return Math.min(left, horizonNanos);
+      }
+      if (armed.remove(first) != null && STATE.compareAndSet(first, ARMED, FIRED)) {
+        LockSupport.unpark(first.thread);
+      }
+    }
+    return horizonNanos;
+  }
+
+  /** Returns true if an alarm is armed for before {@code nanoTime}. */
+  public boolean anyBefore(long nanoTime) {
+    Entry first = firstOrNull();
+    return first != null && first.at - nanoTime < 0;
+  }
+
+  /** Returns the number of armed alarms (for tests and diagnostics). */
+  public int size() {
+    return armed.size();
+  }
+
+  private Entry firstOrNull() {
+    Map.Entry<Entry, Boolean> first = armed.firstEntry();
+    return first == null ? null : first.getKey();
+  }
+
+  /** One armed alarm. */
+  public static final class Entry implements DeadlineAlarm {
+    private final Alarms owner;
+    final long at;
+    final long seq;
+    final Thread thread;
+
+    @SuppressWarnings("unused") // through STATE
+    private volatile int state;
+
+    private Entry(Alarms owner, long at, long seq, Thread thread) {
+      this.owner = owner;
+      this.at = at;
+      this.seq = seq;
+      this.thread = thread;
+    }
+
+    /** Returns the deadline ({@code System.nanoTime()} value). */
+    public long atNanos() {
+      return at;
+    }
+
+    @Override
+    public void close() {
+      disarm();
+    }
+
+    /** Disarms; returns true if this call stopped the alarm from firing (false: closed before, or fired). */
+    boolean disarm() {
+      if (STATE.compareAndSet(this, ARMED, DISARMED)) {
+        owner.armed.remove(this);
+        return true;
+      }
+      return false;
+    }
+
+    /** Returns true once the alarm has fired (its thread unparked or about to be). */
+    boolean fired() {
+      return (int) STATE.getVolatile(this) == FIRED;
+    }
+  }
+}
