@@ -15,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.walredo.nativeio.NativeRuntime;
 import io.walredo.testing.FakeRedoModel;
 import io.walredo.testing.FakeRedoModel.Fault;
 import java.io.BufferedReader;
@@ -225,6 +226,36 @@ class StreamIntegrityTest {
             assertEquals(1, m.metrics().sidecarsStarted(), "exactly one sidecar: " + m.metrics());
             assertEquals(0, killed(m));
             assertEquals(pid, sidecarPid(m, T));
+        }
+    }
+
+    // ---- item 8: deadlines under load ----
+
+    /**
+     * Every call arms a reactor alarm for its deadline while it runs, and every way out disarms it: an answer, a
+     * caller timeout, an interrupt, a sidecar killed under the caller. Whether the alarm wakes a caller in time under
+     * load is measured, not asserted: {@code ./scripts/bench --only deadlines} and the soak.
+     */
+    @Test
+    void everyCallArmsItsDeadlineAlarmAndEveryWayOutDisarmsIt() throws Exception {
+        NativeRuntime runtime = NativeRuntime.get();
+        try (WalRedoManager m = slowSidecar()) {
+            assertEquals(0, runtime.armedAlarms());
+            Call answered = parked(m, request(1));
+            Call timedOut = new Call(m, T, request(2), Duration.ofMillis(100));
+            Call interrupted = parked(m, request(3));
+            Fixtures.await("three calls armed", Duration.ofSeconds(10), () -> runtime.armedAlarms() == 3);
+            interrupted.thread.interrupt();
+            assertCancelledWithInterruptKept(interrupted);
+            assertInstanceOf(RedoTimeoutException.class, timedOut.join());
+            assertPage(request(1), answered.join());
+            assertEquals(0, runtime.armedAlarms());
+
+            Call killedUnder = parked(m, request(4));
+            Fixtures.await("one call armed", Duration.ofSeconds(10), () -> runtime.armedAlarms() == 1);
+            ProcessHandle.of(sidecarPid(m, T)).orElseThrow().destroyForcibly(); // SIGKILL
+            assertPage(request(4), killedUnder.join()); // READ_PAGE retries on a fresh sidecar
+            assertEquals(0, runtime.armedAlarms());
         }
     }
 

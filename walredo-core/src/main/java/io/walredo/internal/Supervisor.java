@@ -17,6 +17,7 @@ import io.walredo.WalRedoException;
 import io.walredo.WalRedoMetrics;
 import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.DeadlineAlarm;
 import io.walredo.nativeio.NativeRuntime;
 import io.walredo.nativeio.PipeTimeoutException;
 import io.walredo.nativeio.SpawnException;
@@ -123,7 +124,9 @@ public final class Supervisor {
         int[] attempts = {0};
         ByteBuffer buf = buffers.acquire((int) size);
         boolean ok = false;
-        try {
+        // The reactor, not the JDK's timer, wakes this caller at its deadline wherever it is parked: under load the
+        // timer's wake-ups are served seconds late (DeadlineAlarm). Every park below still re-checks the deadline.
+        try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
             ProtocolCodec.encodeRequest(request, buf);
             buf.flip();
             byte[] page = execute(key, buf, deadline, attempt.retries(), attempts);
@@ -150,7 +153,7 @@ public final class Supervisor {
         SidecarKey key = keyFor(tenant, pgVersion);
         ensureOpen();
         ByteBuffer buf = buffers.acquire(ProtocolCodec.PING_BYTES);
-        try {
+        try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
             ProtocolCodec.encodePing(buf);
             buf.flip();
             execute(key, buf, deadline, 0, new int[1]);
