@@ -50,6 +50,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BooleanSupplier;
 import org.slf4j.LoggerFactory;
@@ -236,6 +237,12 @@ public final class Soak {
         final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
         final Map<String, LongAdder> faults = new ConcurrentHashMap<>();
         final AtomicLong maxOverrunNanos = new AtomicLong(Long.MIN_VALUE);
+        /** What the call that returned latest after its deadline was and got (kept with the maximum). */
+        final AtomicReference<String> latestReturn = new AtomicReference<>("");
+        /** Calls that returned more than 50 ms, 250 ms and 1 s after their deadline. */
+        final LongAdder lateOver50ms = new LongAdder();
+        final LongAdder lateOver250ms = new LongAdder();
+        final LongAdder lateOver1s = new LongAdder();
         final Map<String, LongAdder> violationCounts = new ConcurrentHashMap<>();
         final Map<String, ConcurrentLinkedQueue<String>> violationExamples = new ConcurrentHashMap<>();
         /** Callers inside redo, with the time they entered it: the monitor prints the stack of one that hangs. */
@@ -439,7 +446,19 @@ public final class Soak {
             tally.inFlight.remove(Thread.currentThread());
             tally.requests.increment();
             long overrun = System.nanoTime() - t0 - callTimeout.toNanos();
-            tally.maxOverrunNanos.accumulateAndGet(overrun, Math::max);
+            if (overrun > tally.maxOverrunNanos.getAndAccumulate(overrun, Math::max)) {
+                tally.latestReturn.set("tenant " + tenant + ", " + attempt + " with a " + callTimeout.toMillis()
+                        + " ms deadline: " + outcome);
+            }
+            if (overrun > TimeUnit.MILLISECONDS.toNanos(50)) {
+                tally.lateOver50ms.increment();
+                if (overrun > TimeUnit.MILLISECONDS.toNanos(250)) {
+                    tally.lateOver250ms.increment();
+                    if (overrun > TimeUnit.SECONDS.toNanos(1)) {
+                        tally.lateOver1s.increment();
+                    }
+                }
+            }
             if (overrun > hangGrace.toNanos()) {
                 tally.violation("no hang: every call returns by its deadline + " + text(hangGrace),
                         "tenant " + tenant + " returned " + TimeUnit.NANOSECONDS.toMillis(overrun)
@@ -917,7 +936,9 @@ public final class Soak {
                 "every error is a typed WalRedoException", new LongAdder()).sum()));
         row(sb, "latest return after a deadline", t.maxOverrunNanos.get() == Long.MIN_VALUE ? "n/a"
                 : Math.max(0, TimeUnit.NANOSECONDS.toMillis(t.maxOverrunNanos.get())) + " ms (hang threshold "
-                        + text(o.hangGrace()) + ")");
+                        + text(o.hangGrace()) + "); it was " + t.latestReturn.get());
+        row(sb, "calls returned more than 50 ms / 250 ms / 1 s after their deadline", t.lateOver50ms.sum() + " / "
+                + t.lateOver250ms.sum() + " / " + t.lateOver1s.sum());
         long faults = t.faults.values().stream().mapToLong(LongAdder::sum).sum();
         row(sb, "faults injected", faults + ": " + sums(t.faults));
         row(sb, "sidecars spawned", m.sidecarsStarted() + " (" + m.spawnFailures() + " spawn failures)");
