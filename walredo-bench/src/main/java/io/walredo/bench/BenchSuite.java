@@ -246,6 +246,13 @@ public final class BenchSuite {
         return kv;
     }
 
+    /** Returns {@code relative} resolved against the report's directory, its parent directories created. */
+    static Path reportPath(String relative) throws IOException {
+        Path p = reportDir.resolve(relative);
+        Files.createDirectories(p.getParent());
+        return p;
+    }
+
     /** Writes a chart under the report's img/ directory; returns its path relative to the report. */
     static String chart(String file, Chart chart) throws IOException {
         Path dir = reportDir.resolve("img");

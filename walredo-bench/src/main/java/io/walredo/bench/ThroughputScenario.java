@@ -9,29 +9,87 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.results.format.ResultFormatType;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
-import org.openjdk.jmh.runner.options.Options;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 import org.openjdk.jmh.runner.options.VerboseMode;
 
 /**
  * Benchmark 1 and 2: {@link RedoThroughputBenchmark} under JMH for every work and caller count, each row
- * followed at once by the C limit client ({@code redo-client redo}) running the same bytes at the same
- * pipelining depth, so every ratio compares two figures measured seconds apart.
+ * followed at once by both C clients ({@code redo-client redo}, then {@code redo-client redo-poll}) running the
+ * same bytes at the same pipelining depth, so every ratio compares figures measured seconds apart. The C limit
+ * of a row is the faster of the two. JMH's JSON result of each row is kept in the work directory.
  */
 final class ThroughputScenario {
     static final int[] CALLERS = {1, 2, 4, 8, 16, 32, 64, 128};
+    /** Directory, relative to the report, of the rows' JMH JSON results. */
+    static final String JMH_JSON_DIR = "jmh";
 
-    /** One row: work and callers, the library's and the C client's µs per redo per caller. */
-    record Row(Workload work, int callers, double libUs, double libErrorUs, double cUs, double cMedianUs) {
+    /** The C reference clients of {@code walredo-bench/src/main/c/redo_client.c}, in the order a row runs them. */
+    enum CClient {
+        /** {@code redo}: blocking pipes, a writer thread and a reader thread handing window slots over a lock. */
+        THREADS("redo", "threads"),
+        /** {@code redo-poll}: one thread, non-blocking pipes, poll(2), batched writes, 256 KiB reads. */
+        POLL("redo-poll", "poll");
+
+        private final String command;
+        private final String label;
+
+        CClient(String command, String label) {
+            this.command = command;
+            this.label = label;
+        }
+
+        /** The redo-client mode that runs this client. */
+        String command() {
+            return command;
+        }
+
+        /** Short name for tables and target texts. */
+        String label() {
+            return label;
+        }
+    }
+
+    /**
+     * One run of a C client.
+     *
+     * @param client which client
+     * @param us µs per redo per caller
+     * @param medianUs median round trip in µs at depth 1; NaN at any other depth (the client does not report it)
+     */
+    record CRun(CClient client, double us, double medianUs) {
+    }
+
+    /**
+     * One row: work and callers, the library's µs per redo per caller (with JMH's error) and both C clients'.
+     * The C limit is the faster C run (the smaller µs per redo per caller).
+     */
+    record Row(Workload work, int callers, double libUs, double libErrorUs, CRun threads, CRun poll) {
+        Row {
+            if (threads.client() != CClient.THREADS || poll.client() != CClient.POLL) {
+                throw new IllegalArgumentException("threads and poll runs swapped: " + threads + ", " + poll);
+            }
+        }
+
+        /** The faster of the two C runs: the figure every ratio, target and chart compares the library with. */
+        CRun limit() {
+            return poll.us() <= threads.us() ? poll : threads;
+        }
+
+        double cUs() {
+            return limit().us();
+        }
+
         double libPerSecond() {
             return callers / libUs * 1e6;
         }
 
         double cPerSecond() {
-            return callers / cUs * 1e6;
+            return callers / cUs() * 1e6;
         }
     }
 
@@ -91,14 +149,22 @@ final class ThroughputScenario {
                 progress.step("redo throughput " + w.label() + "/" + callers + " (" + (rows.size() + 1) + "/" + total
                         + ")");
                 int perCaller = RedoThroughputBenchmark.perCaller(callers);
-                RunResult r = new Runner(jmhOptions(w, callers, perCaller, List.of())).runSingle();
+                RunResult r = new Runner(jmhOptions(w, callers, perCaller, List.of())
+                        .resultFormat(ResultFormatType.JSON)
+                        .result(jmhJson(w, callers).toString())
+                        .build()).runSingle();
                 double libUs = r.getPrimaryResult().getScore() / perCaller;
                 double errUs = r.getPrimaryResult().getScoreError() / perCaller;
-                double[] c = cClient(wire.get(w), callers);
-                rows.add(new Row(w, callers, libUs, Double.isNaN(errUs) ? 0 : errUs, c[0], c[1]));
+                CRun threads = cClient(CClient.THREADS, wire.get(w), callers);
+                CRun poll = cClient(CClient.POLL, wire.get(w), callers);
+                rows.add(new Row(w, callers, libUs, Double.isNaN(errUs) ? 0 : errUs, threads, poll));
             }
         }
         Section s = report(rows);
+        if (!rows.isEmpty()) {
+            s.note("JMH's JSON result of each row (all iterations, score error, JVM arguments) is beside this report: "
+                    + JMH_JSON_DIR + "/jmh-WORK-CALLERS.json.");
+        }
         profileWorstMiss(s, rows, progress);
         return s;
     }
@@ -119,9 +185,11 @@ final class ThroughputScenario {
         Path jfr = workDir.resolve("profile-" + worst.work().label() + "-" + worst.callers() + ".jfr");
         int perCaller = RedoThroughputBenchmark.perCaller(worst.callers());
         new Runner(jmhOptions(worst.work(), worst.callers(), perCaller, List.of(
-                "-XX:StartFlightRecording:filename=" + jfr + ",settings=profile,dumponexit=true"))).runSingle();
+                "-XX:StartFlightRecording:filename=" + jfr + ",settings=profile,dumponexit=true")).build())
+                .runSingle();
         s.table("Where the time goes in the row furthest from the C client (" + worst.work().label() + ", "
-                + worst.callers() + " caller(s), " + Stats.ratio(worst.libUs() / worst.cUs()) + " the C figure): "
+                + worst.callers() + " caller(s), " + Stats.ratio(worst.libUs() / worst.cUs()) + " the C limit, "
+                + "C " + worst.limit().client().label() + "): "
                 + "JFR execution samples of the same JMH run repeated under `settings=profile`, by top frame. \"on "
                 + "CPU\" samples are Java code running; \"in native\" samples are threads inside a native call "
                 + "(`read`, `write`; the reactor's idle `epoll_wait` is left out). JFR does not see the kernel: "
@@ -129,7 +197,13 @@ final class ThroughputScenario {
                 + "beneath these frames.", JfrProfile.topFrames(jfr, 12));
     }
 
-    private Options jmhOptions(Workload w, int callers, int perCaller, List<String> moreJvmArgs) {
+    /** Where the row's JMH JSON result goes: {@value #JMH_JSON_DIR}/ beside the report. */
+    private static Path jmhJson(Workload w, int callers) throws IOException {
+        return BenchSuite.reportPath(JMH_JSON_DIR + "/jmh-" + w.label() + "-" + callers + ".json");
+    }
+
+    /** The row's JMH options, unbuilt so that a caller can add a result file. */
+    private ChainedOptionsBuilder jmhOptions(Workload w, int callers, int perCaller, List<String> moreJvmArgs) {
         List<String> jvmArgs = new ArrayList<>(List.of("--enable-native-access=ALL-UNNAMED",
                 "-XX:+IgnoreUnrecognizedVMOptions", "--sun-misc-unsafe-memory-access=allow",
                 "-Dwalredo.fake.binary=" + fake));
@@ -146,20 +220,22 @@ final class ThroughputScenario {
                 .measurementTime(TimeValue.milliseconds(mode.jmhIterationMillis()))
                 .jvmArgsAppend(jvmArgs.toArray(String[]::new))
                 .shouldFailOnError(true)
-                .verbosity(VerboseMode.SILENT)
-                .build();
+                .verbosity(VerboseMode.SILENT);
     }
 
-    /** Runs the C client; returns µs per redo per caller and (at depth 1) the median round trip in µs. */
-    private double[] cClient(Path request, int depth) throws IOException, InterruptedException {
+    /** Runs one C client for as long as JMH ran the row (warm-up, then measurement) at depth {@code depth}. */
+    private CRun cClient(CClient which, Path request, int depth) throws IOException, InterruptedException {
         long warmupMs = mode.jmhIterationMillis() * (long) mode.jmhWarmupIterations();
         long measureMs = mode.jmhIterationMillis() * (long) mode.jmhMeasurementIterations();
-        String out = BenchSuite.runTool(List.of(client.toString(), "redo", fake.toString(), request.toString(),
-                Integer.toString(depth), Long.toString(warmupMs), Long.toString(measureMs)));
-        Map<String, String> kv = BenchSuite.keyValues(out);
+        List<String> command = List.of(client.toString(), which.command(), fake.toString(), request.toString(),
+                Integer.toString(depth), Long.toString(warmupMs), Long.toString(measureMs));
+        Map<String, String> kv = BenchSuite.keyValues(BenchSuite.runTool(command));
+        if (!kv.containsKey("us_per_redo_per_caller")) {
+            throw new IllegalStateException(command + " printed no us_per_redo_per_caller: " + kv);
+        }
         double us = Double.parseDouble(kv.get("us_per_redo_per_caller"));
         double median = kv.containsKey("median_us") ? Double.parseDouble(kv.get("median_us")) : Double.NaN;
-        return new double[] {us, median};
+        return new CRun(which, us, median);
     }
 
     private Section report(List<Row> rows) throws IOException {
@@ -169,26 +245,33 @@ final class ThroughputScenario {
                         + "checks every answer against its first). JMH "
                         + "(`RedoThroughputBenchmark`, AverageTime, one fork) measures invocations of `perCaller` "
                         + "requests per caller; the figure is Neon's: µs per redo per caller, i.e. the latency each "
-                        + "caller sees, queueing included. The C column is `redo-client redo`, run right after the "
-                        + "JMH row with the same request bytes at the same pipelining depth (blocking pipes, a "
-                        + "writer thread keeps `callers` requests in flight, no framework). `lib/C` above 1 is "
-                        + "overhead; redos/s = callers / latency. `short` is Neon's recorded 1,132-byte request, "
+                        + "caller sees, queueing included. Right after the JMH row, two C clients "
+                        + "(`walredo-bench/src/main/c/redo_client.c`, no framework, no allocation per request) run "
+                        + "the same request bytes with `callers` requests in flight, for as long as JMH ran: "
+                        + "\"C threads\" is `redo-client redo` (blocking pipes, a writer thread and a reader thread "
+                        + "handing window slots over a mutex and condition variable), \"C poll\" is `redo-client "
+                        + "redo-poll` (one thread, non-blocking pipes and poll(2), each write batching a copy of "
+                        + "the request per free slot, 256 KiB reads). The C limit is the faster of the two in that "
+                        + "row; `lib/C`, the targets and the chart compare the library with it. `lib/C` above 1 "
+                        + "is overhead; redos/s = callers / latency. `short` is Neon's recorded 1,132-byte request, "
                         + "`medium` 227 records of 95 to 110 random bytes (" + Workload.MEDIUM.wireBytes() + " bytes on the "
                         + "wire), the shape of Neon's medium request.");
-        Table t = new Table("work", "callers", "library µs/redo/caller", "C limit µs", "lib/C", "library redos/s",
-                "C redos/s");
+        Table t = new Table("work", "callers", "library µs/redo/caller", "C threads µs", "C poll µs", "C limit",
+                "lib/C", "library redos/s", "C limit redos/s");
         for (Row r : rows) {
             t.row(r.work().label(), r.callers(), String.format("%.1f ± %.1f", r.libUs(), r.libErrorUs()),
-                    String.format("%.1f", r.cUs()), Stats.ratio(r.libUs() / r.cUs()),
+                    String.format("%.1f", r.threads().us()), String.format("%.1f", r.poll().us()),
+                    r.limit().client().label(), Stats.ratio(r.libUs() / r.cUs()),
                     String.format("%,.0f", r.libPerSecond()), String.format("%,.0f", r.cPerSecond()));
         }
         s.table("", t);
         for (Row r : rows) {
             if (r.callers() == 1) {
                 double ratio = r.libUs() / r.cUs();
-                s.target("redo at 1 caller, " + r.work().label() + ": at most 1.5x the C client",
-                        String.format("%.1f µs vs %.1f µs (C median round trip %.1f µs): %s", r.libUs(), r.cUs(),
-                                r.cMedianUs(), Stats.ratio(ratio)), ratio <= 1.5);
+                s.target("redo at 1 caller, " + r.work().label() + ": at most 1.5x the faster C client",
+                        String.format("%.1f µs vs %.1f µs (C %s; its median round trip %.1f µs): %s", r.libUs(),
+                                r.cUs(), r.limit().client().label(), r.limit().medianUs(), Stats.ratio(ratio)),
+                        ratio <= 1.5);
             }
         }
         for (Row r : rows) {
