@@ -81,6 +81,11 @@ final class Sidecar {
     private static final int RETIRED = 1;
     private static final int KILLED = 2;
     private static final Duration CRASH_REPORT_WAIT = Duration.ofMillis(500);
+    /**
+     * Lone round trips at or above this average are not polled for (spinBudget). Neon's short redo takes about
+     * 30 µs on this machine kind; a park and wake-up costs about as much.
+     */
+    static final long SPIN_LIMIT_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
 
     /** Told once, on the killing thread, when this sidecar is killed; must not block. */
     interface Listener {
@@ -125,6 +130,13 @@ final class Sidecar {
     private final AtomicBoolean drainerRunning = new AtomicBoolean();
     /** System.nanoTime() of the sidecar's last sign of life while owing: the first entry of a busy spell, or an answer byte. */
     private volatile long progressNanos;
+    /**
+     * When the request now alone in the queue was enqueued (queue empty before it), or 0 once a second one joined:
+     * only a lone request's round trip measures the sidecar's answer time rather than queueing.
+     */
+    private volatile long loneSentNanos;
+    /** Moving average of lone round trips, 0 until one is measured; sizes the reader's spin (see spinBudget). */
+    private volatile long loneRoundTripNanos;
     /** Only touched by the reader-role holder; its position survives hand-overs. */
     private final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
     private final AtomicReference<Failure> failure = new AtomicReference<>();
@@ -625,7 +637,7 @@ final class Sidecar {
             Deadline wait = callerDeadline == null ? stall : callerDeadline.earliest(stall);
             int n;
             try {
-                n = child.stdout().read(answer, wait);
+                n = child.stdout().read(answer, wait, spinBudget());
             } catch (PipeTimeoutException e) {
                 if (callerDeadline != null && callerDeadline.isExpired()) {
                     return false;
@@ -654,6 +666,12 @@ final class Sidecar {
         answer.flip();
         answer.get(page);
         answer.clear();
+        long sent = loneSentNanos;
+        if (sent != 0 && owed == 1) {
+            long rtt = System.nanoTime() - sent;
+            long avg = loneRoundTripNanos;
+            loneRoundTripNanos = avg == 0 ? rtt : avg + (rtt - avg) / 4;
+        }
         Pending owner = pollHead();
         if (owner == null) {
             throw failed(new Failure(failures.unsolicited("a whole page more than was asked for"),
@@ -661,6 +679,19 @@ final class Sidecar {
         }
         owner.complete(page);
         return true;
+    }
+
+    /**
+     * How long the reader polls an empty stdout before it parks: only for a lone request (one answer owed, so the
+     * wait is the sidecar's answer time, not queueing) on a sidecar whose lone round trips average under
+     * {@link #SPIN_LIMIT_NANOS}, and then for twice that average at most. Parking costs a reactor wake-up and a
+     * scheduler hand-off, tens of microseconds; a fast answer is read sooner by polling. Under load round trips
+     * grow past the limit and the spinning stops by itself; with several answers owed the reader has work queued
+     * behind it and parks as before.
+     */
+    private long spinBudget() {
+        long avg = loneRoundTripNanos;
+        return owed == 1 && avg > 0 && avg < SPIN_LIMIT_NANOS ? Math.min(2 * avg, SPIN_LIMIT_NANOS) : 0;
     }
 
     /**
@@ -773,9 +804,12 @@ final class Sidecar {
         try {
             if (tail == null) {
                 head = p;
-                progressNanos = System.nanoTime();
+                long now = System.nanoTime();
+                progressNanos = now;
+                loneSentNanos = now;
             } else {
                 tail.next = p;
+                loneSentNanos = 0;
             }
             tail = p;
             owed = owed + 1;

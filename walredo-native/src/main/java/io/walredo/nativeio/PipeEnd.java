@@ -73,11 +73,26 @@ public final class PipeEnd implements AutoCloseable {
    * @throws NativeCallException if read(2) fails otherwise
    */
   public int read(ByteBuffer dst, Deadline deadline) throws IOException {
+    return read(dst, deadline, 0);
+  }
+
+  /**
+   * As {@link #read(ByteBuffer, Deadline)}, but while the pipe is empty it first polls for up to {@code spinNanos},
+   * yielding the thread between attempts ({@link Thread#yield()}: a virtual thread lets its carrier run other work),
+   * and parks only after that. For an answer due within microseconds this saves the park, the reactor's wake-up and
+   * the scheduler hand-off; a caller passes a budget it has measured to be worth it, or 0.
+   *
+   * @throws IllegalArgumentException if {@code spinNanos} is negative
+   */
+  public int read(ByteBuffer dst, Deadline deadline, long spinNanos) throws IOException {
     checkReadable(dst, deadline);
+    if (spinNanos < 0) {
+      throw new IllegalArgumentException("spinNanos must be >= 0, got " + spinNanos);
+    }
     if (!dst.hasRemaining()) {
       return 0;
     }
-    return readSome(dst, deadline, 0, dst.remaining());
+    return readSome(dst, deadline, 0, dst.remaining(), spinNanos);
   }
 
   /**
@@ -92,7 +107,7 @@ public final class PipeEnd implements AutoCloseable {
     int total = dst.remaining();
     int done = 0;
     while (done < total) {
-      int n = readSome(dst, deadline, done, total);
+      int n = readSome(dst, deadline, done, total, 0);
       if (n < 0) {
         throw new EOFException("end of stream on " + description + " after " + done + " of " + total + " bytes");
       }
@@ -192,13 +207,14 @@ public final class PipeEnd implements AutoCloseable {
   }
 
   /** Reads once into {@code dst} (direct or heap), waiting for data; {@code done}/{@code total} are for messages. */
-  private int readSome(ByteBuffer dst, Deadline deadline, int done, int total) throws IOException {
+  private int readSome(ByteBuffer dst, Deadline deadline, int done, int total, long spinNanos)
+      throws IOException {
     if (dst.isDirect()) {
-      return readDirect(dst, deadline, done, total);
+      return readDirect(dst, deadline, done, total, spinNanos);
     }
     ByteBuffer t = temp(dst.remaining());
     t.clear().limit(Math.min(t.capacity(), dst.remaining()));
-    int n = readDirect(t, deadline, done, total);
+    int n = readDirect(t, deadline, done, total, spinNanos);
     if (n > 0) {
       t.flip();
       dst.put(t);
@@ -206,7 +222,10 @@ public final class PipeEnd implements AutoCloseable {
     return n;
   }
 
-  private int readDirect(ByteBuffer dst, Deadline deadline, int done, int total) throws IOException {
+  private int readDirect(ByteBuffer dst, Deadline deadline, int done, int total, long spinNanos)
+      throws IOException {
+    boolean spinning = false;
+    long spinUntil = 0;
     long base = nl.address(dst);
     while (true) {
       long observed = readiness.sequence();
@@ -224,6 +243,20 @@ public final class PipeEnd implements AutoCloseable {
       }
       if (errno != Linux.EAGAIN) {
         throw new NativeCallException("read", errno, "reading " + description);
+      }
+      if (spinNanos > 0) {
+        long now = System.nanoTime();
+        if (!spinning) {
+          spinning = true;
+          spinUntil = now + Math.min(spinNanos, Math.max(0, deadline.remainingNanos()));
+        }
+        if (now - spinUntil < 0) {
+          Thread.yield();
+          if (Thread.currentThread().isInterrupted()) {
+            await(observed, deadline, "read from", done, total);
+          }
+          continue;
+        }
       }
       await(observed, deadline, "read from", done, total);
     }

@@ -16,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.EOFException;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.ClosedChannelException;
@@ -174,6 +175,52 @@ class PipeIoTest {
       }
     } finally {
       cats.forEach(ChildProcess::close);
+    }
+  }
+
+  /**
+   * Polling reads (a spin budget) over cat, with heap and direct buffers: every byte arrives in order whether it
+   * came during the spin or after a park (budgets from 1 ns to 1 ms, so both happen).
+   */
+  @Test
+  void spinningReadsKeepEveryByteAndStillPark() throws Exception {
+    try (ChildProcess c = cat()) {
+      ByteBuffer out = ByteBuffer.allocateDirect(3);
+      ByteBuffer direct = ByteBuffer.allocateDirect(3);
+      ByteBuffer heap = ByteBuffer.allocate(3);
+      long[] budgets = {1, 1_000, 50_000, 1_000_000};
+      for (int i = 0; i < 2_000; i++) {
+        out.clear().put((byte) i).put((byte) (i >> 8)).put((byte) 7).flip();
+        c.stdin().writeFully(out, seconds(10));
+        ByteBuffer in = i % 2 == 0 ? direct : heap;
+        in.clear();
+        while (in.hasRemaining()) {
+          assertTrue(c.stdout().read(in, seconds(10), budgets[i % budgets.length]) > 0);
+        }
+        assertEquals((byte) i, in.get(0));
+        assertEquals((byte) (i >> 8), in.get(1));
+        assertEquals((byte) 7, in.get(2));
+      }
+    }
+  }
+
+  @Test
+  void aSpinLongerThanTheDeadlineStillTimesOutAndAnInterruptEndsIt() throws Exception {
+    try (ChildProcess child = runtime.spawn(fake(), seconds(10))) {
+      ByteBuffer page = ByteBuffer.allocateDirect(PAGE_BYTES);
+      long spin = TimeUnit.SECONDS.toNanos(30);
+      assertThrows(
+          PipeTimeoutException.class,
+          () -> child.stdout().read(page, Deadline.after(Duration.ofMillis(100)), spin));
+      assertThrows(IllegalArgumentException.class, () -> child.stdout().read(page, seconds(1), -1));
+      Thread.currentThread().interrupt();
+      try {
+        assertThrows(InterruptedIOException.class, () -> child.stdout().read(page, seconds(10), spin));
+        assertTrue(Thread.currentThread().isInterrupted(), "the interrupt status is kept");
+      } finally {
+        Thread.interrupted();
+      }
+      TestSupport.pingPong(child, page, seconds(10));
     }
   }
 
