@@ -210,6 +210,18 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The result line both redo modes print (see the header); sorts rtt in place for the median. */
+static void print_result(long measured, int64_t window_ns, long depth, int64_t *rtt, size_t n_rtt) {
+    double seconds = (double)window_ns / 1e9;
+    double us = seconds * (double)depth / (double)measured * 1e6;
+    printf("requests=%ld seconds=%.6f us_per_redo_per_caller=%.3f", measured, seconds, us);
+    if (rtt != NULL && n_rtt > 0) {
+        qsort(rtt, n_rtt, sizeof(int64_t), cmp_i64);
+        printf(" median_us=%.3f", (double)rtt[n_rtt / 2] / 1e3);
+    }
+    printf("\n");
+}
+
 static int run_redo(const char *binary, const char *request_file, long depth, long warmup_ms, long measure_ms) {
     size_t req_len;
     unsigned char *req = read_file(request_file, &req_len);
@@ -271,14 +283,7 @@ static int run_redo(const char *binary, const char *request_file, long depth, lo
     }
     pthread_join(th, NULL);
     kill_child(&c);
-    double seconds = (double)(t_end - t_begin) / 1e9;
-    double us = seconds * (double)depth / (double)measured * 1e6;
-    printf("requests=%ld seconds=%.6f us_per_redo_per_caller=%.3f", measured, seconds, us);
-    if (rtt != NULL && n_rtt > 0) {
-        qsort(rtt, n_rtt, sizeof(int64_t), cmp_i64);
-        printf(" median_us=%.3f", (double)rtt[n_rtt / 2] / 1e3);
-    }
-    printf("\n");
+    print_result(measured, t_end - t_begin, depth, rtt, n_rtt);
     return 0;
 }
 
@@ -453,14 +458,7 @@ static int run_redo_poll(const char *binary, const char *request_file, long dept
     }
     kill_child(&c);
     if (measured == 0) fail("no answer in the measurement window; raise MEASURE_MS");
-    double seconds = (double)(t_end - t_begin) / 1e9;
-    double us = seconds * (double)depth / (double)measured * 1e6;
-    printf("requests=%ld seconds=%.6f us_per_redo_per_caller=%.3f", measured, seconds, us);
-    if (rtt != NULL && n_rtt > 0) {
-        qsort(rtt, n_rtt, sizeof(int64_t), cmp_i64);
-        printf(" median_us=%.3f", (double)rtt[n_rtt / 2] / 1e3);
-    }
-    printf("\n");
+    print_result(measured, t_end - t_begin, depth, rtt, n_rtt);
     return 0;
 }
 
