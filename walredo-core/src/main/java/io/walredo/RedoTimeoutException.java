@@ -3,7 +3,9 @@ package io.walredo;
 
 /**
  * The request passed its deadline: waiting for a spawn, for room in the sidecar's stdin, or for its
- * answer. A sidecar that made a request time out is taken out of rotation and killed once idle.
+ * answer. A caller's deadline alone never kills the sidecar (its late answer is read and dropped); a sidecar that
+ * owes answers and sends nothing for {@link WalRedoConfig#stallTimeout()} is killed as stuck, and then the
+ * message says so.
  */
 public final class RedoTimeoutException extends WalRedoException {
     private static final long serialVersionUID = 1L;

@@ -39,6 +39,8 @@ public final class WalRedoConfig {
     public static final Duration DEFAULT_SPAWN_BACKOFF_MAX = Duration.ofSeconds(10);
     /** Default {@link #maxLiveSidecars()}: no cap. */
     public static final int DEFAULT_MAX_LIVE_SIDECARS = Integer.MAX_VALUE;
+    /** Default {@link #maxQueuedPerTenant()}: no fixed bound (deadline-aware admission still applies). */
+    public static final int DEFAULT_MAX_QUEUED_PER_TENANT = Integer.MAX_VALUE;
     /** Default {@link #maxRequestBytes()}: 128 MiB of encoded request. */
     public static final int DEFAULT_MAX_REQUEST_BYTES = 128 << 20;
     /** Default {@link #stderrMaxLineBytes()}: 4 KiB. */
@@ -90,6 +92,7 @@ public final class WalRedoConfig {
     private final Duration spawnBackoffInitial;
     private final Duration spawnBackoffMax;
     private final int maxLiveSidecars;
+    private final int maxQueuedPerTenant;
     private final int maxRequestBytes;
     private final int stderrMaxLineBytes;
     private final int stderrLinesPerSecond;
@@ -112,6 +115,7 @@ public final class WalRedoConfig {
         this.spawnBackoffInitial = b.spawnBackoffInitial;
         this.spawnBackoffMax = b.spawnBackoffMax;
         this.maxLiveSidecars = b.maxLiveSidecars;
+        this.maxQueuedPerTenant = b.maxQueuedPerTenant;
         this.maxRequestBytes = b.maxRequestBytes;
         this.stderrMaxLineBytes = b.stderrMaxLineBytes;
         this.stderrLinesPerSecond = b.stderrLinesPerSecond;
@@ -214,6 +218,19 @@ public final class WalRedoConfig {
         return maxLiveSidecars;
     }
 
+    /**
+     * The most requests queued or in flight on one tenant's sidecar (per PostgreSQL version) at once; the next
+     * is refused at once with {@link TenantOverloadedException} ({@code QUEUE_BOUND}) instead of waiting. Bounds
+     * how many callers one slow tenant can hold. Default: no fixed bound; at least 1.
+     *
+     * <p>Independently of this bound, a request is always refused at once ({@code EXPECTED_WAIT}) when the
+     * answers already owed ahead of it are expected to take longer than its remaining deadline; see {@code
+     * docs/operations.md} ("Admission") for the estimate.
+     */
+    public int maxQueuedPerTenant() {
+        return maxQueuedPerTenant;
+    }
+
     /** The largest encoded request accepted (base image plus records plus framing). Default 128 MiB. */
     public int maxRequestBytes() {
         return maxRequestBytes;
@@ -272,6 +289,7 @@ public final class WalRedoConfig {
         private Duration spawnBackoffInitial = DEFAULT_SPAWN_BACKOFF_INITIAL;
         private Duration spawnBackoffMax = DEFAULT_SPAWN_BACKOFF_MAX;
         private int maxLiveSidecars = DEFAULT_MAX_LIVE_SIDECARS;
+        private int maxQueuedPerTenant = DEFAULT_MAX_QUEUED_PER_TENANT;
         private int maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
         private int stderrMaxLineBytes = DEFAULT_STDERR_MAX_LINE_BYTES;
         private int stderrLinesPerSecond = DEFAULT_STDERR_LINES_PER_SECOND;
@@ -362,6 +380,12 @@ public final class WalRedoConfig {
         public Builder spawnBackoff(Duration initial, Duration max) {
             spawnBackoffInitial = Objects.requireNonNull(initial, "spawnBackoffInitial");
             spawnBackoffMax = Objects.requireNonNull(max, "spawnBackoffMax");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#maxQueuedPerTenant()}. */
+        public Builder maxQueuedPerTenant(int n) {
+            maxQueuedPerTenant = n;
             return this;
         }
 
@@ -458,6 +482,9 @@ public final class WalRedoConfig {
             }
             if (maxLiveSidecars < 1) {
                 p.add("maxLiveSidecars must be at least 1, got " + maxLiveSidecars);
+            }
+            if (maxQueuedPerTenant < 1) {
+                p.add("maxQueuedPerTenant must be at least 1, got " + maxQueuedPerTenant);
             }
             if (maxRequestBytes < 1) {
                 p.add("maxRequestBytes must be positive, got " + maxRequestBytes);

@@ -20,14 +20,18 @@ import java.util.Map;
  * @param redoLatency redo call latency distribution (successful calls)
  * @param stderrLinesLogged sidecar stderr lines logged
  * @param stderrLinesSuppressed sidecar stderr lines dropped by the rate limit
+ * @param refusals requests refused at once because their tenant's sidecar was overloaded
+ *     ({@link TenantOverloadedException}), by reason
  */
 public record WalRedoMetrics(long sidecarsStarted, long spawnFailures, Map<KillCause, Long> sidecarsKilled,
         int liveSidecars, long redos, long redoFailures, long retries, long records, long requestBytes,
-        Latency spawnLatency, Latency redoLatency, long stderrLinesLogged, long stderrLinesSuppressed) {
+        Latency spawnLatency, Latency redoLatency, long stderrLinesLogged, long stderrLinesSuppressed,
+        Map<TenantOverloadedException.Reason, Long> refusals) {
 
-    /** Copies the map. */
+    /** Copies the maps. */
     public WalRedoMetrics {
         sidecarsKilled = Map.copyOf(sidecarsKilled);
+        refusals = Map.copyOf(refusals);
     }
 
     /**

@@ -41,6 +41,10 @@ public interface WalRedoMetricsListener {
     default void redoFinished(TenantShardId tenant, Duration latency, int records, int requestBytes, boolean succeeded) {
     }
 
+    /** A request was refused at once because the tenant's sidecar {@code pid} was overloaded, for {@code reason}. */
+    default void requestRefused(TenantShardId tenant, int pid, TenantOverloadedException.Reason reason) {
+    }
+
     /** A sidecar's stderr line was logged ({@code suppressed} false) or dropped by the rate limit. */
     default void stderrLine(TenantShardId tenant, boolean suppressed) {
     }

@@ -267,6 +267,9 @@ class BadInputTest {
         for (int n : new int[] {0, -1, Integer.MIN_VALUE}) {
             out.add(bad("maxLiveSidecars " + n, IllegalArgumentException.class, "maxLiveSidecars must be at least 1",
                     (Executable) () -> WalRedoConfig.builder().redoBinary(PG, bin).maxLiveSidecars(n).build()));
+            out.add(bad("maxQueuedPerTenant " + n, IllegalArgumentException.class,
+                    "maxQueuedPerTenant must be at least 1",
+                    (Executable) () -> WalRedoConfig.builder().redoBinary(PG, bin).maxQueuedPerTenant(n).build()));
             out.add(bad("maxRequestBytes " + n, IllegalArgumentException.class, "maxRequestBytes must be positive",
                     (Executable) () -> WalRedoConfig.builder().redoBinary(PG, bin).maxRequestBytes(n).build()));
             out.add(bad("stderr line bytes " + n, IllegalArgumentException.class, "stderrMaxLineBytes",

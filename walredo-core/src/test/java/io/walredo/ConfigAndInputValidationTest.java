@@ -32,6 +32,7 @@ class ConfigAndInputValidationTest {
         assertEquals(Duration.ofSeconds(60), c.redoTimeout());
         assertEquals(Duration.ofSeconds(10), c.housekeepingPeriod());
         assertEquals(Integer.MAX_VALUE, c.maxLiveSidecars());
+        assertEquals(Integer.MAX_VALUE, c.maxQueuedPerTenant());
         assertEquals(4096, c.stderrMaxLineBytes());
         assertEquals(Map.of(), c.environment());
     }
@@ -50,6 +51,7 @@ class ConfigAndInputValidationTest {
                 .housekeepingPeriod(Duration.ofMinutes(10))
                 .spawnBackoff(Duration.ofSeconds(2), Duration.ofSeconds(1))
                 .maxLiveSidecars(0)
+                .maxQueuedPerTenant(0)
                 .stderrLimits(10, 0, 0)
                 .stderrBytesPerSecond(0)
                 .environment(Map.of("A=B", "x"))
@@ -57,7 +59,7 @@ class ConfigAndInputValidationTest {
         String msg = e.getMessage();
         for (String expected : List.of("does not exist", "is not a regular file", "is not executable",
                 "not an absolute path", "version 3", "idleTimeout must be positive", "redoTimeout must be positive",
-                "spawnBackoffMax", "maxLiveSidecars", "stderrMaxLineBytes", "stderrLinesPerSecond",
+                "spawnBackoffMax", "maxLiveSidecars", "maxQueuedPerTenant", "stderrMaxLineBytes", "stderrLinesPerSecond",
                 "stderrTailLines", "stderrBytesPerSecond", "environment")) {
             assertTrue(msg.contains(expected), "missing '" + expected + "' in: " + msg);
         }

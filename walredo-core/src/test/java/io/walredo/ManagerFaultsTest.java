@@ -201,7 +201,7 @@ class ManagerFaultsTest {
             assertTrue(e instanceof SidecarCrashedException || e instanceof SpawnFailedException, e.toString());
             assertTrue(e.getMessage().contains("exit code 3"), e.getMessage());
             assertTrue(e.getMessage().contains("last stderr"), "the fake's stderr line is in the error: " + e.getMessage());
-            Fixtures.await("crash accounted", Duration.ofSeconds(10),
+            Fixtures.await("crash accounted: " + m.metrics(), Duration.ofSeconds(10),
                     () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1);
             long started = m.metrics().sidecarsStarted();
             for (int i = 0; i < 20; i++) {

@@ -201,7 +201,8 @@ class StreamIntegrityTest {
                         if (!Arrays.equals(expected(r), m.redo(T, r, AttemptType.READ_PAGE, Duration.ofMillis(1)))) {
                             wrong.add("impatient " + i);
                         }
-                    } catch (RedoTimeoutException e) {
+                    } catch (RedoTimeoutException | TenantOverloadedException e) {
+                        // Refused at once once the abandoned answers queued ahead are expected to take 50 ms or more.
                         timeouts.incrementAndGet();
                     } catch (Throwable e) {
                         wrong.add("impatient " + i + ": " + e);
@@ -222,7 +223,7 @@ class StreamIntegrityTest {
             });
             assertTrue(impatient.join(Duration.ofSeconds(60)) && patient.join(Duration.ofSeconds(60)));
             assertTrue(wrong.isEmpty(), String.join("\n", wrong));
-            assertTrue(timeouts.get() > 0, "a 1 ms deadline against 2 ms answers timed out");
+            assertTrue(timeouts.get() > 0, "a 1 ms deadline against 2 ms answers timed out (or was refused)");
             assertEquals(1, m.metrics().sidecarsStarted(), "exactly one sidecar: " + m.metrics());
             assertEquals(0, killed(m));
             assertEquals(pid, sidecarPid(m, T));
@@ -242,13 +243,18 @@ class StreamIntegrityTest {
         try (WalRedoManager m = slowSidecar()) {
             assertEquals(0, runtime.armedAlarms());
             Call answered = parked(m, request(1));
-            Call timedOut = new Call(m, T, request(2), Duration.ofMillis(100));
             Call interrupted = parked(m, request(3));
-            Fixtures.await("three calls armed", Duration.ofSeconds(10), () -> runtime.armedAlarms() == 3);
+            Fixtures.await("two calls armed", Duration.ofSeconds(10), () -> runtime.armedAlarms() == 2);
             interrupted.thread.interrupt();
             assertCancelledWithInterruptKept(interrupted);
-            assertInstanceOf(RedoTimeoutException.class, timedOut.join());
             assertPage(request(1), answered.join());
+            assertEquals(0, runtime.armedAlarms());
+
+            // Once the interrupted caller's answer has been drained (a patient call behind it returns), the sidecar
+            // is idle, and an idle sidecar admits any deadline; this one is shorter than the 300 ms answer.
+            assertPage(request(5), new Call(m, T, request(5), Duration.ofSeconds(20)).join());
+            Call timedOut = new Call(m, T, request(2), Duration.ofMillis(100));
+            assertInstanceOf(RedoTimeoutException.class, timedOut.join());
             assertEquals(0, runtime.armedAlarms());
 
             Call killedUnder = parked(m, request(4));

@@ -6,6 +6,7 @@ import io.walredo.ProtocolException;
 import io.walredo.RedoCancelledException;
 import io.walredo.RedoTimeoutException;
 import io.walredo.SidecarCrashedException;
+import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoException;
 import java.time.Duration;
@@ -30,6 +31,22 @@ final class Failures {
                 + " (sidecar pid " + pid + "). The request's deadline passed; the sidecar keeps serving and is"
                 + " killed only if it makes no progress for stallTimeout (" + stallTimeout + "). If this repeats,"
                 + " give the request more time or look at the sidecar's stderr", cause);
+    }
+
+    /** Refused at once: the sidecar's queue is full, or the answers ahead would outlast the caller's deadline. */
+    TenantOverloadedException overloaded(TenantOverloadedException.Reason reason, int queued, Duration expectedWait,
+            Duration remaining, int maxQueued) {
+        String why = switch (reason) {
+            case QUEUE_BOUND -> queued + " requests were already queued or in flight on it (maxQueuedPerTenant "
+                    + maxQueued + ")";
+            case EXPECTED_WAIT -> "the " + queued + " answers owed ahead of it are expected to take "
+                    + expectedWait.toMillis() + " ms, longer than the request's remaining " + remaining.toMillis()
+                    + " ms";
+        };
+        return new TenantOverloadedException(tenant, pid, reason, queued, expectedWait, "walredo request for tenant "
+                + tenant + " was refused at once because its sidecar (pid " + pid + ") is overloaded: " + why
+                + ". Nothing was sent. Shed the request or retry it later; if the tenant is always this slow,"
+                + " look at its sidecar's stderr");
     }
 
     /** The sidecar owed answers and made no progress for the stall limit: it was killed as stuck. */

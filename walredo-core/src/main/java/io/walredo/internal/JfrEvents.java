@@ -2,6 +2,7 @@
 package io.walredo.internal;
 
 import io.walredo.KillCause;
+import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import jdk.jfr.Category;
 import jdk.jfr.Description;
@@ -58,6 +59,29 @@ final class JfrEvents {
         int pid;
         @Label("Cause")
         String cause;
+    }
+
+    @Name("io.walredo.RedoRefused")
+    @Label("WAL Redo Refused")
+    @Category({"WAL Redo"})
+    @Description("A request refused at once because its tenant's sidecar was overloaded")
+    static final class RefusedEvent extends Event {
+        @Label("Tenant")
+        String tenant;
+        @Label("PID")
+        int pid;
+        @Label("Reason")
+        String reason;
+    }
+
+    static void refused(TenantShardId tenant, int pid, TenantOverloadedException.Reason reason) {
+        RefusedEvent e = new RefusedEvent();
+        if (e.isEnabled()) {
+            e.tenant = tenant.toString();
+            e.pid = pid;
+            e.reason = reason.name();
+            e.commit();
+        }
     }
 
     static void kill(TenantShardId tenant, int pid, KillCause cause) {

@@ -2,6 +2,7 @@
 package io.walredo.internal;
 
 import io.walredo.KillCause;
+import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoMetrics;
 import io.walredo.WalRedoMetricsListener;
@@ -32,6 +33,8 @@ final class Metrics {
     private final LongAdder requestBytes = new LongAdder();
     private final LongAdder stderrLogged = new LongAdder();
     private final LongAdder stderrSuppressed = new LongAdder();
+    private final EnumMap<TenantOverloadedException.Reason, LongAdder> refused =
+            new EnumMap<>(TenantOverloadedException.Reason.class);
     private final LatencyHistogram spawnLatency = new LatencyHistogram();
     private final LatencyHistogram redoLatency = new LatencyHistogram();
     private volatile boolean listenerFailureLogged;
@@ -41,6 +44,9 @@ final class Metrics {
         this.liveSidecars = liveSidecars;
         for (KillCause c : KillCause.values()) {
             killed.put(c, new LongAdder());
+        }
+        for (TenantOverloadedException.Reason r : TenantOverloadedException.Reason.values()) {
+            refused.put(r, new LongAdder());
         }
     }
 
@@ -68,6 +74,16 @@ final class Metrics {
         JfrEvents.kill(tenant, pid, cause);
         try {
             listener.sidecarKilled(tenant, pid, cause);
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    void refused(TenantShardId tenant, int pid, TenantOverloadedException.Reason reason) {
+        refused.get(reason).increment();
+        JfrEvents.refused(tenant, pid, reason);
+        try {
+            listener.requestRefused(tenant, pid, reason);
         } catch (RuntimeException e) {
             listenerFailed(e);
         }
@@ -103,9 +119,11 @@ final class Metrics {
     WalRedoMetrics snapshot() {
         Map<KillCause, Long> k = new EnumMap<>(KillCause.class);
         killed.forEach((c, n) -> k.put(c, n.sum()));
+        Map<TenantOverloadedException.Reason, Long> r = new EnumMap<>(TenantOverloadedException.Reason.class);
+        refused.forEach((c, n) -> r.put(c, n.sum()));
         return new WalRedoMetrics(started.sum(), spawnFailures.sum(), k, liveSidecars.getAsInt(), redos.sum(),
                 redoFailures.sum(), retries.sum(), records.sum(), requestBytes.sum(), spawnLatency.snapshot(),
-                redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum());
+                redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum(), r);
     }
 
     private void listenerFailed(RuntimeException e) {

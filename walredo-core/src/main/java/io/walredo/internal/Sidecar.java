@@ -2,6 +2,7 @@
 package io.walredo.internal;
 
 import io.walredo.KillCause;
+import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoException;
 import io.walredo.internal.AttemptFailure.Retry;
@@ -86,6 +87,17 @@ final class Sidecar {
      * 30 µs on this machine kind; a park and wake-up costs about as much.
      */
     static final long SPIN_LIMIT_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
+    /**
+     * Admission never refuses for an expected wait shorter than this: a caller gains little from being turned away
+     * for less, and short estimates are where noise (a GC pause, a busy carrier) weighs most. A caller whose
+     * deadline is shorter still may time out instead, as before.
+     */
+    static final long ADMISSION_MIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    /**
+     * Admission looks at stdout (one FIONREAD) before it counts the time since the last answer, once that time
+     * reaches this and exceeds the sidecar's history: below it the check would cost more than it could change.
+     */
+    static final long CURRENT_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
 
     /** Told once, on the killing thread, when this sidecar is killed; must not block. */
     interface Listener {
@@ -112,6 +124,7 @@ final class Sidecar {
 
     /** High 32 bits: state; low 32 bits: borrowers. One CAS decides retain versus retire races. */
     private final AtomicLong ctl = new AtomicLong();
+    private final CompletableFuture<Void> accounted = new CompletableFuture<>();
     private final AtomicReference<KillCause> retireCause = new AtomicReference<>();
     private volatile long lastUsedNanos;
     private volatile long lastRedoEpochMillis;
@@ -137,6 +150,12 @@ final class Sidecar {
     private volatile long loneSentNanos;
     /** Moving average of lone round trips, 0 until one is measured; sizes the reader's spin (see spinBudget). */
     private volatile long loneRoundTripNanos;
+    /** When the sidecar began on the answer now owed first: its enqueue into an empty queue, or the last answer. */
+    private volatile long serviceStartNanos;
+    /** The last answer's service time (from serviceStartNanos to its arrival); 0 until one arrived. */
+    private volatile long lastServiceNanos;
+    /** Moving average (1/4 weight) of service times; 0 until one arrived. See expectedWaitNanos. */
+    private volatile long serviceAverageNanos;
     /** Only touched by the reader-role holder; its position survives hand-overs. */
     private final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
     private final AtomicReference<Failure> failure = new AtomicReference<>();
@@ -334,7 +353,26 @@ final class Sidecar {
         failure.compareAndSet(null, defaultFailure(cause));
         wakeAll();
         child.close();
-        listener.killed(this, cause);
+        try {
+            listener.killed(this, cause);
+        } finally {
+            accounted.complete(null);
+        }
+    }
+
+    /**
+     * Whether the process died on its own before answering anything and its death has not been processed yet (the
+     * exit callback is still collecting the exit status and stderr tail, up to {@link #CRASH_REPORT_WAIT}). Until
+     * it has, the death does not count toward spawn back-off, so a caller must not respawn yet: see
+     * {@link #accounted()}.
+     */
+    boolean diedUnaccounted() {
+        return !served && !child.isAlive() && !accounted.isDone();
+    }
+
+    /** Completes once {@link #kill} has told the listener (so back-off bookkeeping has seen this sidecar's end). */
+    CompletableFuture<Void> accounted() {
+        return accounted;
     }
 
     private Failure defaultFailure(KillCause cause) {
@@ -666,12 +704,18 @@ final class Sidecar {
         answer.flip();
         answer.get(page);
         answer.clear();
+        long arrived = System.nanoTime();
         long sent = loneSentNanos;
         if (sent != 0 && owed == 1) {
-            long rtt = System.nanoTime() - sent;
+            long rtt = arrived - sent;
             long avg = loneRoundTripNanos;
             loneRoundTripNanos = avg == 0 ? rtt : avg + (rtt - avg) / 4;
         }
+        long service = arrived - serviceStartNanos;
+        long average = serviceAverageNanos;
+        serviceAverageNanos = average == 0 ? service : average + (service - average) / 4;
+        lastServiceNanos = service;
+        serviceStartNanos = arrived;
         Pending owner = pollHead();
         if (owner == null) {
             throw failed(new Failure(failures.unsolicited("a whole page more than was asked for"),
@@ -679,6 +723,62 @@ final class Sidecar {
         }
         owner.complete(page);
         return true;
+    }
+
+    /**
+     * Admission, before anything is queued or sent (the caller holds a borrow): refuses at once, with {@link
+     * TenantOverloadedException}, a request that would make more than {@code maxQueued} requests queued or in
+     * flight here, or whose wait for the answers owed ahead of it is expected to outlast its deadline. An idle
+     * sidecar admits everything; see {@link #expectedWaitNanos} for the estimate.
+     */
+    void admit(Deadline deadline, int maxQueued) throws AttemptFailure {
+        int ahead = Math.max(owed, inFlight() - 1);
+        if (ahead == 0) {
+            return;
+        }
+        if (ahead >= maxQueued) {
+            throw new AttemptFailure(failures.overloaded(TenantOverloadedException.Reason.QUEUE_BOUND, ahead,
+                    Duration.ZERO, Duration.ZERO, maxQueued), Retry.NEVER);
+        }
+        long remaining = deadline.remainingNanos();
+        if (remaining <= 0) {
+            return; // already late: the caller times out on its first wait, which says so better than a refusal
+        }
+        long expected = expectedWaitNanos(ahead);
+        if (expected >= ADMISSION_MIN_WAIT_NANOS && expected > remaining) {
+            throw new AttemptFailure(failures.overloaded(TenantOverloadedException.Reason.EXPECTED_WAIT, ahead,
+                    Duration.ofNanos(expected), Duration.ofNanos(Math.max(0, remaining)), maxQueued), Retry.NEVER);
+        }
+    }
+
+    /**
+     * The expected wait behind {@code ahead} owed answers: {@code ahead} times a per-answer time that is the larger
+     * of (a) the smaller of the last service time and its moving average, and (b) how long the sidecar has been on
+     * the answer it owes first. (a) takes the smaller so that one slow answer among fast ones stops counting at the
+     * next fast one; (b) lets a sidecar that has gone slow (or hung) show it before its slow answer arrives. With
+     * nothing measured yet and no answer owed the estimate is 0, so a fresh sidecar admits everything.
+     */
+    long expectedWaitNanos(int ahead) {
+        long last = lastServiceNanos;
+        long average = serviceAverageNanos;
+        long history = last == 0 ? 0 : Math.min(last, average);
+        long current = owed > 0 ? Math.max(0, System.nanoTime() - serviceStartNanos) : 0;
+        if (current > history && current >= CURRENT_CHECK_NANOS && answerBytesWaiting()) {
+            // The sidecar has answered; only our reader has not run yet (a busy JVM). That is no sign of a slow
+            // sidecar, and counting it would refuse healthy traffic whenever the carriers are saturated.
+            current = 0;
+        }
+        long perAnswer = Math.max(history, current);
+        return perAnswer > Long.MAX_VALUE / Math.max(1, ahead) ? Long.MAX_VALUE : perAnswer * ahead;
+    }
+
+    /** Whether answer bytes sit unread in stdout (FIONREAD); false if it cannot tell (the pipe is closed). */
+    private boolean answerBytesWaiting() {
+        try {
+            return child.stdout().available() > 0;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /**
@@ -807,6 +907,7 @@ final class Sidecar {
                 long now = System.nanoTime();
                 progressNanos = now;
                 loneSentNanos = now;
+                serviceStartNanos = now;
             } else {
                 tail.next = p;
                 loneSentNanos = 0;

@@ -11,6 +11,7 @@ import io.walredo.RedoTimeoutException;
 import io.walredo.SidecarCrashedException;
 import io.walredo.SidecarStatus;
 import io.walredo.SpawnFailedException;
+import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
@@ -64,6 +65,8 @@ public final class Supervisor {
     private static final long CAP_RESCAN_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     /** Retries of a request that never reached its sidecar; they do not use up the AttemptType's retries. */
     static final int MAX_NOT_SENT_RETRIES = 3;
+    /** Longest wait for a dead sidecar's exit processing (its crash report wait is 500 ms, its stderr tail 500 ms). */
+    private static final long ACCOUNTING_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private final WalRedoConfig config;
     private final LongSupplier nanoClock;
@@ -218,6 +221,7 @@ public final class Supervisor {
             attempts[0]++;
             Sidecar sc = acquire(key, deadline);
             try {
+                sc.admit(deadline, config.maxQueuedPerTenant());
                 byte[] page = sc.apply(request, deadline);
                 Slot slot = slots.get(key);
                 if (slot != null) {
@@ -225,6 +229,13 @@ public final class Supervisor {
                 }
                 return page;
             } catch (AttemptFailure f) {
+                if (f.error() instanceof TenantOverloadedException o) {
+                    metrics.refused(key.tenant(), sc.pid(), o.reason());
+                    log.atDebug().addKeyValue("tenant", key.tenant()).addKeyValue("pid", sc.pid())
+                            .addKeyValue("reason", o.reason()).addKeyValue("queued", o.queued())
+                            .addKeyValue("expectedWaitMs", o.expectedWait().toMillis())
+                            .log("redo refused: sidecar overloaded");
+                }
                 boolean again = switch (f.retry()) {
                     case NEVER -> false;
                     case PER_ATTEMPT_TYPE -> retried < retries;
@@ -260,6 +271,9 @@ public final class Supervisor {
             Sidecar sc = slot.current.get();
             if (sc != null && sc.tryRetain()) {
                 return sc;
+            }
+            if (sc != null && sc.diedUnaccounted()) {
+                awaitAccounted(sc, deadline);
             }
             CompletableFuture<Sidecar> spawning;
             long backoffNanos = 0;
@@ -315,6 +329,26 @@ public final class Supervisor {
                 continue;
             }
             awaitSpawn(slot, spawning, deadline);
+        }
+    }
+
+    /**
+     * Waits (at most {@link #ACCOUNTING_WAIT_NANOS}, within the deadline) until a sidecar that died before answering
+     * anything has been accounted for, so that its death counts toward back-off before this caller decides whether
+     * to spawn. Without the wait, a binary that dies at once was spawned again by the very request that found it
+     * dead, before its exit was processed.
+     */
+    private void awaitAccounted(Sidecar sc, Deadline deadline) throws RedoCancelledException {
+        try {
+            sc.accounted().get(Math.max(0, Math.min(deadline.remainingNanos(), ACCOUNTING_WAIT_NANOS)),
+                    TimeUnit.NANOSECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            // Proceed: the deadline or the bound passed first; back-off may then start one spawn later.
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RedoCancelledException(sc.tenant(), sc.pid(), "walredo request for tenant " + sc.tenant()
+                    + " was cancelled: the calling thread was interrupted while its dead sidecar (pid " + sc.pid()
+                    + ") was being accounted for", e);
         }
     }
 
