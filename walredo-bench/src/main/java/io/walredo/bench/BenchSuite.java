@@ -26,8 +26,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * Runs every benchmark of {@code ./scripts/bench}, prints one table per benchmark (with a progress line while
  * it runs) and writes the report {@code docs/benchmarks.md} with its PNG charts.
  *
- * <p>Usage: {@code BenchSuite quick|full [--only throughput,spawn,cold,isolation,deadlines,density] [--report DIR]
- * [--rows WORK/CALLERS,...] [--profile]}.
+ * <p>Usage: {@code BenchSuite quick|full [--only throughput,spawn,cold,isolation,shared,deadlines,density]
+ * [--report DIR] [--rows WORK/CALLERS,...] [--profile]}.
  * System properties: {@code walredo.fake.binary} (the fake redo binary), {@code walredo.bench.client} (the C
  * limit client), {@code walredo.bench.command} (the command line to print in the report).
  */
@@ -105,7 +105,8 @@ public final class BenchSuite {
         }
     }
 
-    private static final List<String> ALL = List.of("throughput", "spawn", "cold", "isolation", "deadlines", "density");
+    private static final List<String> ALL = List.of("throughput", "spawn", "cold", "isolation", "shared", "deadlines",
+            "density");
     private static Path reportDir = Path.of("docs");
 
     private BenchSuite() {
@@ -160,6 +161,7 @@ public final class BenchSuite {
                 case "spawn" -> new SpawnScenario(mode, fake, client).run(progress);
                 case "cold" -> new ColdStartScenario(mode, fake).run(progress);
                 case "isolation" -> new IsolationScenario(mode, fake, work).run(progress);
+                case "shared" -> new SharedCallersScenario(mode, fake, work).run(progress);
                 case "deadlines" -> new DeadlineScenario(fake, work, mode.isolationSeconds()).run(progress);
                 case "density" -> new DensityScenario(fake).run(progress);
                 default -> throw new IllegalStateException(b);
@@ -285,7 +287,7 @@ public final class BenchSuite {
                 + "postgres: its work per request is hashing the input, so these figures measure the library and "
                 + "the pipes, not WAL replay.\n\n");
         md.append("Reproduce: `./scripts/bench quick` (under 10 minutes) or `./scripts/bench full`; "
-                + "`--only throughput,spawn,cold,isolation,deadlines,density` runs a subset.\n\n");
+                + "`--only throughput,spawn,cold,isolation,shared,deadlines,density` runs a subset.\n\n");
         md.append("## Targets\n\n");
         Table all = new Table("benchmark", "target", "this run", "");
         for (Section s : sections) {

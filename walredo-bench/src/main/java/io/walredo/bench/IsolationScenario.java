@@ -24,7 +24,8 @@ import java.util.concurrent.atomic.LongAdder;
 final class IsolationScenario {
     static final int TENANTS = 100;
     static final int CALLERS_PER_TENANT = 10;
-    private static final String SLOW_ENV = "WALREDO_BENCH_SLOW_TENANT";
+    /** The environment variable naming the slow tenant for {@link #slowOneTenantWrapper}. */
+    static final String SLOW_ENV = "WALREDO_BENCH_SLOW_TENANT";
 
     private final BenchSuite.Mode mode;
     private final Path fake;
@@ -153,7 +154,7 @@ final class IsolationScenario {
     }
 
     /** (max - min) / min of a series, in per cent. */
-    private static double spread(List<Double> rates) {
+    static double spread(List<Double> rates) {
         double min = rates.stream().mapToDouble(Double::doubleValue).min().orElseThrow();
         double max = rates.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
         return (max - min) / min * 100;
@@ -167,9 +168,15 @@ final class IsolationScenario {
         return s;
     }
 
-    /** A wrapper that adds {@code --delay-us 1000000} for the tenant named in {@value #SLOW_ENV}. */
     private Path wrapper() throws IOException {
-        Path p = workDir.resolve("slow-one-tenant.sh");
+        return slowOneTenantWrapper(fake, workDir.resolve("slow-one-tenant.sh"));
+    }
+
+    /**
+     * Writes {@code p}: a wrapper that runs {@code fake}, adding {@code --delay-us 1000000} for the tenant named in
+     * the environment variable {@value #SLOW_ENV} (a sidecar's environment is exactly the configured one).
+     */
+    static Path slowOneTenantWrapper(Path fake, Path p) throws IOException {
         Files.writeString(p, "#!/bin/sh\n"
                 + "# argv: --wal-redo [extra...] --tenant-shard-id ID\n"
                 + "for a in \"$@\"; do last=$a; done\n"

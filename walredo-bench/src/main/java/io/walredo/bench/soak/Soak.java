@@ -12,6 +12,7 @@ import io.walredo.RedoRequest;
 import io.walredo.RelTag;
 import io.walredo.SidecarCrashedException;
 import io.walredo.SidecarStatus;
+import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRecord;
 import io.walredo.WalRedoConfig;
@@ -52,6 +53,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.slf4j.LoggerFactory;
 
@@ -75,6 +77,8 @@ public final class Soak {
      * hung (the check is not a benchmark).
      */
     static final Duration DEFAULT_HANG_GRACE = Duration.ofSeconds(5);
+    /** How long a caller pauses after its call was refused at once (TenantOverloadedException). */
+    private static final long REFUSAL_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
     /** How long the end-of-run checks wait for fds, threads and children to settle. */
     private static final Duration SETTLE = Duration.ofSeconds(20);
     /** Open fds and platform threads may exceed the baseline by this much at the end (JDK-internal churn). */
@@ -435,6 +439,11 @@ public final class Soak {
             } catch (WalRedoException e) {
                 outcome = e.toString();
                 tally.count(tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
+                if (e instanceof TenantOverloadedException) {
+                    // A refusal does not park; a server would answer "busy" and be asked again later, so this
+                    // caller pauses instead of retrying in a loop that would keep admitted calls off the carriers.
+                    LockSupport.parkNanos(REFUSAL_PAUSE_NANOS);
+                }
                 checkNamed(e, tenant, tally);
                 if (e instanceof RedoCancelledException && e.getMessage().contains("interrupted")
                         && !Thread.currentThread().isInterrupted()) {
