@@ -36,6 +36,7 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -100,13 +101,18 @@ public final class Soak {
      * @param tenants tenants (one sidecar each at most)
      * @param callers virtual-thread callers
      * @param faultEvery mean interval between injected faults
+     * @param faults the kinds of fault injected (empty: none)
      * @param hangGrace how long after its deadline a call may return before it counts as hung
      * @param zombieLimit how long a child may stay a zombie (exited, not reaped) before it counts as leaked
      * @param report file for the Markdown report, or null
      * @param command the command line quoted in the report
      */
-    public record Options(Duration duration, int tenants, int callers, Duration faultEvery, Duration hangGrace,
-            Duration zombieLimit, Path report, String command) {
+    public record Options(Duration duration, int tenants, int callers, Duration faultEvery, Set<FaultKind> faults,
+            Duration hangGrace, Duration zombieLimit, Path report, String command) {
+        /** Copies the set. */
+        public Options {
+            faults = faults.isEmpty() ? EnumSet.noneOf(FaultKind.class) : EnumSet.copyOf(faults);
+        }
     }
 
     /**
@@ -149,13 +155,36 @@ public final class Soak {
                   --tenants N       tenants (default 200)
                   --callers N       virtual-thread callers (default 2000)
                   --fault-every D   mean interval between faults (default 100ms)
+                  --faults LIST     kinds of fault to inject: all (default), none, or a comma-separated list of
+                                    %s
                   --hang-grace D    a call returning later than this after its deadline counts as hung
                                     (default 5s; SoakTest passes 30s)
                   --zombie-limit D  a child that stays a zombie longer than this counts as not reaped
                                     (default 1s; SoakTest passes 10s)
                   --report FILE     also write the final table as Markdown, with date, command and machine
                 D: a whole number of ms, s or m, e.g. 100ms, 5s, 2m (no unit means ms)
-                exit status: 0 if every invariant held, 1 if one was violated, 2 for a usage error""";
+                exit status: 0 if every invariant held, 1 if one was violated, 2 for a usage error""".formatted(
+                EnumSet.allOf(FaultKind.class).toString().toLowerCase(Locale.ROOT));
+    }
+
+    /** "all", "none" or comma-separated fault kind names, any case. */
+    static Set<FaultKind> faultKinds(String v) {
+        if (v.equalsIgnoreCase("all")) {
+            return EnumSet.allOf(FaultKind.class);
+        }
+        Set<FaultKind> kinds = EnumSet.noneOf(FaultKind.class);
+        if (v.equalsIgnoreCase("none")) {
+            return kinds;
+        }
+        for (String name : v.split(",")) {
+            try {
+                kinds.add(FaultKind.valueOf(name.trim().toUpperCase(Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--faults: no fault kind '" + name + "'; kinds are "
+                        + EnumSet.allOf(FaultKind.class).toString().toLowerCase(Locale.ROOT) + ", or all, or none");
+            }
+        }
+        return kinds;
     }
 
     static Options parse(String[] args) {
@@ -177,6 +206,7 @@ public final class Soak {
         int tenants = 200;
         int callers = 2000;
         Duration faultEvery = Duration.ofMillis(100);
+        Set<FaultKind> faults = EnumSet.allOf(FaultKind.class);
         Duration hangGrace = DEFAULT_HANG_GRACE;
         Duration zombieLimit = DEFAULT_ZOMBIE_LIMIT;
         Path report = null;
@@ -190,13 +220,15 @@ public final class Soak {
                 case "--tenants" -> tenants = CliArgs.positiveInt(a, v);
                 case "--callers" -> callers = CliArgs.positiveInt(a, v);
                 case "--fault-every" -> faultEvery = duration(a, v);
+                case "--faults" -> faults = faultKinds(v);
                 case "--hang-grace" -> hangGrace = duration(a, v);
                 case "--zombie-limit" -> zombieLimit = duration(a, v);
                 case "--report" -> report = Path.of(v).toAbsolutePath();
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
         }
-        return new Options(Duration.ofMillis(Math.round(minutes * 60_000)), tenants, callers, faultEvery, hangGrace,
+        return new Options(Duration.ofMillis(Math.round(minutes * 60_000)), tenants, callers, faultEvery, faults,
+                hangGrace,
                 zombieLimit, report, "./scripts/soak " + String.join(" ", args));
     }
 
@@ -335,7 +367,7 @@ public final class Soak {
         long start = System.nanoTime();
         double seconds;
         WalRedoManager manager = WalRedoManager.create(config);
-        Chaos chaos = new Chaos(manager, tenants, faultDir, tally, o.faultEvery());
+        Chaos chaos = new Chaos(manager, tenants, faultDir, tally, o.faultEvery(), o.faults());
         try {
             AtomicBoolean stop = new AtomicBoolean();
             CountDownLatch finished = new CountDownLatch(o.callers());
@@ -631,7 +663,7 @@ public final class Soak {
     }
 
     /** Kinds of injected faults. Spawn-time kinds carry the fake's flags; the others act on a running sidecar. */
-    enum FaultKind {
+    public enum FaultKind {
         SIGKILL, SIGSTOP_SIGCONT, DETACH, INTERRUPT_CALLER,
         CRASH(Fault.CRASH_AFTER), EXIT(Fault.EXIT_AFTER), GARBAGE(Fault.GARBAGE_AFTER), HANG(Fault.HANG_AFTER),
         PARTIAL_ANSWER(Fault.PARTIAL_AFTER), EXIT_MID_PAGE(Fault.EXIT_MID_PAGE), STDERR_FLOOD(Fault.STDERR_FLOOD),
@@ -665,6 +697,7 @@ public final class Soak {
         private final Path faultDir;
         private final Tally tally;
         private final Duration every;
+        private final FaultKind[] kinds;
         private final SplittableRandom rnd = new SplittableRandom(99);
         private final Map<String, FaultKind> armed = new HashMap<>();
         private final Set<Integer> stopped = ConcurrentHashMap.newKeySet();
@@ -674,7 +707,9 @@ public final class Soak {
         private final int sigstop = NativeRuntime.signalNumber("SIGSTOP");
         private final int sigcont = NativeRuntime.signalNumber("SIGCONT");
 
-        Chaos(WalRedoManager manager, TenantShardId[] tenants, Path faultDir, Tally tally, Duration every) {
+        Chaos(WalRedoManager manager, TenantShardId[] tenants, Path faultDir, Tally tally, Duration every,
+                Set<FaultKind> kinds) {
+            this.kinds = kinds.toArray(FaultKind[]::new);
             this.manager = manager;
             this.tenants = tenants;
             this.faultDir = faultDir;
@@ -688,7 +723,9 @@ public final class Soak {
 
         @Override
         public void run() {
-            FaultKind[] kinds = FaultKind.values();
+            if (kinds.length == 0) {
+                return;
+            }
             while (!stopping) {
                 try {
                     double gap = -Math.log(1 - rnd.nextDouble()) * every.toNanos();
@@ -934,6 +971,8 @@ public final class Soak {
         sb.append("| metric | value |\n|---|---|\n");
         row(sb, "duration", String.format(Locale.ROOT, "%.1f s (%d tenants, %d callers, a fault every %d ms on"
                 + " average)", seconds, o.tenants(), o.callers(), o.faultEvery().toMillis()));
+        row(sb, "fault kinds", o.faults().size() == FaultKind.values().length ? "all"
+                : o.faults().isEmpty() ? "none" : o.faults().toString().toLowerCase(Locale.ROOT));
         long requests = t.requests.sum();
         row(sb, "requests", String.format(Locale.ROOT, "%d (%.0f/s)", requests, requests / seconds));
         row(sb, "correct pages", Long.toString(t.correct.sum()));

@@ -4,6 +4,7 @@ package io.walredo.bench.soak;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -30,7 +31,7 @@ class SoakTest {
     void chaosSoakHoldsEveryInvariant() throws Exception {
         double minutes = Double.parseDouble(System.getProperty(MINUTES_PROPERTY, "1"));
         Soak.Options o = new Soak.Options(Duration.ofMillis(Math.round(minutes * 60_000)), 200, 2000,
-                Duration.ofMillis(100), HANG_GRACE, ZOMBIE_LIMIT, null,
+                Duration.ofMillis(100), EnumSet.allOf(Soak.FaultKind.class), HANG_GRACE, ZOMBIE_LIMIT, null,
                 "SoakTest (-D" + MINUTES_PROPERTY + "=" + minutes + ", hang grace " + Soak.text(HANG_GRACE)
                         + ", zombie limit " + Soak.text(ZOMBIE_LIMIT) + ")");
         Soak.Result r = Soak.run(o, System.out);
