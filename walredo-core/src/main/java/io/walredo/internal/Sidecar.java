@@ -144,10 +144,10 @@ final class Sidecar {
     /** System.nanoTime() of the sidecar's last sign of life while owing: the first entry of a busy spell, or an answer byte. */
     private volatile long progressNanos;
     /**
-     * When the request now alone in the queue was enqueued (queue empty before it), or 0 once a second one joined:
-     * only a lone request's round trip measures the sidecar's answer time rather than queueing.
+     * True from an enqueue into the empty queue until a second request joins: only a lone request's service time
+     * is its whole round trip, the sidecar's answer time without queueing.
      */
-    private volatile long loneSentNanos;
+    private volatile boolean lone;
     /** Moving average of lone round trips, 0 until one is measured; sizes the reader's spin (see spinBudget). */
     private volatile long loneRoundTripNanos;
     /** When the sidecar began on the answer now owed first: its enqueue into an empty queue, or the last answer. */
@@ -705,15 +705,11 @@ final class Sidecar {
         answer.get(page);
         answer.clear();
         long arrived = System.nanoTime();
-        long sent = loneSentNanos;
-        if (sent != 0 && owed == 1) {
-            long rtt = arrived - sent;
-            long avg = loneRoundTripNanos;
-            loneRoundTripNanos = avg == 0 ? rtt : avg + (rtt - avg) / 4;
-        }
         long service = arrived - serviceStartNanos;
-        long average = serviceAverageNanos;
-        serviceAverageNanos = average == 0 ? service : average + (service - average) / 4;
+        if (lone && owed == 1) {
+            loneRoundTripNanos = movingAverage(loneRoundTripNanos, service);
+        }
+        serviceAverageNanos = movingAverage(serviceAverageNanos, service);
         lastServiceNanos = service;
         serviceStartNanos = arrived;
         Pending owner = pollHead();
@@ -779,6 +775,11 @@ final class Sidecar {
         } catch (IOException e) {
             return false;
         }
+    }
+
+    /** Weight 1/4 for the new sample; 0 (nothing measured yet) takes the sample as it is. */
+    private static long movingAverage(long average, long sample) {
+        return average == 0 ? sample : average + (sample - average) / 4;
     }
 
     /**
@@ -906,11 +907,11 @@ final class Sidecar {
                 head = p;
                 long now = System.nanoTime();
                 progressNanos = now;
-                loneSentNanos = now;
                 serviceStartNanos = now;
+                lone = true;
             } else {
                 tail.next = p;
-                loneSentNanos = 0;
+                lone = false;
             }
             tail = p;
             owed = owed + 1;

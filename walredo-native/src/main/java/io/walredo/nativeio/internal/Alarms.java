@@ -108,11 +108,6 @@ public final class Alarms {
       this.thread = thread;
     }
 
-    /** Returns the deadline ({@code System.nanoTime()} value). */
-    public long atNanos() {
-      return at;
-    }
-
     @Override
     public void close() {
       disarm();
