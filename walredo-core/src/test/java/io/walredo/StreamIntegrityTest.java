@@ -380,7 +380,9 @@ class StreamIntegrityTest {
 
     @Test
     void pageWrittenWhileIdleKillsTheSidecarAndTheNextRequestRunsOnAFreshOne() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.UNSOLICITED_AFTER.args(1)).build())) {
+        // Nobody watches an idle sidecar's stdout; the housekeeper looks on each pass.
+        WalRedoConfig cfg = config(Fault.UNSOLICITED_AFTER.args(1)).housekeepingPeriod(Duration.ofMillis(50)).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
             assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
             int pid = sidecarPid(m, T);
             Fixtures.await("the unsolicited page noticed", Duration.ofSeconds(10),

@@ -174,8 +174,6 @@ final class Sidecar {
         this.stallNanos = stallTimeout.toNanos();
         this.failures = new Failures(key.tenant(), pid);
         this.lastUsedNanos = nanoClock.getAsLong();
-        // Last: every field is set before the reactor can call back (the registration is a volatile write).
-        child.stdout().onUnattendedReadiness(this::onUnattendedOutput);
     }
 
     SidecarKey key() {
@@ -489,23 +487,25 @@ final class Sidecar {
     }
 
     /**
-     * Reactor thread, for stdout readiness no reader waits for. Usually that is an answer a reader took before
-     * parking; if nothing is owed and bytes are there, the sidecar spoke unasked. Non-blocking: tryAcquire,
-     * one ioctl; the kill (which logs and calls listeners) runs on a virtual thread.
+     * Housekeeper: kills this sidecar if it wrote to stdout while nothing was owed. Between requests nobody watches
+     * stdout (the reactor reports readiness only to a parked reader, see {@code walredo-native}'s {@code Reactor}),
+     * so such output is found here or by the next writer's own check, whichever comes first. Non-blocking: a
+     * tryAcquire and one ioctl; a sidecar that is being written to is skipped.
      */
-    private void onUnattendedOutput() {
+    void killIfSpokeUnasked() {
         if (owed != 0 || failure.get() != null || !writePermit.tryAcquire()) {
             return;
         }
+        int stray;
         try {
-            int stray = owed == 0 ? child.stdout().available() : 0;
-            if (stray > 0) {
-                Thread.ofVirtual().name("walredo-violation-" + pid).start(() -> unsolicitedOutput(stray));
-            }
-        } catch (IOException | RuntimeException | Error ignored) {
-            // Closed meanwhile, or no thread: the next writer's own check catches the bytes.
+            stray = owed == 0 ? child.stdout().available() : 0;
+        } catch (IOException closed) {
+            return;
         } finally {
             writePermit.release();
+        }
+        if (stray > 0) {
+            unsolicitedOutput(stray);
         }
     }
 

@@ -654,14 +654,21 @@ public final class Supervisor {
         return false;
     }
 
-    /** One housekeeping pass: quiesces every sidecar idle for at least the idle timeout. Never throws. */
+    /**
+     * One housekeeping pass: kills every sidecar that wrote to stdout while nothing was owed, and quiesces every
+     * sidecar idle for at least the idle timeout. Never throws.
+     */
     public void sweep() {
         try {
             long now = nanoClock.getAsLong();
             long idle = config.idleTimeout().toNanos();
             for (Slot slot : slots.values()) {
                 Sidecar sc = slot.current.get();
-                if (sc != null && sc.inFlight() == 0 && now - sc.lastUsedNanos() >= idle && sc.tryReserveIdle()) {
+                if (sc == null) {
+                    continue;
+                }
+                sc.killIfSpokeUnasked();
+                if (sc.inFlight() == 0 && now - sc.lastUsedNanos() >= idle && sc.tryReserveIdle()) {
                     slot.current.compareAndSet(sc, null);
                     sc.kill(KillCause.QUIESCE);
                 }

@@ -42,8 +42,9 @@ public final class NativeRuntime {
 
   private static final Logger log = LoggerFactory.getLogger(NativeRuntime.class);
   private static final int SPAWNER_THREADS = 2;
-  private static final int READ_EVENTS = Linux.EPOLLIN | Linux.EPOLLRDHUP | Linux.EPOLLET;
-  private static final int WRITE_EVENTS = Linux.EPOLLOUT | Linux.EPOLLET;
+  /** Pipe ends are one-shot: see {@link Reactor}'s class comment and {@link Readiness}. */
+  private static final int READ_EVENTS = Linux.EPOLLIN | Linux.EPOLLRDHUP | Linux.EPOLLET | Linux.EPOLLONESHOT;
+  private static final int WRITE_EVENTS = Linux.EPOLLOUT | Linux.EPOLLET | Linux.EPOLLONESHOT;
 
   private static final ReentrantLock INIT_LOCK = new ReentrantLock();
   private static volatile NativeRuntime instance;

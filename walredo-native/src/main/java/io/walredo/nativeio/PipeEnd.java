@@ -19,9 +19,9 @@ import java.util.Objects;
  * The parent's end of one pipe to or from a child: the write end of its stdin, or the read end of its stdout or
  * stderr. Created by {@link NativeRuntime#spawn} as part of a {@link ChildProcess}, which owns it and closes it.
  *
- * <p>The fd is non-blocking and registered once with the reactor (edge-triggered). A read or write first tries the
- * syscall; only when the pipe is empty (or full) does the calling thread park until the reactor reports readiness or
- * the deadline passes, so a virtual thread waiting here holds no carrier and no platform thread. Direct buffers are
+ * <p>The fd is non-blocking and registered once with the reactor (one-shot: it reports readiness only to a thread that
+ * has just re-armed it before parking). A read or write first tries the syscall; only when the pipe is empty (or
+ * full) does the calling thread park until the reactor reports readiness or the deadline passes, so a virtual thread waiting here holds no carrier and no platform thread. Direct buffers are
  * read into and written from in place; heap buffers work through a temporary direct buffer of at most 64 KiB.
  *
  * <p>Threads: at most one thread reads (or writes) at a time; the caller guarantees that. {@link #close()} may be
@@ -172,17 +172,6 @@ public final class PipeEnd implements AutoCloseable {
     } finally {
       fd.release();
     }
-  }
-
-  /**
-   * Sets the action to run when this read end becomes readable (data or end of stream) while no thread waits in a
-   * read: the way to notice output nobody asked for. It runs on the reactor thread, so it must not block and should
-   * return within microseconds; it may also run for data a reader took without parking, so it must check for
-   * itself (with {@link #available()}) whether anything is there. Replaces an earlier action.
-   */
-  public void onUnattendedReadiness(Runnable action) {
-    requireDirection(true);
-    readiness.onUnattended(Objects.requireNonNull(action, "action"));
   }
 
   /** Returns true until {@link #close()} is called. */

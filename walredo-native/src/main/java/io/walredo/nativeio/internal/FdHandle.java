@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.nativeio.internal;
 
+import io.walredo.nativeio.NativeCallException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,6 +34,9 @@ public final class FdHandle {
 
   private volatile Reactor reactor;
   private volatile long token;
+  /** A one-shot registration's epoll_event (null otherwise), kept for {@link #rearm()}; freed by {@link #closeNow()}. */
+  private volatile NativeMemory armEvent;
+  private volatile long armEventAddress;
 
   /** Takes ownership of {@code fd}: from now on only this handle closes it. */
   public FdHandle(int fd) {
@@ -47,10 +51,37 @@ public final class FdHandle {
     return fd;
   }
 
-  /** Records the reactor registration to remove before the fd is closed. Called once, right after registering. */
-  void registered(Reactor reactor, long token) {
+  /**
+   * Records the reactor registration to remove before the fd is closed, and for a one-shot registration the
+   * epoll_event to re-arm it with (this handle owns and frees it). Called once, right after registering.
+   */
+  void registered(Reactor reactor, long token, NativeMemory armEvent, long armEventAddress) {
     this.token = token;
+    this.armEventAddress = armEventAddress;
+    this.armEvent = armEvent;
     this.reactor = reactor;
+  }
+
+  /**
+   * Re-enables a one-shot registration so that the next readiness reaches the reactor (see {@link Readiness}); does
+   * nothing for a handle registered otherwise or not at all.
+   *
+   * @return false if the handle is closed
+   * @throws NativeCallException if {@code epoll_ctl} fails (a bug or ENOMEM: the caller must not park)
+   */
+  public boolean rearm() throws NativeCallException {
+    Reactor r = reactor;
+    if (r == null || armEvent == null) {
+      return !isClosed();
+    }
+    if (!acquire()) {
+      return false;
+    }
+    try {
+      return r.rearm(fd, armEventAddress);
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -121,6 +152,11 @@ public final class FdHandle {
   }
 
   private void closeNow() {
+    NativeMemory event = armEvent;
+    if (event != null) {
+      // Only rearm reads it, under a use of this handle; the last use is over.
+      event.close();
+    }
     NativeLibrary nl = NativeLibrary.get();
     if (nl.libc().close(fd) != 0) {
       int errno = nl.errno();

@@ -46,6 +46,10 @@ public final class Linux {
   public static final int EPOLL_CLOEXEC = O_CLOEXEC;
   /** {@code EPOLL_CTL_ADD}. */
   public static final int EPOLL_CTL_ADD = 1;
+  /** {@code EPOLLONESHOT}: after one event the registration reports nothing until re-armed. */
+  public static final int EPOLLONESHOT = 1 << 30;
+  /** {@code EPOLL_CTL_MOD}. */
+  public static final int EPOLL_CTL_MOD = 3;
   /** {@code EPOLL_CTL_DEL}. */
   public static final int EPOLL_CTL_DEL = 2;
 
@@ -70,6 +74,8 @@ public final class Linux {
   public static final int EINTR = Errno.EINTR.intValue();
   /** {@code EAGAIN} (= EWOULDBLOCK). */
   public static final int EAGAIN = Errno.EAGAIN.intValue();
+  /** {@code ENOENT}. */
+  public static final int ENOENT = Errno.ENOENT.intValue();
   /** {@code EPIPE}. */
   public static final int EPIPE = Errno.EPIPE.intValue();
   /** {@code ESRCH}. */

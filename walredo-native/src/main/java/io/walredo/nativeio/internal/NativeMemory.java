@@ -7,7 +7,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * One zeroed block of native memory, carved up by a bump allocator and freed in {@link #close()}. Used for the
  * short-lived structures of one native call (posix_spawn attributes, argv, an epoll_event): the caller opens it in a
- * try-with-resources, so the memory is freed on every path. Confined to the thread that created it. Internal API.
+ * try-with-resources, so the memory is freed on every path. Not thread-safe: used by one thread at a time (a
+ * one-shot registration's epoll_event is filled once, then only read by the kernel). Internal API.
  */
 public final class NativeMemory implements AutoCloseable {
 

@@ -37,6 +37,17 @@ import org.slf4j.LoggerFactory;
  * sleeps with, so the write wakes it. {@link #wakeRequested} only suppresses duplicate writes: it is cleared before
  * (1), so an armer that finds it set knows that a wake-up is still to come and that (1) will follow it.
  *
+ * <h2>One-shot pipe registrations</h2>
+ *
+ * <p>Pipe ends are registered with {@link Linux#EPOLLONESHOT}: after one event the registration is disabled, and
+ * only a thread about to park re-arms it ({@link FdHandle#rearm()}, one {@code EPOLL_CTL_MOD}). Why: once a pipe
+ * has been polled, the kernel wakes its epoll waiters on every write to it, not only when it was empty. Armed for
+ * good, a sidecar's stdout woke this thread once per answer, although the reader nearly always took the answer
+ * without parking; each wake-up cost this thread a context switch and the sidecar a cross-CPU wake-up. Measured
+ * with 16 callers on one sidecar: 26-45k redos/s at 30-46 µs of JVM CPU and 9-19 µs of sidecar CPU per redo
+ * before, 44-58k redos/s at 23-31 and 7-8 µs after (see {@code docs/architecture.md}). {@link Readiness} says
+ * why no wake-up is lost.
+ *
  * <p>Each registration carries a token, never reused, in {@code epoll_data}, not the fd: an event fetched by
  * {@code epoll_wait} just before another thread deregistered and closed that fd (and the JVM reused its number)
  * then finds no target instead of waking the new owner of the number.
@@ -83,6 +94,8 @@ public final class Reactor {
   /** The nanoTime the reactor plans to wake at; see the class comment. */
   private volatile long plannedWake;
   private final AtomicBoolean wakeRequested = new AtomicBoolean();
+  /** Events dispatched to targets; written by the reactor thread only. */
+  private volatile long dispatched;
 
   private Reactor(int epfd, FdHandle wakeFd, Duration horizon) {
     this.epfd = epfd;
@@ -170,7 +183,9 @@ public final class Reactor {
 
   /**
    * Adds {@code fd} to the epoll set with {@code events}; its events go to {@code target} until the handle is closed
-   * (closing deregisters). Call at most once per handle, before the handle is shared.
+   * (closing deregisters). Call at most once per handle, before the handle is shared. With {@link
+   * Linux#EPOLLONESHOT} in {@code events}, the registration reports one event and then nothing until {@link
+   * FdHandle#rearm()} (see the class comment).
    *
    * @throws NativeCallException if {@code epoll_ctl} fails (ENOMEM, ENOSPC: max_user_watches reached)
    */
@@ -178,22 +193,48 @@ public final class Reactor {
     long token = nextToken.getAndIncrement();
     // The target goes in first: an event may arrive before epoll_ctl returns.
     targets.put(token, target);
-    int rc;
-    int errno = 0;
-    try (NativeMemory event = new NativeMemory(16)) {
-      long address = event.allocate(EVENT_SIZE);
-      event.putInt(address, events);
-      event.putLong(address + DATA_OFFSET, token);
-      rc = libc.epoll_ctl(epfd, Linux.EPOLL_CTL_ADD, fd.fd(), address);
-      if (rc != 0) {
-        errno = nl.errno();
-      }
-    }
+    NativeMemory event = new NativeMemory(16);
+    long address = event.allocate(EVENT_SIZE);
+    event.putInt(address, events);
+    event.putLong(address + DATA_OFFSET, token);
+    int rc = libc.epoll_ctl(epfd, Linux.EPOLL_CTL_ADD, fd.fd(), address);
+    int errno = rc == 0 ? 0 : nl.errno();
     if (rc != 0) {
+      event.close();
       targets.remove(token);
       throw new NativeCallException("epoll_ctl", errno, "cannot register " + fd + " with the walredo reactor");
     }
-    fd.registered(this, token);
+    if ((events & Linux.EPOLLONESHOT) == 0) {
+      event.close();
+      fd.registered(this, token, null, 0);
+    } else {
+      // Kept for rearm: EPOLL_CTL_MOD with the same mask and token. Freed when the fd is closed.
+      fd.registered(this, token, event, address);
+    }
+  }
+
+  /**
+   * Re-enables a one-shot registration ({@code EPOLL_CTL_MOD} with its original mask). The kernel checks readiness
+   * during the call, so an fd that became ready while disabled reports an event at once. The caller holds a use of
+   * {@code fd}.
+   *
+   * @return false if the registration is gone (the fd was closed meanwhile)
+   * @throws NativeCallException if {@code epoll_ctl} fails otherwise
+   */
+  boolean rearm(int fd, long event) throws NativeCallException {
+    if (libc.epoll_ctl(epfd, Linux.EPOLL_CTL_MOD, fd, event) == 0) {
+      return true;
+    }
+    int errno = nl.errno();
+    if (errno == Linux.ENOENT) {
+      return false;
+    }
+    throw new NativeCallException("epoll_ctl", errno, "cannot re-arm fd " + fd + " with the walredo reactor");
+  }
+
+  /** Returns the number of events the reactor has dispatched to targets so far (for tests and diagnostics). */
+  public long eventsDispatched() {
+    return dispatched;
   }
 
   /**
@@ -253,6 +294,7 @@ public final class Reactor {
         if (target == null) {
           continue;
         }
+        dispatched++;
         try {
           target.onEvents(mask);
         } catch (Throwable t) {

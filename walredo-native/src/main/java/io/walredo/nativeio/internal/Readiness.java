@@ -2,33 +2,38 @@
 package io.walredo.nativeio.internal;
 
 import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.NativeCallException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Readiness of one edge-triggered pipe end: a sequence number the reactor bumps on every epoll event, and the one
- * thread (the single reader or the single writer of that end) parked until it changes.
+ * Readiness of one pipe end, registered one-shot with the reactor: a sequence number the reactor bumps on every epoll
+ * event, and the one thread (the single reader or the single writer of that end) parked until it changes.
  *
  * <h2>Why no wake-up is lost</h2>
  *
  * <p>A waiter does, in this order: (1) read the sequence {@code s}; (2) try the non-blocking syscall and get EAGAIN;
- * (3) publish itself in {@link #waiter}; (4) re-read the sequence and return if it is no longer {@code s}; (5) park.
- * The reactor, for each event: (a) increments the sequence; (b) reads {@link #waiter} and unparks it.
+ * (3) publish itself in {@link #waiter}; (4) re-arm the registration ({@link FdHandle#rearm()}); (5) re-read the
+ * sequence and return if it is no longer {@code s}; (6) park. The reactor, for each event: (a) increments the
+ * sequence; (b) reads {@link #waiter} and unparks it.
  *
- * <p>The pipe is edge-triggered, so the only event that matters is the first one after the syscall in (2) found the
- * pipe empty (or full): data (or room) arriving later produces a new event, whose (a) happens after (2) and therefore
- * after (1). Both fields are volatile, so (3)→(4) and (a)→(b) are totally ordered against each other:
+ * <p>First, data (or room) that arrives after the syscall in (2) found the pipe empty (or full) produces an event.
+ * If it arrives before (4), the re-arm finds the pipe ready (the kernel polls the fd inside {@code EPOLL_CTL_MOD})
+ * and queues the event then; if after (4), the registration is armed and the arrival queues it. Either way that
+ * event's (a) happens after (2), hence after (1). Second, that event wakes the waiter: both fields are volatile, so
+ * (3)→(5) and (a)→(b) are totally ordered against each other:
  *
  * <ul>
- *   <li>(a) before (4): the waiter sees a changed sequence and retries the syscall without parking;
- *   <li>(a) after (4): then (b) comes after (3), the reactor sees the waiter and unparks it. If (b) runs before (5),
- *       the unpark leaves a permit and (5) returns at once.
+ *   <li>(a) before (5): the waiter sees a changed sequence and retries the syscall without parking;
+ *   <li>(a) after (5): then (b) comes after (3), the reactor sees the waiter and unparks it. If (b) runs before (6),
+ *       the unpark leaves a permit and (6) returns at once.
  * </ul>
  *
- * <p>An event between (1) and (2) at worst causes one needless retry. {@link #wakeWaiter()} after {@link
- * FdHandle#close()} follows the same pattern with the closed flag in place of the sequence. Unparks may be spurious
- * (the reactor may unpark a thread that has just timed out and moved on); every park here sits in a loop that
- * re-checks its condition, as LockSupport requires anyway.
+ * <p>An event between (1) and (2) at worst causes one needless retry. A registration stays armed after its waiter
+ * gave up (deadline, interrupt); its event then finds no waiter and only bumps the sequence. {@link #wakeWaiter()}
+ * after {@link FdHandle#close()} follows the same pattern with the closed flag in place of the sequence. Unparks may
+ * be spurious (the reactor may unpark a thread that has just timed out and moved on); every park here sits in a loop
+ * that re-checks its condition, as LockSupport requires anyway.
  *
  * <p>Thread-safe under the rule that at most one thread waits at a time. Internal API.
  */
@@ -48,7 +53,6 @@ public final class Readiness implements Reactor.Target {
 
   private final AtomicLong sequence = new AtomicLong();
   private volatile Thread waiter;
-  private volatile Runnable unattended;
 
   /** Creates a readiness with sequence 0 and no waiter. */
   public Readiness() {}
@@ -58,28 +62,14 @@ public final class Readiness implements Reactor.Target {
     return sequence.get();
   }
 
-  /**
-   * Steps (a) and (b); runs on the reactor thread. An event that finds no waiter runs the {@linkplain #onUnattended
-   * unattended listener}, if any: that is how an owner learns of readiness nobody asked for (unsolicited output).
-   * The listener also runs for events whose data a reader consumed before parking, so it must re-check the state.
-   */
+  /** Steps (a) and (b); runs on the reactor thread. */
   @Override
   public void onEvents(int events) {
     sequence.incrementAndGet();
     Thread w = waiter;
     if (w != null) {
       LockSupport.unpark(w);
-      return;
     }
-    Runnable r = unattended;
-    if (r != null) {
-      r.run();
-    }
-  }
-
-  /** Sets the action run on the reactor thread for an event that finds no waiter; it must not block. */
-  public void onUnattended(Runnable listener) {
-    unattended = listener;
   }
 
   /** Unparks the waiter, if any; call after closing the handle it waits on. */
@@ -91,13 +81,18 @@ public final class Readiness implements Reactor.Target {
   }
 
   /**
-   * Steps (3) to (5): parks the calling thread until the sequence differs from {@code observed}, {@code fd} is closed,
+   * Steps (3) to (6): parks the calling thread until the sequence differs from {@code observed}, {@code fd} is closed,
    * the deadline passes or the thread is interrupted. Parking a virtual thread releases its carrier.
+   *
+   * @throws NativeCallException if re-arming the registration failed (then nothing would wake the thread)
    */
-  public Wake await(long observed, Deadline deadline, FdHandle fd) {
+  public Wake await(long observed, Deadline deadline, FdHandle fd) throws NativeCallException {
     Thread me = Thread.currentThread();
     waiter = me;
     try {
+      if (!fd.rearm()) {
+        return Wake.CLOSED;
+      }
       while (true) {
         if (sequence.get() != observed) {
           return Wake.READY;
