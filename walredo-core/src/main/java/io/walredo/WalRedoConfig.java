@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.TreeMap;
 import java.util.function.LongSupplier;
 
@@ -51,6 +52,14 @@ public final class WalRedoConfig {
     public static final int DEFAULT_STDERR_TAIL_LINES = 16;
     /** Default {@link #stderrBytesPerSecond()}: 256 KiB a second per sidecar. */
     public static final int DEFAULT_STDERR_BYTES_PER_SECOND = 256 * 1024;
+    /** Default {@link #sidecarWorkingDirectory()}: the root directory. */
+    public static final Path DEFAULT_SIDECAR_WORKING_DIRECTORY = Path.of("/");
+    /** Default {@link #sidecarOpenFilesLimit()}: 1,024, the usual soft limit outside a JVM. */
+    public static final int DEFAULT_SIDECAR_OPEN_FILES_LIMIT = 1024;
+    /** Default {@link #sidecarOomScoreAdj()}: 1,000, so the OOM killer takes a sidecar before anything else. */
+    public static final int DEFAULT_SIDECAR_OOM_SCORE_ADJ = 1000;
+    /** Every sidecar's umask: files it creates are its user's alone. */
+    public static final int SIDECAR_UMASK = 0077;
 
     /**
      * The longest duration any setting accepts: 365 days. Far beyond any useful timeout or period, and small
@@ -64,6 +73,10 @@ public final class WalRedoConfig {
 
     /** Smallest stderr read rate accepted, in bytes a second. */
     public static final int MIN_STDERR_BYTES_PER_SECOND = 4096;
+    /** Lowest {@link #sidecarOpenFilesLimit()}. */
+    public static final int MIN_SIDECAR_OPEN_FILES_LIMIT = 64;
+    /** Lowest {@link #sidecarAddressSpaceLimit()}: 64 MiB. */
+    public static final long MIN_SIDECAR_ADDRESS_SPACE_LIMIT = 64L << 20;
 
     /**
      * One redo binary: a {@code postgres} built with {@code --wal-redo} support, and the directory of its
@@ -101,6 +114,12 @@ public final class WalRedoConfig {
     private final WalRedoMetricsListener metricsListener;
     private final boolean shutdownHook;
     private final LongSupplier nanoClock;
+    private final Path sidecarWorkingDirectory;
+    private final int sidecarOpenFilesLimit;
+    private final boolean sidecarCoreDumps;
+    private final OptionalLong sidecarAddressSpaceLimit;
+    private final Optional<Duration> sidecarCpuTimeLimit;
+    private final int sidecarOomScoreAdj;
 
     private WalRedoConfig(Builder b, Duration housekeepingPeriod) {
         this.binaries = Collections.unmodifiableMap(new TreeMap<>(b.binaries));
@@ -124,6 +143,12 @@ public final class WalRedoConfig {
         this.metricsListener = b.metricsListener;
         this.shutdownHook = b.shutdownHook;
         this.nanoClock = b.nanoClock;
+        this.sidecarWorkingDirectory = b.sidecarWorkingDirectory;
+        this.sidecarOpenFilesLimit = b.sidecarOpenFilesLimit;
+        this.sidecarCoreDumps = b.sidecarCoreDumps;
+        this.sidecarAddressSpaceLimit = b.sidecarAddressSpaceLimit;
+        this.sidecarCpuTimeLimit = b.sidecarCpuTimeLimit;
+        this.sidecarOomScoreAdj = b.sidecarOomScoreAdj;
     }
 
     /** A builder with every default set and no redo binary yet. */
@@ -275,6 +300,59 @@ public final class WalRedoConfig {
         return nanoClock;
     }
 
+    /**
+     * Each sidecar's working directory, instead of the JVM's: where a relative path it opens, and a core file, would
+     * land. Default {@link #DEFAULT_SIDECAR_WORKING_DIRECTORY}; an existing absolute directory. Every sidecar also
+     * runs with umask {@link #SIDECAR_UMASK} and leads a process group of its own (see {@code docs/reliability.md},
+     * "Containment").
+     */
+    public Path sidecarWorkingDirectory() {
+        return sidecarWorkingDirectory;
+    }
+
+    /**
+     * Each sidecar's {@code RLIMIT_NOFILE} (soft and hard), instead of the JVM's, which the JVM raises to its hard
+     * limit. Default {@link #DEFAULT_SIDECAR_OPEN_FILES_LIMIT}; from 64 up to the JVM's own hard limit (more fails
+     * every spawn with EPERM unless the JVM has CAP_SYS_RESOURCE).
+     */
+    public int sidecarOpenFilesLimit() {
+        return sidecarOpenFilesLimit;
+    }
+
+    /**
+     * Whether a crashing sidecar may write a core file (then with the JVM's {@code RLIMIT_CORE}). Default false:
+     * {@code RLIMIT_CORE} 0, soft and hard, so a crash-looping sidecar cannot fill a disk with cores.
+     */
+    public boolean sidecarCoreDumps() {
+        return sidecarCoreDumps;
+    }
+
+    /**
+     * Each sidecar's {@code RLIMIT_AS} in bytes (soft and hard), if set: an allocation beyond it fails in the sidecar,
+     * which then reports an error or dies, instead of growing without bound. Default none (the JVM's, usually
+     * unlimited).
+     */
+    public OptionalLong sidecarAddressSpaceLimit() {
+        return sidecarAddressSpaceLimit;
+    }
+
+    /**
+     * Each sidecar's {@code RLIMIT_CPU} (whole seconds of CPU over its life; SIGXCPU kills it at the limit), if set.
+     * A sidecar is respawned when needed, so this bounds the CPU one process may burn, not a tenant's. Default none.
+     */
+    public Optional<Duration> sidecarCpuTimeLimit() {
+        return sidecarCpuTimeLimit;
+    }
+
+    /**
+     * Each sidecar's {@code /proc/PID/oom_score_adj}. Default {@link #DEFAULT_SIDECAR_OOM_SCORE_ADJ}: under memory
+     * pressure the kernel kills a sidecar, which the next request respawns, before the pageserver. Within
+     * -1000..1000; a value below the JVM's own needs CAP_SYS_RESOURCE (else every spawn fails with EACCES).
+     */
+    public int sidecarOomScoreAdj() {
+        return sidecarOomScoreAdj;
+    }
+
     /** Builds a {@link WalRedoConfig}. Not thread-safe. */
     public static final class Builder {
         private final Map<Integer, RedoBinary> binaries = new TreeMap<>();
@@ -298,6 +376,12 @@ public final class WalRedoConfig {
         private WalRedoMetricsListener metricsListener = WalRedoMetricsListener.NONE;
         private boolean shutdownHook;
         private LongSupplier nanoClock = System::nanoTime;
+        private Path sidecarWorkingDirectory = DEFAULT_SIDECAR_WORKING_DIRECTORY;
+        private int sidecarOpenFilesLimit = DEFAULT_SIDECAR_OPEN_FILES_LIMIT;
+        private boolean sidecarCoreDumps;
+        private OptionalLong sidecarAddressSpaceLimit = OptionalLong.empty();
+        private Optional<Duration> sidecarCpuTimeLimit = Optional.empty();
+        private int sidecarOomScoreAdj = DEFAULT_SIDECAR_OOM_SCORE_ADJ;
         private final List<String> problems = new ArrayList<>();
 
         private Builder() {
@@ -427,6 +511,42 @@ public final class WalRedoConfig {
             return this;
         }
 
+        /** See {@link WalRedoConfig#sidecarWorkingDirectory()}. */
+        public Builder sidecarWorkingDirectory(Path dir) {
+            sidecarWorkingDirectory = Objects.requireNonNull(dir, "sidecarWorkingDirectory");
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#sidecarOpenFilesLimit()}. */
+        public Builder sidecarOpenFilesLimit(int n) {
+            sidecarOpenFilesLimit = n;
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#sidecarCoreDumps()}. */
+        public Builder sidecarCoreDumps(boolean allowed) {
+            sidecarCoreDumps = allowed;
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#sidecarAddressSpaceLimit()}. */
+        public Builder sidecarAddressSpaceLimit(long bytes) {
+            sidecarAddressSpaceLimit = OptionalLong.of(bytes);
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#sidecarCpuTimeLimit()}. */
+        public Builder sidecarCpuTimeLimit(Duration d) {
+            sidecarCpuTimeLimit = Optional.of(Objects.requireNonNull(d, "sidecarCpuTimeLimit"));
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#sidecarOomScoreAdj()}. */
+        public Builder sidecarOomScoreAdj(int adj) {
+            sidecarOomScoreAdj = adj;
+            return this;
+        }
+
         /** Test hook: the monotonic clock the housekeeper and idle tracking read. */
         Builder nanoClock(LongSupplier clock) {
             nanoClock = Objects.requireNonNull(clock, "nanoClock");
@@ -502,10 +622,35 @@ public final class WalRedoConfig {
                 p.add("stderrBytesPerSecond must be at least " + MIN_STDERR_BYTES_PER_SECOND + ", got "
                         + stderrBytesPerSecond);
             }
+            checkContainment(p);
             if (!p.isEmpty()) {
                 throw new IllegalArgumentException("invalid WalRedoConfig: " + String.join("; ", p));
             }
             return new WalRedoConfig(this, period);
+        }
+
+        private void checkContainment(List<String> p) {
+            if (!sidecarWorkingDirectory.isAbsolute() || !Files.isDirectory(sidecarWorkingDirectory)) {
+                p.add("sidecarWorkingDirectory " + sidecarWorkingDirectory + " is not an existing absolute directory");
+            }
+            if (sidecarOpenFilesLimit < MIN_SIDECAR_OPEN_FILES_LIMIT) {
+                p.add("sidecarOpenFilesLimit must be at least " + MIN_SIDECAR_OPEN_FILES_LIMIT + " (postgres needs"
+                        + " a few dozen fds), got " + sidecarOpenFilesLimit);
+            }
+            sidecarAddressSpaceLimit.ifPresent(bytes -> {
+                if (bytes < MIN_SIDECAR_ADDRESS_SPACE_LIMIT) {
+                    p.add("sidecarAddressSpaceLimit must be at least " + MIN_SIDECAR_ADDRESS_SPACE_LIMIT
+                            + " bytes (64 MiB), got " + bytes);
+                }
+            });
+            sidecarCpuTimeLimit.ifPresent(d -> {
+                if (d.compareTo(Duration.ofSeconds(1)) < 0 || d.compareTo(MAX_DURATION) > 0) {
+                    p.add("sidecarCpuTimeLimit must be between 1 s and " + MAX_DURATION + ", got " + d);
+                }
+            });
+            if (Math.abs(sidecarOomScoreAdj) > 1000) {
+                p.add("sidecarOomScoreAdj must be within -1000..1000, got " + sidecarOomScoreAdj);
+            }
         }
 
         private static void positive(List<String> p, String name, Duration d) {

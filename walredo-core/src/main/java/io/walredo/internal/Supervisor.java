@@ -17,6 +17,7 @@ import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoMetrics;
 import io.walredo.nativeio.ChildProcess;
+import io.walredo.nativeio.Containment;
 import io.walredo.nativeio.Deadline;
 import io.walredo.nativeio.DeadlineAlarm;
 import io.walredo.nativeio.NativeRuntime;
@@ -84,6 +85,7 @@ public final class Supervisor {
     private final Executor virtualThreads = r -> Thread.ofVirtual().name("walredo-exit").start(r);
     private final Thread shutdownHook;
 
+    private final Containment containment;
     /**
      * Loads the native runtime (once per JVM) and starts the housekeeper.
      *
@@ -95,6 +97,7 @@ public final class Supervisor {
         this.nanoClock = Objects.requireNonNull(nanoClock, "nanoClock");
         this.runtime = NativeRuntime.get();
         this.metrics = new Metrics(config.metricsListener(), live::get);
+        this.containment = SidecarContainment.from(config);
         this.housekeeper = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "walredo-housekeeper");
             t.setDaemon(true);
@@ -444,7 +447,7 @@ public final class Supervisor {
         argv.add(key.tenant().toString());
         Map<String, String> env = new HashMap<>(config.environment());
         bin.libDir().ifPresent(dir -> env.put("LD_LIBRARY_PATH", dir.toString()));
-        SpawnSpec spec = new SpawnSpec(bin.executable(), argv, env);
+        SpawnSpec spec = new SpawnSpec(bin.executable(), argv, env, containment);
 
         slot.waitingForRoom = true;
         try {

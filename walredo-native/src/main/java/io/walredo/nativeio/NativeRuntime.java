@@ -232,7 +232,7 @@ public final class NativeRuntime {
 
   /** Runs on a spawner thread. */
   private ChildProcess spawnNow(SpawnSpec spec) throws SpawnException {
-    Spawner.Spawned s = spawner.spawn(spec.executable(), spec.argv(), spec.environment());
+    Spawner.Spawned s = spawner.spawn(spec.executable(), spec.argv(), spec.environment(), spec.containment());
     int pid = s.pid();
     FdHandle pidfd = new FdHandle(s.pidfd());
     FdHandle in = new FdHandle(s.stdin());

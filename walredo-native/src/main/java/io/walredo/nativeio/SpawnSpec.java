@@ -15,8 +15,15 @@ import java.util.Objects;
  * @param executable absolute path of the program
  * @param argv the arguments, {@code argv[0]} first (conventionally the program name)
  * @param environment the complete environment; iteration order is kept
+ * @param containment working directory, umask, resource limits and OOM score of the child
  */
-public record SpawnSpec(Path executable, List<String> argv, Map<String, String> environment) {
+public record SpawnSpec(
+    Path executable, List<String> argv, Map<String, String> environment, Containment containment) {
+
+  /** A spec with {@link Containment#NONE}. */
+  public SpawnSpec(Path executable, List<String> argv, Map<String, String> environment) {
+    this(executable, argv, environment, Containment.NONE);
+  }
 
   /**
    * Validates and copies.
@@ -29,6 +36,7 @@ public record SpawnSpec(Path executable, List<String> argv, Map<String, String> 
     Objects.requireNonNull(executable, "executable");
     Objects.requireNonNull(argv, "argv");
     Objects.requireNonNull(environment, "environment");
+    Objects.requireNonNull(containment, "containment");
     if (!executable.isAbsolute()) {
       throw new IllegalArgumentException("executable must be an absolute path: " + executable);
     }

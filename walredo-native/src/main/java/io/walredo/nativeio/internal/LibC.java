@@ -72,6 +72,14 @@ public interface LibC {
   @IgnoreError
   int posix_spawnattr_setsigdefault(@intptr_t long attr, @intptr_t long sigset);
 
+  /** {@code posix_spawnattr_setpgroup(attr, pgroup)}; 0 makes the child the leader of a new group. */
+  @IgnoreError
+  int posix_spawnattr_setpgroup(@intptr_t long attr, int pgroup);
+
+  /** {@code posix_spawn_file_actions_addchdir_np(fileActions, path)} (glibc >= 2.29). */
+  @IgnoreError
+  int posix_spawn_file_actions_addchdir_np(@intptr_t long fileActions, @intptr_t long path);
+
   // ---- file descriptors; -1 and errno on failure ----
 
   /** {@code int pipe2(int fds[2], int flags)}; {@code fds} is the address of two ints. */
@@ -145,7 +153,7 @@ public interface LibC {
 
   /**
    * {@code kill(pid, sig)}: only for a child of ours that has no pidfd yet and is not reaped (so its pid cannot have
-   * been reused).
+   * been reused), or with {@code -pid} for the process group such a child leads.
    */
   @SaveError
   int kill(int pid, int sig);
@@ -153,6 +161,21 @@ public interface LibC {
   /** {@code pid_t waitpid(pid_t pid, int *wstatus, int options)}; {@code wstatus} is the address of one int. */
   @SaveError
   int waitpid(int pid, @intptr_t long wstatus, int options);
+
+  /**
+   * {@code prlimit(pid, resource, const struct rlimit *new, struct rlimit *old)}; pass 0 for old. Setting another
+   * process's limits needs the same uid (or CAP_SYS_RESOURCE), and raising a hard limit needs CAP_SYS_RESOURCE.
+   */
+  @SaveError
+  int prlimit(int pid, int resource, @intptr_t long newLimit, @intptr_t long oldLimit);
+
+  /** {@code mode_t umask(mode_t mask)}: returns the previous mask; never fails. */
+  @IgnoreError
+  int umask(int mask);
+
+  /** {@code int unshare(int flags)}; with CLONE_FS the calling thread gets its own umask and working directory. */
+  @SaveError
+  int unshare(int flags);
 
   /** {@code getrlimit(resource, struct rlimit *)}; struct rlimit is two 64-bit values (soft, hard). */
   @SaveError

@@ -46,6 +46,10 @@ public final class Linux {
   public static final int EPOLL_CLOEXEC = O_CLOEXEC;
   /** {@code EPOLL_CTL_ADD}. */
   public static final int EPOLL_CTL_ADD = 1;
+  /** {@code CLONE_FS} (for unshare: a thread of its own umask and working directory). */
+  public static final int CLONE_FS = 0x200;
+  /** {@code O_WRONLY}. */
+  public static final int O_WRONLY = 0x1;
   /** {@code EPOLLONESHOT}: after one event the registration reports nothing until re-armed. */
   public static final int EPOLLONESHOT = 1 << 30;
   /** {@code EPOLL_CTL_MOD}. */
@@ -62,6 +66,8 @@ public final class Linux {
   /** {@code RLIMIT_NOFILE}. */
   public static final int RLIMIT_NOFILE = 7;
 
+  /** {@code POSIX_SPAWN_SETPGROUP} (glibc spawn.h). */
+  public static final short POSIX_SPAWN_SETPGROUP = 0x02;
   /** {@code POSIX_SPAWN_SETSIGDEF} (glibc spawn.h). */
   public static final short POSIX_SPAWN_SETSIGDEF = 0x04;
   /** {@code POSIX_SPAWN_SETSIGMASK} (glibc spawn.h). */

@@ -12,6 +12,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,7 +26,13 @@ import org.slf4j.LoggerFactory;
  * ours until we reap it, and only the reactor reaps a registered child.
  *
  * <p>Once reaped, the pidfd is deregistered and closed (by the last in-flight {@link #signal} if one is running), so
- * nothing is left after the child's death even if the owner never calls close. Thread-safe. Internal API.
+ * nothing is left after the child's death even if the owner never calls close.
+ *
+ * <p>The child leads a process group of its own (the spawner makes it so), and the group goes with it: {@link
+ * #signal} signals the group, and when the child exits, whatever is left in its group (processes it forked) is
+ * SIGKILLed before the child is reaped. {@code kill(-pgid)} is safe only while the group's id cannot have been
+ * reused: a pid is never reused while its process is unreaped, so both happen under {@link #reapLock} with the child
+ * not yet reaped. Thread-safe. Internal API.
  */
 public final class Reaper implements Reactor.Target {
 
@@ -39,6 +46,8 @@ public final class Reaper implements Reactor.Target {
   /** The public exit future, completed from {@code callbacks}, so its dependents never run on the reactor thread. */
   private final CompletableFuture<ExitStatus> exit = new CompletableFuture<>();
   private volatile boolean done;
+  /** Held around every kill(-pgid) and around the reap, so no group signal follows the reap. */
+  private final ReentrantLock reapLock = new ReentrantLock();
 
   /**
    * Creates the reaper of {@code pid}; the caller then registers {@code pidfd} with the reactor, EPOLLIN, this as the
@@ -76,6 +85,21 @@ public final class Reaper implements Reactor.Target {
     if (done) {
       return;
     }
+    // Never block the reactor: a signaller holds the lock for one or two syscalls, and the level-triggered pidfd
+    // reports the exit again on the next pass.
+    if (!reapLock.tryLock()) {
+      return;
+    }
+    try {
+      reap();
+    } finally {
+      reapLock.unlock();
+    }
+  }
+
+  private void reap() {
+    // The child is a zombie: its pid, and so its group's id, is still ours. Leftovers in its group die with it.
+    killGroup(Linux.SIGKILL);
     try (NativeMemory status = new NativeMemory(16)) {
       long address = status.allocate(4);
       while (true) {
@@ -122,20 +146,37 @@ public final class Reaper implements Reactor.Target {
    * @throws NativeCallException if pidfd_send_signal fails otherwise (EINVAL for a bad signal number, EPERM)
    */
   public boolean signal(int signo) throws NativeCallException {
-    if (!pidfd.acquire()) {
-      return false;
-    }
+    reapLock.lock();
     try {
-      if (nl.libc().pidfd_send_signal(pidfd.fd(), signo, 0, 0) == 0) {
-        return true;
-      }
-      int errno = nl.errno();
-      if (errno == Linux.ESRCH) {
+      if (done || !pidfd.acquire()) {
         return false;
       }
-      throw new NativeCallException("pidfd_send_signal", errno, "cannot send signal " + signo + " to pid " + pid);
+      try {
+        killGroup(signo);
+        // Also through the pidfd: the child may have left its group (setpgid, setsid).
+        if (nl.libc().pidfd_send_signal(pidfd.fd(), signo, 0, 0) == 0) {
+          return true;
+        }
+        int errno = nl.errno();
+        if (errno == Linux.ESRCH) {
+          return false;
+        }
+        throw new NativeCallException("pidfd_send_signal", errno, "cannot send signal " + signo + " to pid " + pid);
+      } finally {
+        pidfd.release();
+      }
     } finally {
-      pidfd.release();
+      reapLock.unlock();
+    }
+  }
+
+  /** kill(-pid, signo); the caller holds {@link #reapLock} and the child is not reaped. ESRCH: the group is empty. */
+  private void killGroup(int signo) {
+    if (nl.libc().kill(-pid, signo) != 0) {
+      int errno = nl.errno();
+      if (errno != Linux.ESRCH) {
+        log.atWarn().addKeyValue("pgid", pid).addKeyValue("errno", Errors.name(errno)).log("signalling the group failed");
+      }
     }
   }
 

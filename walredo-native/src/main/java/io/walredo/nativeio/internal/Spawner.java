@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.nativeio.internal;
 
+import io.walredo.nativeio.Containment;
 import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.ResourceLimit;
 import io.walredo.nativeio.SpawnException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,6 +32,14 @@ import org.slf4j.LoggerFactory;
  *       written bit by bit because glibc's {@code sigfillset} leaves out its internal signals 32 and 33, which
  *       posix_spawn then sets to SIG_IGN in the child.
  *   <li>environment and argv: NUL-terminated arrays built here in native memory; nothing is inherited.
+ *   <li>process group: POSIX_SPAWN_SETPGROUP with 0 makes the child the leader of a new group, so signals aimed at
+ *       the JVM's group (a terminal's ^C, ^Z, SIGHUP) do not reach it, and its own children can be signalled with
+ *       it (see {@link Reaper}).
+ *   <li>{@link Containment}: the working directory is a file action ({@code addchdir_np}, glibc &gt;= 2.29). The
+ *       umask has no file action, so the spawning thread first gives itself a filesystem context of its own
+ *       ({@code unshare(CLONE_FS)}), then sets its umask around the posix_spawn call: the child inherits it, and
+ *       the rest of the JVM never sees it. Resource limits ({@code prlimit}) and {@code oom_score_adj} are set
+ *       after the spawn, before this method returns; if that fails the child is killed and reaped.
  * </ul>
  *
  * <p>posix_spawn blocks the calling thread until the child has exec'd (or failed to), so only the runtime's spawner
@@ -48,6 +58,8 @@ public final class Spawner {
   private static final int ATTR_BYTES = 512;
   private static final int SIGSET_BYTES = 128;
   private static final int POINTER_BYTES = 8;
+  /** struct rlimit: two 64-bit values, soft then hard. */
+  private static final int RLIMIT_BYTES = 16;
   private static final int FIRST_NON_STDIO_FD = 3;
   private static final long REAP_POLL_MIN_NANOS = TimeUnit.MICROSECONDS.toNanos(50);
   private static final long REAP_POLL_MAX_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
@@ -86,7 +98,19 @@ public final class Spawner {
    * @throws SpawnException naming the executable, the call and its errno
    */
   public Spawned spawn(Path executable, List<String> argv, Map<String, String> environment) throws SpawnException {
+    return spawn(executable, argv, environment, Containment.NONE);
+  }
+
+  /**
+   * As {@link #spawn(Path, List, Map)}, contained as {@code containment} says.
+   *
+   * @throws SpawnException naming the executable, the call and its errno (for example ENOSYS if glibc lacks {@code
+   *     addchdir_np}, EPERM from {@code prlimit} raising a hard limit, EACCES writing a lower {@code oom_score_adj})
+   */
+  public Spawned spawn(Path executable, List<String> argv, Map<String, String> environment, Containment containment)
+      throws SpawnException {
     byte[] path = NativeMemory.utf8(executable.toString());
+    byte[] directory = containment.workingDirectory().map(d -> NativeMemory.utf8(d.toString())).orElse(null);
     byte[][] args = argv.stream().map(NativeMemory::utf8).toArray(byte[][]::new);
     byte[][] env =
         environment.entrySet().stream()
@@ -101,6 +125,8 @@ public final class Spawner {
             + NativeMemory.footprint((long) (args.length + 1) * POINTER_BYTES)
             + NativeMemory.footprint((long) (env.length + 1) * POINTER_BYTES)
             + NativeMemory.footprint(path.length + 1L)
+            + (directory == null ? 0 : NativeMemory.footprint(directory.length + 1L))
+            + NativeMemory.footprint(RLIMIT_BYTES)
             + Arrays.stream(args).mapToLong(a -> NativeMemory.footprint(a.length + 1L)).sum()
             + Arrays.stream(env).mapToLong(a -> NativeMemory.footprint(a.length + 1L)).sum();
 
@@ -135,6 +161,8 @@ public final class Spawner {
       long argvArray = cStringArray(mem, args);
       long envArray = cStringArray(mem, env);
       long pathString = mem.putCString(path);
+      long directoryString = directory == null ? 0 : mem.putCString(directory);
+      long rlimit = mem.allocate(RLIMIT_BYTES);
 
       check(executable, "posix_spawn_file_actions_init", libc.posix_spawn_file_actions_init(fileActions));
       try {
@@ -150,19 +178,39 @@ public final class Spawner {
             check(executable, "posix_spawn_file_actions_addclosefrom_np",
                 libc.posix_spawn_file_actions_addclosefrom_np(fileActions, FIRST_NON_STDIO_FD));
           }
+          if (directoryString != 0) {
+            addChdir(executable, fileActions, directoryString);
+          }
           check(executable, "posix_spawnattr_setflags",
               libc.posix_spawnattr_setflags(
-                  attr, (short) (Linux.POSIX_SPAWN_SETSIGMASK | Linux.POSIX_SPAWN_SETSIGDEF)));
+                  attr,
+                  (short)
+                      (Linux.POSIX_SPAWN_SETSIGMASK | Linux.POSIX_SPAWN_SETSIGDEF | Linux.POSIX_SPAWN_SETPGROUP)));
           check(executable, "posix_spawnattr_setsigmask", libc.posix_spawnattr_setsigmask(attr, emptyMask));
           check(executable, "posix_spawnattr_setsigdefault", libc.posix_spawnattr_setsigdefault(attr, allSignals));
-          check(executable, "posix_spawn",
-              libc.posix_spawn(
-                  nl.pointer(pidOut),
-                  nl.pointer(pathString),
-                  nl.pointer(fileActions),
-                  nl.pointer(attr),
-                  nl.pointer(argvArray),
-                  nl.pointer(envArray)));
+          check(executable, "posix_spawnattr_setpgroup", libc.posix_spawnattr_setpgroup(attr, 0));
+          int previousUmask = -1;
+          if (containment.umask().isPresent()) {
+            // Only this thread's umask changes: its filesystem context is its own from here on.
+            if (libc.unshare(Linux.CLONE_FS) != 0) {
+              throw new SpawnException(executable, "unshare(CLONE_FS)", nl.errno());
+            }
+            previousUmask = libc.umask(containment.umask().getAsInt());
+          }
+          try {
+            check(executable, "posix_spawn",
+                libc.posix_spawn(
+                    nl.pointer(pidOut),
+                    nl.pointer(pathString),
+                    nl.pointer(fileActions),
+                    nl.pointer(attr),
+                    nl.pointer(argvArray),
+                    nl.pointer(envArray)));
+          } finally {
+            if (previousUmask >= 0) {
+              libc.umask(previousUmask);
+            }
+          }
           pid = mem.getInt(pidOut);
         } finally {
           libc.posix_spawnattr_destroy(attr);
@@ -174,6 +222,16 @@ public final class Spawner {
       closeAndForget(fds, 0);
       closeAndForget(fds, 3);
       closeAndForget(fds, 5);
+      for (ResourceLimit limit : containment.limits()) {
+        mem.putLong(rlimit, limit.soft());
+        mem.putLong(rlimit + 8, limit.hard());
+        if (libc.prlimit(pid, limit.resource().number(), rlimit, 0) != 0) {
+          throw new SpawnException(executable, "prlimit(" + limit.resource() + ")", nl.errno());
+        }
+      }
+      if (containment.oomScoreAdj().isPresent()) {
+        writeOomScoreAdj(executable, pid, containment.oomScoreAdj().getAsInt());
+      }
 
       int pidfd = libc.pidfd_open(pid, 0);
       if (pidfd < 0) {
@@ -260,6 +318,34 @@ public final class Spawner {
           return true;
         }
       }
+    }
+  }
+
+  private void addChdir(Path executable, long fileActions, long directory) throws SpawnException {
+    int rc;
+    try {
+      rc = libc.posix_spawn_file_actions_addchdir_np(fileActions, directory);
+    } catch (UnsatisfiedLinkError missing) {
+      rc = Linux.ENOSYS;
+    }
+    check(executable, "posix_spawn_file_actions_addchdir_np", rc);
+  }
+
+  /** Writes {@code /proc/PID/oom_score_adj}; lowering it below the JVM's own needs CAP_SYS_RESOURCE (EACCES). */
+  private void writeOomScoreAdj(Path executable, int pid, int value) throws SpawnException {
+    String call = "write(/proc/" + pid + "/oom_score_adj)";
+    int fd = libc.open("/proc/" + pid + "/oom_score_adj", Linux.O_WRONLY | Linux.O_CLOEXEC);
+    if (fd < 0) {
+      throw new SpawnException(executable, call, nl.errno());
+    }
+    try (NativeMemory text = new NativeMemory(16)) {
+      byte[] digits = NativeMemory.utf8(Integer.toString(value));
+      long address = text.putCString(digits);
+      if (libc.write(fd, address, digits.length) != digits.length) {
+        throw new SpawnException(executable, call, nl.errno());
+      }
+    } finally {
+      libc.close(fd);
     }
   }
 
