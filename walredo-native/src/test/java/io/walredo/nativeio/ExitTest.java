@@ -15,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Paths;
 import java.time.Duration;
@@ -89,10 +90,12 @@ class ExitTest {
   @Test
   void killAndReapCompletesWhileAGrandchildHoldsThePipes() throws Exception {
     long grandchild = -1;
-    try (ChildProcess child = runtime.spawn(fake("--spawn-grandchild"), seconds(10))) {
-      String line = readLine(child.stderr(), seconds(10));
-      assertTrue(line != null && line.startsWith("grandchild: "), line);
-      grandchild = Long.parseLong(line.substring("grandchild: ".length()).trim());
+    // setsid: the grandchild leaves the child's process group, so killing the group does not reach it.
+    try (ChildProcess child =
+        runtime.spawn(sh("setsid sleep 600 & echo $!; exec sleep 600"), seconds(10))) {
+      grandchild = Long.parseLong(readLine(child.stdout(), seconds(10)).trim());
+      int escaped = (int) grandchild;
+      awaitTrue("the grandchild has left the group", () -> inOwnGroup(escaped), seconds(10));
       assertEquals(9, child.killAndReap(seconds(10)).signal());
       // The grandchild still holds stdout open: no EOF yet.
       assertThrows(
@@ -105,6 +108,30 @@ class ExitTest {
       if (grandchild > 0) {
         ProcessHandle.of(grandchild).ifPresent(ProcessHandle::destroyForcibly);
       }
+    }
+  }
+
+  private static boolean inOwnGroup(int pid) {
+    try {
+      return ContainmentTest.processGroup(pid) == pid;
+    } catch (IOException e) {
+      throw new AssertionError("pid " + pid + " is gone", e);
+    }
+  }
+
+  /** A grandchild that stays in the child's process group dies with the child, so its pipes reach EOF at once. */
+  @Test
+  void killAndReapAlsoKillsAGrandchildInTheChildsGroup() throws Exception {
+    try (ChildProcess child = runtime.spawn(fake("--spawn-grandchild"), seconds(10))) {
+      String line = readLine(child.stderr(), seconds(10));
+      assertTrue(line != null && line.startsWith("grandchild: "), line);
+      long grandchild = Long.parseLong(line.substring("grandchild: ".length()).trim());
+      assertEquals(9, child.killAndReap(seconds(10)).signal());
+      assertEquals(-1, child.stdout().read(ByteBuffer.allocateDirect(16), seconds(10)));
+      awaitTrue(
+          "the grandchild is gone",
+          () -> ProcessHandle.of(grandchild).map(h -> !h.isAlive()).orElse(true),
+          seconds(10));
     }
   }
 
