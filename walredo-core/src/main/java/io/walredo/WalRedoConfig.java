@@ -60,6 +60,12 @@ public final class WalRedoConfig {
     public static final int DEFAULT_SIDECAR_OOM_SCORE_ADJ = 1000;
     /** Every sidecar's umask: files it creates are its user's alone. */
     public static final int SIDECAR_UMASK = 0077;
+    /**
+     * The environment variable the library sets on every sidecar to {@code PID:STARTTIME} of the JVM that spawned it,
+     * so that a later manager can tell a sidecar orphaned by a dead JVM (see {@link #killOrphanedSidecars()}). The
+     * configured {@link #environment()} may not set it.
+     */
+    public static final String SIDECAR_OWNER_VARIABLE = "WALREDO_SUPERVISOR_OWNER";
 
     /**
      * The longest duration any setting accepts: 365 days. Far beyond any useful timeout or period, and small
@@ -120,6 +126,7 @@ public final class WalRedoConfig {
     private final OptionalLong sidecarAddressSpaceLimit;
     private final Optional<Duration> sidecarCpuTimeLimit;
     private final int sidecarOomScoreAdj;
+    private final boolean killOrphanedSidecars;
 
     private WalRedoConfig(Builder b, Duration housekeepingPeriod) {
         this.binaries = Collections.unmodifiableMap(new TreeMap<>(b.binaries));
@@ -149,6 +156,7 @@ public final class WalRedoConfig {
         this.sidecarAddressSpaceLimit = b.sidecarAddressSpaceLimit;
         this.sidecarCpuTimeLimit = b.sidecarCpuTimeLimit;
         this.sidecarOomScoreAdj = b.sidecarOomScoreAdj;
+        this.killOrphanedSidecars = b.killOrphanedSidecars;
     }
 
     /** A builder with every default set and no redo binary yet. */
@@ -168,7 +176,8 @@ public final class WalRedoConfig {
 
     /**
      * The sidecar's whole environment (nothing is inherited from this JVM), to which
-     * {@code LD_LIBRARY_PATH} is added for a binary that names a library directory.
+     * {@code LD_LIBRARY_PATH} is added for a binary that names a library directory, and {@link
+     * #SIDECAR_OWNER_VARIABLE} to every sidecar.
      */
     public Map<String, String> environment() {
         return environment;
@@ -353,6 +362,16 @@ public final class WalRedoConfig {
         return sidecarOomScoreAdj;
     }
 
+    /**
+     * Whether {@link WalRedoManager#create} first kills sidecars orphaned by an earlier, dead JVM: processes of this
+     * user running one of the configured redo binaries whose {@link #SIDECAR_OWNER_VARIABLE} names a JVM that no
+     * longer exists. Such a sidecar is one that did not read stdin when its JVM was SIGKILLed (hung in a redo). Nothing
+     * else is touched (see {@code docs/reliability.md}, "Containment"). Default true.
+     */
+    public boolean killOrphanedSidecars() {
+        return killOrphanedSidecars;
+    }
+
     /** Builds a {@link WalRedoConfig}. Not thread-safe. */
     public static final class Builder {
         private final Map<Integer, RedoBinary> binaries = new TreeMap<>();
@@ -382,6 +401,7 @@ public final class WalRedoConfig {
         private OptionalLong sidecarAddressSpaceLimit = OptionalLong.empty();
         private Optional<Duration> sidecarCpuTimeLimit = Optional.empty();
         private int sidecarOomScoreAdj = DEFAULT_SIDECAR_OOM_SCORE_ADJ;
+        private boolean killOrphanedSidecars = true;
         private final List<String> problems = new ArrayList<>();
 
         private Builder() {
@@ -547,6 +567,12 @@ public final class WalRedoConfig {
             return this;
         }
 
+        /** See {@link WalRedoConfig#killOrphanedSidecars()}. */
+        public Builder killOrphanedSidecars(boolean kill) {
+            killOrphanedSidecars = kill;
+            return this;
+        }
+
         /** Test hook: the monotonic clock the housekeeper and idle tracking read. */
         Builder nanoClock(LongSupplier clock) {
             nanoClock = Objects.requireNonNull(clock, "nanoClock");
@@ -572,6 +598,8 @@ public final class WalRedoConfig {
             environment.forEach((k, v) -> {
                 if (k.isEmpty() || k.indexOf('=') >= 0 || k.indexOf('\0') >= 0 || v.indexOf('\0') >= 0) {
                     p.add("environment: invalid variable name or value for key '" + k + "'");
+                } else if (k.equals(SIDECAR_OWNER_VARIABLE)) {
+                    p.add("environment: " + SIDECAR_OWNER_VARIABLE + " is set by the library, not the configuration");
                 }
             });
             positive(p, "idleTimeout", idleTimeout);

@@ -98,6 +98,10 @@ public final class Supervisor {
         this.runtime = NativeRuntime.get();
         this.metrics = new Metrics(config.metricsListener(), live::get);
         this.containment = SidecarContainment.from(config);
+        if (config.killOrphanedSidecars()) {
+            OrphanReaper.killOrphans(config.binaries().values().stream().map(WalRedoConfig.RedoBinary::executable).toList(), runtime);
+        }
+        this.metrics = new Metrics(config.metricsListener(), live::get);
         this.housekeeper = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "walredo-housekeeper");
             t.setDaemon(true);
@@ -447,6 +451,7 @@ public final class Supervisor {
         argv.add(key.tenant().toString());
         Map<String, String> env = new HashMap<>(config.environment());
         bin.libDir().ifPresent(dir -> env.put("LD_LIBRARY_PATH", dir.toString()));
+        env.put(WalRedoConfig.SIDECAR_OWNER_VARIABLE, OrphanReaper.self());
         SpawnSpec spec = new SpawnSpec(bin.executable(), argv, env, containment);
 
         slot.waitingForRoom = true;

@@ -23,6 +23,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -89,6 +90,46 @@ public final class NativeRuntime {
   public DeadlineAlarm armAlarm(Deadline deadline) {
     Objects.requireNonNull(deadline, "deadline");
     return reactor.arm(deadline, Thread.currentThread());
+  }
+
+  /**
+   * SIGKILLs a process that is not a child of this runtime (an orphan of an earlier process, say) if, and only if,
+   * {@code stillTheOne} approves it after a pidfd for {@code pid} is open. The pidfd pins the process: whatever
+   * {@code stillTheOne} checks (from {@code /proc/PID}) is about the process the signal reaches, so a pid reused
+   * between a scan and this call is never hit. Blocking only for the predicate's own reads.
+   *
+   * @return true if the signal was sent; false if there is no such process (any more) or the predicate refused
+   * @throws NativeCallException if pidfd_open or pidfd_send_signal fails otherwise (EPERM: another user's process)
+   */
+  public boolean killIfStill(int pid, BooleanSupplier stillTheOne) throws NativeCallException {
+    Objects.requireNonNull(stillTheOne, "stillTheOne");
+    if (pid <= 0) {
+      throw new IllegalArgumentException("pid must be positive: " + pid);
+    }
+    NativeLibrary nl = NativeLibrary.get();
+    int pidfd = nl.libc().pidfd_open(pid, 0);
+    if (pidfd < 0) {
+      int errno = nl.errno();
+      if (errno == Linux.ESRCH) {
+        return false;
+      }
+      throw new NativeCallException("pidfd_open", errno, "cannot open pid " + pid);
+    }
+    try {
+      if (!stillTheOne.getAsBoolean()) {
+        return false;
+      }
+      if (nl.libc().pidfd_send_signal(pidfd, Linux.SIGKILL, 0, 0) == 0) {
+        return true;
+      }
+      int errno = nl.errno();
+      if (errno == Linux.ESRCH) {
+        return false;
+      }
+      throw new NativeCallException("pidfd_send_signal", errno, "cannot SIGKILL pid " + pid);
+    } finally {
+      nl.libc().close(pidfd);
+    }
   }
 
   /** Returns the number of alarms armed and not yet fired or closed (for tests and diagnostics). */
