@@ -3,9 +3,15 @@ package io.walredo;
 
 import java.time.Duration;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * A snapshot of the manager's counters since it was created, from {@link WalRedoManager#metrics()}.
+ *
+ * <p>The counters are read without locks and cost next to nothing. {@link #sidecarMemory()} is not a counter:
+ * {@code metrics()} reads it on the calling thread from {@code /proc/PID/smaps_rollup} of every sidecar process,
+ * which costs tens of microseconds per process (the kernel walks its page tables), so {@code metrics()} with
+ * thousands of live sidecars takes milliseconds. Poll it every few seconds, not in a tight loop.
  *
  * @param sidecarsStarted sidecars spawned
  * @param spawnFailures spawns that failed
@@ -22,16 +28,29 @@ import java.util.Map;
  * @param stderrLinesSuppressed sidecar stderr lines dropped by the rate limit
  * @param refusals requests refused at once because their tenant's sidecar was overloaded
  *     ({@link TenantOverloadedException}), by reason
+ * @param sidecarMemory RSS and PSS read during this call, each summed over the {@code sidecarsMeasured} sidecar
+ *     processes whose memory could be read: every sidecar not yet reaped, those leaving rotation or being killed
+ *     included (so it may cover more processes than {@link WalRedoManager#status()} lists); both 0 when none could.
+ *     The PSS sum is what the sidecars cost the machine; the RSS sum counts the pages they share once per sidecar
+ *     (see {@link SidecarStatus.Memory})
+ * @param sidecarsMeasured how many sidecar processes {@code sidecarMemory} covers (for a per-sidecar average). It
+ *     can differ from {@code liveSidecars}, which also counts spawns in progress and does not skip a process that
+ *     exited while being read or whose {@code /proc} entry is restricted
  */
 public record WalRedoMetrics(long sidecarsStarted, long spawnFailures, Map<KillCause, Long> sidecarsKilled,
         int liveSidecars, long redos, long redoFailures, long retries, long records, long requestBytes,
         Latency spawnLatency, Latency redoLatency, long stderrLinesLogged, long stderrLinesSuppressed,
-        Map<TenantOverloadedException.Reason, Long> refusals) {
+        Map<TenantOverloadedException.Reason, Long> refusals, SidecarStatus.Memory sidecarMemory,
+        int sidecarsMeasured) {
 
-    /** Copies the maps. */
+    /** Copies the maps; rejects a null {@code sidecarMemory} and a negative {@code sidecarsMeasured}. */
     public WalRedoMetrics {
         sidecarsKilled = Map.copyOf(sidecarsKilled);
         refusals = Map.copyOf(refusals);
+        Objects.requireNonNull(sidecarMemory, "sidecarMemory");
+        if (sidecarsMeasured < 0) {
+            throw new IllegalArgumentException("sidecarsMeasured must not be negative, got " + sidecarsMeasured);
+        }
     }
 
     /**

@@ -2,6 +2,7 @@
 package io.walredo.internal;
 
 import io.walredo.KillCause;
+import io.walredo.SidecarStatus;
 import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoMetrics;
@@ -116,14 +117,20 @@ final class Metrics {
         }
     }
 
-    WalRedoMetrics snapshot() {
+    /**
+     * The totals now, with the sidecars' memory the caller has just read (it is read from /proc, not counted here).
+     *
+     * @param sidecarMemory RSS and PSS summed over the {@code sidecarsMeasured} sidecars whose memory was read
+     * @param sidecarsMeasured how many sidecars {@code sidecarMemory} covers
+     */
+    WalRedoMetrics snapshot(SidecarStatus.Memory sidecarMemory, int sidecarsMeasured) {
         Map<KillCause, Long> k = new EnumMap<>(KillCause.class);
         killed.forEach((c, n) -> k.put(c, n.sum()));
         Map<TenantOverloadedException.Reason, Long> r = new EnumMap<>(TenantOverloadedException.Reason.class);
         refused.forEach((c, n) -> r.put(c, n.sum()));
         return new WalRedoMetrics(started.sum(), spawnFailures.sum(), k, liveSidecars.getAsInt(), redos.sum(),
                 redoFailures.sum(), retries.sum(), records.sum(), requestBytes.sum(), spawnLatency.snapshot(),
-                redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum(), r);
+                redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum(), r, sidecarMemory, sidecarsMeasured);
     }
 
     private void listenerFailed(RuntimeException e) {
