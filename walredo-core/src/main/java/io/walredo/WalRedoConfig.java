@@ -127,6 +127,7 @@ public final class WalRedoConfig {
     private final Optional<Duration> sidecarCpuTimeLimit;
     private final int sidecarOomScoreAdj;
     private final boolean killOrphanedSidecars;
+    private final Optional<Path> sidecarCgroup;
 
     private WalRedoConfig(Builder b, Duration housekeepingPeriod) {
         this.binaries = Collections.unmodifiableMap(new TreeMap<>(b.binaries));
@@ -157,6 +158,7 @@ public final class WalRedoConfig {
         this.sidecarCpuTimeLimit = b.sidecarCpuTimeLimit;
         this.sidecarOomScoreAdj = b.sidecarOomScoreAdj;
         this.killOrphanedSidecars = b.killOrphanedSidecars;
+        this.sidecarCgroup = b.sidecarCgroup;
     }
 
     /** A builder with every default set and no redo binary yet. */
@@ -372,6 +374,18 @@ public final class WalRedoConfig {
         return killOrphanedSidecars;
     }
 
+    /**
+     * A cgroup v2 directory every sidecar is moved into right after its spawn, before its first request (its pid is
+     * written to {@code cgroup.procs}), if set: the embedder creates it and sets its limits ({@code memory.max},
+     * {@code cpu.max}, {@code pids.max}) for all sidecars together. The JVM needs write access to it and to the
+     * common ancestor's {@code cgroup.procs}; a cgroup with controllers enabled in its {@code cgroup.subtree_control}
+     * takes no processes (cgroup v2's "no internal processes" rule). If the move fails the spawn fails with
+     * {@link SpawnFailedException} naming the file and errno. Default none (the JVM's cgroup).
+     */
+    public Optional<Path> sidecarCgroup() {
+        return sidecarCgroup;
+    }
+
     /** Builds a {@link WalRedoConfig}. Not thread-safe. */
     public static final class Builder {
         private final Map<Integer, RedoBinary> binaries = new TreeMap<>();
@@ -402,6 +416,7 @@ public final class WalRedoConfig {
         private Optional<Duration> sidecarCpuTimeLimit = Optional.empty();
         private int sidecarOomScoreAdj = DEFAULT_SIDECAR_OOM_SCORE_ADJ;
         private boolean killOrphanedSidecars = true;
+        private Optional<Path> sidecarCgroup = Optional.empty();
         private final List<String> problems = new ArrayList<>();
 
         private Builder() {
@@ -567,6 +582,12 @@ public final class WalRedoConfig {
             return this;
         }
 
+        /** See {@link WalRedoConfig#sidecarCgroup()}. */
+        public Builder sidecarCgroup(Path dir) {
+            sidecarCgroup = Optional.of(Objects.requireNonNull(dir, "sidecarCgroup"));
+            return this;
+        }
+
         /** See {@link WalRedoConfig#killOrphanedSidecars()}. */
         public Builder killOrphanedSidecars(boolean kill) {
             killOrphanedSidecars = kill;
@@ -661,6 +682,11 @@ public final class WalRedoConfig {
             if (!sidecarWorkingDirectory.isAbsolute() || !Files.isDirectory(sidecarWorkingDirectory)) {
                 p.add("sidecarWorkingDirectory " + sidecarWorkingDirectory + " is not an existing absolute directory");
             }
+            sidecarCgroup.ifPresent(dir -> {
+                if (!dir.isAbsolute() || !Files.isRegularFile(dir.resolve("cgroup.procs"))) {
+                    p.add("sidecarCgroup " + dir + " is not a cgroup directory (an absolute path holding cgroup.procs)");
+                }
+            });
             if (sidecarOpenFilesLimit < MIN_SIDECAR_OPEN_FILES_LIMIT) {
                 p.add("sidecarOpenFilesLimit must be at least " + MIN_SIDECAR_OPEN_FILES_LIMIT + " (postgres needs"
                         + " a few dozen fds), got " + sidecarOpenFilesLimit);

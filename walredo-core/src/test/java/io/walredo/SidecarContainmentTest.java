@@ -64,14 +64,39 @@ class SidecarContainmentTest {
         }
     }
 
+    /** Skipped where no cgroup v2 hierarchy is mounted or this user cannot create a cgroup in it. */
+    @Test
+    void aSidecarIsMovedIntoTheConfiguredCgroup() throws Exception {
+        Path mount = cgroup2Mount();
+        assumeTrue(mount != null, "no cgroup2 hierarchy in /proc/self/mountinfo");
+        Path group = mount.resolve("walredo-core-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        try {
+            Files.createDirectory(group);
+        } catch (IOException e) {
+            assumeTrue(false, "cannot create a cgroup under " + mount + ": " + e);
+        }
+        try {
+            int pid;
+            try (WalRedoManager m = WalRedoManager.create(config().sidecarCgroup(group).build())) {
+                assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
+                pid = sidecarPid(m, T);
+                assertTrue(Files.readAllLines(Path.of("/proc/" + pid + "/cgroup"))
+                        .contains("0::/" + mount.relativize(group)), "not in " + group);
+            }
+            Fixtures.awaitReaped(pid);
+        } finally {
+            Fixtures.await("the test cgroup removed", Duration.ofSeconds(10), () -> group.toFile().delete());
+        }
+    }
+
     @Test
     void badContainmentSettingsAreRejectedAtBuild() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config()
                 .sidecarWorkingDirectory(Path.of("/nonexistent/walredo")).sidecarOpenFilesLimit(10)
                 .sidecarAddressSpaceLimit(1024).sidecarCpuTimeLimit(Duration.ofMillis(10)).sidecarOomScoreAdj(2000)
-                .build());
+                .sidecarCgroup(Path.of("/tmp")).build());
         for (String name : List.of("sidecarWorkingDirectory", "sidecarOpenFilesLimit", "sidecarAddressSpaceLimit",
-                "sidecarCpuTimeLimit", "sidecarOomScoreAdj")) {
+                "sidecarCpuTimeLimit", "sidecarOomScoreAdj", "sidecarCgroup")) {
             assertTrue(e.getMessage().contains(name), e.getMessage());
         }
     }
@@ -141,6 +166,17 @@ class SidecarContainmentTest {
             mem.putLong(rlimit + 8, hard);
             assertEquals(0, libc.setrlimit(RLIMIT_CORE, rlimit));
         }
+    }
+
+    /** The cgroup2 mount point from /proc/self/mountinfo (the field after " - " is the type), or null. */
+    private static Path cgroup2Mount() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+            String[] halves = line.split(" - ", 2);
+            if (halves.length == 2 && halves[1].startsWith("cgroup2 ")) {
+                return Path.of(halves[0].split(" ")[4]);
+            }
+        }
+        return null;
     }
 
     /** Field 5 of /proc/PID/stat. */

@@ -26,6 +26,6 @@ final class SidecarContainment {
         config.sidecarCpuTimeLimit().ifPresent(d -> limits.add(
                 new ResourceLimit(Resource.CPU, d.toSeconds(), d.toSeconds() + 1)));
         return new Containment(Optional.of(config.sidecarWorkingDirectory()), OptionalInt.of(WalRedoConfig.SIDECAR_UMASK),
-                limits, OptionalInt.of(config.sidecarOomScoreAdj()));
+                limits, OptionalInt.of(config.sidecarOomScoreAdj()), config.sidecarCgroup());
     }
 }

@@ -15,8 +15,8 @@ import java.util.OptionalInt;
  * the whole group.
  *
  * <p>The working directory and umask are the child's from its first instruction ({@code posix_spawn} file actions and
- * the spawning thread's own umask). Resource limits and {@code oom_score_adj} are set right after the spawn and
- * before {@link NativeRuntime#spawn} completes, so they hold before the child is given any work; a child that dies
+ * the spawning thread's own umask). Resource limits, {@code oom_score_adj} and the cgroup are set right after the
+ * spawn and before {@link NativeRuntime#spawn} completes, so they hold before the child is given any work; a child that dies
  * in between is reported by its exit as usual.
  *
  * @param workingDirectory the child's working directory (absolute), or empty to inherit the JVM's
@@ -24,22 +24,41 @@ import java.util.OptionalInt;
  * @param limits resource limits, at most one per resource
  * @param oomScoreAdj the child's {@code /proc/PID/oom_score_adj} (-1000 to 1000; below the JVM's own needs
  *     CAP_SYS_RESOURCE), or empty to inherit the JVM's
+ * @param cgroup a cgroup v2 directory (absolute) the child is moved into by writing its pid to {@code cgroup.procs}
+ *     right after the spawn, or empty to stay in the JVM's cgroup
  */
 public record Containment(
-    Optional<Path> workingDirectory, OptionalInt umask, List<ResourceLimit> limits, OptionalInt oomScoreAdj) {
+    Optional<Path> workingDirectory,
+    OptionalInt umask,
+    List<ResourceLimit> limits,
+    OptionalInt oomScoreAdj,
+    Optional<Path> cgroup) {
 
   /** Inherit everything that may be inherited (only the process group differs). */
   public static final Containment NONE =
-      new Containment(Optional.empty(), OptionalInt.empty(), List.of(), OptionalInt.empty());
+      new Containment(Optional.empty(), OptionalInt.empty(), List.of(), OptionalInt.empty(), Optional.empty());
+
+  /** A containment that leaves the child in the JVM's cgroup. */
+  public Containment(
+      Optional<Path> workingDirectory, OptionalInt umask, List<ResourceLimit> limits, OptionalInt oomScoreAdj) {
+    this(workingDirectory, umask, limits, oomScoreAdj, Optional.empty());
+  }
 
   /**
    * Validates and copies.
    *
-   * @throws IllegalArgumentException for a relative directory, a umask outside 0..0777, an oom_score_adj outside
-   *     -1000..1000, or two limits on one resource
+   * @throws IllegalArgumentException for a relative directory or cgroup, a umask outside 0..0777, an oom_score_adj
+   *     outside -1000..1000, or two limits on one resource
    */
   public Containment {
     Objects.requireNonNull(workingDirectory, "workingDirectory");
+    Objects.requireNonNull(cgroup, "cgroup");
+    cgroup.ifPresent(
+        d -> {
+          if (!d.isAbsolute() || d.toString().indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("cgroup must be an absolute path without NUL: " + d);
+          }
+        });
     Objects.requireNonNull(umask, "umask");
     Objects.requireNonNull(oomScoreAdj, "oomScoreAdj");
     limits = List.copyOf(limits);

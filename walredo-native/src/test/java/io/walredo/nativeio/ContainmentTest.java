@@ -108,6 +108,27 @@ class ContainmentTest {
     }
   }
 
+  /** Skipped where no cgroup v2 hierarchy is mounted or this user cannot create a cgroup in it. */
+  @Test
+  void aChildIsMovedIntoTheNamedCgroup() throws Exception {
+    Path group = TestCgroup.create("walredo-native-test-");
+    try {
+      Containment containment =
+          new Containment(Optional.empty(), OptionalInt.empty(), List.of(), OptionalInt.empty(), Optional.of(group));
+      SpawnSpec spec = fake();
+      try (ChildProcess child =
+          runtime.spawn(
+              new SpawnSpec(spec.executable(), spec.argv(), spec.environment(), containment), seconds(10))) {
+        assertEquals(TestCgroup.relative(group), TestCgroup.of(child.pid()));
+        assertTrue(Files.readString(group.resolve("cgroup.procs")).contains(Integer.toString(child.pid())));
+        child.stdin().close();
+        assertEquals(0, child.onExit().get(10, TimeUnit.SECONDS).exitCode());
+      }
+    } finally {
+      TestCgroup.remove(group);
+    }
+  }
+
   @Test
   void aContainmentThatCannotBeAppliedFailsTheSpawnAndLeavesNothing() throws Exception {
     Containment missingDirectory =
@@ -134,6 +155,11 @@ class ContainmentTest {
     assertThrows(
         IllegalArgumentException.class,
         () -> new Containment(Optional.empty(), OptionalInt.of(01000), List.of(), OptionalInt.empty()));
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            new Containment(
+                Optional.empty(), OptionalInt.empty(), List.of(), OptionalInt.empty(), Optional.of(Path.of("cg"))));
     assertThrows(
         IllegalArgumentException.class,
         () -> new Containment(Optional.empty(), OptionalInt.empty(), List.of(), OptionalInt.of(1001)));

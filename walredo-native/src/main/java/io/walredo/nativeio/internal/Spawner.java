@@ -38,8 +38,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link Containment}: the working directory is a file action ({@code addchdir_np}, glibc &gt;= 2.29). The
  *       umask has no file action, so the spawning thread first gives itself a filesystem context of its own
  *       ({@code unshare(CLONE_FS)}), then sets its umask around the posix_spawn call: the child inherits it, and
- *       the rest of the JVM never sees it. Resource limits ({@code prlimit}) and {@code oom_score_adj} are set
- *       after the spawn, before this method returns; if that fails the child is killed and reaped.
+ *       the rest of the JVM never sees it. Resource limits ({@code prlimit}), {@code oom_score_adj} and the
+ *       cgroup ({@code cgroup.procs}) are set after the spawn, before this method returns; if that fails the child
+ *       is killed and reaped.
  * </ul>
  *
  * <p>posix_spawn blocks the calling thread until the child has exec'd (or failed to), so only the runtime's spawner
@@ -230,7 +231,10 @@ public final class Spawner {
         }
       }
       if (containment.oomScoreAdj().isPresent()) {
-        writeOomScoreAdj(executable, pid, containment.oomScoreAdj().getAsInt());
+        writeProcFile(executable, "/proc/" + pid + "/oom_score_adj", containment.oomScoreAdj().getAsInt());
+      }
+      if (containment.cgroup().isPresent()) {
+        writeProcFile(executable, containment.cgroup().get().resolve("cgroup.procs").toString(), pid);
       }
 
       int pidfd = libc.pidfd_open(pid, 0);
@@ -331,12 +335,17 @@ public final class Spawner {
     check(executable, "posix_spawn_file_actions_addchdir_np", rc);
   }
 
-  /** Writes {@code /proc/PID/oom_score_adj}; lowering it below the JVM's own needs CAP_SYS_RESOURCE (EACCES). */
-  private void writeOomScoreAdj(Path executable, int pid, int value) throws SpawnException {
-    String call = "write(/proc/" + pid + "/oom_score_adj)";
-    int fd = libc.open("/proc/" + pid + "/oom_score_adj", Linux.O_WRONLY | Linux.O_CLOEXEC);
+  /**
+   * Writes a number to a kernel file: {@code /proc/PID/oom_score_adj} (lowering it below the JVM's own needs
+   * CAP_SYS_RESOURCE: EACCES) or a cgroup's {@code cgroup.procs} (moving a process needs write access to the common
+   * ancestor's {@code cgroup.procs}: EACCES; a cgroup with controllers in its subtree_control takes no processes:
+   * EBUSY).
+   */
+  private void writeProcFile(Path executable, String file, int value) throws SpawnException {
+    String call = "write(" + file + ")";
+    int fd = libc.open(file, Linux.O_WRONLY | Linux.O_CLOEXEC);
     if (fd < 0) {
-      throw new SpawnException(executable, call, nl.errno());
+      throw new SpawnException(executable, "open(" + file + ")", nl.errno());
     }
     try (NativeMemory text = new NativeMemory(16)) {
       byte[] digits = NativeMemory.utf8(Integer.toString(value));
