@@ -85,8 +85,8 @@ public final class Supervisor {
     private final ScheduledThreadPoolExecutor housekeeper;
     private final Executor virtualThreads = r -> Thread.ofVirtual().name("walredo-exit").start(r);
     private final Thread shutdownHook;
-
     private final Containment containment;
+
     /**
      * Loads the native runtime (once per JVM) and starts the housekeeper.
      *
@@ -97,7 +97,6 @@ public final class Supervisor {
         this.config = Objects.requireNonNull(config, "config");
         this.nanoClock = Objects.requireNonNull(nanoClock, "nanoClock");
         this.runtime = NativeRuntime.get();
-        this.metrics = new Metrics(config.metricsListener(), live::get);
         this.containment = SidecarContainment.from(config);
         if (config.killOrphanedSidecars()) {
             OrphanReaper.killOrphans(config.binaries().values().stream().map(WalRedoConfig.RedoBinary::executable).toList(), runtime);
