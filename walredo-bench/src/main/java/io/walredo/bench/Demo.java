@@ -64,7 +64,10 @@ public final class Demo {
     static final Duration CRASH_EVERY = Duration.ofSeconds(2);
     /** Budget of one redo call (the library's default is 60 s; a demo on a busy machine should not wait that long). */
     static final Duration REDO_TIMEOUT = Duration.ofSeconds(10);
-    /** How often peak fds, live sidecars and threads are sampled. */
+    /**
+     * How often peak fds, live sidecars, threads and the sidecars' memory are sampled ({@code metrics()} reads each
+     * sidecar's /proc/PID/smaps_rollup: a few ms per sample with a hundred sidecars).
+     */
     private static final Duration SAMPLE_EVERY = Duration.ofMillis(100);
     /** Exit status of a usage error. */
     static final int EXIT_USAGE = 2;
@@ -343,10 +346,12 @@ public final class Demo {
      * @param peakPlatformThreads the JVM's peak count of platform threads
      * @param peakLibraryThreads most platform threads named {@code walredo-*} seen at once
      * @param peakFds most open fds seen in this process
+     * @param peakSidecarMemory the sidecars' summed RSS and PSS in the sample whose PSS sum was the largest
+     * @param peakMemorySidecars how many sidecars that sample measured (0 if none ever was)
      */
     record Result(double seconds, long shortDone, long mediumDone, long errors, Map<String, Long> errorKinds,
             long wrong, long sigkills, int peakLiveSidecars, int peakPlatformThreads, int peakLibraryThreads,
-            long peakFds) {
+            long peakFds, SidecarStatus.Memory peakSidecarMemory, int peakMemorySidecars) {
     }
 
     static int hotCount(int tenants) {
@@ -423,6 +428,7 @@ public final class Demo {
         int peakLive = 0;
         int peakLibraryThreads = 0;
         long peakFds = 0;
+        WalRedoMetrics peakMemory = manager.metrics();
         long end = start + o.duration().toNanos();
         long nextLine = start + TimeUnit.SECONDS.toNanos(1);
         long lastDone = 0;
@@ -437,6 +443,9 @@ public final class Demo {
             WalRedoMetrics m = manager.metrics();
             peakLive = Math.max(peakLive, m.liveSidecars());
             peakFds = Math.max(peakFds, Probes.fds());
+            if (m.sidecarMemory().pssBytes() > peakMemory.sidecarMemory().pssBytes()) {
+                peakMemory = m;
+            }
             if (now >= nextLine || now >= end) {
                 peakLibraryThreads = Math.max(peakLibraryThreads, libraryThreads(threads));
                 long done = shortDone.sum() + mediumDone.sum();
@@ -460,7 +469,8 @@ public final class Demo {
         Map<String, Long> kinds = new TreeMap<>();
         errorKinds.forEach((k, v) -> kinds.put(k, v.sum()));
         return new Result(secs, shortDone.sum(), mediumDone.sum(), errors.sum(), kinds, wrong.sum(), sigkills.sum(),
-                peakLive, threads.getPeakThreadCount(), peakLibraryThreads, peakFds);
+                peakLive, threads.getPeakThreadCount(), peakLibraryThreads, peakFds, peakMemory.sidecarMemory(),
+                peakMemory.sidecarsMeasured());
     }
 
     private static void summary(Options o, WalRedoMetrics m, Result r, long fdsBefore, long fdsAfter, PrintStream out) {
@@ -491,6 +501,25 @@ public final class Demo {
         row(out, "sidecar stderr lines logged / rate-limited", m.stderrLinesLogged() + " / " + m.stderrLinesSuppressed());
         row(out, "peak platform threads (JVM / walredo-*)", r.peakPlatformThreads() + " / " + r.peakLibraryThreads());
         row(out, "open fds: at start / peak / after shutdown", fdsBefore + " / " + r.peakFds() + " / " + fdsAfter);
+        row(out, "sidecars' RSS / PSS at the peak of PSS", sidecarMemory(r));
+    }
+
+    /** The sidecars' summed RSS and PSS at the sample with the largest PSS sum, and the average per sidecar. */
+    private static String sidecarMemory(Result r) {
+        int n = r.peakMemorySidecars();
+        if (n == 0) {
+            return "not measured (no sidecar's /proc/PID/smaps_rollup could be read)";
+        }
+        SidecarStatus.Memory m = r.peakSidecarMemory();
+        return bytes(m.rssBytes()) + " / " + bytes(m.pssBytes()) + " for " + n + " sidecars: " + bytes(m.rssBytes() / n)
+                + " / " + bytes(m.pssBytes() / n) + " each";
+    }
+
+    private static String bytes(long b) {
+        if (b >= 1024 * 1024) {
+            return String.format(Locale.ROOT, "%.1f MiB", b / (1024.0 * 1024));
+        }
+        return String.format(Locale.ROOT, "%.0f KiB", b / 1024.0);
     }
 
     private static long killed(WalRedoMetrics m, KillCause c) {

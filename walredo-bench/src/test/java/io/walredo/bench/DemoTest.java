@@ -110,6 +110,8 @@ class DemoTest {
             assertTrue(out.text().contains(row), row + " in\n" + out.text());
         }
         assertTrue(out.text().contains("req/s"), out.text());
+        assertTrue(out.text().matches("(?s).*\\| sidecars' RSS / PSS at the peak of PSS \\| "
+                + "[0-9.]+ [KM]iB / [0-9.]+ [KM]iB for [1-9][0-9]* sidecars: .*"), out.text());
     }
 
     @Test
