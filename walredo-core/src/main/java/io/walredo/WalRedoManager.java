@@ -2,6 +2,7 @@
 package io.walredo;
 
 import io.walredo.internal.Supervisor;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -72,6 +73,26 @@ public final class WalRedoManager implements AutoCloseable {
     public byte[] redo(TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout)
             throws WalRedoException {
         return supervisor.redo(tenant, request, attempt, timeout);
+    }
+
+    /**
+     * Like {@link #redo(TenantShardId, RedoRequest, AttemptType, Duration)}, but the page is written into {@code
+     * page} instead of a new array: its 8192 bytes go to {@code page}'s position (heap or direct), and the position
+     * moves past them. For embedders that keep pages in buffers of their own; no page-sized array is allocated.
+     *
+     * <p>{@code page} is written only by a call that returns normally, and never after the call has returned or
+     * thrown (a caller whose deadline passes while its answer is being copied waits for the copy and returns
+     * normally). Do not read or write {@code page} from another thread during the call.
+     *
+     * @throws IllegalArgumentException if {@code page} is read-only or has fewer than 8192 bytes remaining (nothing
+     *         is spawned or sent), and as {@link #redo(TenantShardId, RedoRequest, AttemptType)}
+     * @throws ManagerClosedException after {@link #shutdown}
+     * @throws WalRedoException if no page could be produced; {@code page} is then unchanged
+     */
+    public void redo(TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout,
+            ByteBuffer page) throws WalRedoException {
+        Objects.requireNonNull(page, "page");
+        supervisor.redo(tenant, request, attempt, timeout, page);
     }
 
     /**

@@ -6,6 +6,7 @@ import io.walredo.TenantShardId;
 import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoManager;
 import io.walredo.testing.FakeRedoModel;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -47,6 +48,14 @@ public class RedoThroughputBenchmark {
     /** Closed-loop callers (virtual threads), hence requests in flight on the one sidecar. */
     @Param({"1", "2", "4", "8", "16", "32", "64", "128"})
     public int callers;
+
+    /**
+     * Where the page goes: {@code array} (the {@code byte[]} that {@code redo} returns) or {@code buffer} (each caller's
+     * own direct buffer, through the zero-copy {@code redo(..., ByteBuffer)}). Run with {@code -prof gc} to compare
+     * the bytes allocated per redo.
+     */
+    @Param({"array"})
+    public String into;
 
     /** Requests each caller makes per invocation; {@link #perCaller(int)} picks it so a row stays short. */
     @Param({"0"})
@@ -104,6 +113,14 @@ public class RedoThroughputBenchmark {
         for (int i = 0; i < callers; i++) {
             threads[i] = Thread.ofVirtual().unstarted(() -> {
                 try {
+                    if (into.equals("buffer")) {
+                        ByteBuffer page = ByteBuffer.allocateDirect(RedoRequest.PAGE_BYTES);
+                        ByteBuffer want = ByteBuffer.wrap(expected == null ? new byte[0] : expected);
+                        for (int n = 0; n < perCaller; n++) {
+                            workload.runInto(manager, tenant, request, want, page);
+                        }
+                        return;
+                    }
                     for (int n = 0; n < perCaller; n++) {
                         workload.run(manager, tenant, request, expected);
                     }

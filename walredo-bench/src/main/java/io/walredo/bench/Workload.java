@@ -84,6 +84,25 @@ public enum Workload {
         }
     }
 
+    /**
+     * As {@link #run}, with the page written into {@code page} (cleared first; a ping ignores it) and compared in
+     * place with {@code expected} (a buffer over the expected page), so nothing is allocated here per call.
+     */
+    public void runInto(WalRedoManager manager, TenantShardId tenant, RedoRequest request, ByteBuffer expected,
+            ByteBuffer page) throws WalRedoException {
+        if (this == PING) {
+            manager.ping(tenant, PG_VERSION);
+            return;
+        }
+        manager.redo(tenant, request, AttemptType.READ_PAGE, manager.config().redoTimeout(), page.clear());
+        if (page.flip().mismatch(expected) != -1) {
+            byte[] got = new byte[page.remaining()];
+            page.get(got);
+            throw new IllegalStateException("wrong page for " + this + " from tenant " + tenant + ": "
+                    + FakeRedoModel.describeMismatch(expected.array(), got));
+        }
+    }
+
     /** Writes one request's wire bytes, exactly as the library encodes them, to {@code file}. */
     public void writeWireBytes(Path file) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(wireBytes());

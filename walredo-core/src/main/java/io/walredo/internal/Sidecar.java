@@ -393,7 +393,17 @@ final class Sidecar {
      * @throws AttemptFailure with the typed error and whether the request may be retried elsewhere
      */
     byte[] apply(ByteBuffer request, Deadline deadline) throws AttemptFailure {
-        Pending p = new Pending(Thread.currentThread());
+        return apply(request, deadline, null);
+    }
+
+    /**
+     * As {@link #apply(ByteBuffer, Deadline)}; with a {@code target}, the answer is copied into it (8192 bytes from
+     * its position, which is not moved) by whichever thread reads the answer, and null is returned. The copy happens
+     * only if this call returns normally, and never after it has returned or thrown: the reader claims the entry
+     * before copying, and a caller that gives up while a copy runs waits for it and returns the page instead.
+     */
+    byte[] apply(ByteBuffer request, Deadline deadline, ByteBuffer target) throws AttemptFailure {
+        Pending p = new Pending(Thread.currentThread(), target);
         ByteBuffer src = request.duplicate();
         write(p, src, deadline);
         try {
@@ -669,7 +679,8 @@ final class Sidecar {
      * @throws AttemptFailure if the sidecar failed (recorded; every waiter fails with it)
      */
     private boolean readOneAnswer(Deadline callerDeadline) throws AttemptFailure, InterruptedIOException {
-        byte[] page = new byte[PAGE_BYTES];
+        // Allocated before any byte is consumed, so an OutOfMemoryError here leaves the stream as it was.
+        byte[] page = headWantsArray() ? new byte[PAGE_BYTES] : null;
         while (answer.hasRemaining()) {
             Deadline stall = new Deadline(progressNanos + stallNanos);
             Deadline wait = callerDeadline == null ? stall : callerDeadline.earliest(stall);
@@ -701,9 +712,6 @@ final class Sidecar {
             }
             progressNanos = System.nanoTime();
         }
-        answer.flip();
-        answer.get(page);
-        answer.clear();
         long arrived = System.nanoTime();
         long service = arrived - serviceStartNanos;
         if (lone && owed == 1) {
@@ -713,11 +721,16 @@ final class Sidecar {
         lastServiceNanos = service;
         serviceStartNanos = arrived;
         Pending owner = pollHead();
-        if (owner == null) {
-            throw failed(new Failure(failures.unsolicited("a whole page more than was asked for"),
-                    Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+        answer.flip();
+        try {
+            if (owner == null) {
+                throw failed(new Failure(failures.unsolicited("a whole page more than was asked for"),
+                        Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+            }
+            owner.deliver(answer, page);
+        } finally {
+            answer.clear();
         }
-        owner.complete(page);
         return true;
     }
 
@@ -948,6 +961,16 @@ final class Sidecar {
         }
     }
 
+    /** Whether the next answer's owner wants it as an array (a guess if the head changes meanwhile; see deliver). */
+    private boolean headWantsArray() {
+        queueLock.lock();
+        try {
+            return head == null || head.target == null;
+        } finally {
+            queueLock.unlock();
+        }
+    }
+
     private Pending pollHead() {
         queueLock.lock();
         try {
@@ -1001,16 +1024,21 @@ final class Sidecar {
         private static final int WAITING = 0;
         private static final int DONE = 1;
         private static final int ABANDONED = 2;
+        /** The reader is copying the answer into {@link #target}; DONE follows. */
+        private static final int FILLING = 3;
 
         final Thread waiter;
+        /** Where the answer goes (8192 bytes from its position), or null for a new array in {@link #page}. */
+        final ByteBuffer target;
         private final AtomicInteger state = new AtomicInteger();
         /** Written before the DONE transition publishes it. */
         byte[] page;
         /** Guarded by the sidecar's queueLock. */
         Pending next;
 
-        Pending(Thread waiter) {
+        Pending(Thread waiter, ByteBuffer target) {
             this.waiter = waiter;
+            this.target = target == null ? null : target.duplicate();
         }
 
         boolean isDone() {
@@ -1021,17 +1049,56 @@ final class Sidecar {
             return state.get() == WAITING;
         }
 
-        /** Delivers the answer; an abandoned request's answer is dropped. */
-        void complete(byte[] answer) {
+        /**
+         * Delivers the answer ({@code src}: its 8192 bytes from position to limit); an abandoned request's answer is
+         * dropped. {@code page} is an array allocated in advance for an owner without a target, or null.
+         */
+        void deliver(ByteBuffer src, byte[] page) {
+            if (target == null) {
+                byte[] a = page != null ? page : new byte[PAGE_BYTES];
+                src.get(a);
+                complete(a);
+            } else if (state.compareAndSet(WAITING, FILLING)) {
+                try {
+                    target.put(target.position(), src, src.position(), PAGE_BYTES);
+                } finally {
+                    state.set(DONE);
+                    if (waiter != Thread.currentThread()) {
+                        LockSupport.unpark(waiter);
+                    }
+                }
+            }
+        }
+
+        private void complete(byte[] answer) {
             page = answer;
             if (state.compareAndSet(WAITING, DONE) && waiter != Thread.currentThread()) {
                 LockSupport.unpark(waiter);
             }
         }
 
-        /** Gives up waiting; false if the answer arrived first (then it must be used). */
+        /**
+         * Gives up waiting; false if the answer arrived first (then it must be used). While the reader copies into
+         * the target this waits for the copy (a memcpy of 8 KiB), so the target is never written after it returns.
+         */
         boolean abandon() {
-            return state.compareAndSet(WAITING, ABANDONED) || state.get() == ABANDONED;
+            for (int spins = 0; ; spins++) {
+                if (state.compareAndSet(WAITING, ABANDONED)) {
+                    return true;
+                }
+                int s = state.get();
+                if (s == ABANDONED) {
+                    return true;
+                }
+                if (s == DONE) {
+                    return false;
+                }
+                if (spins < 64) {
+                    Thread.onSpinWait();
+                } else {
+                    Thread.yield();
+                }
+            }
         }
     }
 }

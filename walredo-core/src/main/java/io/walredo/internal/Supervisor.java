@@ -121,9 +121,23 @@ public final class Supervisor {
     /** See {@link io.walredo.WalRedoManager#redo}. */
     public byte[] redo(TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout)
             throws WalRedoException {
+        return redo(tenant, request, attempt, timeout, null);
+    }
+
+    /**
+     * See {@link io.walredo.WalRedoManager#redo(TenantShardId, RedoRequest, AttemptType, Duration, ByteBuffer)}:
+     * with a {@code target}, the page goes there (and its position moves past it) and null is returned.
+     */
+    public byte[] redo(TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout,
+            ByteBuffer target) throws WalRedoException {
         Objects.requireNonNull(tenant, "tenant");
         Objects.requireNonNull(request, "request");
         Objects.requireNonNull(attempt, "attempt");
+        if (target != null && (target.isReadOnly() || target.remaining() < ProtocolCodec.PAGE_BYTES)) {
+            throw new IllegalArgumentException("the page buffer must be writable with at least "
+                    + ProtocolCodec.PAGE_BYTES + " bytes remaining; it has " + target.remaining()
+                    + (target.isReadOnly() ? " and is read-only" : ""));
+        }
         Deadline deadline = deadlineFor(timeout);
         SidecarKey key = keyFor(tenant, request.pgVersion());
         long size = checkedSize(tenant, request);
@@ -139,7 +153,10 @@ public final class Supervisor {
         try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
             ProtocolCodec.encodeRequest(request, buf);
             buf.flip();
-            byte[] page = execute(key, buf, deadline, attempt.retries(), attempts);
+            byte[] page = execute(key, buf, deadline, attempt.retries(), attempts, target);
+            if (target != null) {
+                target.position(target.position() + ProtocolCodec.PAGE_BYTES);
+            }
             ok = true;
             return page;
         } finally {
@@ -166,7 +183,7 @@ public final class Supervisor {
         try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
             ProtocolCodec.encodePing(buf);
             buf.flip();
-            execute(key, buf, deadline, 0, new int[1]);
+            execute(key, buf, deadline, 0, new int[1], null);
         } finally {
             buffers.release(buf);
         }
@@ -220,8 +237,8 @@ public final class Supervisor {
      * the sidecar (it had failed already, or broke the protocol while idle) is retried without using up a retry,
      * at most {@link #MAX_NOT_SENT_RETRIES} times; a caller's own deadline or interrupt is never retried.
      */
-    private byte[] execute(SidecarKey key, ByteBuffer request, Deadline deadline, int retries, int[] attempts)
-            throws WalRedoException {
+    private byte[] execute(SidecarKey key, ByteBuffer request, Deadline deadline, int retries, int[] attempts,
+            ByteBuffer target) throws WalRedoException {
         int retried = 0;
         int notSent = 0;
         for (;;) {
@@ -229,7 +246,7 @@ public final class Supervisor {
             Sidecar sc = acquire(key, deadline);
             try {
                 sc.admit(deadline, config.maxQueuedPerTenant());
-                byte[] page = sc.apply(request, deadline);
+                byte[] page = sc.apply(request, deadline, target);
                 Slot slot = slots.get(key);
                 if (slot != null) {
                     slot.recordSuccess();
