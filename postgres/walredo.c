@@ -1,0 +1,650 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * walredo.c: `postgres --wal-redo [--tenant-shard-id ID] [--run-as USER]`, a process that turns "base page +
+ * WAL records" into "page image" with PostgreSQL's own redo routines. It speaks Neon's walredo protocol on
+ * stdin/stdout (docs/protocol.md in walredo-supervisor: B, P, A, G, H; an 8192-byte answer per G and H), logs
+ * on stderr, touches no data directory and exits 0 at EOF on stdin. Any error is FATAL (exit 1): a caller
+ * that sees one must not trust the stream any more, and the process has nothing worth keeping.
+ *
+ * scripts/build-postgres copies this file to src/backend/tcop/walredo.c; postgres/walredo.patch makes the
+ * four changes to core that it relies on (see docs/real-postgres.md for the design):
+ *  - main.c sends argv[1] == "--wal-redo" here, before the root check (we drop root ourselves, below);
+ *  - smgr.c gives every relation the storage manager at the end of this file when InWalRedoMode;
+ *  - bufmgr.c makes every buffer a process-local buffer (localbuf.c) when InWalRedoMode, so no shared
+ *    memory, no LWLocks and no PGPROC are needed;
+ *  - xlogutils.c skips, with BLK_NOTFOUND, every block of a record but the one being reconstructed.
+ *
+ * Where a page lives. The page being reconstructed (the target, named by B) lives only in a local buffer:
+ * P copies the base image into it, redo routines change it there, G copies it out. The storage manager
+ * stores nothing: every block reads as zeros, every write is dropped. That is right for the pages a redo
+ * routine reads besides the target through other paths (the free space map and visibility map pages of the
+ * target's relation, which heap redo updates as a side effect) and would be wrong only if the target's
+ * buffer were evicted; walredo_smgr_write() makes that a FATAL error instead of a silently zeroed page. It
+ * cannot happen while one request touches fewer than WALREDO_LOCAL_BUFFERS pages, and every B drops all
+ * buffers of the previous request.
+ *
+ * Single-threaded, like every postgres process.
+ */
+#include "postgres.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "access/xlogreader.h"
+#include "access/xlogrecord.h"
+#include "access/xlogutils.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "port/pg_crc32c.h"
+#include "postmaster/postmaster.h"
+#include "storage/buf_internals.h"
+#include "storage/bufmgr.h"
+#include "storage/ipc.h"
+#include "storage/smgr.h"
+#include "tcop/walredo.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+bool		InWalRedoMode = false;
+
+/* Wire sizes; docs/protocol.md section 1. The length field counts itself and the payload. */
+#define TAG_BYTES 17
+#define LEN_FIELD_BYTES 4
+#define LSN_BYTES 8
+#define LEN_TAG_MSG (LEN_FIELD_BYTES + TAG_BYTES)	/* B, G: 21 */
+#define LEN_PUSH_PAGE (LEN_TAG_MSG + BLCKSZ)	/* P: 8213 */
+#define LEN_PING LEN_FIELD_BYTES	/* H: 4 */
+#define LEN_APPLY_MIN (LEN_FIELD_BYTES + LSN_BYTES) /* A with an empty record: 12 */
+#define MAX_RECORD_BYTES (1U << 30) /* docs/protocol.md: a record is at most 1 GiB */
+#define LEN_APPLY_MAX (LEN_APPLY_MIN + MAX_RECORD_BYTES)
+
+#define IN_BUF_BYTES (64 * 1024)
+
+/*
+ * Local buffers (temp_buffers) of this process: the smallest count the GUC accepts. Each costs 8 KiB once
+ * used; one request touches the target and a few free space map and visibility map pages. See "Where a page
+ * lives" above for why the count matters.
+ */
+#define WALREDO_LOCAL_BUFFERS "100"
+
+/* The user a walredo process started as root switches to before it reads any input (--run-as). */
+#define DEFAULT_RUN_AS "nobody"
+
+/* ---------- request state ---------- */
+
+static BufferTag target;		/* set by B */
+static bool have_target = false;
+
+/*
+ * Every relation the storage manager opened since the last B, so that B can drop their local buffers:
+ * localbuf.c offers no "drop every buffer" call, only one per relation.
+ */
+static RelFileNode *opened_rels = NULL;
+static int	n_opened_rels = 0;
+static int	max_opened_rels = 0;
+
+static XLogReaderState *reader;
+
+/* ---------- stdin and stdout ---------- */
+
+static char in_buf[IN_BUF_BYTES];
+static size_t in_pos = 0;
+static size_t in_len = 0;
+static uint64 in_offset = 0;	/* bytes of stdin consumed so far, for error messages */
+
+/* Refills in_buf; returns false at EOF. FATAL on a read error. */
+static bool
+fill_input(void)
+{
+	ssize_t		n;
+
+	for (;;)
+	{
+		n = read(STDIN_FILENO, in_buf, sizeof(in_buf));
+		if (n >= 0)
+			break;
+		if (errno != EINTR)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not read from stdin: %m")));
+	}
+	in_pos = 0;
+	in_len = (size_t) n;
+	return n > 0;
+}
+
+/* Reads exactly n bytes of the message that started at msg_offset; EOF here is a protocol violation. */
+static void
+read_exact(void *dst, size_t n, char type, uint64 msg_offset)
+{
+	char	   *p = dst;
+
+	while (n > 0)
+	{
+		size_t		take;
+
+		if (in_pos == in_len && !fill_input())
+			ereport(FATAL,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("unexpected EOF on stdin inside a '%c' message at input offset " UINT64_FORMAT,
+							type, msg_offset)));
+		take = Min(n, in_len - in_pos);
+		memcpy(p, in_buf + in_pos, take);
+		in_pos += take;
+		in_offset += take;
+		p += take;
+		n -= take;
+	}
+}
+
+/* Writes all of buf to stdout; FATAL if stdout is gone (SIGPIPE is ignored, so that is EPIPE). */
+static void
+write_stdout(const char *buf, size_t n)
+{
+	while (n > 0)
+	{
+		ssize_t		w = write(STDOUT_FILENO, buf, n);
+
+		if (w < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not write to stdout: %m")));
+		}
+		buf += w;
+		n -= (size_t) w;
+	}
+}
+
+static uint32
+get_be32(const char *p)
+{
+	uint32		v;
+
+	memcpy(&v, p, sizeof(v));
+	return pg_ntoh32(v);
+}
+
+static uint64
+get_be64(const char *p)
+{
+	uint64		v;
+
+	memcpy(&v, p, sizeof(v));
+	return pg_ntoh64(v);
+}
+
+/* A BufferTag on the wire: forknum (1 byte), spcnode, dbnode, relnode, blknum (u32 BE each). */
+static BufferTag
+read_tag(char type, uint64 msg_offset)
+{
+	char		raw[TAG_BYTES];
+	BufferTag	tag;
+
+	read_exact(raw, TAG_BYTES, type, msg_offset);
+	if ((uint8) raw[0] > MAX_FORKNUM)
+		ereport(FATAL,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("invalid fork number %d in '%c' message at input offset " UINT64_FORMAT,
+						(uint8) raw[0], type, msg_offset)));
+	tag.forkNum = (ForkNumber) (uint8) raw[0];
+	tag.rnode.spcNode = get_be32(raw + 1);
+	tag.rnode.dbNode = get_be32(raw + 5);
+	tag.rnode.relNode = get_be32(raw + 9);
+	tag.blockNum = get_be32(raw + 13);
+	return tag;
+}
+
+/* ---------- the messages ---------- */
+
+/* B: a new request. Forgets every page of the previous one. */
+static void
+begin_redo_for_block(uint64 msg_offset)
+{
+	BufferTag	tag = read_tag('B', msg_offset);
+
+	for (int i = 0; i < n_opened_rels; i++)
+		DropRelFileNodeAllLocalBuffers(opened_rels[i]);
+	n_opened_rels = 0;
+	smgrcloseall();				/* so the next smgropen of each relation is recorded again */
+
+	target = tag;
+	have_target = true;
+}
+
+/* P: the base image, straight into a local buffer for the P's tag (which is the B's in practice). */
+static void
+push_page(uint64 msg_offset)
+{
+	BufferTag	tag = read_tag('P', msg_offset);
+	Buffer		buf;
+
+	buf = ReadBufferWithoutRelcache(tag.rnode, tag.forkNum, tag.blockNum, RBM_ZERO_AND_LOCK, NULL, true);
+	read_exact(BufferGetPage(buf), BLCKSZ, 'P', msg_offset);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+}
+
+/* Names the record being replayed in any error it raises. */
+static void
+redo_error_callback(void *arg)
+{
+	XLogReaderState *r = (XLogReaderState *) arg;
+
+	errcontext("WAL redo of a %s record ending at %X/%X for block %u/%u/%u fork %d blk %u",
+			   GetRmgr(XLogRecGetRmid(r)).rm_name, LSN_FORMAT_ARGS(r->EndRecPtr),
+			   target.rnode.spcNode, target.rnode.dbNode, target.rnode.relNode,
+			   target.forkNum, target.blockNum);
+}
+
+/* A: end_lsn, then one WAL record exactly as it is in the WAL (header, block references, data). */
+static void
+apply_record(uint32 len, uint64 msg_offset)
+{
+	char		lsn_raw[LSN_BYTES];
+	XLogRecPtr	end_lsn;
+	size_t		rec_len = len - LEN_APPLY_MIN;
+	XLogRecord *rec;
+	pg_crc32c	crc;
+	DecodedXLogRecord *decoded;
+	char	   *errormsg;
+	ErrorContextCallback errcallback;
+
+	read_exact(lsn_raw, LSN_BYTES, 'A', msg_offset);
+	end_lsn = get_be64(lsn_raw);
+	if (rec_len < SizeOfXLogRecord)
+		ereport(FATAL,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("'A' message at input offset " UINT64_FORMAT " carries %zu record bytes, fewer than a WAL record header (%zu)",
+						msg_offset, rec_len, (size_t) SizeOfXLogRecord)));
+
+	/* MAXALIGNed, as DecodeXLogRecord expects; up to 1 GiB, hence HUGE. */
+	rec = palloc_extended(rec_len, MCXT_ALLOC_HUGE);
+	read_exact(rec, rec_len, 'A', msg_offset);
+	if (rec->xl_tot_len != rec_len)
+		ereport(FATAL,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("WAL record in 'A' message at input offset " UINT64_FORMAT " says it is %u bytes long, the message carries %zu",
+						msg_offset, rec->xl_tot_len, rec_len)));
+
+	/* The CRC check ValidXLogRecord() makes when reading WAL: data first, then the header up to xl_crc. */
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, ((char *) rec) + SizeOfXLogRecord, rec_len - SizeOfXLogRecord);
+	COMP_CRC32C(crc, (char *) rec, offsetof(XLogRecord, xl_crc));
+	FIN_CRC32C(crc);
+	if (!EQ_CRC32C(rec->xl_crc, crc))
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("incorrect CRC in WAL record ending at %X/%X ('A' message at input offset " UINT64_FORMAT ")",
+						LSN_FORMAT_ARGS(end_lsn), msg_offset)));
+	if (!RmgrIdExists(rec->xl_rmid))
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("WAL record ending at %X/%X has resource manager id %u, which this postgres does not have",
+						LSN_FORMAT_ARGS(end_lsn), rec->xl_rmid)));
+
+	decoded = palloc_extended(DecodeXLogRecordRequiredSpace(rec_len), MCXT_ALLOC_HUGE);
+	decoded->oversized = false;
+	/* The record's start LSN is not on the wire; nothing on the page-redo path reads it. */
+	if (!DecodeXLogRecord(reader, decoded, rec, InvalidXLogRecPtr, &errormsg))
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not decode WAL record ending at %X/%X: %s",
+						LSN_FORMAT_ARGS(end_lsn), errormsg)));
+
+	/* What XLogReadBufferForRedo compares page LSNs with, and what it stamps on pages it changes. */
+	reader->ReadRecPtr = InvalidXLogRecPtr;
+	reader->EndRecPtr = end_lsn;
+	reader->record = decoded;
+
+	errcallback.callback = redo_error_callback;
+	errcallback.arg = reader;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	GetRmgr(rec->xl_rmid).rm_redo(reader);
+
+	error_context_stack = errcallback.previous;
+	reader->record = NULL;
+}
+
+/* G: the page for the G's tag as it is now. A page no P and no record produced is all zeros. */
+static void
+get_page(uint64 msg_offset)
+{
+	BufferTag	tag = read_tag('G', msg_offset);
+	Buffer		buf;
+
+	buf = ReadBufferWithoutRelcache(tag.rnode, tag.forkNum, tag.blockNum, RBM_NORMAL, NULL, true);
+	write_stdout(BufferGetPage(buf), BLCKSZ);
+	ReleaseBuffer(buf);
+}
+
+/* H: 8192 zero bytes. */
+static void
+ping(void)
+{
+	static const PGAlignedBlock zeros;
+
+	write_stdout(zeros.data, BLCKSZ);
+}
+
+/* ---------- the message loop ---------- */
+
+static const char *
+message_name(char type)
+{
+	switch (type)
+	{
+		case 'B':
+			return "BeginRedoForBlock";
+		case 'P':
+			return "PushPage";
+		case 'A':
+			return "ApplyRecord";
+		case 'G':
+			return "GetPage";
+		default:
+			return "Ping";
+	}
+}
+
+static void
+check_length(char type, uint32 len, uint64 msg_offset)
+{
+	bool		ok;
+	const char *expected;
+
+	switch (type)
+	{
+		case 'B':
+		case 'G':
+			ok = len == LEN_TAG_MSG;
+			expected = "21";
+			break;
+		case 'P':
+			ok = len == LEN_PUSH_PAGE;
+			expected = "8213";
+			break;
+		case 'H':
+			ok = len == LEN_PING;
+			expected = "4";
+			break;
+		default:				/* 'A' */
+			ok = len >= LEN_APPLY_MIN && len <= LEN_APPLY_MAX;
+			expected = "12 to 1073741836";
+			break;
+	}
+	if (!ok)
+		ereport(FATAL,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("invalid message length %u for '%c' (%s) message at input offset " UINT64_FORMAT ": expected %s",
+						len, type, message_name(type), msg_offset, expected)));
+	if (type != 'B' && type != 'H' && !have_target)
+		ereport(FATAL,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("'%c' (%s) message at input offset " UINT64_FORMAT " before any BeginRedoForBlock ('B')",
+						type, message_name(type), msg_offset)));
+}
+
+static void pg_attribute_noreturn()
+message_loop(void)
+{
+	MemoryContextSwitchTo(MessageContext);
+	for (;;)
+	{
+		uint64		msg_offset = in_offset;
+		char		type;
+		char		len_raw[LEN_FIELD_BYTES];
+		uint32		len;
+
+		MemoryContextReset(MessageContext);
+
+		if (in_pos == in_len && !fill_input())
+		{
+			ereport(DEBUG1, (errmsg_internal("EOF on stdin, exiting")));
+			proc_exit(0);
+		}
+		type = in_buf[in_pos++];
+		in_offset++;
+		if (type != 'B' && type != 'P' && type != 'A' && type != 'G' && type != 'H')
+			ereport(FATAL,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("invalid frontend message type %d at input offset " UINT64_FORMAT,
+							(int) (uint8) type, msg_offset)));
+		read_exact(len_raw, LEN_FIELD_BYTES, type, msg_offset);
+		len = get_be32(len_raw);
+		check_length(type, len, msg_offset);
+
+		switch (type)
+		{
+			case 'B':
+				begin_redo_for_block(msg_offset);
+				break;
+			case 'P':
+				push_page(msg_offset);
+				break;
+			case 'A':
+				apply_record(len, msg_offset);
+				break;
+			case 'G':
+				get_page(msg_offset);
+				break;
+			case 'H':
+				ping();
+				break;
+		}
+	}
+}
+
+/* ---------- startup ---------- */
+
+/*
+ * postgres refuses to run as root, and WAL from a tenant is untrusted input to a large C parser: a redo
+ * routine that a crafted record drives out of bounds must not hand root to whoever wrote that record. So a
+ * walredo process started as root becomes `user` (default nobody, never uid 0) for good before it reads
+ * any input; started as anyone else it stays who it is. Real and effective uid must agree either way, as
+ * check_root() requires of every postgres.
+ */
+static void
+drop_root(const char *user)
+{
+	struct passwd *pw;
+	int			lookup_errno;
+
+	if (getuid() != geteuid())
+		ereport(FATAL,
+				(errmsg("real and effective user ids must match (uid %d, euid %d)",
+						(int) getuid(), (int) geteuid())));
+	if (geteuid() != 0)
+		return;
+
+	errno = 0;
+	pw = getpwnam(user);
+	lookup_errno = errno;		/* ereport() forbids reading errno inside it */
+	if (pw == NULL)
+		ereport(FATAL,
+				(errmsg("started as root and cannot switch to user \"%s\": %s", user,
+						lookup_errno != 0 ? strerror(lookup_errno) : "no such user"),
+				 errhint("Run it as an unprivileged user, or name one with --run-as USER.")));
+	if (pw->pw_uid == 0)
+		ereport(FATAL,
+				(errmsg("refusing to replay WAL as root: --run-as user \"%s\" has uid 0", user)));
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+		ereport(FATAL,
+				(errmsg("started as root and could not switch to user \"%s\" (uid %u): %m",
+						user, (unsigned) pw->pw_uid)));
+	if (setuid(0) == 0)
+		ereport(FATAL,
+				(errmsg("switched to user \"%s\" but could become root again", user)));
+	ereport(LOG,
+			(errmsg("started as root: switched to user \"%s\" (uid %u, gid %u) before reading any WAL",
+					user, (unsigned) pw->pw_uid, (unsigned) pw->pw_gid)));
+}
+
+/* argv: --wal-redo [--tenant-shard-id ID] [--run-as USER] [--disable-seccomp]. */
+static const char *
+parse_args(int argc, char *argv[], const char **tenant)
+{
+	const char *run_as = DEFAULT_RUN_AS;
+
+	for (int i = 2; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--tenant-shard-id") == 0 && i + 1 < argc)
+			*tenant = argv[++i];
+		else if (strcmp(argv[i], "--run-as") == 0 && i + 1 < argc)
+			run_as = argv[++i];
+		else if (strcmp(argv[i], "--disable-seccomp") == 0)
+		{
+			/* Neon's binary enters seccomp unless told not to; this one has no seccomp mode yet. */
+		}
+		else
+			ereport(FATAL,
+					(errmsg("invalid argument \"%s\"", argv[i]),
+					 errhint("Usage: postgres --wal-redo [--tenant-shard-id ID] [--run-as USER] [--disable-seccomp]")));
+	}
+	return run_as;
+}
+
+void
+WalRedoMain(int argc, char *argv[])
+{
+	const char *tenant = NULL;
+	const char *run_as;
+
+	InWalRedoMode = true;
+	InitProcessGlobals();
+	InitializeGUCOptions();
+	SetConfigOption("log_min_messages", "log", PGC_POSTMASTER, PGC_S_ARGV);
+	SetConfigOption("temp_buffers", WALREDO_LOCAL_BUFFERS, PGC_POSTMASTER, PGC_S_ARGV);
+
+	run_as = parse_args(argc, argv, &tenant);
+	drop_root(run_as);
+
+	/* A closed stdout becomes EPIPE and a FATAL line, as in a backend, not a silent SIGPIPE death. */
+	pqsignal(SIGPIPE, SIG_IGN);
+
+	WalRedoUseEmptyControlFile();
+	InRecovery = true;			/* redo routines assume it */
+	SetProcessingMode(NormalProcessing);
+	MessageContext = AllocSetContextCreate(TopMemoryContext, "MessageContext", ALLOCSET_DEFAULT_SIZES);
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "walredo");	/* holds buffer pins */
+	RmgrStartup();
+	reader = XLogReaderAllocate(wal_segment_size, NULL, XL_ROUTINE(.page_read = NULL), NULL);
+	if (reader == NULL)
+		ereport(FATAL, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory allocating a WAL reader")));
+
+	ereport(DEBUG1, (errmsg_internal("walredo ready for tenant %s", tenant ? tenant : "(none)")));
+	message_loop();
+}
+
+bool
+WalRedoIsTargetBlock(RelFileNode rnode, ForkNumber forknum, BlockNumber blkno)
+{
+	return have_target && RelFileNodeEquals(rnode, target.rnode) && forknum == target.forkNum &&
+		blkno == target.blockNum;
+}
+
+/*
+ * ---------- the storage manager ----------
+ *
+ * Stores nothing: see "Where a page lives" at the top. Called from smgr.c when InWalRedoMode.
+ */
+
+void
+walredo_smgr_open(SMgrRelation reln)
+{
+	if (n_opened_rels == max_opened_rels)
+	{
+		int			n = Max(16, max_opened_rels * 2);
+
+		opened_rels = opened_rels == NULL
+			? MemoryContextAlloc(TopMemoryContext, n * sizeof(RelFileNode))
+			: repalloc(opened_rels, n * sizeof(RelFileNode));
+		max_opened_rels = n;
+	}
+	opened_rels[n_opened_rels++] = reln->smgr_rnode.node;
+}
+
+void
+walredo_smgr_close(SMgrRelation reln, ForkNumber forknum)
+{
+}
+
+void
+walredo_smgr_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
+{
+}
+
+bool
+walredo_smgr_exists(SMgrRelation reln, ForkNumber forknum)
+{
+	return true;
+}
+
+void
+walredo_smgr_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
+{
+}
+
+void
+walredo_smgr_extend(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buffer,
+					bool skipFsync)
+{
+	walredo_smgr_write(reln, forknum, blocknum, buffer, skipFsync);
+}
+
+bool
+walredo_smgr_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum)
+{
+	return false;
+}
+
+void
+walredo_smgr_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buffer)
+{
+	MemSet(buffer, 0, BLCKSZ);
+}
+
+/* Only an evicted dirty buffer is ever written (nothing flushes); the target's must never be. */
+void
+walredo_smgr_write(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buffer,
+				   bool skipFsync)
+{
+	if (WalRedoIsTargetBlock(reln->smgr_rnode.node, forknum, blocknum))
+		ereport(FATAL,
+				(errmsg("the page being reconstructed was evicted from the local buffers (more than %s pages touched by one request)",
+						WALREDO_LOCAL_BUFFERS)));
+}
+
+void
+walredo_smgr_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, BlockNumber nblocks)
+{
+}
+
+/*
+ * Every fork is as long as a fork can be, so XLogReadBufferExtended() never extends one (extending would
+ * need a growing length) and reads every block it is asked for: a zeroed one where no P put a page.
+ */
+BlockNumber
+walredo_smgr_nblocks(SMgrRelation reln, ForkNumber forknum)
+{
+	return MaxBlockNumber;
+}
+
+void
+walredo_smgr_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks, BlockNumber nblocks)
+{
+}
+
+void
+walredo_smgr_immedsync(SMgrRelation reln, ForkNumber forknum)
+{
+}
