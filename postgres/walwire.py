@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reads WAL records out of a PostgreSQL 15 pg_wal directory, and the 'server' smoke check built on it.
+
+The check starts a throwaway PostgreSQL 15 server (Debian's, as user postgres, on a Unix socket only, no TCP),
+creates a table with a btree index, inserts rows one transaction at a time with a checkpoint half way (so the
+first change of each page after it carries a full-page image), checkpoints, and reads every page of both
+relations from disk. Then, for each page, it sends `postgres --wal-redo` a B, every WAL record since the
+table was created that references that page (an A each, with the record's end LSN), and a G, and compares
+the answer with the page the server wrote. Layouts: src/include/access/xlog_internal.h (page headers),
+src/include/access/xlogrecord.h (records and block references), PostgreSQL 15.
+"""
+import os
+import pwd
+import shutil
+import struct
+import subprocess
+import tempfile
+
+import walredo_client as w
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+WAL_PAGE = 8192
+SEG_SIZE = 16 * 1024 * 1024
+SHORT_PHD = 24
+LONG_PHD = 40
+XLR_BLOCK_ID_DATA_SHORT = 255
+XLR_BLOCK_ID_DATA_LONG = 254
+XLR_BLOCK_ID_ORIGIN = 253
+XLR_BLOCK_ID_TOPLEVEL_XID = 252
+BKPBLOCK_FORK_MASK = 0x0F
+BKPBLOCK_HAS_IMAGE = 0x10
+BKPBLOCK_SAME_REL = 0x80
+BKPIMAGE_HAS_HOLE = 0x01
+BKPIMAGE_COMPRESSED = 0x04 | 0x08 | 0x10  # pglz, lz4, zstd in PostgreSQL 15
+
+
+def parse_lsn(text):
+    hi, lo = text.strip().split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+class WalReader:
+    """Sequential records from start_lsn (a record boundary) in the segment files of one timeline."""
+
+    def __init__(self, wal_dir, tli=1):
+        self.wal_dir, self.tli, self.segs = wal_dir, tli, {}
+
+    def _page_byte_range(self, lsn, n):
+        seg_no, off = divmod(lsn, SEG_SIZE)
+        if seg_no not in self.segs:
+            name = "%08X%08X%08X" % (self.tli, seg_no // 256, seg_no % 256)
+            with open(os.path.join(self.wal_dir, name), "rb") as f:
+                self.segs[seg_no] = f.read()
+        return self.segs[seg_no][off:off + n]
+
+    def _header_size(self, lsn):
+        return LONG_PHD if lsn % SEG_SIZE == 0 else SHORT_PHD
+
+    def read(self, lsn, n):
+        """n bytes of record data from lsn, skipping page headers; returns (bytes, lsn just past them)."""
+        out = b""
+        while n > 0:
+            if lsn % WAL_PAGE == 0:
+                lsn += self._header_size(lsn)
+            take = min(n, WAL_PAGE - lsn % WAL_PAGE)
+            out += self._page_byte_range(lsn, take)
+            lsn += take
+            n -= take
+        return out, lsn
+
+    def records(self, start_lsn, end_lsn):
+        """Yields (start lsn, end lsn, record bytes) for records starting before end_lsn."""
+        lsn = start_lsn
+        while lsn < end_lsn:
+            if lsn % WAL_PAGE == 0:
+                lsn += self._header_size(lsn)
+            start = lsn
+            head, _ = self.read(lsn, 4)
+            (tot_len,) = struct.unpack("<I", head)
+            if tot_len == 0:
+                return
+            rec, end = self.read(lsn, tot_len)
+            # The end LSN that XLogInsert returns (the page LSN the server stamps) and xlogreader's EndRecPtr
+            # are MAXALIGNed, and so is what the pageserver sends with each record.
+            end = (end + 7) & ~7
+            yield start, end, rec
+            lsn = end
+
+
+def block_refs(rec):
+    """(fork, spc, db, rel, blk, has_image) for each block reference of a record (DecodeXLogRecord's walk)."""
+    pos, refs, rnode = 24, [], None
+    remaining, datatotal = len(rec) - 24, 0
+
+    def take(n):
+        nonlocal pos, remaining
+        pos += n
+        remaining -= n
+        return pos - n
+
+    while remaining > datatotal:
+        block_id = rec[take(1)]
+        if block_id == XLR_BLOCK_ID_DATA_SHORT:
+            datatotal += rec[take(1)]
+            break
+        if block_id == XLR_BLOCK_ID_DATA_LONG:
+            datatotal += struct.unpack_from("<I", rec, take(4))[0]
+            break
+        if block_id == XLR_BLOCK_ID_ORIGIN:
+            take(2)
+            continue
+        if block_id == XLR_BLOCK_ID_TOPLEVEL_XID:
+            take(4)
+            continue
+        fork_flags, data_length = struct.unpack_from("<BH", rec, take(3))
+        datatotal += data_length
+        has_image = bool(fork_flags & BKPBLOCK_HAS_IMAGE)
+        if has_image:
+            bimg_len, _, bimg_info = struct.unpack_from("<HHB", rec, take(5))
+            datatotal += bimg_len
+            if bimg_info & BKPIMAGE_HAS_HOLE and bimg_info & BKPIMAGE_COMPRESSED:
+                take(2)
+        if not fork_flags & BKPBLOCK_SAME_REL:
+            rnode = struct.unpack_from("<III", rec, take(12))
+        (blk,) = struct.unpack_from("<I", rec, take(4))
+        refs.append((fork_flags & BKPBLOCK_FORK_MASK, *rnode, blk, has_image))
+    return refs
+
+
+# ---------- the throwaway server ----------
+
+def _as_postgres(args, **kw):
+    return subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True,
+                          text=True, **kw)
+
+
+def server_pages_check(binary, rows=400):
+    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
+        return "skip: no " + PG_BIN
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "skip: no 'postgres' user"
+    if os.geteuid() != 0:
+        return "skip: needs root to run the server as user postgres"
+    work = tempfile.mkdtemp(prefix="walredo-smoke-")
+    os.chmod(work, 0o755)
+    shutil.chown(work, "postgres")
+    data, sock = os.path.join(work, "data"), work
+    psql_base = [os.path.join(PG_BIN, "psql"), "-X", "-q", "-At", "-h", sock, "-p", "5499", "-d", "postgres"]
+
+    def sql(q):
+        return _as_postgres(psql_base + ["-c", q]).stdout.strip()
+
+    try:
+        _as_postgres([os.path.join(PG_BIN, "initdb"), "-D", data, "--no-sync", "-A", "trust"])
+        opts = (f"-c listen_addresses='' -c unix_socket_directories={sock} -p 5499 -c autovacuum=off "
+                "-c full_page_writes=on -c wal_level=replica -c fsync=off")
+        _as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-w", "-l", os.path.join(work, "log"),
+                      "-o", opts, "start"])
+        try:
+            start = parse_lsn(sql("CHECKPOINT; SELECT pg_current_wal_insert_lsn()"))
+            sql("CREATE TABLE t (id int, note text); CREATE INDEX t_id ON t (id)")
+            for i in range(rows):
+                if i == rows // 2:
+                    sql("CHECKPOINT")
+                sql(f"INSERT INTO t VALUES ({(i * 7919) % 1000}, repeat('x', {20 + i % 60}) || '{i}')")
+            sql("CHECKPOINT")
+            end = parse_lsn(sql("SELECT pg_current_wal_insert_lsn()"))
+            rels = {}
+            for name in ("t", "t_id"):
+                rels[name] = (int(sql(f"SELECT relfilenode FROM pg_class WHERE relname = '{name}'")),
+                              sql(f"SELECT pg_relation_filepath('{name}')"))
+            db_oid = int(sql("SELECT oid FROM pg_database WHERE datname = 'postgres'"))
+        finally:
+            _as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"])
+
+        by_page = {}
+        n_records = 0
+        for _, rec_end, rec in WalReader(os.path.join(data, "pg_wal")).records(start, end):
+            n_records += 1
+            for fork, spc, db, rel, blk, _ in block_refs(rec):
+                by_page.setdefault((spc, db, rel, fork, blk), []).append((rec_end, rec))
+
+        compared, fpi_pages, mismatches = 0, 0, []
+        for name, (relfilenode, path) in rels.items():
+            with open(os.path.join(data, path), "rb") as f:
+                disk = f.read()
+            for blk in range(len(disk) // w.PAGE_BYTES):
+                key = (1663, db_oid, relfilenode, 0, blk)
+                records = by_page.get(key, [])
+                t = w.tag(1663, db_oid, relfilenode, 0, blk)
+                stream = w.begin(t) + b"".join(w.apply(lsn, r) for lsn, r in records) + w.get(t)
+                rc, out, err = w.run(binary, stream)
+                expected = disk[blk * w.PAGE_BYTES:(blk + 1) * w.PAGE_BYTES]
+                compared += 1
+                fpi_pages += any(has_img for _, r in records
+                                 for fork, spc, db, rel, b, has_img in block_refs(r)
+                                 if (spc, db, rel, fork, b) == key)
+                if rc != 0 or out != expected:
+                    diff = next((i for i in range(min(len(out), len(expected))) if out[i] != expected[i]), None)
+                    mismatches.append(f"{name} blk {blk}: exit {rc}, {len(records)} records, first diff at "
+                                      f"{diff}, stderr {err.strip()[-300:]!r}")
+        assert not mismatches, f"{len(mismatches)} of {compared} pages differ: " + "; ".join(mismatches[:3])
+        sizes = ", ".join(f"{name} {os.path.getsize(os.path.join(data, path)) // w.PAGE_BYTES}"
+                          for name, (_, path) in rels.items())
+        return (f"{compared} pages ({sizes}) rebuilt from {n_records} WAL records equal the server's, "
+                f"{fpi_pages} of them via full-page images")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
