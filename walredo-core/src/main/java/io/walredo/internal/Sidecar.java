@@ -83,21 +83,11 @@ final class Sidecar {
     private static final int KILLED = 2;
     private static final Duration CRASH_REPORT_WAIT = Duration.ofMillis(500);
     /**
-     * Lone round trips at or above this average are not polled for (spinBudget). Neon's short redo takes about
-     * 30 µs on this machine kind; a park and wake-up costs about as much.
-     */
-    static final long SPIN_LIMIT_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
-    /**
      * Admission never refuses for an expected wait shorter than this: a caller gains little from being turned away
      * for less, and short estimates are where noise (a GC pause, a busy carrier) weighs most. A caller whose
      * deadline is shorter still may time out instead, as before.
      */
     static final long ADMISSION_MIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
-    /**
-     * Admission looks at stdout (one FIONREAD) before it counts the time since the last answer, once that time
-     * reaches this and exceeds the sidecar's history: below it the check would cost more than it could change.
-     */
-    static final long CURRENT_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
 
     /** Told once, on the killing thread, when this sidecar is killed; must not block. */
     interface Listener {
@@ -143,19 +133,8 @@ final class Sidecar {
     private final AtomicBoolean drainerRunning = new AtomicBoolean();
     /** System.nanoTime() of the sidecar's last sign of life while owing: the first entry of a busy spell, or an answer byte. */
     private volatile long progressNanos;
-    /**
-     * True from an enqueue into the empty queue until a second request joins: only a lone request's service time
-     * is its whole round trip, the sidecar's answer time without queueing.
-     */
-    private volatile boolean lone;
-    /** Moving average of lone round trips, 0 until one is measured; sizes the reader's spin (see spinBudget). */
-    private volatile long loneRoundTripNanos;
-    /** When the sidecar began on the answer now owed first: its enqueue into an empty queue, or the last answer. */
-    private volatile long serviceStartNanos;
-    /** The last answer's service time (from serviceStartNanos to its arrival); 0 until one arrived. */
-    private volatile long lastServiceNanos;
-    /** Moving average (1/4 weight) of service times; 0 until one arrived. See expectedWaitNanos. */
-    private volatile long serviceAverageNanos;
+    /** Answer times, for admission and the reader's polling. */
+    private final ServiceTimes times = new ServiceTimes();
     /** Only touched by the reader-role holder; its position survives hand-overs. */
     private final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
     private final AtomicReference<Failure> failure = new AtomicReference<>();
@@ -686,7 +665,7 @@ final class Sidecar {
             Deadline wait = callerDeadline == null ? stall : callerDeadline.earliest(stall);
             int n;
             try {
-                n = child.stdout().read(answer, wait, spinBudget());
+                n = child.stdout().read(answer, wait, times.spinBudgetNanos(owed));
             } catch (PipeTimeoutException e) {
                 if (callerDeadline != null && callerDeadline.isExpired()) {
                     return false;
@@ -712,14 +691,7 @@ final class Sidecar {
             }
             progressNanos = System.nanoTime();
         }
-        long arrived = System.nanoTime();
-        long service = arrived - serviceStartNanos;
-        if (lone && owed == 1) {
-            loneRoundTripNanos = movingAverage(loneRoundTripNanos, service);
-        }
-        serviceAverageNanos = movingAverage(serviceAverageNanos, service);
-        lastServiceNanos = service;
-        serviceStartNanos = arrived;
+        times.answered(System.nanoTime(), owed);
         Pending owner = pollHead();
         answer.flip();
         try {
@@ -760,25 +732,9 @@ final class Sidecar {
         }
     }
 
-    /**
-     * The expected wait behind {@code ahead} owed answers: {@code ahead} times a per-answer time that is the larger
-     * of (a) the smaller of the last service time and its moving average, and (b) how long the sidecar has been on
-     * the answer it owes first. (a) takes the smaller so that one slow answer among fast ones stops counting at the
-     * next fast one; (b) lets a sidecar that has gone slow (or hung) show it before its slow answer arrives. With
-     * nothing measured yet and no answer owed the estimate is 0, so a fresh sidecar admits everything.
-     */
+    /** See {@link ServiceTimes#expectedWaitNanos}. */
     long expectedWaitNanos(int ahead) {
-        long last = lastServiceNanos;
-        long average = serviceAverageNanos;
-        long history = last == 0 ? 0 : Math.min(last, average);
-        long current = owed > 0 ? Math.max(0, System.nanoTime() - serviceStartNanos) : 0;
-        if (current > history && current >= CURRENT_CHECK_NANOS && answerBytesWaiting()) {
-            // The sidecar has answered; only our reader has not run yet (a busy JVM). That is no sign of a slow
-            // sidecar, and counting it would refuse healthy traffic whenever the carriers are saturated.
-            current = 0;
-        }
-        long perAnswer = Math.max(history, current);
-        return perAnswer > Long.MAX_VALUE / Math.max(1, ahead) ? Long.MAX_VALUE : perAnswer * ahead;
+        return times.expectedWaitNanos(ahead, owed, System.nanoTime(), this::answerBytesWaiting);
     }
 
     /** Whether answer bytes sit unread in stdout (FIONREAD); false if it cannot tell (the pipe is closed). */
@@ -788,24 +744,6 @@ final class Sidecar {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    /** Weight 1/4 for the new sample; 0 (nothing measured yet) takes the sample as it is. */
-    private static long movingAverage(long average, long sample) {
-        return average == 0 ? sample : average + (sample - average) / 4;
-    }
-
-    /**
-     * How long the reader polls an empty stdout before it parks: only for a lone request (one answer owed, so the
-     * wait is the sidecar's answer time, not queueing) on a sidecar whose lone round trips average under
-     * {@link #SPIN_LIMIT_NANOS}, and then for twice that average at most. Parking costs a reactor wake-up and a
-     * scheduler hand-off, tens of microseconds; a fast answer is read sooner by polling. Under load round trips
-     * grow past the limit and the spinning stops by itself; with several answers owed the reader has work queued
-     * behind it and parks as before.
-     */
-    private long spinBudget() {
-        long avg = loneRoundTripNanos;
-        return owed == 1 && avg > 0 && avg < SPIN_LIMIT_NANOS ? Math.min(2 * avg, SPIN_LIMIT_NANOS) : 0;
     }
 
     /**
@@ -920,11 +858,10 @@ final class Sidecar {
                 head = p;
                 long now = System.nanoTime();
                 progressNanos = now;
-                serviceStartNanos = now;
-                lone = true;
+                times.started(now, true);
             } else {
                 tail.next = p;
-                lone = false;
+                times.started(0, false);
             }
             tail = p;
             owed = owed + 1;

@@ -376,7 +376,8 @@ public final class Soak {
                 SplittableRandom rnd = new SplittableRandom(1000 + c);
                 Thread.ofVirtual().name("soak-caller-" + c).start(() -> {
                     try {
-                        callerLoop(manager, tenants, work, rnd, stop, start, redoTimeout, o.hangGrace(), tally);
+                        callerLoop(manager, tenants, work, rnd, stop, start, redoTimeout, o.hangGrace(), tally,
+                                o.faults());
                     } finally {
                         finished.countDown();
                     }
@@ -435,8 +436,10 @@ public final class Soak {
     }
 
     private static void callerLoop(WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
-            SplittableRandom rnd, AtomicBoolean stop, long start, Duration timeout, Duration hangGrace, Tally tally) {
+            SplittableRandom rnd, AtomicBoolean stop, long start, Duration timeout, Duration hangGrace, Tally tally,
+            Set<FaultKind> faults) {
         AttemptType[] attempts = AttemptType.values();
+        boolean impatient = faults.contains(FaultKind.IMPATIENT_CALLER);
         int window = Math.max(1, tenants.length / 2);
         long waveNanos = TimeUnit.SECONDS.toNanos(4);
         while (!stop.get()) {
@@ -454,7 +457,11 @@ public final class Soak {
             AttemptType attempt = attempts[rnd.nextInt(attempts.length)];
             // One call in twenty is impatient: a 1-5 ms deadline, shorter than many answers take. It may time out,
             // but must never cost its neighbours their pages or its tenant its sidecar.
-            Duration callTimeout = rnd.nextInt(20) == 0 ? Duration.ofMillis(1 + rnd.nextInt(5)) : timeout;
+            Duration callTimeout = timeout;
+            if (impatient && rnd.nextInt(20) == 0) {
+                callTimeout = Duration.ofMillis(1 + rnd.nextInt(5));
+                tally.count(tally.faults, FaultKind.IMPATIENT_CALLER.name());
+            }
             // An interrupt the chaos thread aimed at the previous call may have landed after it returned.
             Thread.interrupted();
             long t0 = System.nanoTime();
@@ -665,6 +672,8 @@ public final class Soak {
     /** Kinds of injected faults. Spawn-time kinds carry the fake's flags; the others act on a running sidecar. */
     public enum FaultKind {
         SIGKILL, SIGSTOP_SIGCONT, DETACH, INTERRUPT_CALLER,
+        /** Not injected by the chaos thread: callers give one call in twenty a 1-5 ms deadline. */
+        IMPATIENT_CALLER,
         CRASH(Fault.CRASH_AFTER), EXIT(Fault.EXIT_AFTER), GARBAGE(Fault.GARBAGE_AFTER), HANG(Fault.HANG_AFTER),
         PARTIAL_ANSWER(Fault.PARTIAL_AFTER), EXIT_MID_PAGE(Fault.EXIT_MID_PAGE), STDERR_FLOOD(Fault.STDERR_FLOOD),
         STDERR_FLOOD_NO_NEWLINE(Fault.STDERR_FLOOD_NONL), NO_READ(Fault.NO_READ), SLOW(Fault.DELAY_US),
@@ -709,7 +718,7 @@ public final class Soak {
 
         Chaos(WalRedoManager manager, TenantShardId[] tenants, Path faultDir, Tally tally, Duration every,
                 Set<FaultKind> kinds) {
-            this.kinds = kinds.toArray(FaultKind[]::new);
+            this.kinds = kinds.stream().filter(k -> k != FaultKind.IMPATIENT_CALLER).toArray(FaultKind[]::new);
             this.manager = manager;
             this.tenants = tenants;
             this.faultDir = faultDir;

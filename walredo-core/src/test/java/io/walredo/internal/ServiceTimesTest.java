@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.Test;
+
+/** The edges of admission's estimate and of the reader's polling budget, on a clock the test drives. */
+class ServiceTimesTest {
+
+    private static final long MS = TimeUnit.MILLISECONDS.toNanos(1);
+    private static final long US = TimeUnit.MICROSECONDS.toNanos(1);
+    private static final BooleanSupplier NOTHING_WAITING = () -> false;
+
+    private final ServiceTimes t = new ServiceTimes();
+    private long now = 1_000_000_000L;
+
+    /** One lone request answered after {@code nanos}. */
+    private void lone(long nanos) {
+        t.started(now, true);
+        now += nanos;
+        t.answered(now, 1);
+    }
+
+    @Test
+    void aFreshSidecarExpectsNoWait() {
+        assertEquals(0, t.expectedWaitNanos(10, 0, now, NOTHING_WAITING));
+        assertEquals(0, t.spinBudgetNanos(1));
+    }
+
+    @Test
+    void theWaitIsTheAnswersAheadTimesTheTypicalAnswer() {
+        for (int i = 0; i < 10; i++) {
+            lone(20 * MS);
+        }
+        assertEquals(5 * 20 * MS, t.expectedWaitNanos(5, 0, now, NOTHING_WAITING));
+    }
+
+    @Test
+    void oneSlowAnswerAmongFastOnesStopsCountingAtTheNextFastOne() {
+        for (int i = 0; i < 10; i++) {
+            lone(MS);
+        }
+        lone(1000 * MS);
+        long afterSlow = t.expectedWaitNanos(4, 0, now, NOTHING_WAITING);
+        assertTrue(afterSlow > 4 * MS, "the slow answer counts while it is the last: " + afterSlow);
+        lone(MS);
+        assertEquals(4 * MS, t.expectedWaitNanos(4, 0, now, NOTHING_WAITING), "the next fast answer ends it");
+    }
+
+    @Test
+    void aSidecarThatHasGoneSlowShowsItBeforeItsSlowAnswerArrives() {
+        for (int i = 0; i < 10; i++) {
+            lone(MS);
+        }
+        t.started(now, true);
+        now += 800 * MS; // still on this answer
+        assertEquals(3 * 800 * MS, t.expectedWaitNanos(3, 1, now, NOTHING_WAITING));
+    }
+
+    @Test
+    void anAnswerAlreadyInThePipeIsNoSignOfASlowSidecar() {
+        for (int i = 0; i < 10; i++) {
+            lone(MS);
+        }
+        t.started(now, true);
+        now += 800 * MS; // only our reader is late: the answer is there
+        int[] asked = {0};
+        assertEquals(3 * MS, t.expectedWaitNanos(3, 1, now, () -> {
+            asked[0]++;
+            return true;
+        }));
+        assertEquals(1, asked[0]);
+    }
+
+    @Test
+    void belowTheCheckThresholdStdoutIsNotLookedAt() {
+        lone(MS);
+        t.started(now, true);
+        now += ServiceTimes.CURRENT_CHECK_NANOS - 1;
+        assertEquals(2 * (ServiceTimes.CURRENT_CHECK_NANOS - 1), t.expectedWaitNanos(2, 1, now, () -> {
+            throw new AssertionError("FIONREAD below the threshold");
+        }));
+    }
+
+    @Test
+    void theReaderPollsOnlyForALoneFastAnswerAndForTwiceItsRoundTripAtMost() {
+        for (int i = 0; i < 10; i++) {
+            lone(30 * US);
+        }
+        assertEquals(60 * US, t.spinBudgetNanos(1));
+        assertEquals(0, t.spinBudgetNanos(2), "several answers owed: park");
+        ServiceTimes slow = new ServiceTimes();
+        slow.started(now, true);
+        slow.answered(now + ServiceTimes.SPIN_LIMIT_NANOS, 1);
+        assertEquals(0, slow.spinBudgetNanos(1), "round trips at the limit are not polled for");
+    }
+
+    @Test
+    void pipelinedAnswersDoNotCountAsLoneRoundTrips() {
+        t.started(now, true);
+        t.started(now, false); // a second request joined
+        now += 10 * US;
+        t.answered(now, 2);
+        assertEquals(0, t.spinBudgetNanos(1), "no lone round trip measured yet");
+        assertEquals(10 * US, t.expectedWaitNanos(1, 0, now, NOTHING_WAITING));
+    }
+
+    @Test
+    void aHugeEstimateSaturatesInsteadOfOverflowing() {
+        lone(Long.MAX_VALUE / 4);
+        assertEquals(Long.MAX_VALUE, t.expectedWaitNanos(1000, 0, now, NOTHING_WAITING));
+    }
+}
