@@ -7,11 +7,15 @@
   heap       B, A (a heap insert that initialises the page), A (a second insert), G: PostgreSQL's heap redo
              built the page: header, line pointers, tuple headers and data as heap_xlog_insert writes them
   crc        a record with one flipped byte is refused (exit 1, 'incorrect CRC')
+  noblock    a record that references no block (not page redo: checkpoint, commit, ...) is refused (exit 1)
   root       started as root, the process runs as nobody before it reads input, with no descriptor but
              0, 1 and 2 open (no file, no data directory); --run-as root is refused (skipped unless root)
   server     pages a real PostgreSQL 15 server wrote (a heap and its btree index, inserts, a checkpoint in
              between so some records carry full-page images) are rebuilt from that server's WAL records alone
              and compared byte for byte (skipped without /usr/lib/postgresql/15/bin or a 'postgres' user)
+  mixed      the same after updates (HOT and not), deletes and more inserts; heap pages are compared with
+             what PostgreSQL's heap_mask() ignores masked: hint bits and hint flags (set without WAL), the
+             unused space between pd_lower and pd_upper, and the alignment padding after each tuple
 
 Prints one line per check and 'N passed, N failed'; exits 1 if any failed.
 """
@@ -136,6 +140,14 @@ def crc():
     return "flipped byte: exit 1, 'incorrect CRC'"
 
 
+@check("noblock")
+def noblock():
+    checkpoint_like = w.record(0, 0x20, 0, [], b"")  # RM_XLOG_ID, XLOG_NOOP: no block reference
+    rc, out, err = w.run(BIN, w.begin(TAG) + w.apply(0x1000028, checkpoint_like) + w.get(TAG))
+    assert rc == 1 and "references no block" in err and out == b"", f"exit {rc}, {len(out)} bytes, {err!r}"
+    return "a record without block references: exit 1, 'references no block'"
+
+
 @check("root")
 def root():
     if os.geteuid() != 0:
@@ -164,10 +176,18 @@ def root():
 
 @check("server")
 def server():
-    result = walwire.server_pages_check(BIN)
+    result = walwire.server_pages_check(BIN, "insert")
     if result.startswith("skip:"):
         raise Skip(result[5:].strip())
     return result
+
+
+@check("mixed")
+def server_mixed():
+    result = walwire.server_pages_check(BIN, "mixed")
+    if result.startswith("skip:"):
+        raise Skip(result[5:].strip())
+    return result + " (heap pages through heap_mask's masks)"
 
 
 def main():
@@ -176,7 +196,7 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     BIN = sys.argv[1]
-    for fn in (ping, roundtrip, protocol, heap, crc, root, server):
+    for fn in (ping, roundtrip, protocol, heap, crc, noblock, root, server, server_mixed):
         t0 = time.monotonic()
         fn()
         name, status, detail = RESULTS[-1]

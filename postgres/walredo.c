@@ -299,6 +299,17 @@ apply_record(uint32 len, uint64 msg_offset)
 				 errmsg("could not decode WAL record ending at %X/%X: %s",
 						LSN_FORMAT_ARGS(end_lsn), errormsg)));
 
+	/*
+	 * Page redo changes pages through block references. A record with none (checkpoint, commit, relation
+	 * create or truncate, ...) would reach code that expects shared memory or files this process does not
+	 * have; the pageserver has no reason to send one, so it is an error here rather than a crash.
+	 */
+	if (decoded->max_block_id < 0)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("WAL record ending at %X/%X (%s, info 0x%02X) references no block: it is not page redo",
+						LSN_FORMAT_ARGS(end_lsn), GetRmgr(rec->xl_rmid).rm_name, rec->xl_info)));
+
 	/* What XLogReadBufferForRedo compares page LSNs with, and what it stamps on pages it changes. */
 	reader->ReadRecPtr = InvalidXLogRecPtr;
 	reader->EndRecPtr = end_lsn;
