@@ -10,6 +10,7 @@ import static io.walredo.Fixtures.sidecarPid;
 import static io.walredo.Fixtures.tenant;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -55,6 +56,9 @@ class ManagerFaultsTest {
                     Duration.ofSeconds(20));
             assertNamesTenantAndPid(e, pid);
             assertTrue(e.exitStatus().orElseThrow().contains("SIGSEGV"), e.getMessage());
+            assertEquals(java.util.OptionalInt.of(11), e.signal(), "the signal without parsing text");
+            assertTrue(e.exitCode().isEmpty());
+            assertFalse(e.coreDumped());
             awaitReaped(pid);
             assertArrayEquals(expected(request(4)), m.redo(T, request(4), AttemptType.GC_COMPACTION));
             assertNotEquals(pid, sidecarPid(m, T));
@@ -81,6 +85,8 @@ class ManagerFaultsTest {
                     () -> m.redo(T, request(2), AttemptType.GC_COMPACTION));
             assertNamesTenantAndPid(e, pid);
             assertEquals("exit code 1", e.exitStatus().orElseThrow());
+            assertEquals(java.util.OptionalInt.of(1), e.exitCode());
+            assertTrue(e.signal().isEmpty());
             awaitReaped(pid);
         }
     }

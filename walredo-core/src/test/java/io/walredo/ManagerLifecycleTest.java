@@ -140,9 +140,12 @@ class ManagerLifecycleTest {
         try {
             Fixtures.await("tenant 1 busy", Duration.ofSeconds(10),
                     () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
-            RedoCancelledException e = assertThrows(RedoCancelledException.class,
+            // Backpressure, not cancellation: its own type, so a server can answer "busy" and retry later.
+            CapacityExhaustedException e = assertThrows(CapacityExhaustedException.class,
                     () -> m.redo(tenant(2), request(2), AttemptType.GC_COMPACTION, Duration.ofMillis(300)));
             assertTrue(e.getMessage().contains("maxLiveSidecars"), e.getMessage());
+            assertEquals(tenant(2), e.tenant());
+            assertTrue(e.pid().isEmpty());
         } finally {
             m.shutdown(Duration.ofMillis(100));
         }

@@ -116,11 +116,16 @@ class SidecarContainmentTest {
         try {
             Path quiet = Files.createDirectory(dir.resolve("contained"));
             assertTrue(crash(quiet, false).exitStatus().orElseThrow().contains("SIGSEGV"));
-            assertFalse(crash(quiet, false).exitStatus().orElseThrow().contains("core dumped"));
+            SidecarCrashedException contained = crash(quiet, false);
+            assertFalse(contained.exitStatus().orElseThrow().contains("core dumped"));
+            assertFalse(contained.coreDumped());
+            assertEquals(java.util.OptionalInt.of(11), contained.signal());
             assertEquals(List.of(), cores(quiet));
 
             Path allowed = Files.createDirectory(dir.resolve("allowed"));
-            assertTrue(crash(allowed, true).exitStatus().orElseThrow().contains("core dumped"));
+            SidecarCrashedException dumped = crash(allowed, true);
+            assertTrue(dumped.exitStatus().orElseThrow().contains("core dumped"));
+            assertTrue(dumped.coreDumped());
             assertFalse(cores(allowed).isEmpty(), "the control case wrote no core");
         } finally {
             setCoreLimit(saved[0], saved[1]);

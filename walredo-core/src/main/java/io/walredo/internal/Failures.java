@@ -9,8 +9,10 @@ import io.walredo.SidecarCrashedException;
 import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoException;
+import io.walredo.nativeio.ExitStatus;
 import java.time.Duration;
 import java.util.List;
+import java.util.OptionalInt;
 
 /**
  * The typed errors of one sidecar's requests: what happened, to which tenant and pid, and what to do. Pure
@@ -66,9 +68,15 @@ final class Failures {
         return cancelled("the sidecar was killed: " + describe(cause), null);
     }
 
-    SidecarCrashedException crashed(String how, String exitStatus, List<String> tail, String during, int partial,
+    /** {@code status}: how it ended, or null if it was still alive. */
+    SidecarCrashedException crashed(String how, ExitStatus status, List<String> tail, String during, int partial,
             Throwable cause) {
-        return new SidecarCrashedException(tenant, pid, exitStatus, tail, "walredo sidecar for tenant " + tenant
+        boolean exited = status != null && status.exited();
+        boolean signalled = status != null && status.signal() > 0;
+        return new SidecarCrashedException(tenant, pid, status == null ? null : status.toString(),
+                exited ? OptionalInt.of(status.exitCode()) : OptionalInt.empty(),
+                signalled ? OptionalInt.of(status.signal()) : OptionalInt.empty(), signalled && status.coreDumped(),
+                tail, "walredo sidecar for tenant " + tenant
                 + " (pid " + pid + ") " + how + (during.isEmpty() ? "" : " while " + during)
                 + (partial > 0 ? " (" + partial + " of " + Sidecar.PAGE_BYTES + " answer bytes arrived)" : "")
                 + tailText(tail) + ". The next request respawns it"
@@ -108,8 +116,8 @@ final class Failures {
     static WalRedoException copy(WalRedoException f) {
         int pid = f.pid().orElse(0);
         if (f instanceof SidecarCrashedException s) {
-            return new SidecarCrashedException(s.tenant(), pid, s.exitStatus().orElse(null), s.stderrTail(),
-                    s.getMessage(), s);
+            return new SidecarCrashedException(s.tenant(), pid, s.exitStatus().orElse(null), s.exitCode(), s.signal(),
+                    s.coreDumped(), s.stderrTail(), s.getMessage(), s);
         }
         if (f instanceof ProtocolException) {
             return new ProtocolException(f.tenant(), pid, f.getMessage(), f);

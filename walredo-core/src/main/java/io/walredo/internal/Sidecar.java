@@ -239,7 +239,7 @@ final class Sidecar {
             }
         }
         List<String> tail = stderr.tailAfterEof(CRASH_REPORT_WAIT);
-        fail(new Failure(failures.crashed("died with " + status, status.toString(), tail, "", 0, null),
+        fail(new Failure(failures.crashed("died with " + status, status, tail, "", 0, null),
                 Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
     }
 
@@ -356,8 +356,8 @@ final class Sidecar {
         ExitStatus exit = exitedOnItsOwn;
         if (exit != null || !child.isAlive()) {
             // Reaped before this kill: it died on its own (the exit callback may not have run yet).
-            return new Failure(failures.crashed(exit != null ? "died with " + exit : "died",
-                    exit != null ? exit.toString() : null, stderr.tail(), "", 0, null), Retry.PER_ATTEMPT_TYPE, true);
+            return new Failure(failures.crashed(exit != null ? "died with " + exit : "died", exit, stderr.tail(), "", 0,
+                    null), Retry.PER_ATTEMPT_TYPE, true);
         }
         // Detach and shutdown close the tenant's slot; a retry would only be refused.
         Retry retry = cause == KillCause.DETACH || cause == KillCause.SHUTDOWN ? Retry.NEVER : Retry.PER_ATTEMPT_TYPE;
@@ -821,7 +821,7 @@ final class Sidecar {
         Optional<ExitStatus> status = exitStatusWithin(reportWait(deadline));
         List<String> tail = stderr.tailAfterEof(status.isPresent() ? reportWait(deadline) : Duration.ZERO);
         String how = status.map(s -> "died with " + s).orElse("closed its pipes while alive");
-        return failures.crashed(how, status.map(ExitStatus::toString).orElse(null), tail, during, partial, cause);
+        return failures.crashed(how, status.orElse(null), tail, during, partial, cause);
     }
 
     private Optional<ExitStatus> exitStatusWithin(Duration wait) {

@@ -2,6 +2,7 @@
 package io.walredo.internal;
 
 import io.walredo.AttemptType;
+import io.walredo.CapacityExhaustedException;
 import io.walredo.KillCause;
 import io.walredo.ManagerClosedException;
 import io.walredo.ProtocolException;
@@ -400,6 +401,9 @@ public final class Supervisor {
             if (c instanceof RedoCancelledException r) {
                 throw new RedoCancelledException(key.tenant(), 0, r.getMessage(), r);
             }
+            if (c instanceof CapacityExhaustedException x) {
+                throw new CapacityExhaustedException(key.tenant(), x.getMessage(), x);
+            }
             if (c instanceof RedoTimeoutException t) {
                 throw new RedoTimeoutException(key.tenant(), 0, t.getMessage(), t);
             }
@@ -431,7 +435,8 @@ public final class Supervisor {
                 closedBy = slot.closedBy;
                 if (sc != null && closedBy == null) {
                     slot.current.set(sc);
-                } else if (sc == null && !(error instanceof RedoCancelledException)) {
+                } else if (sc == null && !(error instanceof RedoCancelledException)
+                        && !(error instanceof CapacityExhaustedException)) {
                     // Only a real spawn failure backs off; finding no room under the cap is not one.
                     slot.recordFailure(String.valueOf(error instanceof WalRedoException w ? w.getMessage() : error),
                             nanoClock.getAsLong(), config);
@@ -633,8 +638,8 @@ public final class Supervisor {
         }
     }
 
-    private RedoCancelledException capacityExhausted(SidecarKey key, Throwable cause) {
-        return new RedoCancelledException(key.tenant(), 0, "no room for a walredo sidecar for tenant " + key.tenant()
+    private CapacityExhaustedException capacityExhausted(SidecarKey key, Throwable cause) {
+        return new CapacityExhaustedException(key.tenant(), "no room for a walredo sidecar for tenant " + key.tenant()
                 + ": maxLiveSidecars (" + config.maxLiveSidecars() + ") sidecars are alive and none was idle before"
                 + " the request's deadline; raise maxLiveSidecars or lower the load", cause);
     }
