@@ -24,8 +24,11 @@ import java.util.function.LongSupplier;
  */
 public final class WalRedoConfig {
 
-    /** Default {@link #idleTimeout()}: 200 s, Neon's quiescing period. */
-    public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(200);
+    /**
+     * Default {@link #idleTimeout()}: 180 s, the idle time after which Neon's pageserver (its tenant housekeeping,
+     * since February 2025) kills a walredo process.
+     */
+    public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(180);
     /** Default {@link #redoTimeout()}: 60 s, Neon's wal_redo_timeout. */
     public static final Duration DEFAULT_REDO_TIMEOUT = Duration.ofSeconds(60);
     /** Default {@link #spawnTimeout()}: 10 s. */

@@ -28,7 +28,7 @@ class ConfigAndInputValidationTest {
     @Test
     void defaultsAreDocumentedValues() {
         WalRedoConfig c = WalRedoConfig.builder().redoBinary(PG, FakeRedoModel.binary()).build();
-        assertEquals(Duration.ofSeconds(200), c.idleTimeout());
+        assertEquals(Duration.ofSeconds(180), c.idleTimeout());
         assertEquals(Duration.ofSeconds(60), c.redoTimeout());
         assertEquals(Duration.ofSeconds(10), c.housekeepingPeriod());
         assertEquals(Integer.MAX_VALUE, c.maxLiveSidecars());

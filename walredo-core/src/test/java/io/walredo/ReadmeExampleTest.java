@@ -22,7 +22,7 @@ class ReadmeExampleTest {
         // --- README example begins ---
         WalRedoConfig config = WalRedoConfig.builder()
                 .redoBinary(16, postgres)                 // a Neon-built postgres with --wal-redo
-                .idleTimeout(java.time.Duration.ofSeconds(200))
+                .idleTimeout(java.time.Duration.ofSeconds(180))
                 .build();
         try (WalRedoManager redo = WalRedoManager.create(config)) {
             TenantShardId tenant = TenantShardId.parse("3f1c0b7e9a4d4c2a8e5b6d7f8091a2b3");
