@@ -6,6 +6,8 @@ import static io.walredo.Fixtures.config;
 import static io.walredo.Fixtures.request;
 import static io.walredo.Fixtures.tenant;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Logger;
@@ -65,7 +67,7 @@ class ObservabilityTest {
         int pid;
         try (Recording rec = new Recording()) {
             rec.enable("io.walredo.SidecarSpawn");
-            rec.enable("io.walredo.Redo");
+            rec.enable("io.walredo.Redo").withThreshold(Duration.ZERO);
             rec.enable("io.walredo.SidecarKill");
             rec.start();
             try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_LINES.args(3))
@@ -103,7 +105,38 @@ class ObservabilityTest {
                 .filter(e -> e.getEventType().getName().equals("io.walredo.SidecarKill")).findFirst().orElseThrow();
         assertEquals(pid, kill.getInt("pid"));
         assertEquals("DETACH", kill.getString("cause"));
+        RecordedEvent redo = RecordingFile.readAllEvents(jfr).stream()
+                .filter(e -> e.getEventType().getName().equals("io.walredo.Redo")).findFirst().orElseThrow();
+        assertEquals(PG, redo.getInt("pgVersion"));
+        assertEquals("READ_PAGE", redo.getString("attemptType"));
+        assertEquals("ok", redo.getString("outcome"));
+        assertEquals(r.encodedSize(), redo.getInt("requestBytes"));
+        assertEquals(null, redo.getStackTrace(), "no stack trace is recorded");
+        RecordedEvent spawn = RecordingFile.readAllEvents(jfr).stream()
+                .filter(e -> e.getEventType().getName().equals("io.walredo.SidecarSpawn")).findFirst().orElseThrow();
+        assertEquals(PG, spawn.getInt("pgVersion"));
         assertTrue(Files.size(jfr) > 0);
+    }
+
+    /** A failed call's event says how it failed. */
+    @Test
+    void aFailedRedosJfrEventNamesItsOutcome(@TempDir Path dir) throws Exception {
+        Path jfr = dir.resolve("fail.jfr");
+        try (Recording rec = new Recording()) {
+            rec.enable("io.walredo.Redo").withThreshold(Duration.ZERO);
+            rec.start();
+            try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(1)).build())) {
+                assertThrows(SidecarCrashedException.class,
+                        () -> m.redo(tenant(2), request(2), AttemptType.GC_COMPACTION));
+            }
+            rec.stop();
+            rec.dump(jfr);
+        }
+        RecordedEvent redo = RecordingFile.readAllEvents(jfr).stream()
+                .filter(e -> e.getEventType().getName().equals("io.walredo.Redo")).findFirst().orElseThrow();
+        assertEquals("crashed", redo.getString("outcome"));
+        assertEquals("GC_COMPACTION", redo.getString("attemptType"));
+        assertFalse(redo.getBoolean("succeeded"));
     }
 
     @Test

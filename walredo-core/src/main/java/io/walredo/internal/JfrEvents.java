@@ -1,20 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
+import io.walredo.CapacityExhaustedException;
 import io.walredo.KillCause;
+import io.walredo.ManagerClosedException;
+import io.walredo.ProtocolException;
+import io.walredo.RedoCancelledException;
+import io.walredo.RedoTimeoutException;
+import io.walredo.SidecarCrashedException;
+import io.walredo.SpawnFailedException;
 import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import jdk.jfr.Category;
+import jdk.jfr.DataAmount;
 import jdk.jfr.Description;
 import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
+import jdk.jfr.StackTrace;
+import jdk.jfr.Threshold;
 
 /**
  * JFR events for spawns, redos and kills, so a flight recording shows where a slow page came from.
- * Committing a disabled event costs one branch.
+ * Committing a disabled event costs one branch. Cheap in a continuous recording: no event records a stack trace
+ * (its thread and time say where it came from), and {@code io.walredo.Redo}, the only per-request event that is
+ * enabled by default, is recorded only for calls of {@link #REDO_THRESHOLD} or longer (a recording's settings may
+ * lower it: {@code jfr configure io.walredo.Redo#threshold=0 ms}). Spawns, kills and refusals are rare and always
+ * recorded.
  */
 final class JfrEvents {
+    /** The default threshold of {@code io.walredo.Redo}: a warm short redo takes tens of microseconds. */
+    static final String REDO_THRESHOLD = "1 ms";
+
     private JfrEvents() {
     }
 
@@ -22,9 +39,12 @@ final class JfrEvents {
     @Label("WAL Redo Sidecar Spawn")
     @Category({"WAL Redo"})
     @Description("posix_spawn of one postgres --wal-redo sidecar")
+    @StackTrace(false)
     static final class SpawnEvent extends Event {
         @Label("Tenant")
         String tenant;
+        @Label("PostgreSQL Version")
+        int pgVersion;
         @Label("PID")
         int pid;
         @Label("Succeeded")
@@ -35,23 +55,68 @@ final class JfrEvents {
     @Label("WAL Redo")
     @Category({"WAL Redo"})
     @Description("One redo call: from entry to the page (or the error), including spawn and retries")
+    @StackTrace(false)
+    @Threshold(REDO_THRESHOLD)
     static final class RedoEvent extends Event {
         @Label("Tenant")
         String tenant;
+        @Label("PostgreSQL Version")
+        int pgVersion;
+        @Label("Attempt Type")
+        @Description("READ_PAGE, LEGACY_COMPACTION or GC_COMPACTION: how many retries the call allowed")
+        String attemptType;
         @Label("Records")
         int records;
         @Label("Request Bytes")
+        @DataAmount
         int requestBytes;
         @Label("Attempts")
         int attempts;
         @Label("Succeeded")
         boolean succeeded;
+        @Label("Outcome")
+        @Description("ok, or the error: timeout, crashed, protocol, cancelled, capacity, overloaded, spawn_failed,"
+                + " closed, error")
+        String outcome;
+    }
+
+    /** A call's outcome by the exception it ended with (null: it returned a page). */
+    static String outcome(Throwable t) {
+        if (t == null) {
+            return "ok";
+        }
+        if (t instanceof RedoTimeoutException) {
+            return "timeout";
+        }
+        if (t instanceof SidecarCrashedException) {
+            return "crashed";
+        }
+        if (t instanceof ProtocolException) {
+            return "protocol";
+        }
+        if (t instanceof RedoCancelledException) {
+            return "cancelled";
+        }
+        if (t instanceof CapacityExhaustedException) {
+            return "capacity";
+        }
+        if (t instanceof TenantOverloadedException) {
+            return "overloaded";
+        }
+        if (t instanceof SpawnFailedException) {
+            return "spawn_failed";
+        }
+        if (t instanceof ManagerClosedException) {
+            return "closed";
+        }
+        return "error";
     }
 
     @Name("io.walredo.SidecarKill")
     @Label("WAL Redo Sidecar Kill")
     @Category({"WAL Redo"})
     @Description("A sidecar was killed or found dead")
+    @StackTrace(false)
     static final class KillEvent extends Event {
         @Label("Tenant")
         String tenant;
@@ -65,6 +130,7 @@ final class JfrEvents {
     @Label("WAL Redo Refused")
     @Category({"WAL Redo"})
     @Description("A request refused at once because its tenant's sidecar was overloaded")
+    @StackTrace(false)
     static final class RefusedEvent extends Event {
         @Label("Tenant")
         String tenant;

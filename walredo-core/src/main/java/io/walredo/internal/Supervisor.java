@@ -149,6 +149,7 @@ public final class Supervisor {
         int[] attempts = {0};
         ByteBuffer buf = buffers.acquire((int) size);
         boolean ok = false;
+        Throwable thrown = null;
         // The reactor, not the JDK's timer, wakes this caller at its deadline wherever it is parked: under load the
         // timer's wake-ups are served seconds late (DeadlineAlarm). Every park below still re-checks the deadline.
         try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
@@ -160,15 +161,21 @@ public final class Supervisor {
             }
             ok = true;
             return page;
+        } catch (Throwable t) {
+            thrown = t;
+            throw t;
         } finally {
             buffers.release(buf);
             metrics.redoFinished(tenant, nanoClock.getAsLong() - start, request.recordCount(), (int) size, ok);
             if (event.shouldCommit()) {
                 event.tenant = tenant.toString();
+                event.pgVersion = request.pgVersion();
+                event.attemptType = attempt.name();
                 event.records = request.recordCount();
                 event.requestBytes = (int) size;
                 event.attempts = attempts[0];
                 event.succeeded = ok;
+                event.outcome = JfrEvents.outcome(ok ? null : thrown);
                 event.commit();
             }
         }
@@ -569,6 +576,7 @@ public final class Supervisor {
     private static void commitSpawn(JfrEvents.SpawnEvent event, SidecarKey key, int pid, boolean ok) {
         if (event.shouldCommit()) {
             event.tenant = key.tenant().toString();
+            event.pgVersion = key.pgVersion();
             event.pid = pid;
             event.succeeded = ok;
             event.commit();
