@@ -82,34 +82,18 @@ final class JfrEvents {
 
     /** A call's outcome by the exception it ended with (null: it returned a page). */
     static String outcome(Throwable t) {
-        if (t == null) {
-            return "ok";
-        }
-        if (t instanceof RedoTimeoutException) {
-            return "timeout";
-        }
-        if (t instanceof SidecarCrashedException) {
-            return "crashed";
-        }
-        if (t instanceof ProtocolException) {
-            return "protocol";
-        }
-        if (t instanceof RedoCancelledException) {
-            return "cancelled";
-        }
-        if (t instanceof CapacityExhaustedException) {
-            return "capacity";
-        }
-        if (t instanceof TenantOverloadedException) {
-            return "overloaded";
-        }
-        if (t instanceof SpawnFailedException) {
-            return "spawn_failed";
-        }
-        if (t instanceof ManagerClosedException) {
-            return "closed";
-        }
-        return "error";
+        return switch (t) {
+            case null -> "ok";
+            case RedoTimeoutException e -> "timeout";
+            case SidecarCrashedException e -> "crashed";
+            case ProtocolException e -> "protocol";
+            case RedoCancelledException e -> "cancelled";
+            case CapacityExhaustedException e -> "capacity";
+            case TenantOverloadedException e -> "overloaded";
+            case SpawnFailedException e -> "spawn_failed";
+            case ManagerClosedException e -> "closed";
+            default -> "error";
+        };
     }
 
     @Name("io.walredo.SidecarKill")
