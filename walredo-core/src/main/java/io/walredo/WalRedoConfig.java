@@ -131,8 +131,12 @@ public final class WalRedoConfig {
     private final int sidecarOomScoreAdj;
     private final boolean killOrphanedSidecars;
     private final Optional<Path> sidecarCgroup;
+    private final Builder source;
 
     private WalRedoConfig(Builder b, Duration housekeepingPeriod) {
+        // What it was built from, with stallTimeout and housekeepingPeriod still unset where they were, so that a
+        // builder from toBuilder() derives them again from a changed redoTimeout or idleTimeout.
+        this.source = new Builder(b);
         this.binaries = Collections.unmodifiableMap(new TreeMap<>(b.binaries));
         this.extraArgs = List.copyOf(b.extraArgs);
         this.environment = Collections.unmodifiableMap(new TreeMap<>(b.environment));
@@ -167,6 +171,57 @@ public final class WalRedoConfig {
     /** A builder with every default set and no redo binary yet. */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * A builder holding every setting of this configuration, to derive another from it. Settings derived from others
+     * ({@code stallTimeout} from {@code redoTimeout}, {@code housekeepingPeriod} from {@code idleTimeout}) stay derived
+     * unless they were set explicitly.
+     */
+    public Builder toBuilder() {
+        return new Builder(source);
+    }
+
+    /**
+     * Every effective setting, for a log line ({@link WalRedoManager#create} logs it once at INFO). The environment
+     * is shown by variable names only: its values may be secrets.
+     */
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("WalRedoConfig[binaries=");
+        sb.append(binaries.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue().executable()
+                + e.getValue().libDir().map(d -> " (libDir " + d + ")").orElse(""))
+                .collect(java.util.stream.Collectors.joining(", ", "{", "}")));
+        sb.append(", extraArgs=").append(extraArgs)
+                .append(", environment names=").append(environment.keySet())
+                .append(", idleTimeout=").append(idleTimeout)
+                .append(", redoTimeout=").append(redoTimeout)
+                .append(", stallTimeout=").append(stallTimeout)
+                .append(", spawnTimeout=").append(spawnTimeout)
+                .append(", killTimeout=").append(killTimeout)
+                .append(", housekeepingPeriod=").append(housekeepingPeriod)
+                .append(", spawnBackoff=").append(spawnBackoffInitial).append("..").append(spawnBackoffMax)
+                .append(", maxLiveSidecars=").append(maxLiveSidecars == Integer.MAX_VALUE ? "none" : maxLiveSidecars)
+                .append(", maxQueuedPerTenant=")
+                .append(maxQueuedPerTenant == Integer.MAX_VALUE ? "none" : maxQueuedPerTenant)
+                .append(", maxRequestBytes=").append(maxRequestBytes)
+                .append(", stderrLimits=").append(stderrMaxLineBytes).append(" B/line, ").append(stderrLinesPerSecond)
+                .append(" lines/s, ").append(stderrTailLines).append(" tail lines")
+                .append(", stderrBytesPerSecond=").append(stderrBytesPerSecond)
+                .append(", metricsListener=").append(metricsListener == WalRedoMetricsListener.NONE ? "none"
+                        : metricsListener.getClass().getName())
+                .append(", shutdownHook=").append(shutdownHook)
+                .append(", sidecarWorkingDirectory=").append(sidecarWorkingDirectory)
+                .append(", sidecarUmask=0").append(Integer.toOctalString(SIDECAR_UMASK))
+                .append(", sidecarOpenFilesLimit=").append(sidecarOpenFilesLimit)
+                .append(", sidecarCoreDumps=").append(sidecarCoreDumps)
+                .append(", sidecarAddressSpaceLimit=").append(sidecarAddressSpaceLimit.isPresent()
+                        ? Long.toString(sidecarAddressSpaceLimit.getAsLong()) : "none")
+                .append(", sidecarCpuTimeLimit=").append(sidecarCpuTimeLimit.map(Duration::toString).orElse("none"))
+                .append(", sidecarOomScoreAdj=").append(sidecarOomScoreAdj)
+                .append(", sidecarCgroup=").append(sidecarCgroup.map(Path::toString).orElse("none"))
+                .append(", killOrphanedSidecars=").append(killOrphanedSidecars).append(']');
+        return sb.toString();
     }
 
     /** The redo binary for each PostgreSQL major version, by version. */
@@ -423,6 +478,40 @@ public final class WalRedoConfig {
         private final List<String> problems = new ArrayList<>();
 
         private Builder() {
+        }
+
+        /** A copy of {@code b}: what {@link WalRedoConfig#toBuilder()} hands out. */
+        private Builder(Builder b) {
+            binaries.putAll(b.binaries);
+            extraArgs.addAll(b.extraArgs);
+            environment.putAll(b.environment);
+            idleTimeout = b.idleTimeout;
+            redoTimeout = b.redoTimeout;
+            spawnTimeout = b.spawnTimeout;
+            killTimeout = b.killTimeout;
+            stallTimeout = b.stallTimeout;
+            housekeepingPeriod = b.housekeepingPeriod;
+            spawnBackoffInitial = b.spawnBackoffInitial;
+            spawnBackoffMax = b.spawnBackoffMax;
+            maxLiveSidecars = b.maxLiveSidecars;
+            maxQueuedPerTenant = b.maxQueuedPerTenant;
+            maxRequestBytes = b.maxRequestBytes;
+            stderrMaxLineBytes = b.stderrMaxLineBytes;
+            stderrLinesPerSecond = b.stderrLinesPerSecond;
+            stderrTailLines = b.stderrTailLines;
+            stderrBytesPerSecond = b.stderrBytesPerSecond;
+            metricsListener = b.metricsListener;
+            shutdownHook = b.shutdownHook;
+            nanoClock = b.nanoClock;
+            sidecarWorkingDirectory = b.sidecarWorkingDirectory;
+            sidecarOpenFilesLimit = b.sidecarOpenFilesLimit;
+            sidecarCoreDumps = b.sidecarCoreDumps;
+            sidecarAddressSpaceLimit = b.sidecarAddressSpaceLimit;
+            sidecarCpuTimeLimit = b.sidecarCpuTimeLimit;
+            sidecarOomScoreAdj = b.sidecarOomScoreAdj;
+            killOrphanedSidecars = b.killOrphanedSidecars;
+            sidecarCgroup = b.sidecarCgroup;
+            problems.addAll(b.problems);
         }
 
         /** The redo binary for PostgreSQL major version {@code pgVersion}, needing no library directory. */

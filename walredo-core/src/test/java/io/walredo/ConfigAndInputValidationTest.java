@@ -26,6 +26,47 @@ import org.junit.jupiter.api.io.TempDir;
 class ConfigAndInputValidationTest {
 
     @Test
+    void toBuilderCarriesEverySettingAndKeepsDerivedOnesDerived(@TempDir Path dir) {
+        WalRedoConfig a = config().environment(Map.of("LC_ALL", "C", "SECRET_TOKEN", "hunter2"))
+                .idleTimeout(Duration.ofSeconds(40)).redoTimeout(Duration.ofSeconds(7)).maxLiveSidecars(9)
+                .maxQueuedPerTenant(5).stderrBytesPerSecond(8192).sidecarWorkingDirectory(dir)
+                .sidecarOpenFilesLimit(300).sidecarAddressSpaceLimit(1L << 30).sidecarCpuTimeLimit(Duration.ofMinutes(5))
+                .sidecarOomScoreAdj(400).killOrphanedSidecars(false).build();
+        WalRedoConfig b = a.toBuilder().build();
+        assertEquals(a.toString(), b.toString(), "a copy has every setting");
+        assertEquals(a.binaries(), b.binaries());
+        assertEquals(a.environment(), b.environment());
+        assertEquals(a.metricsListener(), b.metricsListener());
+
+        WalRedoConfig c = a.toBuilder().redoTimeout(Duration.ofSeconds(30)).idleTimeout(Duration.ofSeconds(400)).build();
+        assertEquals(Duration.ofSeconds(30), c.stallTimeout(), "stallTimeout follows redoTimeout unless set");
+        assertEquals(WalRedoConfig.DEFAULT_MAX_HOUSEKEEPING_PERIOD, c.housekeepingPeriod(),
+                "housekeepingPeriod follows idleTimeout unless set");
+        assertEquals(9, c.maxLiveSidecars());
+        assertEquals(Duration.ofSeconds(7), a.redoTimeout(), "the original is unchanged");
+
+        WalRedoConfig d = a.toBuilder().stallTimeout(Duration.ofSeconds(2)).build().toBuilder()
+                .redoTimeout(Duration.ofSeconds(50)).build();
+        assertEquals(Duration.ofSeconds(2), d.stallTimeout(), "an explicit stallTimeout stays");
+    }
+
+    @Test
+    void toStringShowsEveryEffectiveSettingButNoEnvironmentValue() {
+        WalRedoConfig c = config().environment(Map.of("SECRET_TOKEN", "hunter2")).maxQueuedPerTenant(4).build();
+        String s = c.toString();
+        for (String setting : List.of("binaries=", "extraArgs=", "environment names=[SECRET_TOKEN]", "idleTimeout=PT3M",
+                "redoTimeout=PT20S", "stallTimeout=PT20S", "spawnTimeout=", "killTimeout=PT5S", "housekeepingPeriod=",
+                "spawnBackoff=", "maxLiveSidecars=none", "maxQueuedPerTenant=4", "maxRequestBytes=", "stderrLimits=",
+                "stderrBytesPerSecond=", "metricsListener=none", "shutdownHook=false", "sidecarWorkingDirectory=/",
+                "sidecarUmask=077", "sidecarOpenFilesLimit=1024", "sidecarCoreDumps=false",
+                "sidecarAddressSpaceLimit=none", "sidecarCpuTimeLimit=none", "sidecarOomScoreAdj=1000",
+                "sidecarCgroup=none", "killOrphanedSidecars=true")) {
+            assertTrue(s.contains(setting), setting + " missing from " + s);
+        }
+        assertTrue(!s.contains("hunter2"), "an environment value leaked: " + s);
+    }
+
+    @Test
     void defaultsAreDocumentedValues() {
         WalRedoConfig c = WalRedoConfig.builder().redoBinary(PG, FakeRedoModel.binary()).build();
         assertEquals(Duration.ofSeconds(180), c.idleTimeout());

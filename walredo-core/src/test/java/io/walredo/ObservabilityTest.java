@@ -186,4 +186,32 @@ class ObservabilityTest {
             logger.setLevel(before);
         }
     }
+
+    @Test
+    void createLogsTheEffectiveConfigurationOnce() {
+        Logger logger = (Logger) LoggerFactory.getLogger("io.walredo.internal.Supervisor");
+        ConcurrentLinkedQueue<ILoggingEvent> events = new ConcurrentLinkedQueue<>();
+        AppenderBase<ILoggingEvent> appender = new AppenderBase<>() {
+            @Override
+            protected void append(ILoggingEvent e) {
+                if (e.getFormattedMessage().equals("walredo manager created")) {
+                    events.add(e);
+                }
+            }
+        };
+        appender.start();
+        ch.qos.logback.classic.Level before = logger.getLevel();
+        logger.setLevel(ch.qos.logback.classic.Level.INFO);
+        logger.addAppender(appender);
+        WalRedoConfig cfg = config().maxQueuedPerTenant(3).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.metrics();
+        } finally {
+            logger.detachAppender(appender);
+            logger.setLevel(before);
+        }
+        assertEquals(1, events.size(), "logged once");
+        var kvs = events.peek().getKeyValuePairs().stream().collect(Collectors.toMap(kv -> kv.key, kv -> kv.value));
+        assertEquals(cfg.toString(), String.valueOf(kvs.get("config")));
+    }
 }

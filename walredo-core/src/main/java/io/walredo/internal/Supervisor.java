@@ -117,6 +117,7 @@ public final class Supervisor {
         } else {
             shutdownHook = null;
         }
+        log.atInfo().addKeyValue("config", config).log("walredo manager created");
     }
 
     /** See {@link io.walredo.WalRedoManager#redo}. */
