@@ -31,7 +31,16 @@ public interface WalRedoMetricsListener {
     }
 
     /**
-     * A redo finished, successfully or not.
+     * A redo finished, successfully or not, with everything known about it (outcome, attempt type, PostgreSQL
+     * version, attempts, error class). The default calls {@link #redoFinished}, so a listener written against that
+     * keeps working; implement this one instead.
+     */
+    default void redoCompleted(RedoResult result) {
+        redoFinished(result.tenant(), result.latency(), result.records(), result.requestBytes(), result.succeeded());
+    }
+
+    /**
+     * A redo finished, successfully or not. Called by the default {@link #redoCompleted} only.
      *
      * @param latency from the call to its return, including spawning and retries
      * @param records the number of WAL records in the request

@@ -214,4 +214,36 @@ class ObservabilityTest {
         var kvs = events.peek().getKeyValuePairs().stream().collect(Collectors.toMap(kv -> kv.key, kv -> kv.value));
         assertEquals(cfg.toString(), String.valueOf(kvs.get("config")));
     }
+
+    @Test
+    void theListenerLearnsOutcomeAttemptTypeVersionAndRetries() throws Exception {
+        ConcurrentLinkedQueue<RedoResult> results = new ConcurrentLinkedQueue<>();
+        WalRedoMetricsListener listener = new WalRedoMetricsListener() {
+            @Override
+            public void redoCompleted(RedoResult r) {
+                results.add(r);
+            }
+        };
+        try (WalRedoManager m = WalRedoManager.create(config().metricsListener(listener).build())) {
+            m.redo(tenant(5), request(5), AttemptType.LEGACY_COMPACTION);
+        }
+        try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(1)).metricsListener(listener)
+                .build())) {
+            assertThrows(SidecarCrashedException.class, () -> m.redo(tenant(6), request(6), AttemptType.READ_PAGE));
+        }
+        List<RedoResult> r = List.copyOf(results);
+        assertEquals(2, r.size(), r.toString());
+        RedoResult ok = r.get(0);
+        assertEquals(RedoOutcome.OK, ok.outcome());
+        assertEquals(AttemptType.LEGACY_COMPACTION, ok.attemptType());
+        assertEquals(PG, ok.pgVersion());
+        assertEquals(0, ok.retries());
+        assertTrue(ok.error().isEmpty());
+        RedoResult crash = r.get(1);
+        assertEquals(RedoOutcome.CRASHED, crash.outcome());
+        assertEquals(AttemptType.READ_PAGE, crash.attemptType());
+        assertEquals(AttemptType.READ_PAGE.retries(), crash.retries(), "every retry was used on a fresh sidecar");
+        assertEquals(SidecarCrashedException.class, crash.error().orElseThrow());
+        assertFalse(crash.succeeded());
+    }
 }

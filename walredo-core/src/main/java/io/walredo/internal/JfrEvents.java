@@ -1,14 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
-import io.walredo.CapacityExhaustedException;
 import io.walredo.KillCause;
-import io.walredo.ManagerClosedException;
-import io.walredo.ProtocolException;
-import io.walredo.RedoCancelledException;
-import io.walredo.RedoTimeoutException;
-import io.walredo.SidecarCrashedException;
-import io.walredo.SpawnFailedException;
 import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import jdk.jfr.Category;
@@ -75,25 +68,9 @@ final class JfrEvents {
         @Label("Succeeded")
         boolean succeeded;
         @Label("Outcome")
-        @Description("ok, or the error: timeout, crashed, protocol, cancelled, capacity, overloaded, spawn_failed,"
-                + " closed, error")
+        @Description("ok, or the error: a RedoOutcome in lower case (timeout, crashed, protocol, cancelled,"
+                + " capacity, overloaded, spawn_failed, closed, error)")
         String outcome;
-    }
-
-    /** A call's outcome by the exception it ended with (null: it returned a page). */
-    static String outcome(Throwable t) {
-        return switch (t) {
-            case null -> "ok";
-            case RedoTimeoutException e -> "timeout";
-            case SidecarCrashedException e -> "crashed";
-            case ProtocolException e -> "protocol";
-            case RedoCancelledException e -> "cancelled";
-            case CapacityExhaustedException e -> "capacity";
-            case TenantOverloadedException e -> "overloaded";
-            case SpawnFailedException e -> "spawn_failed";
-            case ManagerClosedException e -> "closed";
-            default -> "error";
-        };
     }
 
     @Name("io.walredo.SidecarKill")

@@ -4,6 +4,7 @@ package io.walredo.internal;
 import io.walredo.KillCause;
 import io.walredo.SidecarStatus;
 import io.walredo.TenantOverloadedException;
+import io.walredo.RedoResult;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoMetrics;
 import io.walredo.WalRedoMetricsListener;
@@ -94,15 +95,16 @@ final class Metrics {
         retries.increment();
     }
 
-    void redoFinished(TenantShardId tenant, long latencyNanos, int recordCount, int bytes, boolean ok) {
+    void redoFinished(RedoResult r) {
+        boolean ok = r.succeeded();
         (ok ? redos : redoFailures).increment();
-        records.add(recordCount);
-        requestBytes.add(bytes);
+        records.add(r.records());
+        requestBytes.add(r.requestBytes());
         if (ok) {
-            redoLatency.record(latencyNanos);
+            redoLatency.record(r.latency().toNanos());
         }
         try {
-            listener.redoFinished(tenant, Duration.ofNanos(latencyNanos), recordCount, bytes, ok);
+            listener.redoCompleted(r);
         } catch (RuntimeException e) {
             listenerFailed(e);
         }

@@ -7,7 +7,9 @@ import io.walredo.KillCause;
 import io.walredo.ManagerClosedException;
 import io.walredo.ProtocolException;
 import io.walredo.RedoCancelledException;
+import io.walredo.RedoOutcome;
 import io.walredo.RedoRequest;
+import io.walredo.RedoResult;
 import io.walredo.RedoTimeoutException;
 import io.walredo.SidecarCrashedException;
 import io.walredo.SidecarStatus;
@@ -32,6 +34,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -167,7 +170,10 @@ public final class Supervisor {
             throw t;
         } finally {
             buffers.release(buf);
-            metrics.redoFinished(tenant, nanoClock.getAsLong() - start, request.recordCount(), (int) size, ok);
+            RedoOutcome outcome = ok ? RedoOutcome.OK : RedoOutcome.of(thrown);
+            metrics.redoFinished(new RedoResult(tenant, request.pgVersion(), attempt, outcome,
+                    ok || thrown == null ? Optional.empty() : Optional.of(thrown.getClass()),
+                    Duration.ofNanos(nanoClock.getAsLong() - start), request.recordCount(), (int) size, attempts[0]));
             if (event.shouldCommit()) {
                 event.tenant = tenant.toString();
                 event.pgVersion = request.pgVersion();
@@ -176,7 +182,7 @@ public final class Supervisor {
                 event.requestBytes = (int) size;
                 event.attempts = attempts[0];
                 event.succeeded = ok;
-                event.outcome = JfrEvents.outcome(ok ? null : thrown);
+                event.outcome = outcome.name().toLowerCase(Locale.ROOT);
                 event.commit();
             }
         }
