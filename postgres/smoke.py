@@ -13,9 +13,10 @@
   server     pages a real PostgreSQL 15 server wrote (a heap and its btree index, inserts, a checkpoint in
              between so some records carry full-page images) are rebuilt from that server's WAL records alone
              and compared byte for byte (skipped without /usr/lib/postgresql/15/bin or a 'postgres' user)
-  mixed      the same after updates (HOT and not), deletes and more inserts; heap pages are compared with
-             what PostgreSQL's heap_mask() ignores masked: hint bits and hint flags (set without WAL), the
-             unused space between pd_lower and pd_upper, and the alignment padding after each tuple
+  mixed      the same with zstd-compressed full-page images, then updates (HOT and not), deletes, VACUUM and
+             more inserts; pages are compared with what PostgreSQL's heap_mask() and btree_mask() ignore
+             masked: hint bits and hint flags (set without WAL), the unused space between pd_lower and
+             pd_upper, and the alignment padding after each heap tuple
 
 Prints one line per check and 'N passed, N failed'; exits 1 if any failed.
 """
@@ -187,7 +188,7 @@ def server_mixed():
     result = walwire.server_pages_check(BIN, "mixed")
     if result.startswith("skip:"):
         raise Skip(result[5:].strip())
-    return result + " (heap pages through heap_mask's masks)"
+    return result + " (through heap_mask's and btree_mask's masks)"
 
 
 def main():
