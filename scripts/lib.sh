@@ -34,10 +34,15 @@ find_jdk() {
   return 1
 }
 
-# mvn_run ARGS...: runs Maven from the project root with the JDK found above.
+# mvn_run ARGS...: runs Maven from the project root with the JDK found above: the installed mvn if there is one,
+# else the Maven wrapper (./mvnw downloads the Maven version .mvn/wrapper/maven-wrapper.properties names from Maven
+# Central into ~/.m2/wrapper, once).
 mvn_run() {
-  command -v mvn >/dev/null 2>&1 || { echo "error: Maven (mvn) not found; install it (apt-get install maven)." >&2; return 1; }
-  PATH="$JAVA_HOME/bin:$PATH" mvn -B -ntp "$@"
+  if command -v mvn >/dev/null 2>&1; then
+    PATH="$JAVA_HOME/bin:$PATH" mvn -B -ntp "$@"
+  else
+    (cd "$ROOT" && JAVA_HOME="$JAVA_HOME" PATH="$JAVA_HOME/bin:$PATH" ./mvnw -B -ntp "$@")
+  fi
 }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
