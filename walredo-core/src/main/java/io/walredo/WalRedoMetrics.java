@@ -36,15 +36,20 @@ import java.util.Objects;
  * @param sidecarsMeasured how many sidecar processes {@code sidecarMemory} covers (for a per-sidecar average). It
  *     can differ from {@code liveSidecars}, which also counts spawns in progress and does not skip a process that
  *     exited while being read or whose {@code /proc} entry is restricted
+ * @param recentSpawnLatency {@code spawnLatency} over roughly the last minute only (between 50 and 60 s: six
+ *     slots of 10 s), so that in a long-running process it reflects now rather than the process's whole life
+ * @param recentRedoLatency {@code redoLatency} over the same recent window
  */
 public record WalRedoMetrics(long sidecarsStarted, long spawnFailures, Map<KillCause, Long> sidecarsKilled,
         int liveSidecars, long redos, long redoFailures, long retries, long records, long requestBytes,
         Latency spawnLatency, Latency redoLatency, long stderrLinesLogged, long stderrLinesSuppressed,
         Map<TenantOverloadedException.Reason, Long> refusals, SidecarStatus.Memory sidecarMemory,
-        int sidecarsMeasured) {
+        int sidecarsMeasured, Latency recentSpawnLatency, Latency recentRedoLatency) {
 
     /** Copies the maps; rejects a null {@code sidecarMemory} and a negative {@code sidecarsMeasured}. */
     public WalRedoMetrics {
+        Objects.requireNonNull(recentSpawnLatency, "recentSpawnLatency");
+        Objects.requireNonNull(recentRedoLatency, "recentRedoLatency");
         sidecarsKilled = Map.copyOf(sidecarsKilled);
         refusals = Map.copyOf(refusals);
         Objects.requireNonNull(sidecarMemory, "sidecarMemory");

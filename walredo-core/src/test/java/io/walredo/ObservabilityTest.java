@@ -84,6 +84,8 @@ class ObservabilityTest {
                 assertEquals(r.encodedSize(), s.requestBytes());
                 assertEquals(1, s.redoLatency().count());
                 assertEquals(1, s.spawnLatency().count());
+                assertEquals(1, s.recentRedoLatency().count(), "the last minute holds it too");
+                assertEquals(1, s.recentSpawnLatency().count());
                 assertTrue(s.redoLatency().p99().compareTo(Duration.ZERO) > 0);
                 assertEquals(1L, s.sidecarsKilled().get(KillCause.DETACH));
                 assertEquals(0, s.liveSidecars());

@@ -20,6 +20,23 @@ final class LatencyHistogram {
         counts.incrementAndGet(index(Math.max(0, nanos)));
     }
 
+    /** Empties it (not atomic as a whole: a record racing this may survive it). */
+    void clear() {
+        for (int i = 0; i < BUCKETS; i++) {
+            counts.set(i, 0);
+        }
+    }
+
+    /** Adds {@code other}'s counts to this one. */
+    void add(LatencyHistogram other) {
+        for (int i = 0; i < BUCKETS; i++) {
+            long c = other.counts.get(i);
+            if (c != 0) {
+                counts.addAndGet(i, c);
+            }
+        }
+    }
+
     static int index(long v) {
         if (v < SUB) {
             return (int) v;

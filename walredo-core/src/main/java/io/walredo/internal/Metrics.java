@@ -13,6 +13,7 @@ import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntSupplier;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,11 +40,15 @@ final class Metrics {
             new EnumMap<>(TenantOverloadedException.Reason.class);
     private final LatencyHistogram spawnLatency = new LatencyHistogram();
     private final LatencyHistogram redoLatency = new LatencyHistogram();
+    private final RecentLatency recentSpawnLatency;
+    private final RecentLatency recentRedoLatency;
     private volatile boolean listenerFailureLogged;
 
-    Metrics(WalRedoMetricsListener listener, IntSupplier liveSidecars) {
+    Metrics(WalRedoMetricsListener listener, IntSupplier liveSidecars, LongSupplier nanoClock) {
         this.listener = listener;
         this.liveSidecars = liveSidecars;
+        this.recentSpawnLatency = new RecentLatency(nanoClock);
+        this.recentRedoLatency = new RecentLatency(nanoClock);
         for (KillCause c : KillCause.values()) {
             killed.put(c, new LongAdder());
         }
@@ -55,6 +60,7 @@ final class Metrics {
     void sidecarStarted(TenantShardId tenant, int pid, long latencyNanos) {
         started.increment();
         spawnLatency.record(latencyNanos);
+        recentSpawnLatency.record(latencyNanos);
         try {
             listener.sidecarStarted(tenant, pid, Duration.ofNanos(latencyNanos));
         } catch (RuntimeException e) {
@@ -102,6 +108,7 @@ final class Metrics {
         requestBytes.add(r.requestBytes());
         if (ok) {
             redoLatency.record(r.latency().toNanos());
+            recentRedoLatency.record(r.latency().toNanos());
         }
         try {
             listener.redoCompleted(r);
@@ -132,7 +139,8 @@ final class Metrics {
         refused.forEach((c, n) -> r.put(c, n.sum()));
         return new WalRedoMetrics(started.sum(), spawnFailures.sum(), k, liveSidecars.getAsInt(), redos.sum(),
                 redoFailures.sum(), retries.sum(), records.sum(), requestBytes.sum(), spawnLatency.snapshot(),
-                redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum(), r, sidecarMemory, sidecarsMeasured);
+                redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum(), r, sidecarMemory, sidecarsMeasured,
+                recentSpawnLatency.snapshot(), recentRedoLatency.snapshot());
     }
 
     private void listenerFailed(RuntimeException e) {

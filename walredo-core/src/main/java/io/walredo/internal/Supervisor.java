@@ -105,7 +105,7 @@ public final class Supervisor {
         if (config.killOrphanedSidecars()) {
             OrphanReaper.killOrphans(config.binaries().values().stream().map(WalRedoConfig.RedoBinary::executable).toList(), runtime);
         }
-        this.metrics = new Metrics(config.metricsListener(), live::get);
+        this.metrics = new Metrics(config.metricsListener(), live::get, nanoClock);
         this.housekeeper = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "walredo-housekeeper");
             t.setDaemon(true);
