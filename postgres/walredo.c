@@ -7,12 +7,14 @@
  * that sees one must not trust the stream any more, and the process has nothing worth keeping.
  *
  * scripts/build-postgres copies this file to src/backend/tcop/walredo.c; postgres/walredo.patch makes the
- * four changes to core that it relies on (see docs/real-postgres.md for the design):
+ * changes to core that it relies on (see docs/real-postgres.md for the design):
  *  - main.c sends argv[1] == "--wal-redo" here, before the root check (we drop root ourselves, below);
  *  - smgr.c gives every relation the storage manager at the end of this file when InWalRedoMode;
  *  - bufmgr.c makes every buffer a process-local buffer (localbuf.c) when InWalRedoMode, so no shared
  *    memory, no LWLocks and no PGPROC are needed;
- *  - xlogutils.c skips, with BLK_NOTFOUND, every block of a record but the one being reconstructed.
+ *  - xlogutils.c skips, with BLK_NOTFOUND, every block of a record but the one being reconstructed (a
+ *    block the routine initialises gets a scratch buffer instead, which nothing reads back);
+ *  - xlog.c gives this process a zeroed pg_control (WalRedoUseEmptyControlFile: no data checksums).
  *
  * Where a page lives. The page being reconstructed (the target, named by B) lives only in a local buffer:
  * P copies the base image into it, redo routines change it there, G copies it out. The storage manager
