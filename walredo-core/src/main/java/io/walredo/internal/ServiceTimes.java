@@ -46,14 +46,15 @@ final class ServiceTimes {
     /** Moving average (1/4 weight) of service times; 0 until one was measured. */
     private volatile long serviceAverageNanos;
 
-    /** A request joined the queue at {@code now}; {@code first} if the queue was empty. */
-    void started(long now, boolean first) {
-        if (first) {
-            serviceStartNanos = now;
-            lone = true;
-        } else {
-            lone = false;
-        }
+    /** A request entered the empty queue at {@code now}: the sidecar starts on it. */
+    void started(long now) {
+        serviceStartNanos = now;
+        lone = true;
+    }
+
+    /** A request joined a non-empty queue: the one ahead is no longer lone. */
+    void joined() {
+        lone = false;
     }
 
     /** An answer arrived at {@code now}; {@code owed} answers were owed including it. */

@@ -858,10 +858,10 @@ final class Sidecar {
                 head = p;
                 long now = System.nanoTime();
                 progressNanos = now;
-                times.started(now, true);
+                times.started(now);
             } else {
                 tail.next = p;
-                times.started(0, false);
+                times.joined();
             }
             tail = p;
             owed = owed + 1;

@@ -170,9 +170,10 @@ public final class Supervisor {
             throw t;
         } finally {
             buffers.release(buf);
-            RedoOutcome outcome = ok ? RedoOutcome.OK : RedoOutcome.of(thrown);
+            // thrown is null exactly when the call returned a page (ok).
+            RedoOutcome outcome = RedoOutcome.of(thrown);
             metrics.redoFinished(new RedoResult(tenant, request.pgVersion(), attempt, outcome,
-                    ok || thrown == null ? Optional.empty() : Optional.of(thrown.getClass()),
+                    Optional.ofNullable(thrown).map(Throwable::getClass),
                     Duration.ofNanos(nanoClock.getAsLong() - start), request.recordCount(), (int) size, attempts[0]));
             if (event.shouldCommit()) {
                 event.tenant = tenant.toString();

@@ -20,7 +20,7 @@ class ServiceTimesTest {
 
     /** One lone request answered after {@code nanos}. */
     private void lone(long nanos) {
-        t.started(now, true);
+        t.started(now);
         now += nanos;
         t.answered(now, 1);
     }
@@ -56,7 +56,7 @@ class ServiceTimesTest {
         for (int i = 0; i < 10; i++) {
             lone(MS);
         }
-        t.started(now, true);
+        t.started(now);
         now += 800 * MS; // still on this answer
         assertEquals(3 * 800 * MS, t.expectedWaitNanos(3, 1, now, NOTHING_WAITING));
     }
@@ -66,7 +66,7 @@ class ServiceTimesTest {
         for (int i = 0; i < 10; i++) {
             lone(MS);
         }
-        t.started(now, true);
+        t.started(now);
         now += 800 * MS; // only our reader is late: the answer is there
         int[] asked = {0};
         assertEquals(3 * MS, t.expectedWaitNanos(3, 1, now, () -> {
@@ -79,7 +79,7 @@ class ServiceTimesTest {
     @Test
     void belowTheCheckThresholdStdoutIsNotLookedAt() {
         lone(MS);
-        t.started(now, true);
+        t.started(now);
         now += ServiceTimes.CURRENT_CHECK_NANOS - 1;
         assertEquals(2 * (ServiceTimes.CURRENT_CHECK_NANOS - 1), t.expectedWaitNanos(2, 1, now, () -> {
             throw new AssertionError("FIONREAD below the threshold");
@@ -94,15 +94,15 @@ class ServiceTimesTest {
         assertEquals(60 * US, t.spinBudgetNanos(1));
         assertEquals(0, t.spinBudgetNanos(2), "several answers owed: park");
         ServiceTimes slow = new ServiceTimes();
-        slow.started(now, true);
+        slow.started(now);
         slow.answered(now + ServiceTimes.SPIN_LIMIT_NANOS, 1);
         assertEquals(0, slow.spinBudgetNanos(1), "round trips at the limit are not polled for");
     }
 
     @Test
     void pipelinedAnswersDoNotCountAsLoneRoundTrips() {
-        t.started(now, true);
-        t.started(now, false); // a second request joined
+        t.started(now);
+        t.joined(); // a second request joined
         now += 10 * US;
         t.answered(now, 2);
         assertEquals(0, t.spinBudgetNanos(1), "no lone round trip measured yet");

@@ -15,10 +15,12 @@ import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoMetricsListener;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Feeds a Micrometer {@link MeterRegistry} from a walredo manager: pass it as the manager's metrics listener.
@@ -60,10 +62,16 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class WalRedoMeters implements WalRedoMetricsListener {
 
+    private static final int ATTEMPT_TYPES = AttemptType.values().length;
+
     private final MeterRegistry registry;
     private final Tags common;
     private final boolean tenantTag;
-    private final ConcurrentHashMap<Object, Timer> redoTimers = new ConcurrentHashMap<>();
+    /** Without a tenant tag: by outcome and attempt type, filled on first use (a race registers the same meter). */
+    private final AtomicReferenceArray<Timer> redoTimers =
+            new AtomicReferenceArray<>(RedoOutcome.values().length * ATTEMPT_TYPES);
+    /** With a tenant tag. */
+    private final ConcurrentHashMap<Object, Timer> tenantRedoTimers = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Object, Counter> counters = new ConcurrentHashMap<>();
     private final DistributionSummary records;
     private final DistributionSummary requestBytes;
@@ -95,10 +103,9 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
     @Override
     public void redoCompleted(RedoResult r) {
         String tenant = tenantTag ? r.tenant().toString() : null;
-        String attempt = lower(r.attemptType());
-        redoTimer(lower(r.outcome()), attempt, tenant).record(r.latency());
+        redoTimer(r.outcome(), r.attemptType(), tenant).record(r.latency());
         if (r.retries() > 0) {
-            counter("walredo.redo.retries", "retries on a fresh sidecar", "attempt", attempt, tenant)
+            counter("walredo.redo.retries", "retries on a fresh sidecar", "attempt", lower(r.attemptType()), tenant)
                     .increment(r.retries());
         }
         records.record(r.records());
@@ -134,13 +141,25 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
                 "suppressed", Boolean.toString(suppressed), null).increment();
     }
 
-    private Timer redoTimer(String outcome, String attempt, String tenant) {
-        Object key = tenant == null ? outcome + '/' + attempt : outcome + '/' + attempt + '/' + tenant;
-        return redoTimers.computeIfAbsent(key, k -> {
-            Tags tags = common.and("outcome", outcome, "attempt", attempt);
-            return Timer.builder("walredo.redo").description("redo calls, from entry to the page or the error")
-                    .tags(tenant == null ? tags : tags.and("tenant", tenant)).register(registry);
-        });
+    /** Nothing is allocated per call without a tenant tag: this runs once per redo. */
+    private Timer redoTimer(RedoOutcome outcome, AttemptType attempt, String tenant) {
+        if (tenant == null) {
+            int i = outcome.ordinal() * ATTEMPT_TYPES + attempt.ordinal();
+            Timer t = redoTimers.get(i);
+            if (t == null) {
+                t = registerRedoTimer(outcome, attempt, null);
+                redoTimers.set(i, t);
+            }
+            return t;
+        }
+        return tenantRedoTimers.computeIfAbsent(List.of(outcome, attempt, tenant),
+                k -> registerRedoTimer(outcome, attempt, tenant));
+    }
+
+    private Timer registerRedoTimer(RedoOutcome outcome, AttemptType attempt, String tenant) {
+        Tags tags = common.and("outcome", lower(outcome), "attempt", lower(attempt));
+        return Timer.builder("walredo.redo").description("redo calls, from entry to the page or the error")
+                .tags(tenant == null ? tags : tags.and("tenant", tenant)).register(registry);
     }
 
     private Counter counter(String name, String description, String tag, String value, String tenant) {

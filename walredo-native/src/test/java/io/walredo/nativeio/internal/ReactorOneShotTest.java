@@ -69,9 +69,7 @@ class ReactorOneShotTest {
   /** The registration fired while nobody waited and is disabled: a waiter that re-arms it is woken by the next write. */
   @Test
   void aWaiterReArmsADisabledRegistrationAndIsWokenByTheNextWrite() throws Exception {
-    write(1);
-    awaitAtLeast(reactor::eventsDispatched, 1);
-    assertEquals(1, read(1024));
+    disableByOneUnattendedEvent();
     long observed = readiness.sequence();
     assertEquals(-Linux.EAGAIN, read(1024), "empty now");
     Thread writer =
@@ -97,9 +95,7 @@ class ReactorOneShotTest {
    */
   @Test
   void dataThatArrivedWhileDisabledWakesTheWaiterThatReArms() throws Exception {
-    write(1);
-    awaitAtLeast(reactor::eventsDispatched, 1);
-    assertEquals(1, read(1024));
+    disableByOneUnattendedEvent();
     long observed = readiness.sequence();
     // The "EAGAIN" happened here; then data arrives before the waiter re-arms.
     write(1);
@@ -116,6 +112,13 @@ class ReactorOneShotTest {
     assertFalse(readEnd.rearm());
     assertEquals(
         Readiness.Wake.CLOSED, readiness.await(readiness.sequence(), Deadline.after(WAIT), readEnd));
+  }
+
+  /** One write nobody waits for fires the registration, which disables it; the byte is read back. */
+  private void disableByOneUnattendedEvent() throws InterruptedException {
+    write(1);
+    awaitAtLeast(reactor::eventsDispatched, 1);
+    assertEquals(1, read(1024));
   }
 
   private void write(int n) {
