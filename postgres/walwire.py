@@ -191,44 +191,90 @@ def _workload(kind, rows):
     return "\n".join(sql) + "\n"
 
 
-def server_pages_check(binary, workload="insert", rows=400):
-    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
-        return "skip: no " + PG_BIN
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        return "skip: no 'postgres' user"
-    if os.geteuid() != 0:
-        return "skip: needs root to run the server as user postgres"
-    work = tempfile.mkdtemp(prefix="walredo-smoke-")
-    os.chmod(work, 0o755)
-    shutil.chown(work, "postgres")
-    data, sock = os.path.join(work, "data"), work
-    psql_base = [os.path.join(PG_BIN, "psql"), "-X", "-q", "-At", "-h", sock, "-p", "5499", "-d", "postgres"]
+class ThrowawayServer:
+    """A PostgreSQL 15 server (Debian's, as user postgres) in a temporary directory, on a Unix socket only (no
+    TCP), autovacuum off, fsync off; removed with its directory on exit. `skip_reason()` says why one cannot
+    be started here (no server installed, no 'postgres' user, not root), or None."""
 
-    def sql(q):
-        return _as_postgres(psql_base + ["-c", q]).stdout.strip()
+    PORT = 5499
 
-    try:
-        _as_postgres([os.path.join(PG_BIN, "initdb"), "-D", data, "--no-sync", "-A", "trust"])
-        # 'mixed' also compresses full-page images (zstd), so the redo binary's --with-zstd is exercised
-        opts = (f"-c listen_addresses='' -c unix_socket_directories={sock} -p 5499 -c autovacuum=off "
-                "-c full_page_writes=on -c wal_level=replica -c fsync=off "
-                f"-c wal_compression={'zstd' if workload == 'mixed' else 'off'}")
-        _as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-w", "-l", os.path.join(work, "log"),
-                      "-o", opts, "start"])
+    def __init__(self, settings=""):
+        self.settings = settings
+        self.work = self.data = None
+        self.running = False
+
+    @staticmethod
+    def skip_reason():
+        if not os.path.exists(os.path.join(PG_BIN, "initdb")):
+            return "no " + PG_BIN + " (apt-get install postgresql-15)"
         try:
-            start = parse_lsn(sql("CHECKPOINT; SELECT pg_current_wal_insert_lsn()"))
-            sql("CREATE TABLE t (id int, note text); CREATE INDEX t_id ON t (id)")
-            _as_postgres(psql_base + ["-v", "ON_ERROR_STOP=1", "-f", "-"], input=_workload(workload, rows))
-            end = parse_lsn(sql("SELECT pg_current_wal_insert_lsn()"))
-            rels = {}
-            for name in ("t", "t_id"):
-                rels[name] = (int(sql(f"SELECT relfilenode FROM pg_class WHERE relname = '{name}'")),
-                              sql(f"SELECT pg_relation_filepath('{name}')"))
-            db_oid = int(sql("SELECT oid FROM pg_database WHERE datname = 'postgres'"))
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "no 'postgres' user"
+        if os.geteuid() != 0:
+            return "needs root to run the server as user postgres"
+        return None
+
+    def _psql(self):
+        return [os.path.join(PG_BIN, "psql"), "-X", "-q", "-At", "-h", self.work, "-p", str(self.PORT),
+                "-d", "postgres"]
+
+    def sql(self, q):
+        return _as_postgres(self._psql() + ["-c", q]).stdout.strip()
+
+    def script(self, text):
+        """Runs a SQL script, one transaction per statement, stopping at the first error."""
+        return _as_postgres(self._psql() + ["-v", "ON_ERROR_STOP=1", "-f", "-"], input=text)
+
+    def __enter__(self):
+        self.work = tempfile.mkdtemp(prefix="walredo-pg15-")
+        try:
+            os.chmod(self.work, 0o755)
+            shutil.chown(self.work, "postgres")
+            self.data = os.path.join(self.work, "data")
+            _as_postgres([os.path.join(PG_BIN, "initdb"), "-D", self.data, "--no-sync", "-A", "trust"])
+            opts = (f"-c listen_addresses='' -c unix_socket_directories={self.work} -p {self.PORT} "
+                    "-c autovacuum=off -c full_page_writes=on -c wal_level=replica -c fsync=off " + self.settings)
+            _as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-w", "-l",
+                          os.path.join(self.work, "log"), "-o", opts, "start"])
+            self.running = True
+        except BaseException:
+            shutil.rmtree(self.work, ignore_errors=True)
+            raise
+        return self
+
+    def stop(self):
+        """Stops the server (fast shutdown); its files stay until the context ends."""
+        if self.running:
+            self.running = False
+            _as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"])
+
+    def __exit__(self, *exc):
+        try:
+            self.stop()
         finally:
-            _as_postgres([os.path.join(PG_BIN, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"])
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def server_pages_check(binary, workload="insert", rows=400):
+    reason = ThrowawayServer.skip_reason()
+    if reason:
+        return "skip: " + reason
+    # 'mixed' also compresses full-page images (zstd), so the redo binary's --with-zstd is exercised
+    settings = f"-c wal_compression={'zstd' if workload == 'mixed' else 'off'}"
+    with ThrowawayServer(settings) as srv:
+        sql = srv.sql
+        start = parse_lsn(sql("CHECKPOINT; SELECT pg_current_wal_insert_lsn()"))
+        sql("CREATE TABLE t (id int, note text); CREATE INDEX t_id ON t (id)")
+        srv.script(_workload(workload, rows))
+        end = parse_lsn(sql("SELECT pg_current_wal_insert_lsn()"))
+        rels = {}
+        for name in ("t", "t_id"):
+            rels[name] = (int(sql(f"SELECT relfilenode FROM pg_class WHERE relname = '{name}'")),
+                          sql(f"SELECT pg_relation_filepath('{name}')"))
+        db_oid = int(sql("SELECT oid FROM pg_database WHERE datname = 'postgres'"))
+        data = srv.data
+        srv.stop()
 
         by_page = {}
         n_records = 0
@@ -264,5 +310,3 @@ def server_pages_check(binary, workload="insert", rows=400):
                           for name, (_, path) in rels.items())
         return (f"{compared} pages ({sizes}) rebuilt from {n_records} WAL records equal the server's, "
                 f"{fpi_pages} of them via full-page images")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
