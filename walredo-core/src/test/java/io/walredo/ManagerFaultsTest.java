@@ -15,6 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.walredo.testing.FakeFault;
+import io.walredo.testing.FakeRedo;
 import io.walredo.testing.FakeRedoModel.Fault;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,14 +24,44 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Every fault mode of the fake binary: a typed error naming tenant and pid, the pid reaped, a respawn. */
+/**
+ * Every fault mode of the fake binary: a typed error naming tenant and pid, the pid reaped, a respawn. Managers come
+ * from walredo-testing's {@code @FakeRedo} where the fault and settings fit the annotation; the tests that need a
+ * wrapper script or a hand-driven clock build their own.
+ */
 @Timeout(120)
 class ManagerFaultsTest {
     private static final TenantShardId T = tenant(42);
+    private static final long FLOOD = 100L << 20;
+
+    /** Spawn back-off long enough that no second spawn happens during the test. */
+    static final class LongBackoff implements Consumer<WalRedoConfig.Builder> {
+        @Override
+        public void accept(WalRedoConfig.Builder b) {
+            b.spawnBackoff(Duration.ofSeconds(30), Duration.ofSeconds(60));
+        }
+    }
+
+    /** One stderr line a second, so most of a burst is suppressed. */
+    static final class TightStderrLimits implements Consumer<WalRedoConfig.Builder> {
+        @Override
+        public void accept(WalRedoConfig.Builder b) {
+            b.stderrLimits(256, 1, 4);
+        }
+    }
+
+    /** Stderr read as fast as it comes, so a {@link #FLOOD} is drained within the test. */
+    static final class UnthrottledStderr implements Consumer<WalRedoConfig.Builder> {
+        @Override
+        public void accept(WalRedoConfig.Builder b) {
+            b.stderrLimits(4096, 50, 4).stderrBytesPerSecond(Integer.MAX_VALUE);
+        }
+    }
 
     /** Runs requests 1..n-1 fine, returns the exception of request n. */
     private static <E extends WalRedoException> E failOnNth(WalRedoManager m, int n, Class<E> type,
@@ -48,215 +80,196 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void crashIsReportedWithTheSignalAndTheNextRequestRespawns() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(4)).build())) {
-            m.redo(T, request(1), AttemptType.GC_COMPACTION);
-            int pid = sidecarPid(m, T);
-            SidecarCrashedException e = failOnNth(m, 3, SidecarCrashedException.class, AttemptType.GC_COMPACTION,
-                    Duration.ofSeconds(20));
-            assertNamesTenantAndPid(e, pid);
-            assertTrue(e.exitStatus().orElseThrow().contains("SIGSEGV"), e.getMessage());
-            assertEquals(java.util.OptionalInt.of(11), e.signal(), "the signal without parsing text");
-            assertTrue(e.exitCode().isEmpty());
-            assertFalse(e.coreDumped());
-            awaitReaped(pid);
-            assertArrayEquals(expected(request(4)), m.redo(T, request(4), AttemptType.GC_COMPACTION));
-            assertNotEquals(pid, sidecarPid(m, T));
-            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.ERROR));
-        }
+    void crashIsReportedWithTheSignalAndTheNextRequestRespawns(
+            @FakeRedo(faults = @FakeFault(value = Fault.CRASH_AFTER, arg = 4)) WalRedoManager m) throws Exception {
+        m.redo(T, request(1), AttemptType.GC_COMPACTION);
+        int pid = sidecarPid(m, T);
+        SidecarCrashedException e = failOnNth(m, 3, SidecarCrashedException.class, AttemptType.GC_COMPACTION,
+                Duration.ofSeconds(20));
+        assertNamesTenantAndPid(e, pid);
+        assertTrue(e.exitStatus().orElseThrow().contains("SIGSEGV"), e.getMessage());
+        assertEquals(java.util.OptionalInt.of(11), e.signal(), "the signal without parsing text");
+        assertTrue(e.exitCode().isEmpty());
+        assertFalse(e.coreDumped());
+        awaitReaped(pid);
+        assertArrayEquals(expected(request(4)), m.redo(T, request(4), AttemptType.GC_COMPACTION));
+        assertNotEquals(pid, sidecarPid(m, T));
+        assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.ERROR));
     }
 
     @Test
-    void readPageRetriesACrashOnAFreshSidecar() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(2)).build())) {
-            assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.READ_PAGE));
-            assertArrayEquals(expected(request(2)), m.redo(T, request(2), AttemptType.READ_PAGE));
-            assertEquals(1, m.metrics().retries());
-            assertEquals(2, m.metrics().sidecarsStarted());
-        }
+    void readPageRetriesACrashOnAFreshSidecar(
+            @FakeRedo(faults = @FakeFault(value = Fault.CRASH_AFTER, arg = 2)) WalRedoManager m) throws Exception {
+        assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.READ_PAGE));
+        assertArrayEquals(expected(request(2)), m.redo(T, request(2), AttemptType.READ_PAGE));
+        assertEquals(1, m.metrics().retries());
+        assertEquals(2, m.metrics().sidecarsStarted());
     }
 
     @Test
-    void exitIsReportedWithTheExitCode() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.EXIT_AFTER.args(2)).build())) {
-            m.redo(T, request(1), AttemptType.GC_COMPACTION);
-            int pid = sidecarPid(m, T);
-            SidecarCrashedException e = assertThrows(SidecarCrashedException.class,
-                    () -> m.redo(T, request(2), AttemptType.GC_COMPACTION));
-            assertNamesTenantAndPid(e, pid);
-            assertEquals("exit code 1", e.exitStatus().orElseThrow());
-            assertEquals(java.util.OptionalInt.of(1), e.exitCode());
-            assertTrue(e.signal().isEmpty());
-            awaitReaped(pid);
-        }
+    void exitIsReportedWithTheExitCode(
+            @FakeRedo(faults = @FakeFault(value = Fault.EXIT_AFTER, arg = 2)) WalRedoManager m) throws Exception {
+        m.redo(T, request(1), AttemptType.GC_COMPACTION);
+        int pid = sidecarPid(m, T);
+        SidecarCrashedException e = assertThrows(SidecarCrashedException.class,
+                () -> m.redo(T, request(2), AttemptType.GC_COMPACTION));
+        assertNamesTenantAndPid(e, pid);
+        assertEquals("exit code 1", e.exitStatus().orElseThrow());
+        assertEquals(java.util.OptionalInt.of(1), e.exitCode());
+        assertTrue(e.signal().isEmpty());
+        awaitReaped(pid);
     }
 
     @Test
-    void garbageIsAProtocolError() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.GARBAGE_AFTER.args(1)).build())) {
-            m.ping(T, PG);
-            int pid = sidecarPid(m, T);
-            ProtocolException e = assertThrows(ProtocolException.class,
-                    () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
-            assertNamesTenantAndPid(e, pid);
-            assertTrue(e.getMessage().contains("100 of 8192"), e.getMessage());
-            awaitReaped(pid);
-        }
+    void garbageIsAProtocolError(
+            @FakeRedo(faults = @FakeFault(value = Fault.GARBAGE_AFTER, arg = 1)) WalRedoManager m) throws Exception {
+        m.ping(T, PG);
+        int pid = sidecarPid(m, T);
+        ProtocolException e = assertThrows(ProtocolException.class,
+                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        assertNamesTenantAndPid(e, pid);
+        assertTrue(e.getMessage().contains("100 of 8192"), e.getMessage());
+        awaitReaped(pid);
     }
 
     @Test
-    void exitMidPageIsAProtocolError() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.EXIT_MID_PAGE.args(1)).build())) {
-            ProtocolException e = assertThrows(ProtocolException.class,
-                    () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
-            assertTrue(e.getMessage().contains("4096 of 8192"), e.getMessage());
-            awaitReaped(e.pid().orElseThrow());
-        }
+    void exitMidPageIsAProtocolError(
+            @FakeRedo(faults = @FakeFault(value = Fault.EXIT_MID_PAGE, arg = 1)) WalRedoManager m) throws Exception {
+        ProtocolException e = assertThrows(ProtocolException.class,
+                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        assertTrue(e.getMessage().contains("4096 of 8192"), e.getMessage());
+        awaitReaped(e.pid().orElseThrow());
     }
 
     @Test
-    void hungSidecarIsKilledAfterStallTimeoutAndTheNextRequestRespawns() throws Exception {
-        WalRedoConfig cfg = config(Fault.HANG_AFTER.args(2)).stallTimeout(Duration.ofMillis(300)).build();
-        try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            m.redo(T, request(1), AttemptType.GC_COMPACTION);
-            int pid = sidecarPid(m, T);
-            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                    () -> m.redo(T, request(2), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
-            assertNamesTenantAndPid(e, pid);
-            assertTrue(e.getMessage().contains("made no progress for stallTimeout"), e.getMessage());
-            awaitReaped(pid);
-            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
-            assertArrayEquals(expected(request(3)), m.redo(T, request(3), AttemptType.READ_PAGE));
-            assertNotEquals(pid, sidecarPid(m, T));
-        }
+    void hungSidecarIsKilledAfterStallTimeoutAndTheNextRequestRespawns(
+            @FakeRedo(faults = @FakeFault(value = Fault.HANG_AFTER, arg = 2), stallTimeout = "PT0.3S") WalRedoManager m)
+            throws Exception {
+        m.redo(T, request(1), AttemptType.GC_COMPACTION);
+        int pid = sidecarPid(m, T);
+        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+                () -> m.redo(T, request(2), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
+        assertNamesTenantAndPid(e, pid);
+        assertTrue(e.getMessage().contains("made no progress for stallTimeout"), e.getMessage());
+        awaitReaped(pid);
+        assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
+        assertArrayEquals(expected(request(3)), m.redo(T, request(3), AttemptType.READ_PAGE));
+        assertNotEquals(pid, sidecarPid(m, T));
     }
 
     @Test
-    void readPageRetriesAStalledSidecarOnAFreshOne() throws Exception {
-        WalRedoConfig cfg = config(Fault.HANG_AFTER.args(1)).stallTimeout(Duration.ofMillis(200)).build();
-        try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            // Every sidecar hangs on its first G: READ_PAGE's two retries each meet a fresh one that stalls too.
-            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                    () -> m.redo(T, request(1), AttemptType.READ_PAGE, Duration.ofSeconds(20)));
-            assertTrue(e.getMessage().contains("made no progress"), e.getMessage());
-            assertEquals(2, m.metrics().retries());
-            assertEquals(3, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
-        }
+    void readPageRetriesAStalledSidecarOnAFreshOne(
+            @FakeRedo(faults = @FakeFault(value = Fault.HANG_AFTER, arg = 1), stallTimeout = "PT0.2S") WalRedoManager m)
+            throws Exception {
+        // Every sidecar hangs on its first G: READ_PAGE's two retries each meet a fresh one that stalls too.
+        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+                () -> m.redo(T, request(1), AttemptType.READ_PAGE, Duration.ofSeconds(20)));
+        assertTrue(e.getMessage().contains("made no progress"), e.getMessage());
+        assertEquals(2, m.metrics().retries());
+        assertEquals(3, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
     }
 
     @Test
-    void callerDeadlineOnAHungSidecarLeavesItToTheStallLimit() throws Exception {
-        WalRedoConfig cfg = config(Fault.HANG_AFTER.args(2)).stallTimeout(Duration.ofSeconds(2)).build();
-        try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            m.redo(T, request(1), AttemptType.READ_PAGE);
-            int pid = sidecarPid(m, T);
-            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                    () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofMillis(100)));
-            assertNamesTenantAndPid(e, pid);
-            assertTrue(e.getMessage().contains("deadline passed"), e.getMessage());
-            assertEquals(0, m.metrics().sidecarsKilled().getOrDefault(KillCause.TIMEOUT, 0L),
-                    "a caller's deadline alone kills nothing");
-            assertEquals(pid, sidecarPid(m, T));
-            // The abandoned request's answer never comes: the drainer's stall limit retires the sidecar.
-            awaitReaped(pid);
-            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
-        }
+    void callerDeadlineOnAHungSidecarLeavesItToTheStallLimit(
+            @FakeRedo(faults = @FakeFault(value = Fault.HANG_AFTER, arg = 2), stallTimeout = "PT2S") WalRedoManager m)
+            throws Exception {
+        m.redo(T, request(1), AttemptType.READ_PAGE);
+        int pid = sidecarPid(m, T);
+        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+                () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofMillis(100)));
+        assertNamesTenantAndPid(e, pid);
+        assertTrue(e.getMessage().contains("deadline passed"), e.getMessage());
+        assertEquals(0, m.metrics().sidecarsKilled().getOrDefault(KillCause.TIMEOUT, 0L),
+                "a caller's deadline alone kills nothing");
+        assertEquals(pid, sidecarPid(m, T));
+        // The abandoned request's answer never comes: the drainer's stall limit retires the sidecar.
+        awaitReaped(pid);
+        assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
     }
 
     @Test
-    void partialAnswerThenHangIsKilledAfterStallTimeout() throws Exception {
-        WalRedoConfig cfg = config(Fault.PARTIAL_AFTER.args(1)).stallTimeout(Duration.ofMillis(300)).build();
-        try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                    () -> m.redo(T, request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
-            assertTrue(e.getMessage().contains("4096 of 8192"), e.getMessage());
-            awaitReaped(e.pid().orElseThrow());
-        }
+    void partialAnswerThenHangIsKilledAfterStallTimeout(@FakeRedo(
+            faults = @FakeFault(value = Fault.PARTIAL_AFTER, arg = 1), stallTimeout = "PT0.3S") WalRedoManager m)
+            throws Exception {
+        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
+        assertTrue(e.getMessage().contains("4096 of 8192"), e.getMessage());
+        awaitReaped(e.pid().orElseThrow());
     }
 
     @Test
-    void sidecarThatStopsReadingTimesTheWriterOutAndIsKilledAfterStallTimeout() throws Exception {
-        WalRedoConfig cfg = config(Fault.NO_READ.args()).stallTimeout(Duration.ofMillis(500)).build();
-        try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            RedoRequest big = request(1, 32, 16 * 1024); // 512 KiB: more than the pipe holds
-            RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                    () -> m.redo(T, big, AttemptType.READ_PAGE, Duration.ofMillis(300)));
-            assertTrue(e.getMessage().contains("stdin"), e.getMessage());
-            // The caller gave up half-way; the rest is written in the background until the stall limit.
-            awaitReaped(e.pid().orElseThrow());
-            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
-        }
+    void sidecarThatStopsReadingTimesTheWriterOutAndIsKilledAfterStallTimeout(
+            @FakeRedo(faults = @FakeFault(Fault.NO_READ), stallTimeout = "PT0.5S") WalRedoManager m) throws Exception {
+        RedoRequest big = request(1, 32, 16 * 1024); // 512 KiB: more than the pipe holds
+        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+                () -> m.redo(T, big, AttemptType.READ_PAGE, Duration.ofMillis(300)));
+        assertTrue(e.getMessage().contains("stdin"), e.getMessage());
+        // The caller gave up half-way; the rest is written in the background until the stall limit.
+        awaitReaped(e.pid().orElseThrow());
+        assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
     }
 
     @Test
-    void delayedAnswersStillArrive() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(20_000)).build())) {
-            assertArrayEquals(expected(request(5)), m.redo(T, request(5), AttemptType.GC_COMPACTION));
-        }
+    void delayedAnswersStillArrive(
+            @FakeRedo(faults = @FakeFault(value = Fault.DELAY_US, arg = 20_000)) WalRedoManager m) throws Exception {
+        assertArrayEquals(expected(request(5)), m.redo(T, request(5), AttemptType.GC_COMPACTION));
     }
 
     @Test
-    void binaryThatDiesAtOnceBacksOffInsteadOfSpawningInALoop() throws Exception {
-        WalRedoConfig cfg = config(Fault.EXIT_AT_START.args())
-                .spawnBackoff(Duration.ofSeconds(30), Duration.ofSeconds(60)).build();
-        try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            // The first caller either saw the death itself (crash) or arrived just after it (back-off); either
-            // way the error quotes the exit status and the sidecar's last stderr line.
-            WalRedoException e = assertThrows(WalRedoException.class,
-                    () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
-            assertTrue(e instanceof SidecarCrashedException || e instanceof SpawnFailedException, e.toString());
-            assertTrue(e.getMessage().contains("exit code 3"), e.getMessage());
-            assertTrue(e.getMessage().contains("last stderr"), "the fake's stderr line is in the error: " + e.getMessage());
-            Fixtures.await("crash accounted: " + m.metrics(), Duration.ofSeconds(10),
-                    () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1);
-            long started = m.metrics().sidecarsStarted();
-            for (int i = 0; i < 20; i++) {
-                SpawnFailedException b = assertThrows(SpawnFailedException.class,
-                        () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofSeconds(1)));
-                assertTrue(b.getMessage().contains("backing off"), b.getMessage());
-            }
-            assertEquals(started, m.metrics().sidecarsStarted(), "no spawn while backing off");
+    void binaryThatDiesAtOnceBacksOffInsteadOfSpawningInALoop(
+            @FakeRedo(faults = @FakeFault(Fault.EXIT_AT_START), configure = LongBackoff.class) WalRedoManager m)
+            throws Exception {
+        // The first caller either saw the death itself (crash) or arrived just after it (back-off); either
+        // way the error quotes the exit status and the sidecar's last stderr line.
+        WalRedoException e = assertThrows(WalRedoException.class,
+                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        assertTrue(e instanceof SidecarCrashedException || e instanceof SpawnFailedException, e.toString());
+        assertTrue(e.getMessage().contains("exit code 3"), e.getMessage());
+        assertTrue(e.getMessage().contains("last stderr"), "the fake's stderr line is in the error: " + e.getMessage());
+        Fixtures.await("crash accounted: " + m.metrics(), Duration.ofSeconds(10),
+                () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1);
+        long started = m.metrics().sidecarsStarted();
+        for (int i = 0; i < 20; i++) {
+            SpawnFailedException b = assertThrows(SpawnFailedException.class,
+                    () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofSeconds(1)));
+            assertTrue(b.getMessage().contains("backing off"), b.getMessage());
         }
+        assertEquals(started, m.metrics().sidecarsStarted(), "no spawn while backing off");
     }
 
     @Test
-    void stderrLinesAreLoggedAndKeptForErrors() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(
-                config(List.of("--stderr-lines", "5", "--exit-after", "1")).build())) {
-            SidecarCrashedException e = assertThrows(SidecarCrashedException.class,
-                    () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
-            assertTrue(e.stderrTail().stream().anyMatch(l -> l.contains("registered custom resource manager")),
-                    e.getMessage());
-            Fixtures.await("5 lines counted", Duration.ofSeconds(10), () -> m.metrics().stderrLinesLogged() >= 5);
-        }
+    void stderrLinesAreLoggedAndKeptForErrors(@FakeRedo(faults = {
+            @FakeFault(value = Fault.STDERR_LINES, arg = 5), @FakeFault(value = Fault.EXIT_AFTER, arg = 1)})
+            WalRedoManager m) throws Exception {
+        SidecarCrashedException e = assertThrows(SidecarCrashedException.class,
+                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        assertTrue(e.stderrTail().stream().anyMatch(l -> l.contains("registered custom resource manager")),
+                e.getMessage());
+        Fixtures.await("5 lines counted", Duration.ofSeconds(10), () -> m.metrics().stderrLinesLogged() >= 5);
     }
 
     @Test
-    void stderrRateLimitCountsSuppressedLines() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_LINES.args(500))
-                .stderrLimits(256, 1, 4).build())) {
-            m.ping(T, PG);
-            Fixtures.await("500 lines seen", Duration.ofSeconds(10),
-                    () -> m.metrics().stderrLinesLogged() + m.metrics().stderrLinesSuppressed() == 500);
-            assertTrue(m.metrics().stderrLinesSuppressed() >= 400, "rate limit: " + m.metrics());
-        }
+    void stderrRateLimitCountsSuppressedLines(@FakeRedo(faults = @FakeFault(value = Fault.STDERR_LINES, arg = 500),
+            configure = TightStderrLimits.class) WalRedoManager m) throws Exception {
+        m.ping(T, PG);
+        Fixtures.await("500 lines seen", Duration.ofSeconds(10),
+                () -> m.metrics().stderrLinesLogged() + m.metrics().stderrLinesSuppressed() == 500);
+        assertTrue(m.metrics().stderrLinesSuppressed() >= 400, "rate limit: " + m.metrics());
     }
 
     @Test
-    void hundredMegabytesOfStderrWithoutNewlineCostBoundedMemory() throws Exception {
-        long flood = 100L << 20;
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_FLOOD_NONL.args(flood))
-                .stderrLimits(4096, 50, 4).stderrBytesPerSecond(Integer.MAX_VALUE).build())) {
-            assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
-            int pid = sidecarPid(m, T);
-            long before = usedHeap();
-            // Kill it: the drainer emits the (cut) line at EOF.
-            m.detach(T);
-            awaitReaped(pid);
-            Fixtures.await("the cut line is counted", Duration.ofSeconds(30),
-                    () -> m.metrics().stderrLinesLogged() + m.metrics().stderrLinesSuppressed() >= 1);
-            assertTrue(usedHeap() - before < (flood / 4), "stderr flood must not be buffered");
-        }
+    void hundredMegabytesOfStderrWithoutNewlineCostBoundedMemory(@FakeRedo(
+            faults = @FakeFault(value = Fault.STDERR_FLOOD_NONL, arg = FLOOD), configure = UnthrottledStderr.class)
+            WalRedoManager m) throws Exception {
+        assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        int pid = sidecarPid(m, T);
+        long before = usedHeap();
+        // Kill it: the drainer emits the (cut) line at EOF.
+        m.detach(T);
+        awaitReaped(pid);
+        Fixtures.await("the cut line is counted", Duration.ofSeconds(30),
+                () -> m.metrics().stderrLinesLogged() + m.metrics().stderrLinesSuppressed() >= 1);
+        assertTrue(usedHeap() - before < (FLOOD / 4), "stderr flood must not be buffered");
     }
 
     /**
@@ -320,21 +333,20 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void deadIdleSidecarLeavesRotationAtOnce() throws Exception {
+    void deadIdleSidecarLeavesRotationAtOnce(
+            @FakeRedo(faults = @FakeFault(Fault.SPAWN_GRANDCHILD)) WalRedoManager m) throws Exception {
         // The grandchild holds every pipe, so the death shows only through the pidfd, not through EOF or EPIPE.
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.SPAWN_GRANDCHILD.args()).build())) {
+        m.ping(T, PG);
+        int pid = sidecarPid(m, T);
+        try {
+            ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+            awaitReaped(pid);
+            // A ping has no retries: it must run on a fresh sidecar, not fail for a death that came before it.
             m.ping(T, PG);
-            int pid = sidecarPid(m, T);
-            try {
-                ProcessHandle.of(pid).orElseThrow().destroyForcibly();
-                awaitReaped(pid);
-                // A ping has no retries: it must run on a fresh sidecar, not fail for a death that came before it.
-                m.ping(T, PG);
-                assertNotEquals(pid, sidecarPid(m, T));
-                assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
-            } finally {
-                killGrandchildren();
-            }
+            assertNotEquals(pid, sidecarPid(m, T));
+            assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        } finally {
+            killGrandchildren();
         }
     }
 
@@ -355,34 +367,32 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void grandchildHoldingThePipesDoesNotHangKillOrReap() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.SPAWN_GRANDCHILD.args()).build())) {
-            m.ping(T, PG);
-            int pid = sidecarPid(m, T);
-            List<Long> grandchildren = new ArrayList<>();
-            Fixtures.await("grandchild forked", Duration.ofSeconds(10), () -> {
-                grandchildren.clear();
-                ProcessHandle.of(pid).ifPresent(p -> p.children().forEach(c -> grandchildren.add(c.pid())));
-                return !grandchildren.isEmpty();
-            });
-            try {
-                m.detach(T, Duration.ofSeconds(2));
-                awaitReaped(pid);
-                assertTrue(m.status().isEmpty());
-            } finally {
-                for (long g : grandchildren) {
-                    ProcessHandle.of(g).ifPresent(ProcessHandle::destroyForcibly);
-                }
+    void grandchildHoldingThePipesDoesNotHangKillOrReap(
+            @FakeRedo(faults = @FakeFault(Fault.SPAWN_GRANDCHILD)) WalRedoManager m) throws Exception {
+        m.ping(T, PG);
+        int pid = sidecarPid(m, T);
+        List<Long> grandchildren = new ArrayList<>();
+        Fixtures.await("grandchild forked", Duration.ofSeconds(10), () -> {
+            grandchildren.clear();
+            ProcessHandle.of(pid).ifPresent(p -> p.children().forEach(c -> grandchildren.add(c.pid())));
+            return !grandchildren.isEmpty();
+        });
+        try {
+            m.detach(T, Duration.ofSeconds(2));
+            awaitReaped(pid);
+            assertTrue(m.status().isEmpty());
+        } finally {
+            for (long g : grandchildren) {
+                ProcessHandle.of(g).ifPresent(ProcessHandle::destroyForcibly);
             }
         }
     }
 
     @Test
-    void vanillaPostgresWithoutWalRedoSupportGivesAClearErrorNotAHang() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.NO_WALREDO_SUPPORT.args()).build())) {
-            SidecarCrashedException e = assertThrows(SidecarCrashedException.class, () -> m.ping(T, PG));
-            assertTrue(e.getMessage().contains("exit code 1"), e.getMessage());
-        }
+    void vanillaPostgresWithoutWalRedoSupportGivesAClearErrorNotAHang(
+            @FakeRedo(faults = @FakeFault(Fault.NO_WALREDO_SUPPORT)) WalRedoManager m) throws Exception {
+        SidecarCrashedException e = assertThrows(SidecarCrashedException.class, () -> m.ping(T, PG));
+        assertTrue(e.getMessage().contains("exit code 1"), e.getMessage());
     }
 
     @Test
@@ -421,16 +431,15 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void noSidecarEverSeesAnotherSidecarsFdsOrTheJvms() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.REPORT_FDS.args()).build())) {
-            m.ping(tenant(1), PG);
-            m.ping(tenant(2), PG);
-            for (SidecarStatus s : m.status()) {
-                Path fdDir = Path.of("/proc/" + s.pid() + "/fd");
-                try (var fds = Files.list(fdDir)) {
-                    assertEquals(List.of("0", "1", "2"), fds.map(p -> p.getFileName().toString()).sorted().toList(),
-                            "sidecar " + s.pid() + " holds exactly fds 0, 1, 2");
-                }
+    void noSidecarEverSeesAnotherSidecarsFdsOrTheJvms(
+            @FakeRedo(faults = @FakeFault(Fault.REPORT_FDS)) WalRedoManager m) throws Exception {
+        m.ping(tenant(1), PG);
+        m.ping(tenant(2), PG);
+        for (SidecarStatus s : m.status()) {
+            Path fdDir = Path.of("/proc/" + s.pid() + "/fd");
+            try (var fds = Files.list(fdDir)) {
+                assertEquals(List.of("0", "1", "2"), fds.map(p -> p.getFileName().toString()).sorted().toList(),
+                        "sidecar " + s.pid() + " holds exactly fds 0, 1, 2");
             }
         }
     }

@@ -24,13 +24,15 @@ import java.util.Optional;
  * the record count, the last LSN and a hash of every input byte.
  *
  * <p>Holds no static mutable state; every method is safe to call from any thread. A {@link Session} is not
- * thread-safe. Ships in the walredo-core jar (test support, not used by the library itself) so that the demo,
- * the benchmarks and an embedder's own tests can check pages against the fake; it depends on nothing but the
- * JDK and the library's value types.
+ * thread-safe. Ships in walredo-testing (not in the core jar) so that the demo, the benchmarks and an embedder's
+ * own tests can check pages against the fake; it depends on nothing but the JDK and the library's value types.
  */
 public final class FakeRedoModel {
 
-    /** The system property, set by surefire, holding the absolute path of the fake binary. */
+    /**
+     * The system property naming the fake binary to use instead of compiling one; this project's surefire
+     * configuration sets it.
+     */
     public static final String BINARY_PROPERTY = "walredo.fake.binary";
 
     /** Size of every G and H answer: PostgreSQL's {@code BLCKSZ}. */
@@ -173,24 +175,24 @@ public final class FakeRedoModel {
     }
 
     /**
-     * Returns the fake binary that surefire points {@value #BINARY_PROPERTY} at.
+     * Returns the fake binary: the file {@value #BINARY_PROPERTY} names if that system property is set (this
+     * project's surefire configuration sets it to the binary its build compiled), else the binary
+     * {@link FakeBinaryCompiler} compiles from this jar's C source into its default cache directory.
      *
      * @return an absolute path to an executable file
-     * @throws IllegalStateException if the property is unset, or the file is missing or not executable; the
-     *     message says how to build it
+     * @throws IllegalStateException if the property names no executable file, or the compiler fails; the
+     *     message says what to do
      */
     public static Path binary() {
         String value = System.getProperty(BINARY_PROPERTY);
         if (value == null || value.isBlank()) {
-            throw new IllegalStateException("system property " + BINARY_PROPERTY + " is not set; run the tests"
-                    + " through Maven (./scripts/test), whose surefire configuration sets it to"
-                    + " walredo-native/target/native/fake-walredo");
+            return FakeBinaryCompiler.compileInto(FakeBinaryCompiler.defaultCacheDir());
         }
         Path path = Path.of(value).toAbsolutePath();
         if (!Files.isRegularFile(path) || !Files.isExecutable(path)) {
             throw new IllegalStateException(BINARY_PROPERTY + "=" + path + " is not an executable file; build it"
                     + " with ./scripts/test -pl walredo-native (walredo-native/src/main/c/build.sh needs a C"
-                    + " compiler)");
+                    + " compiler), or unset the property to have FakeBinaryCompiler compile one");
         }
         return path;
     }
