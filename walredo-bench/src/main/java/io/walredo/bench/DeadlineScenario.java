@@ -24,6 +24,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
 
 /**
  * Deadlines under load: {@value #TENANTS} tenants whose sidecars answer after 1 s, each with
@@ -71,7 +73,7 @@ final class DeadlineScenario {
         LongAdder wrongPages = new LongAdder();
         ConcurrentLinkedQueue<String> otherErrors = new ConcurrentLinkedQueue<>();
         LongAdder otherErrorCount = new LongAdder();
-        IntervalRecorder late = new IntervalRecorder();
+        Recorder late = new Recorder(Stats.SIGNIFICANT_DIGITS);
         AtomicBoolean measuring = new AtomicBoolean();
         AtomicBoolean stop = new AtomicBoolean();
         List<Thread> threads = new ArrayList<>();
@@ -114,7 +116,7 @@ final class DeadlineScenario {
                                 slowAnswered.increment();
                             } catch (RedoTimeoutException e) {
                                 if (measuring.get()) {
-                                    late.record(System.nanoTime() - t0 - TimeUnit.MILLISECONDS.toNanos(DEADLINE_MILLIS));
+                                    late.recordValue(Math.max(0, System.nanoTime() - t0 - TimeUnit.MILLISECONDS.toNanos(DEADLINE_MILLIS)));
                                     slowTimedOut.increment();
                                 }
                             } catch (TenantOverloadedException e) {
@@ -171,9 +173,10 @@ final class DeadlineScenario {
         }
         long started = after.sidecarsStarted() - before.sidecarsStarted();
         long timeoutKills = after.sidecarsKilled().get(KillCause.TIMEOUT) - before.sidecarsKilled().get(KillCause.TIMEOUT);
-        long p50 = late.percentileNanos(0.50);
-        long p99 = late.percentileNanos(0.99);
-        long max = late.maxNanos();
+        Histogram lateness = late.getIntervalHistogram();
+        long p50 = lateness.getValueAtPercentile(50);
+        long p99 = lateness.getValueAtPercentile(99);
+        long max = lateness.getMaxValue();
         Table t = new Table("metric", "value");
         t.row("slow callers' calls timed out / refused at once (TenantOverloadedException)",
                 String.format("%,d / %,d", slowTimedOut.sum(), slowRefused.sum()));
@@ -189,7 +192,7 @@ final class DeadlineScenario {
                         + TENANTS + " fast tenants with " + CALLERS_PER_TENANT + " closed-loop callers each (60 s "
                         + "deadline); short requests; " + seconds + " s measured after a 3 s warm-up. \"After the "
                         + "deadline\" is the time a timed-out call returned, minus its start, minus "
-                        + DEADLINE_MILLIS + " ms (nearest-rank percentiles over every timed-out call). A call refused at once by admission (the "
+                        + DEADLINE_MILLIS + " ms (nearest-rank percentiles over every timed-out call, to 0.1 %; a call back before its deadline counts as 0). A call refused at once by admission (the "
                         + "answers owed ahead outlast its deadline) is counted apart; its caller waits out the "
                         + "deadline outside the library before its next call, so the load keeps its shape. The default "
                         + "stallTimeout (= redoTimeout, 60 s) applies: the slow sidecars answer once a second, so none "
@@ -237,26 +240,5 @@ final class DeadlineScenario {
                 + "exec '" + fake + "' \"$@\"\n");
         Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
         return p;
-    }
-
-    /** Every sample kept (a run records at most a few hundred thousand), sorted once for nearest-rank percentiles. */
-    private static final class IntervalRecorder {
-        private final ConcurrentLinkedQueue<Long> samples = new ConcurrentLinkedQueue<>();
-
-        void record(long nanos) {
-            samples.add(nanos);
-        }
-
-        long percentileNanos(double q) {
-            long[] s = samples.stream().mapToLong(Long::longValue).sorted().toArray();
-            if (s.length == 0) {
-                return 0;
-            }
-            return s[Math.max(0, (int) Math.ceil(q * s.length) - 1)];
-        }
-
-        long maxNanos() {
-            return samples.stream().mapToLong(Long::longValue).max().orElse(0);
-        }
     }
 }

@@ -2,72 +2,38 @@
 package io.walredo.bench;
 
 import java.time.Duration;
-import java.util.concurrent.atomic.AtomicLongArray;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
 
 /**
- * Latencies of one progress interval, so the demo's progress line shows the p99 of the last second rather
- * than of the whole run. Every caller records; one thread (the progress loop) takes the percentile, which
- * starts a new interval. Buckets are log-linear, 16 per power of two: a percentile is reported as the upper
- * bound of its bucket, within 1/16 (6.25 %) of the recorded value.
+ * Latencies of one progress interval, so the demo's progress line shows the p99 of the last second rather than of
+ * the whole run: an HdrHistogram {@link Recorder}. Every caller records, wait-free; one thread (the progress loop)
+ * takes the percentile, which starts a new interval. Values keep {@value Stats#SIGNIFICANT_DIGITS} significant
+ * digits: a percentile is reported as the highest value of its bucket, within 0.1 % above the recorded value.
  *
- * <p>A sample recorded while the interval is being switched may land in the old array after it was read and
- * be counted in neither interval; a progress line can afford that, a benchmark could not.
+ * <p>The Recorder's interval swap waits for writers already inside {@code recordValue}, so a sample recorded
+ * while the interval switches counts in exactly one interval (the hand-written histogram this replaced could
+ * lose it).
  */
 final class IntervalHistogram {
-    private static final int SUB_BITS = 4;
-    private static final int SUB = 1 << SUB_BITS;
-    /** Enough for any non-negative long: its top bit is at most 62. */
-    private static final int BUCKETS = (63 - SUB_BITS + 1) * SUB;
+    private final Recorder recorder = new Recorder(Stats.SIGNIFICANT_DIGITS);
 
-    private volatile AtomicLongArray counts = new AtomicLongArray(BUCKETS);
-
-    /** Records one latency; any thread. */
+    /** Records one latency, negative values as 0; any thread. */
     void record(long nanos) {
-        counts.incrementAndGet(index(Math.max(0, nanos)));
+        recorder.recordValue(Math.max(0, nanos));
     }
 
     /**
-     * The {@code quantile} (0 to 1) of the latencies recorded since the previous call, or {@link Duration#ZERO}
-     * if there were none; starts a new interval. Called by one thread at a time.
+     * The {@code quantile} (0 to 1) of the latencies recorded since the previous take, nearest-rank, or
+     * {@link Duration#ZERO} if there were none; starts a new interval. Called by one thread at a time.
      */
     Duration takeQuantile(double quantile) {
-        AtomicLongArray c = counts;
-        counts = new AtomicLongArray(BUCKETS);
-        long total = 0;
-        for (int i = 0; i < BUCKETS; i++) {
-            total += c.get(i);
-        }
-        if (total == 0) {
-            return Duration.ZERO;
-        }
-        long rank = Math.max(1, (long) Math.ceil(quantile * total));
-        long seen = 0;
-        for (int i = 0; i < BUCKETS; i++) {
-            seen += c.get(i);
-            if (seen >= rank) {
-                return Duration.ofNanos(upperBound(i));
-            }
-        }
-        return Duration.ofNanos(Long.MAX_VALUE);
+        Histogram h = takeInterval();
+        return h.getTotalCount() == 0 ? Duration.ZERO : Duration.ofNanos(h.getValueAtPercentile(quantile * 100));
     }
 
-    /** Values below 16 have a bucket each; above, the top 5 significant bits pick the bucket. */
-    static int index(long v) {
-        if (v < SUB) {
-            return (int) v;
-        }
-        int shift = 63 - Long.numberOfLeadingZeros(v) - SUB_BITS;
-        return (shift + 1) * SUB + (int) ((v >>> shift) & (SUB - 1));
-    }
-
-    /** The largest value whose bucket is {@code index}. */
-    static long upperBound(int index) {
-        if (index < SUB) {
-            return index;
-        }
-        int shift = index / SUB - 1;
-        long sub = index % SUB;
-        // A long's top bit is at most 62, so shift is at most 58 and this stays below 2^63.
-        return ((SUB + sub) << shift) + ((1L << shift) - 1);
+    /** Everything recorded since the previous take, as a new histogram; starts a new interval. One thread at a time. */
+    Histogram takeInterval() {
+        return recorder.getIntervalHistogram();
     }
 }

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.bench;
 
-import java.util.Arrays;
+import org.HdrHistogram.Histogram;
 
 /**
- * Order statistics of a set of durations, in nanoseconds. Percentiles are nearest-rank on the sorted
- * samples: with n samples, p99 of fewer than 100 samples is the maximum, and the report says n.
+ * Order statistics of a set of durations, in nanoseconds, through an HdrHistogram {@link Histogram} of
+ * {@value #SIGNIFICANT_DIGITS} significant digits. Percentiles are nearest-rank: with n samples, p99 of fewer than
+ * 100 samples is the maximum, and the report says n. Each percentile and the maximum is the highest value of its
+ * bucket, so within 0.1 % above the sample (exact below 2048 ns); the mean is within 0.1 % too. The reports print
+ * three significant digits, so they show no difference from exact order statistics.
  *
  * @param n samples
  * @param p50 median
@@ -16,19 +19,28 @@ import java.util.Arrays;
  */
 record Stats(int n, long p50, long p90, long p99, long max, double mean) {
 
+    /** HdrHistogram's precision for every latency the bench reports: 0.1 %. */
+    static final int SIGNIFICANT_DIGITS = 3;
+
+    /** The statistics of {@code nanos}, negative values counted as 0. */
     static Stats of(long[] nanos) {
         if (nanos.length == 0) {
             throw new IllegalArgumentException("no samples");
         }
-        long[] s = nanos.clone();
-        Arrays.sort(s);
-        return new Stats(s.length, rank(s, 0.50), rank(s, 0.90), rank(s, 0.99), s[s.length - 1],
-                Arrays.stream(s).average().orElseThrow());
+        Histogram h = new Histogram(SIGNIFICANT_DIGITS);
+        for (long v : nanos) {
+            h.recordValue(Math.max(0, v));
+        }
+        return of(h);
     }
 
-    private static long rank(long[] sorted, double q) {
-        int i = (int) Math.ceil(q * sorted.length) - 1;
-        return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
+    /** The statistics of a histogram that holds at least one value. */
+    static Stats of(Histogram h) {
+        if (h.getTotalCount() == 0) {
+            throw new IllegalArgumentException("no samples");
+        }
+        return new Stats(Math.toIntExact(h.getTotalCount()), h.getValueAtPercentile(50), h.getValueAtPercentile(90),
+                h.getValueAtPercentile(99), h.getMaxValue(), h.getMean());
     }
 
     /** Formats nanoseconds with a unit that keeps three significant digits. */
