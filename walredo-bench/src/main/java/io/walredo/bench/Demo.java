@@ -40,6 +40,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Predicate;
 
 /**
  * The main job: a multi-tenant redo workload against a redo binary, by default the fake the build makes.
@@ -50,7 +51,9 @@ import java.util.concurrent.atomic.LongAdder;
  * walredo benchmark request, 1132 bytes with two records, or the same shape with other records), one in four
  * "medium" (227 small records, about 26 KiB). One hot tenant's sidecar is SIGKILLed from outside every
  * {@link #CRASH_EVERY}, like an OOM kill. With the fake binary every page is checked against
- * {@link FakeRedoModel}; with a real Neon postgres ({@code --redo-binary}) only Neon's short request is sent,
+ * {@link FakeRedoModel}; with the PostgreSQL 15 redo binary of {@code ./scripts/build-postgres} the requests are
+ * real pages a throwaway PostgreSQL 15 cluster wrote, each checked against the server's page
+ * ({@link RealPagesWorkload}); with another real postgres (Neon's, 14) only Neon's short request is sent, unchecked,
  * because its records are real PostgreSQL 14 WAL.
  *
  * <p>Prints a progress line every second and a summary table at the end. Exit status: 0 when every request
@@ -87,9 +90,10 @@ public final class Demo {
      * @param libDir its library directory, if it needs one
      * @param fake whether {@code redoBinary} is the fake (pages are then checked)
      * @param extraArgs arguments after {@code --wal-redo} (tests pass fault flags of the fake here)
+     * @param realPages a corpus of real pages ({@code postgres/capture-corpus}) to request instead of the default
      */
     record Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary,
-            Optional<Path> libDir, boolean fake, List<String> extraArgs) {
+            Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages) {
     }
 
     /**
@@ -122,9 +126,12 @@ public final class Demo {
                   --duration D         how long to run, e.g. 10s, 2m (default 30s)
                   --idle-timeout D     quiesce sidecars idle this long, e.g. 500ms, 2s (default 2s)
                   --callers N          concurrent virtual-thread callers (default 300)
-                  --redo-binary PATH   a Neon-built postgres with --wal-redo support, PostgreSQL 14 (the demo's
-                                       real WAL records are PostgreSQL 14's); default: the fake the build made,
-                                       whose pages are then checked against its model
+                  --redo-binary PATH   a postgres with --wal-redo support; default: the fake the build made,
+                                       whose pages are then checked against its model. PostgreSQL 15 from
+                                       ./scripts/build-postgres: real pages of a throwaway cluster, checked
+                                       against the server's (postgres/capture-corpus, cached); a Neon-built
+                                       PostgreSQL 14: Neon's short request, unchecked
+                  --real-pages FILE    with --redo-binary: the pages to request (a postgres/capture-corpus file)
                   --lib-dir PATH       library directory of --redo-binary, passed to it as LD_LIBRARY_PATH
                   --help               this text
                 Options take their value as the next argument or after '=' (--tenants=50).""";
@@ -138,6 +145,7 @@ public final class Demo {
         Duration idle = Duration.ofSeconds(2);
         Path binary = null;
         Path libDir = null;
+        Path realPages = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
@@ -160,6 +168,7 @@ public final class Demo {
                 case "--idle-timeout" -> idle = duration(a, v);
                 case "--redo-binary" -> binary = Path.of(v).toAbsolutePath();
                 case "--lib-dir" -> libDir = Path.of(v).toAbsolutePath();
+                case "--real-pages" -> realPages = Path.of(v).toAbsolutePath();
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
         }
@@ -167,10 +176,14 @@ public final class Demo {
         if (fake && libDir != null) {
             throw new IllegalArgumentException("--lib-dir needs --redo-binary");
         }
+        if (fake && realPages != null) {
+            throw new IllegalArgumentException("--real-pages needs --redo-binary");
+        }
         if (fake) {
             binary = FakeRedoModel.binary();
         }
-        return new Options(tenants, duration, idle, callers, binary, Optional.ofNullable(libDir), fake, List.of());
+        return new Options(tenants, duration, idle, callers, binary, Optional.ofNullable(libDir), fake, List.of(),
+                Optional.ofNullable(realPages));
     }
 
     static Duration duration(String opt, String v) {
@@ -184,8 +197,12 @@ public final class Demo {
      * @param request the request
      * @param expected the page the fake must return, or null when not checked
      * @param medium whether it is a medium (else a short) request
+     * @param check whether a returned page is right
      */
-    record Work(RedoRequest request, byte[] expected, boolean medium) {
+    record Work(RedoRequest request, byte[] expected, boolean medium, Predicate<byte[]> check) {
+        Work(RedoRequest request, byte[] expected, boolean medium) {
+            this(request, expected, medium, page -> expected == null || Arrays.equals(page, expected));
+        }
     }
 
     /** Neon's benchmark "short" request: two real PostgreSQL 14 WAL records, 1132 bytes on the wire. */
@@ -231,6 +248,15 @@ public final class Demo {
 
     /** Runs the demo with {@code o}, printing to {@code out}; returns the exit status. */
     static int run(Options o, PrintStream out) throws InterruptedException {
+        Optional<RealPagesWorkload> real;
+        try {
+            real = o.fake() ? Optional.empty() : RealPagesWorkload.forBinary(o.redoBinary(), o.realPages(), out);
+        } catch (IOException e) {
+            out.println("demo: " + e.getMessage());
+            return 1;
+        }
+        int pgVersion = real.map(RealPagesWorkload::pgVersion).orElse(PG_VERSION);
+        boolean checked = o.fake() || real.isPresent();
         WalRedoConfig config;
         try {
             WalRedoConfig.Builder b = WalRedoConfig.builder()
@@ -238,16 +264,16 @@ public final class Demo {
                     .redoTimeout(REDO_TIMEOUT)
                     .extraArgs(o.extraArgs());
             if (o.libDir().isPresent()) {
-                b.redoBinary(PG_VERSION, o.redoBinary(), o.libDir().get());
+                b.redoBinary(pgVersion, o.redoBinary(), o.libDir().get());
             } else {
-                b.redoBinary(PG_VERSION, o.redoBinary());
+                b.redoBinary(pgVersion, o.redoBinary());
             }
             config = b.build();
         } catch (IllegalArgumentException e) {
             out.println("demo: " + e.getMessage());
             return EXIT_USAGE;
         }
-        List<Work> work = workload(o.fake());
+        List<Work> work = real.isPresent() ? real.get().work() : workload(o.fake());
         TenantShardId[] tenants = new TenantShardId[o.tenants()];
         SplittableRandom seed = new SplittableRandom(7);
         for (int i = 0; i < tenants.length; i++) {
@@ -256,23 +282,24 @@ public final class Demo {
         out.printf("walredo demo: %d tenants (%d hot), %d callers, %s, idle timeout %s%n", tenants.length,
                 hotCount(tenants.length), o.callers(), text(o.duration()), text(o.idleTimeout()));
         out.printf("  binary %s%s%n", o.redoBinary(), o.fake() ? " (the fake; every page is checked)" : "");
-        out.printf("  requests: %s; tenant %s's sidecar is SIGKILLed every %s%n", describe(work), tenants[0],
+        out.printf("  requests: %s; tenant %s's sidecar is SIGKILLed every %s%n",
+                real.isPresent() ? real.get().describe() : describe(work), tenants[0],
                 text(CRASH_EVERY));
 
         WalRedoManager manager = WalRedoManager.create(config);
         long fdsBefore = Probes.fds();
         Result r;
         try {
-            Optional<String> problem = probe(manager, tenants[0], o.redoBinary());
+            Optional<String> problem = probe(manager, tenants[0], o.redoBinary(), pgVersion);
             if (problem.isPresent()) {
                 out.println(problem.get());
                 return 1;
             }
-            r = drive(o, manager, tenants, work, out);
+            r = drive(o, checked, manager, tenants, work, out);
         } finally {
             manager.close();
         }
-        summary(o, manager.metrics(), r, fdsBefore, Probes.fds(), out);
+        summary(o, checked, manager.metrics(), r, fdsBefore, Probes.fds(), out);
         return r.wrong() == 0 && r.errors() == 0 ? 0 : 1;
     }
 
@@ -280,9 +307,9 @@ public final class Demo {
      * Pings one tenant's sidecar, so a binary that cannot serve fails the demo at once with an explanation,
      * not after every caller has failed. Empty when the ping was answered.
      */
-    static Optional<String> probe(WalRedoManager manager, TenantShardId tenant, Path binary) {
+    static Optional<String> probe(WalRedoManager manager, TenantShardId tenant, Path binary, int pgVersion) {
         try {
-            manager.ping(tenant, PG_VERSION);
+            manager.ping(tenant, pgVersion);
             return Optional.empty();
         } catch (WalRedoException e) {
             return Optional.of(diagnose(binary, e));
@@ -358,7 +385,7 @@ public final class Demo {
         return Math.max(1, tenants / 10);
     }
 
-    private static Result drive(Options o, WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
+    private static Result drive(Options o, boolean checked, WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
             PrintStream out) throws InterruptedException {
         LongAdder shortDone = new LongAdder();
         LongAdder mediumDone = new LongAdder();
@@ -391,7 +418,7 @@ public final class Demo {
                         try {
                             byte[] page = manager.redo(tenants[t], w.request(), AttemptType.READ_PAGE);
                             interval.record(System.nanoTime() - t0);
-                            if (w.expected() != null && !Arrays.equals(page, w.expected())) {
+                            if (!w.check().test(page)) {
                                 wrong.increment();
                             }
                             (w.medium() ? mediumDone : shortDone).increment();
@@ -453,7 +480,7 @@ public final class Demo {
                         TimeUnit.NANOSECONDS.toSeconds(now - start), (done - lastDone) * 1e9 / (now - lastLine),
                         text(interval.takeQuantile(0.99)), m.liveSidecars(), m.sidecarsStarted(),
                         killed(m, KillCause.QUIESCE), killed(m, KillCause.ERROR), errors.sum(),
-                        o.fake() ? "  wrong pages " + wrong.sum() : "");
+                        checked ? "  wrong pages " + wrong.sum() : "");
                 lastDone = done;
                 lastLine = now;
                 nextLine += TimeUnit.SECONDS.toNanos(1);
@@ -473,7 +500,7 @@ public final class Demo {
                 peakMemory.sidecarsMeasured());
     }
 
-    private static void summary(Options o, WalRedoMetrics m, Result r, long fdsBefore, long fdsAfter, PrintStream out) {
+    private static void summary(Options o, boolean checked, WalRedoMetrics m, Result r, long fdsBefore, long fdsAfter, PrintStream out) {
         long done = r.shortDone() + r.mediumDone();
         out.println();
         out.println("| metric | value |");
@@ -482,7 +509,7 @@ public final class Demo {
                 o.callers(), text(o.idleTimeout())));
         row(out, "requests", String.format("%d (%.0f/s): %d short, %d medium", done, done / r.seconds(),
                 r.shortDone(), r.mediumDone()));
-        row(out, "wrong pages", o.fake() ? Long.toString(r.wrong()) : "not checked (real binary)");
+        row(out, "wrong pages", checked ? Long.toString(r.wrong()) : "not checked (Neon's PostgreSQL 14 request)");
         row(out, "failed requests", r.errors() + (r.errorKinds().isEmpty() ? "" : " " + r.errorKinds()));
         row(out, "redo latency p50 / p99 / max", text(m.redoLatency().p50()) + " / " + text(m.redoLatency().p99())
                 + " / " + text(m.redoLatency().max()));

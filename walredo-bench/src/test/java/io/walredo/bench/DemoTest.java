@@ -99,7 +99,7 @@ class DemoTest {
     @Test
     void aShortRunChecksEveryPageAndPrintsTheSummary() throws Exception {
         Demo.Options o = new Demo.Options(4, Duration.ofMillis(1500), Duration.ofMillis(200), 4,
-                Demo.parse(new String[0]).redoBinary(), Optional.empty(), true, List.of());
+                Demo.parse(new String[0]).redoBinary(), Optional.empty(), true, List.of(), Optional.empty());
         Output out = new Output();
 
         assertEquals(0, Demo.run(o, out.stream), out.text());
@@ -142,7 +142,7 @@ class DemoTest {
 
     private static Demo.Options options(Path binary, List<String> extraArgs) {
         return new Demo.Options(2, Duration.ofSeconds(1), Duration.ofSeconds(1), 2, binary, Optional.empty(), false,
-                extraArgs);
+                extraArgs, Optional.empty());
     }
 
     private static Optional<Path> vanillaPostgres() throws IOException {
