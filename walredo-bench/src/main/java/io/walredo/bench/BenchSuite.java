@@ -18,6 +18,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -27,7 +28,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * it runs) and writes the report {@code docs/benchmarks.md} with its PNG charts.
  *
  * <p>Usage: {@code BenchSuite quick|full [--only throughput,spawn,cold,isolation,shared,deadlines,density]
- * [--report DIR] [--rows WORK/CALLERS,...] [--profile]}.
+ * [--report DIR] [--rows WORK/CALLERS,...] [--profile] [--redo-binary POSTGRES [--real-pages FILE]]}: with
+ * {@code --redo-binary} (the PostgreSQL 15 binary of {@code ./scripts/build-postgres}) a last section, "real",
+ * measures it beside the fake ({@link RealBinaryScenario}) on the pages of {@code --real-pages} or of
+ * {@code postgres/capture-corpus}.
  * System properties: {@code walredo.fake.binary} (the fake redo binary), {@code walredo.bench.client} (the C
  * limit client), {@code walredo.bench.command} (the command line to print in the report).
  */
@@ -107,6 +111,9 @@ public final class BenchSuite {
 
     private static final List<String> ALL = List.of("throughput", "spawn", "cold", "isolation", "shared", "deadlines",
             "density");
+    /** Every section: {@link #ALL} and "real", which runs only with {@code --redo-binary}. */
+    private static final List<String> KNOWN = List.of("throughput", "spawn", "cold", "isolation", "shared",
+            "deadlines", "density", "real");
     private static Path reportDir = Path.of("docs");
 
     private BenchSuite() {
@@ -122,18 +129,24 @@ public final class BenchSuite {
         Set<String> only = new LinkedHashSet<>(ALL);
         Set<String> rows = new LinkedHashSet<>();
         boolean profile = false;
+        boolean onlyGiven = false;
+        Path redoBinary = null;
+        Path realPages = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "quick", "full" -> mode = Mode.valueOf(args[i].toUpperCase(Locale.ROOT));
                 case "--only" -> {
                     only = new LinkedHashSet<>(List.of(value(args, ++i).split(",")));
-                    if (!ALL.containsAll(only)) {
-                        usage("--only takes a comma-separated subset of " + ALL + ", got " + only);
+                    onlyGiven = true;
+                    if (!KNOWN.containsAll(only)) {
+                        usage("--only takes a comma-separated subset of " + KNOWN + ", got " + only);
                     }
                 }
                 case "--report" -> reportDir = Path.of(value(args, ++i));
                 case "--rows" -> rows.addAll(List.of(value(args, ++i).split(",")));
                 case "--profile" -> profile = true;
+                case "--redo-binary" -> redoBinary = Path.of(value(args, ++i)).toAbsolutePath();
+                case "--real-pages" -> realPages = Path.of(value(args, ++i)).toAbsolutePath();
                 case "-h", "--help" -> {
                     usage(null);
                     return;
@@ -144,6 +157,12 @@ public final class BenchSuite {
         if (mode == null) {
             mode = Mode.QUICK;
         }
+        if (redoBinary != null && !onlyGiven) {
+            only.add("real");
+        }
+        if (only.contains("real") && redoBinary == null) {
+            usage("--only real needs --redo-binary POSTGRES (./scripts/build-postgres prints it)");
+        }
         Path fake = executable("walredo.fake.binary");
         Path client = executable("walredo.bench.client");
         Path work = Files.createTempDirectory("walredo-bench");
@@ -152,7 +171,7 @@ public final class BenchSuite {
         List<Section> sections = new ArrayList<>();
         System.out.println("walredo benchmarks, " + mode.name().toLowerCase(Locale.ROOT) + ": " + mode.describe());
         Probes.machine().forEach(m -> System.out.println("  " + m));
-        for (String b : ALL) {
+        for (String b : KNOWN) {
             if (!only.contains(b)) {
                 continue;
             }
@@ -164,6 +183,8 @@ public final class BenchSuite {
                 case "shared" -> new SharedCallersScenario(mode, fake, work).run(progress);
                 case "deadlines" -> new DeadlineScenario(fake, work, mode.isolationSeconds()).run(progress);
                 case "density" -> new DensityScenario(fake).run(progress);
+                case "real" -> new RealBinaryScenario(RealBinaryScenario.Params.of(mode), redoBinary, fake,
+                        realPages(redoBinary, realPages)).run(progress);
                 default -> throw new IllegalStateException(b);
             };
             progress.clear();
@@ -175,6 +196,14 @@ public final class BenchSuite {
         Path report = writeReport(mode, only, sections, took);
         System.out.printf("%nall benchmarks done in %d min %d s; report written to %s%n", took.toMinutes(),
                 took.toSecondsPart(), report);
+    }
+
+    /** The pages of {@code file}, or of the corpus postgres/capture-corpus captures or finds in its cache. */
+    private static RealPagesCorpus realPages(Path binary, Path file) throws IOException, InterruptedException {
+        return RealPagesWorkload.forBinary(binary, Optional.ofNullable(file), System.err)
+                .orElseThrow(() -> new IllegalStateException(binary + " is not a PostgreSQL 15 with a walredo mode;"
+                        + " pass the binary ./scripts/build-postgres prints, or --real-pages FILE"))
+                .corpus();
     }
 
     private static String value(String[] args, int i) {
@@ -190,7 +219,7 @@ public final class BenchSuite {
             out.println("bench: " + problem);
         }
         out.println("usage: ./scripts/bench [quick|full] [--only " + String.join(",", ALL) + "] [--report DIR]"
-                + " [--rows WORK/CALLERS,...] [--profile]");
+                + " [--rows WORK/CALLERS,...] [--profile] [--redo-binary POSTGRES [--real-pages FILE]]");
         out.println("  quick (default) fits in 10 minutes; full runs longer for tighter figures.");
         out.println("  Writes DIR/benchmarks.md (default docs/) and PNG charts under DIR/img/.");
         out.println("  --rows short/1,ping/128 runs only those throughput rows; --profile profiles the throughput row");
@@ -285,7 +314,9 @@ public final class BenchSuite {
         }
         md.append("- Redo binary: the project's fake (`walredo-native/src/main/c/fake_walredo.c`), not Neon's "
                 + "postgres: its work per request is hashing the input, so these figures measure the library and "
-                + "the pipes, not WAL replay.\n\n");
+                + "the pipes, not WAL replay"
+                + (only.contains("real") ? "; the last section runs PostgreSQL 15's own redo (docs/real-postgres.md)"
+                        : "") + ".\n\n");
         md.append("Reproduce: `./scripts/bench quick` (under 10 minutes) or `./scripts/bench full`; "
                 + "`--only throughput,spawn,cold,isolation,shared,deadlines,density` runs a subset.\n\n");
         md.append("## Targets\n\n");
