@@ -45,6 +45,10 @@ public final class WalRedoConfig {
     public static final int DEFAULT_MAX_LIVE_SIDECARS = Integer.MAX_VALUE;
     /** Default {@link #maxQueuedPerTenant()}: no fixed bound (deadline-aware admission still applies). */
     public static final int DEFAULT_MAX_QUEUED_PER_TENANT = Integer.MAX_VALUE;
+    /** Default {@link #warmSpares()}: none, so every first request after a quiesce, attach or crash waits for a spawn. */
+    public static final int DEFAULT_WARM_SPARES = 0;
+    /** The most {@link #warmSpares()} per version: spares are for the next few first requests, not a fleet. */
+    public static final int MAX_WARM_SPARES = 64;
     /** Default {@link #maxRequestBytes()}: 128 MiB of encoded request. */
     public static final int DEFAULT_MAX_REQUEST_BYTES = 128 << 20;
     /** Default {@link #stderrMaxLineBytes()}: 4 KiB. */
@@ -115,6 +119,7 @@ public final class WalRedoConfig {
     private final Duration spawnBackoffMax;
     private final int maxLiveSidecars;
     private final int maxQueuedPerTenant;
+    private final int warmSpares;
     private final int maxRequestBytes;
     private final int stderrMaxLineBytes;
     private final int stderrLinesPerSecond;
@@ -150,6 +155,7 @@ public final class WalRedoConfig {
         this.spawnBackoffMax = b.spawnBackoffMax;
         this.maxLiveSidecars = b.maxLiveSidecars;
         this.maxQueuedPerTenant = b.maxQueuedPerTenant;
+        this.warmSpares = b.warmSpares;
         this.maxRequestBytes = b.maxRequestBytes;
         this.stderrMaxLineBytes = b.stderrMaxLineBytes;
         this.stderrLinesPerSecond = b.stderrLinesPerSecond;
@@ -204,6 +210,7 @@ public final class WalRedoConfig {
                 .append(", maxLiveSidecars=").append(maxLiveSidecars == Integer.MAX_VALUE ? "none" : maxLiveSidecars)
                 .append(", maxQueuedPerTenant=")
                 .append(maxQueuedPerTenant == Integer.MAX_VALUE ? "none" : maxQueuedPerTenant)
+                .append(", warmSpares=").append(warmSpares)
                 .append(", maxRequestBytes=").append(maxRequestBytes)
                 .append(", stderrLimits=").append(stderrMaxLineBytes).append(" B/line, ").append(stderrLinesPerSecond)
                 .append(" lines/s, ").append(stderrTailLines).append(" tail lines")
@@ -323,6 +330,25 @@ public final class WalRedoConfig {
      */
     public int maxQueuedPerTenant() {
         return maxQueuedPerTenant;
+    }
+
+    /**
+     * Warm spare sidecars kept ready per configured PostgreSQL version: spawned in the background, fed nothing,
+     * and handed to the first tenant whose request finds no live sidecar (after a quiesce, an attach or a crash),
+     * so that request runs at once instead of waiting for a spawn. A spare serves exactly one tenant for its whole
+     * life: once handed over it is that tenant's sidecar, and when it is quiesced, evicted or crashes it is killed,
+     * never returned. The pool refills in the background, at most this many spawns at a time per version, only
+     * while there is room under {@link #maxLiveSidecars()} (spares count as live sidecars) and no spawn for a tenant
+     * waits for room; a spare is the first sidecar evicted to make room for a tenant. Spares are not quiesced.
+     * {@code shutdown} kills them; {@code detach} leaves them alone.
+     *
+     * <p>Default 0: no spares, exactly the behaviour without them. A pageserver whose tenants are quiesced after
+     * {@link #idleTimeout()} and come back now and then does well with 1 or 2: each spare costs one idle process
+     * (a few MB of PSS; see {@code docs/operations.md}), and the pool needs about as many as first requests
+     * arrive within one spawn time. At most {@value #MAX_WARM_SPARES}.
+     */
+    public int warmSpares() {
+        return warmSpares;
     }
 
     /** The largest encoded request accepted (base image plus records plus framing). Default 128 MiB. */
@@ -459,6 +485,7 @@ public final class WalRedoConfig {
         private Duration spawnBackoffMax = DEFAULT_SPAWN_BACKOFF_MAX;
         private int maxLiveSidecars = DEFAULT_MAX_LIVE_SIDECARS;
         private int maxQueuedPerTenant = DEFAULT_MAX_QUEUED_PER_TENANT;
+        private int warmSpares = DEFAULT_WARM_SPARES;
         private int maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
         private int stderrMaxLineBytes = DEFAULT_STDERR_MAX_LINE_BYTES;
         private int stderrLinesPerSecond = DEFAULT_STDERR_LINES_PER_SECOND;
@@ -495,6 +522,7 @@ public final class WalRedoConfig {
             spawnBackoffMax = b.spawnBackoffMax;
             maxLiveSidecars = b.maxLiveSidecars;
             maxQueuedPerTenant = b.maxQueuedPerTenant;
+            warmSpares = b.warmSpares;
             maxRequestBytes = b.maxRequestBytes;
             stderrMaxLineBytes = b.stderrMaxLineBytes;
             stderrLinesPerSecond = b.stderrLinesPerSecond;
@@ -597,6 +625,12 @@ public final class WalRedoConfig {
         /** See {@link WalRedoConfig#maxQueuedPerTenant()}. */
         public Builder maxQueuedPerTenant(int n) {
             maxQueuedPerTenant = n;
+            return this;
+        }
+
+        /** See {@link WalRedoConfig#warmSpares()}. */
+        public Builder warmSpares(int n) {
+            warmSpares = n;
             return this;
         }
 
@@ -746,6 +780,9 @@ public final class WalRedoConfig {
             }
             if (maxQueuedPerTenant < 1) {
                 p.add("maxQueuedPerTenant must be at least 1, got " + maxQueuedPerTenant);
+            }
+            if (warmSpares < 0 || warmSpares > MAX_WARM_SPARES) {
+                p.add("warmSpares must be between 0 and " + MAX_WARM_SPARES + ", got " + warmSpares);
             }
             if (maxRequestBytes < 1) {
                 p.add("maxRequestBytes must be positive, got " + maxRequestBytes);

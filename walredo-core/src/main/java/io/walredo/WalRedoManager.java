@@ -127,6 +127,22 @@ public final class WalRedoManager implements AutoCloseable {
     }
 
     /**
+     * Makes the tenant's sidecar for {@code pgVersion} live ahead of its first request (for example when the tenant
+     * is attached), so that request does not wait for a spawn; returns once it is live. Takes a warm spare if one is
+     * ready ({@link WalRedoConfig#warmSpares()}), else spawns, coalesced with any request doing the same. Sends the
+     * sidecar nothing (unlike {@link #ping}). The sidecar is quiesced after {@link WalRedoConfig#idleTimeout()} like
+     * any other if no request comes. Blocks for at most {@link WalRedoConfig#redoTimeout()}; to warm many tenants at
+     * once, call it from one virtual thread each.
+     *
+     * @throws IllegalArgumentException if no binary is configured for {@code pgVersion}
+     * @throws WalRedoException if no sidecar could be made live (the spawn failed, timed out, found no room under
+     *     {@link WalRedoConfig#maxLiveSidecars()}, or the tenant was detached meanwhile)
+     */
+    public void prewarm(TenantShardId tenant, int pgVersion) throws WalRedoException {
+        supervisor.prewarm(tenant, pgVersion, config.redoTimeout());
+    }
+
+    /**
      * Detaches a tenant: its requests in flight may finish until {@code timeout}, later ones fail with
      * {@link RedoCancelledException}; then its sidecars are killed and reaped. Returns when that is done.
      * A request for the tenant after this returns starts afresh. Idempotent.

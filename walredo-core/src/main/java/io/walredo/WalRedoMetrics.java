@@ -39,17 +39,27 @@ import java.util.Objects;
  * @param recentSpawnLatency {@code spawnLatency} over roughly the last minute only (between 50 and 60 s: six
  *     slots of 10 s), so that in a long-running process it reflects now rather than the process's whole life
  * @param recentRedoLatency {@code redoLatency} over the same recent window
+ * @param spareSidecars warm spares ready now ({@link WalRedoConfig#warmSpares()}); they are counted in
+ *     {@code liveSidecars} too, and {@link WalRedoManager#status()} does not list them (they serve no tenant yet)
+ * @param spareHits requests that found no live sidecar for their tenant and were handed a warm spare instead of
+ *     waiting for a spawn
+ * @param spareMisses spawns started for a tenant because no warm spare was ready although spares are configured
+ *     (0 when they are not). Hits over hits plus misses is the pool's hit rate
+ * @param spawnWait how long redo calls that waited for their tenant's sidecar to be spawned (or for the spawn
+ *     back-off) waited, in all; its count is how many calls waited. Calls handed a spare do not wait
  */
 public record WalRedoMetrics(long sidecarsStarted, long spawnFailures, Map<KillCause, Long> sidecarsKilled,
         int liveSidecars, long redos, long redoFailures, long retries, long records, long requestBytes,
         Latency spawnLatency, Latency redoLatency, long stderrLinesLogged, long stderrLinesSuppressed,
         Map<TenantOverloadedException.Reason, Long> refusals, SidecarStatus.Memory sidecarMemory,
-        int sidecarsMeasured, Latency recentSpawnLatency, Latency recentRedoLatency) {
+        int sidecarsMeasured, Latency recentSpawnLatency, Latency recentRedoLatency, int spareSidecars, long spareHits,
+        long spareMisses, Latency spawnWait) {
 
     /** Copies the maps; rejects a null {@code sidecarMemory} and a negative {@code sidecarsMeasured}. */
     public WalRedoMetrics {
         Objects.requireNonNull(recentSpawnLatency, "recentSpawnLatency");
         Objects.requireNonNull(recentRedoLatency, "recentRedoLatency");
+        Objects.requireNonNull(spawnWait, "spawnWait");
         sidecarsKilled = Map.copyOf(sidecarsKilled);
         refusals = Map.copyOf(refusals);
         Objects.requireNonNull(sidecarMemory, "sidecarMemory");

@@ -11,6 +11,11 @@ import java.time.Duration;
  * stderr drainers): implementations must be thread-safe, fast and must not block or throw; an exception
  * thrown by a listener is logged and otherwise ignored. The manager keeps its own totals too:
  * {@link WalRedoManager#metrics()}.
+ *
+ * <p>Warm spares ({@link WalRedoConfig#warmSpares()}) are spawned before any tenant asks for them: for a spare,
+ * {@code tenant} is null in {@link #sidecarStarted}, {@link #spawnFailed}, {@link #stderrLine} and, if it is killed
+ * before being handed to a tenant, {@link #sidecarKilled}. From {@link #spareAssigned} on, its pid serves that
+ * tenant and every event names it.
  */
 public interface WalRedoMetricsListener {
 
@@ -18,15 +23,15 @@ public interface WalRedoMetricsListener {
     WalRedoMetricsListener NONE = new WalRedoMetricsListener() {
     };
 
-    /** A sidecar started: posix_spawn returned after {@code latency}. */
+    /** A sidecar started: posix_spawn returned after {@code latency}. {@code tenant} is null for a warm spare. */
     default void sidecarStarted(TenantShardId tenant, int pid, Duration latency) {
     }
 
-    /** Spawning a sidecar failed. */
+    /** Spawning a sidecar failed. {@code tenant} is null for a warm spare. */
     default void spawnFailed(TenantShardId tenant) {
     }
 
-    /** A sidecar was killed (or found dead) for {@code cause}. */
+    /** A sidecar was killed (or found dead) for {@code cause}. {@code tenant} is null for a spare never handed over. */
     default void sidecarKilled(TenantShardId tenant, int pid, KillCause cause) {
     }
 
@@ -52,6 +57,20 @@ public interface WalRedoMetricsListener {
 
     /** A request was refused at once because the tenant's sidecar {@code pid} was overloaded, for {@code reason}. */
     default void requestRefused(TenantShardId tenant, int pid, TenantOverloadedException.Reason reason) {
+    }
+
+    /**
+     * A warm spare sidecar {@code pid} was handed to {@code tenant} for PostgreSQL {@code pgVersion}: a request that
+     * would have waited for a spawn runs at once. From now on {@code pid} serves this tenant only.
+     */
+    default void spareAssigned(TenantShardId tenant, int pgVersion, int pid) {
+    }
+
+    /**
+     * A redo call waited {@code waited} in all for its tenant's sidecar to be spawned (or for the spawn back-off),
+     * whatever its outcome. Not called for calls that found a live sidecar or were handed a spare.
+     */
+    default void spawnWaited(TenantShardId tenant, Duration waited) {
     }
 
     /** A sidecar's stderr line was logged ({@code suppressed} false) or dropped by the rate limit. */

@@ -19,17 +19,26 @@ import java.util.OptionalInt;
  * message building, no state; {@link Sidecar} decides which one applies.
  */
 final class Failures {
+    /**
+     * The tenant a warm spare's errors carry: they never reach a caller (nothing is sent to a spare before it is
+     * handed to a tenant, which replaces its {@code Failures}); they only feed logs and the pool's back-off.
+     */
+    static final TenantShardId NO_TENANT = TenantShardId.of(0, 0);
+
     private final TenantShardId tenant;
+    /** "tenant ID", or what a spare is, for messages. */
+    private final String who;
     private final int pid;
 
-    Failures(TenantShardId tenant, int pid) {
-        this.tenant = tenant;
+    Failures(SidecarKey key, int pid) {
+        this.tenant = key.isSpare() ? NO_TENANT : key.tenant();
+        this.who = key.isSpare() ? "a warm spare (pg" + key.pgVersion() + ", no tenant yet)" : "tenant " + key.tenant();
         this.pid = pid;
     }
 
     /** The caller's own deadline passed; the sidecar is left alone. */
     RedoTimeoutException callerTimeout(String what, Duration stallTimeout, Throwable cause) {
-        return new RedoTimeoutException(tenant, pid, "walredo request for tenant " + tenant + " timed out " + what
+        return new RedoTimeoutException(tenant, pid, "walredo request for " + who + " timed out " + what
                 + " (sidecar pid " + pid + "). The request's deadline passed; the sidecar keeps serving and is"
                 + " killed only if it makes no progress for stallTimeout (" + stallTimeout + "). If this repeats,"
                 + " give the request more time or look at the sidecar's stderr", cause);
@@ -53,14 +62,14 @@ final class Failures {
 
     /** The sidecar owed answers and made no progress for the stall limit: it was killed as stuck. */
     RedoTimeoutException stalled(String what, Duration stallTimeout) {
-        return new RedoTimeoutException(tenant, pid, "walredo sidecar for tenant " + tenant + " (pid " + pid
+        return new RedoTimeoutException(tenant, pid, "walredo sidecar for " + who + " (pid " + pid
                 + ") made no progress for stallTimeout (" + stallTimeout + ") " + what + "; it was killed as stuck"
                 + " and the next request respawns it. Check its stderr; raise stallTimeout only if redo is"
                 + " legitimately that slow", null);
     }
 
     RedoCancelledException cancelled(String why, Throwable cause) {
-        return new RedoCancelledException(tenant, pid, "walredo request for tenant " + tenant + " (sidecar pid "
+        return new RedoCancelledException(tenant, pid, "walredo request for " + who + " (sidecar pid "
                 + pid + ") was cancelled: " + why, cause);
     }
 
@@ -76,7 +85,7 @@ final class Failures {
         return new SidecarCrashedException(tenant, pid, status == null ? null : status.toString(),
                 exited ? OptionalInt.of(status.exitCode()) : OptionalInt.empty(),
                 signalled ? OptionalInt.of(status.signal()) : OptionalInt.empty(), signalled && status.coreDumped(),
-                tail, "walredo sidecar for tenant " + tenant
+                tail, "walredo sidecar for " + who
                 + " (pid " + pid + ") " + how + (during.isEmpty() ? "" : " while " + during)
                 + (partial > 0 ? " (" + partial + " of " + Sidecar.PAGE_BYTES + " answer bytes arrived)" : "")
                 + tailText(tail) + ". The next request respawns it"
@@ -84,7 +93,7 @@ final class Failures {
     }
 
     ProtocolException shortAnswer(int got, String exitStatus, List<String> tail) {
-        return new ProtocolException(tenant, pid, "walredo sidecar for tenant " + tenant + " (pid " + pid
+        return new ProtocolException(tenant, pid, "walredo sidecar for " + who + " (pid " + pid
                 + ") answered " + got + " of " + Sidecar.PAGE_BYTES + " bytes and then closed its stdout"
                 + (exitStatus != null ? "; it ended with " + exitStatus : "") + tailText(tail)
                 + ". It was killed; the next request respawns it", null);
@@ -92,7 +101,7 @@ final class Failures {
 
     /** Output nobody asked for: {@code bytes} while no answer was owed, or a whole page beyond what was owed. */
     ProtocolException unsolicited(String what) {
-        return new ProtocolException(tenant, pid, "walredo sidecar for tenant " + tenant + " (pid " + pid
+        return new ProtocolException(tenant, pid, "walredo sidecar for " + who + " (pid " + pid
                 + ") wrote " + what + " while no answer was owed, which the protocol forbids (its output can no"
                 + " longer be matched to requests); it was killed and the next request respawns it", null);
     }

@@ -12,6 +12,7 @@ import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
 import jdk.jfr.Threshold;
+import jdk.jfr.Timespan;
 
 /**
  * JFR events for spawns, redos and kills, so a flight recording shows where a slow page came from.
@@ -35,6 +36,7 @@ final class JfrEvents {
     @StackTrace(false)
     static final class SpawnEvent extends Event {
         @Label("Tenant")
+        @Description("The tenant shard, or \"spare\" for a warm spare spawned before any tenant asked for it")
         String tenant;
         @Label("PostgreSQL Version")
         int pgVersion;
@@ -71,6 +73,25 @@ final class JfrEvents {
         @Description("ok, or the error: a RedoOutcome in lower case (timeout, crashed, protocol, cancelled,"
                 + " capacity, overloaded, spawn_failed, closed, error)")
         String outcome;
+        @Label("Spawn Wait")
+        @Description("How long the call waited for its tenant's sidecar to start (0 if one was live or a warm spare"
+                + " was handed over)")
+        @Timespan(Timespan.NANOSECONDS)
+        long spawnWait;
+    }
+
+    @Name("io.walredo.SpareAssigned")
+    @Label("WAL Redo Spare Assigned")
+    @Category({"WAL Redo"})
+    @Description("A warm spare sidecar was handed to a tenant: from here on its pid serves that tenant")
+    @StackTrace(false)
+    static final class SpareAssignedEvent extends Event {
+        @Label("Tenant")
+        String tenant;
+        @Label("PostgreSQL Version")
+        int pgVersion;
+        @Label("PID")
+        int pid;
     }
 
     @Name("io.walredo.SidecarKill")
@@ -80,6 +101,7 @@ final class JfrEvents {
     @StackTrace(false)
     static final class KillEvent extends Event {
         @Label("Tenant")
+        @Description("The tenant shard, or \"spare\" for a warm spare never handed to one")
         String tenant;
         @Label("PID")
         int pid;
@@ -111,10 +133,25 @@ final class JfrEvents {
         }
     }
 
+    static void spareAssigned(SidecarKey key, int pid) {
+        SpareAssignedEvent e = new SpareAssignedEvent();
+        if (e.isEnabled()) {
+            e.tenant = key.tenant().toString();
+            e.pgVersion = key.pgVersion();
+            e.pid = pid;
+            e.commit();
+        }
+    }
+
+    /** A tenant's name in events: {@code "spare"} for a warm spare not yet handed to a tenant. */
+    static String name(TenantShardId tenant) {
+        return tenant == null ? "spare" : tenant.toString();
+    }
+
     static void kill(TenantShardId tenant, int pid, KillCause cause) {
         KillEvent e = new KillEvent();
         if (e.isEnabled()) {
-            e.tenant = tenant.toString();
+            e.tenant = name(tenant);
             e.pid = pid;
             e.cause = cause.name();
             e.commit();

@@ -38,6 +38,9 @@ final class Metrics {
     private final LongAdder stderrSuppressed = new LongAdder();
     private final EnumMap<TenantOverloadedException.Reason, LongAdder> refused =
             new EnumMap<>(TenantOverloadedException.Reason.class);
+    private final LongAdder spareHits = new LongAdder();
+    private final LongAdder spareMisses = new LongAdder();
+    private final LatencyHistogram spawnWait = new LatencyHistogram();
     private final LatencyHistogram spawnLatency = new LatencyHistogram();
     private final LatencyHistogram redoLatency = new LatencyHistogram();
     private final RecentLatency recentSpawnLatency;
@@ -63,6 +66,32 @@ final class Metrics {
         recentSpawnLatency.record(latencyNanos);
         try {
             listener.sidecarStarted(tenant, pid, Duration.ofNanos(latencyNanos));
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    /** A warm spare was handed to {@code key}'s tenant. */
+    void spareAssigned(SidecarKey key, int pid) {
+        spareHits.increment();
+        JfrEvents.spareAssigned(key, pid);
+        try {
+            listener.spareAssigned(key.tenant(), key.pgVersion(), pid);
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    /** A tenant needed a sidecar, spares are configured, and none was ready: it waits for a spawn. */
+    void spareMissed() {
+        spareMisses.increment();
+    }
+
+    /** A redo call waited {@code nanos} in all for its tenant's sidecar to be spawned (or for the spawn back-off). */
+    void spawnWaited(TenantShardId tenant, long nanos) {
+        spawnWait.record(nanos);
+        try {
+            listener.spawnWaited(tenant, Duration.ofNanos(nanos));
         } catch (RuntimeException e) {
             listenerFailed(e);
         }
@@ -131,8 +160,9 @@ final class Metrics {
      *
      * @param sidecarMemory RSS and PSS summed over the {@code sidecarsMeasured} sidecars whose memory was read
      * @param sidecarsMeasured how many sidecars {@code sidecarMemory} covers
+     * @param sparesReady warm spares ready now
      */
-    WalRedoMetrics snapshot(SidecarStatus.Memory sidecarMemory, int sidecarsMeasured) {
+    WalRedoMetrics snapshot(SidecarStatus.Memory sidecarMemory, int sidecarsMeasured, int sparesReady) {
         Map<KillCause, Long> k = new EnumMap<>(KillCause.class);
         killed.forEach((c, n) -> k.put(c, n.sum()));
         Map<TenantOverloadedException.Reason, Long> r = new EnumMap<>(TenantOverloadedException.Reason.class);
@@ -140,7 +170,8 @@ final class Metrics {
         return new WalRedoMetrics(started.sum(), spawnFailures.sum(), k, liveSidecars.getAsInt(), redos.sum(),
                 redoFailures.sum(), retries.sum(), records.sum(), requestBytes.sum(), spawnLatency.snapshot(),
                 redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum(), r, sidecarMemory, sidecarsMeasured,
-                recentSpawnLatency.snapshot(), recentRedoLatency.snapshot());
+                recentSpawnLatency.snapshot(), recentRedoLatency.snapshot(), sparesReady, spareHits.sum(),
+                spareMisses.sum(), spawnWait.snapshot());
     }
 
     private void listenerFailed(RuntimeException e) {

@@ -101,7 +101,8 @@ final class Sidecar {
     record Failure(WalRedoException error, Retry retry, boolean sidecarAtFault) {
     }
 
-    private final SidecarKey key;
+    /** A spare's key names no tenant until {@link #assign}; written once, before the first request. */
+    private volatile SidecarKey key;
     private final ChildProcess child;
     private final int pid;
     private final Instant startedAt;
@@ -110,7 +111,8 @@ final class Sidecar {
     private final Listener listener;
     private final Duration stallTimeout;
     private final long stallNanos;
-    private final Failures failures;
+    /** Replaced once, with the tenant's name, by {@link #assign}. */
+    private volatile Failures failures;
 
     /** High 32 bits: state; low 32 bits: borrowers. One CAS decides retain versus retire races. */
     private final AtomicLong ctl = new AtomicLong();
@@ -151,12 +153,26 @@ final class Sidecar {
         this.listener = listener;
         this.stallTimeout = stallTimeout;
         this.stallNanos = stallTimeout.toNanos();
-        this.failures = new Failures(key.tenant(), pid);
+        this.failures = new Failures(key, pid);
         this.lastUsedNanos = nanoClock.getAsLong();
     }
 
     SidecarKey key() {
         return key;
+    }
+
+    /**
+     * Hands a warm spare to {@code tenantKey}'s tenant: from now on its errors, logs, metrics and stderr lines name
+     * that tenant. Called once, by the caller that took the spare out of the pool, before any request reaches it; a
+     * spare has never received a byte, so it carries nothing of anyone.
+     */
+    void assign(SidecarKey tenantKey) {
+        if (!key.isSpare() || tenantKey.isSpare() || tenantKey.pgVersion() != key.pgVersion()) {
+            throw new IllegalStateException("cannot assign " + this + " to " + tenantKey);
+        }
+        failures = new Failures(tenantKey, pid);
+        stderr.assign(tenantKey.tenant());
+        key = tenantKey;
     }
 
     TenantShardId tenant() {

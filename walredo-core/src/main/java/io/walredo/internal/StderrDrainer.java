@@ -42,7 +42,8 @@ final class StderrDrainer implements Runnable {
     /** A throttled drainer wakes at least this often to notice that the pipe was closed. */
     private static final long THROTTLE_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
-    private final TenantShardId tenant;
+    /** Null for a warm spare until {@link #assign}. */
+    private volatile TenantShardId tenant;
     private final int pid;
     private final PipeEnd stderr;
     private final Metrics metrics;
@@ -76,6 +77,11 @@ final class StderrDrainer implements Runnable {
         this.lineTokens = new Bucket(ratePerSecond, 2.0 * ratePerSecond, nanoClock.getAsLong());
         this.bytesPerSecond = bytesPerSecond;
         this.byteTokens = new Bucket(bytesPerSecond, Math.max(BYTE_BURST, bytesPerSecond), System.nanoTime());
+    }
+
+    /** Names the tenant a warm spare was handed to, for the lines logged from now on. */
+    void assign(TenantShardId tenant) {
+        this.tenant = tenant;
     }
 
     /** Starts the drainer on a new virtual thread. */

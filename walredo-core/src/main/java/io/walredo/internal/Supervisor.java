@@ -5,13 +5,11 @@ import io.walredo.AttemptType;
 import io.walredo.CapacityExhaustedException;
 import io.walredo.KillCause;
 import io.walredo.ManagerClosedException;
-import io.walredo.ProtocolException;
 import io.walredo.RedoCancelledException;
 import io.walredo.RedoOutcome;
 import io.walredo.RedoRequest;
 import io.walredo.RedoResult;
 import io.walredo.RedoTimeoutException;
-import io.walredo.SidecarCrashedException;
 import io.walredo.SidecarStatus;
 import io.walredo.SpawnFailedException;
 import io.walredo.TenantOverloadedException;
@@ -19,29 +17,20 @@ import io.walredo.TenantShardId;
 import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoMetrics;
-import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Containment;
 import io.walredo.nativeio.Deadline;
 import io.walredo.nativeio.DeadlineAlarm;
 import io.walredo.nativeio.NativeRuntime;
-import io.walredo.nativeio.PipeTimeoutException;
-import io.walredo.nativeio.SpawnException;
-import io.walredo.nativeio.SpawnSpec;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -83,13 +72,15 @@ public final class Supervisor {
     /** Every sidecar spawned and not yet reaped, in rotation or not: what shutdown and detach must end. */
     private final java.util.Set<Sidecar> unreaped = ConcurrentHashMap.newKeySet();
     private final AtomicInteger live = new AtomicInteger();
+    /** Spawns for tenants waiting for room under the cap: while any does, no spare takes a unit. */
+    private final AtomicInteger roomWaiters = new AtomicInteger();
     private final ReentrantLock capLock = new ReentrantLock();
     private final Condition capFreed = capLock.newCondition();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final ScheduledThreadPoolExecutor housekeeper;
-    private final Executor virtualThreads = r -> Thread.ofVirtual().name("walredo-exit").start(r);
     private final Thread shutdownHook;
-    private final Containment containment;
+    private final SidecarLauncher launcher;
+    private final SparePool spares;
 
     /**
      * Loads the native runtime (once per JVM) and starts the housekeeper.
@@ -101,11 +92,28 @@ public final class Supervisor {
         this.config = Objects.requireNonNull(config, "config");
         this.nanoClock = Objects.requireNonNull(nanoClock, "nanoClock");
         this.runtime = NativeRuntime.get();
-        this.containment = SidecarContainment.from(config);
+        Containment containment = SidecarContainment.from(config);
         if (config.killOrphanedSidecars()) {
             OrphanReaper.killOrphans(config.binaries().values().stream().map(WalRedoConfig.RedoBinary::executable).toList(), runtime);
         }
         this.metrics = new Metrics(config.metricsListener(), live::get, nanoClock);
+        this.launcher = new SidecarLauncher(config, runtime, containment, metrics, nanoClock, this::onKilled,
+                new SidecarLauncher.Registry() {
+                    @Override
+                    public void born(Sidecar sc) {
+                        unreaped.add(sc);
+                    }
+
+                    @Override
+                    public void gone(Sidecar sc) {
+                        if (sc != null) {
+                            unreaped.remove(sc);
+                        }
+                        releaseCapacity();
+                    }
+                });
+        this.spares = new SparePool(config, launcher, this::reserveForSpare, this::releaseCapacity, nanoClock,
+                metrics);
         this.housekeeper = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "walredo-housekeeper");
             t.setDaemon(true);
@@ -121,6 +129,7 @@ public final class Supervisor {
             shutdownHook = null;
         }
         log.atInfo().addKeyValue("config", config).log("walredo manager created");
+        spares.refill();
     }
 
     /** See {@link io.walredo.WalRedoManager#redo}. */
@@ -150,7 +159,7 @@ public final class Supervisor {
         long start = nanoClock.getAsLong();
         JfrEvents.RedoEvent event = new JfrEvents.RedoEvent();
         event.begin();
-        int[] attempts = {0};
+        CallStats call = new CallStats();
         ByteBuffer buf = buffers.acquire((int) size);
         boolean ok = false;
         Throwable thrown = null;
@@ -159,7 +168,7 @@ public final class Supervisor {
         try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
             ProtocolCodec.encodeRequest(request, buf);
             buf.flip();
-            byte[] page = execute(key, buf, deadline, attempt.retries(), attempts, target);
+            byte[] page = execute(key, buf, deadline, attempt.retries(), call, target);
             if (target != null) {
                 target.position(target.position() + ProtocolCodec.PAGE_BYTES);
             }
@@ -174,14 +183,18 @@ public final class Supervisor {
             RedoOutcome outcome = RedoOutcome.of(thrown);
             metrics.redoFinished(new RedoResult(tenant, request.pgVersion(), attempt, outcome,
                     Optional.ofNullable(thrown).map(Throwable::getClass),
-                    Duration.ofNanos(nanoClock.getAsLong() - start), request.recordCount(), (int) size, attempts[0]));
+                    Duration.ofNanos(nanoClock.getAsLong() - start), request.recordCount(), (int) size, call.attempts));
+            if (call.spawnWaitNanos > 0) {
+                metrics.spawnWaited(tenant, call.spawnWaitNanos);
+            }
             if (event.shouldCommit()) {
                 event.tenant = tenant.toString();
                 event.pgVersion = request.pgVersion();
                 event.attemptType = attempt.name();
                 event.records = request.recordCount();
                 event.requestBytes = (int) size;
-                event.attempts = attempts[0];
+                event.attempts = call.attempts;
+                event.spawnWait = call.spawnWaitNanos;
                 event.succeeded = ok;
                 event.outcome = outcome.name().toLowerCase(Locale.ROOT);
                 event.commit();
@@ -199,9 +212,20 @@ public final class Supervisor {
         try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
             ProtocolCodec.encodePing(buf);
             buf.flip();
-            execute(key, buf, deadline, 0, new int[1], null);
+            execute(key, buf, deadline, 0, new CallStats(), null);
         } finally {
             buffers.release(buf);
+        }
+    }
+
+    /** See {@link io.walredo.WalRedoManager#prewarm}. */
+    public void prewarm(TenantShardId tenant, int pgVersion, Duration timeout) throws WalRedoException {
+        Objects.requireNonNull(tenant, "tenant");
+        Deadline deadline = deadlineFor(timeout);
+        SidecarKey key = keyFor(tenant, pgVersion);
+        ensureOpen();
+        try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
+            acquire(key, deadline, new CallStats()).release();
         }
     }
 
@@ -253,13 +277,13 @@ public final class Supervisor {
      * the sidecar (it had failed already, or broke the protocol while idle) is retried without using up a retry,
      * at most {@link #MAX_NOT_SENT_RETRIES} times; a caller's own deadline or interrupt is never retried.
      */
-    private byte[] execute(SidecarKey key, ByteBuffer request, Deadline deadline, int retries, int[] attempts,
+    private byte[] execute(SidecarKey key, ByteBuffer request, Deadline deadline, int retries, CallStats call,
             ByteBuffer target) throws WalRedoException {
         int retried = 0;
         int notSent = 0;
         for (;;) {
-            attempts[0]++;
-            Sidecar sc = acquire(key, deadline);
+            call.attempts++;
+            Sidecar sc = acquire(key, deadline, call);
             try {
                 sc.admit(deadline, config.maxQueuedPerTenant());
                 byte[] page = sc.apply(request, deadline, target);
@@ -291,7 +315,7 @@ public final class Supervisor {
                 }
                 metrics.retried();
                 log.atDebug().addKeyValue("tenant", key.tenant()).addKeyValue("pid", sc.pid())
-                        .addKeyValue("attempt", attempts[0]).addKeyValue("reason", f.retry())
+                        .addKeyValue("attempt", call.attempts).addKeyValue("reason", f.retry())
                         .log("retrying redo on a fresh sidecar");
             } finally {
                 sc.release();
@@ -305,7 +329,7 @@ public final class Supervisor {
     }
 
     /** A borrowed sidecar for {@code key}: the live one, or one spawned (once, for every concurrent caller). */
-    private Sidecar acquire(SidecarKey key, Deadline deadline) throws WalRedoException {
+    private Sidecar acquire(SidecarKey key, Deadline deadline, CallStats call) throws WalRedoException {
         for (;;) {
             Slot slot = slot(key);
             Sidecar sc = slot.current.get();
@@ -337,6 +361,13 @@ public final class Supervisor {
                 if (slot.spawning == null) {
                     backoffNanos = slot.failures == 0 ? 0 : slot.nextSpawnNanos - nanoClock.getAsLong();
                     if (backoffNanos <= 0) {
+                        Sidecar spare = spares.take(key.pgVersion());
+                        if (spare != null) {
+                            return handOver(spare, slot);
+                        }
+                        if (spares.enabled()) {
+                            metrics.spareMissed();
+                        }
                         CompletableFuture<Sidecar> started = new CompletableFuture<>();
                         slot.spawning = started;
                         try {
@@ -358,18 +389,54 @@ public final class Supervisor {
             } finally {
                 slot.lock.unlock();
             }
-            if (spawning == null) {
-                LockSupport.parkNanos(backoffNanos);
-                if (Thread.interrupted()) {
-                    Thread.currentThread().interrupt();
-                    throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
-                            + " was cancelled: the calling thread was interrupted while waiting out the spawn back-off",
-                            null);
+            long waitStart = nanoClock.getAsLong();
+            try {
+                if (spawning == null) {
+                    waitOutBackoff(key, backoffNanos);
+                    continue;
                 }
-                continue;
+                awaitSpawn(slot, spawning, deadline);
+            } finally {
+                call.spawnWaitNanos += nanoClock.getAsLong() - waitStart;
             }
-            awaitSpawn(slot, spawning, deadline);
         }
+    }
+
+    /**
+     * Makes a spare (retained for this caller) {@code slot}'s sidecar. Runs under the slot's lock, so no other caller
+     * and no close of the slot comes between the hand-over and the slot holding it. If anything fails (an
+     * {@code Error}), the spare is killed and let go: a half-assigned sidecar serves no one.
+     */
+    private Sidecar handOver(Sidecar spare, Slot slot) {
+        try {
+            spare.assign(slot.key);
+            slot.current.set(spare);
+            metrics.spareAssigned(slot.key, spare.pid());
+            log.atInfo().addKeyValue("tenant", slot.key.tenant()).addKeyValue("pid", spare.pid())
+                    .addKeyValue("pgVersion", slot.key.pgVersion()).log("walredo warm spare handed over");
+            return spare;
+        } catch (Throwable t) {
+            slot.current.compareAndSet(spare, null);
+            spare.kill(KillCause.ERROR);
+            spare.release();
+            throw t;
+        }
+    }
+
+    private static void waitOutBackoff(SidecarKey key, long backoffNanos) throws RedoCancelledException {
+        LockSupport.parkNanos(backoffNanos);
+        if (Thread.interrupted()) {
+            Thread.currentThread().interrupt();
+            throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                    + " was cancelled: the calling thread was interrupted while waiting out the spawn back-off", null);
+        }
+    }
+
+    /** What one call went through, for its metrics and JFR event. */
+    private static final class CallStats {
+        int attempts;
+        /** Time spent waiting for a spawn (or its back-off), over every attempt. */
+        long spawnWaitNanos;
     }
 
     /**
@@ -478,19 +545,6 @@ public final class Supervisor {
     }
 
     private Sidecar spawnSidecar(Slot slot, Deadline requesterDeadline) throws WalRedoException {
-        SidecarKey key = slot.key;
-        WalRedoConfig.RedoBinary bin = config.binaries().get(key.pgVersion());
-        List<String> argv = new ArrayList<>();
-        argv.add(bin.executable().toString());
-        argv.add("--wal-redo");
-        argv.addAll(config.extraArgs());
-        argv.add("--tenant-shard-id");
-        argv.add(key.tenant().toString());
-        Map<String, String> env = new HashMap<>(config.environment());
-        bin.libDir().ifPresent(dir -> env.put("LD_LIBRARY_PATH", dir.toString()));
-        env.put(WalRedoConfig.SIDECAR_OWNER_VARIABLE, OrphanReaper.self());
-        SpawnSpec spec = new SpawnSpec(bin.executable(), argv, env, containment);
-
         slot.waitingForRoom = true;
         try {
             reserveCapacity(slot, requesterDeadline);
@@ -508,93 +562,18 @@ public final class Supervisor {
         } finally {
             slot.lock.unlock();
         }
-        Deadline spawnDeadline = Deadline.after(config.spawnTimeout());
-        long t0 = nanoClock.getAsLong();
-        JfrEvents.SpawnEvent event = new JfrEvents.SpawnEvent();
-        event.begin();
-        ChildProcess child;
-        try {
-            child = runtime.spawn(spec, spawnDeadline);
-        } catch (Throwable t) {
-            // Whatever failed (an Error too), the unit of the cap goes back.
-            releaseCapacity();
-            commitSpawn(event, key, 0, false);
-            throw spawnFailed(key, bin, t);
-        }
-        long latency = nanoClock.getAsLong() - t0;
-        commitSpawn(event, key, child.pid(), true);
-        Sidecar sc = null;
-        boolean exitHooked = false;
-        try {
-            StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
-                    config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines(),
-                    config.stderrBytesPerSecond());
-            Sidecar created = new Sidecar(key, child, Instant.now(), nanoClock, drainer, this::onKilled,
-                    config.stallTimeout());
-            sc = created;
-            unreaped.add(created);
-            child.onExit().whenCompleteAsync((status, err) -> {
-                try {
-                    unreaped.remove(created);
-                    releaseCapacity();
-                } finally {
-                    // terminated() must complete whatever happens above, or detach/shutdown wait out their deadline
-                    created.accounted(status, err);
-                }
-                if (status != null) {
-                    created.childExited(status);
-                }
-            }, virtualThreads);
-            exitHooked = true;
-            drainer.start();
-        } catch (Throwable t) {
-            child.close();
-            if (!exitHooked) {
-                // Nothing will observe this child's exit: give back what the hook would have.
-                if (sc != null) {
-                    unreaped.remove(sc);
-                }
-                releaseCapacity();
-            }
-            throw t;
-        }
-        metrics.sidecarStarted(key.tenant(), child.pid(), latency);
-        log.atInfo().addKeyValue("tenant", key.tenant()).addKeyValue("pid", child.pid())
-                .addKeyValue("pgVersion", key.pgVersion())
-                .addKeyValue("spawnMicros", TimeUnit.NANOSECONDS.toMicros(latency)).log("walredo sidecar spawned");
-        return sc;
-    }
-
-    /** The typed error for a failed {@code runtime.spawn}; an {@code Error} is rethrown as it is. */
-    private SpawnFailedException spawnFailed(SidecarKey key, WalRedoConfig.RedoBinary bin, Throwable t) {
-        if (t instanceof Error e) {
-            throw e;
-        }
-        if (t instanceof PipeTimeoutException) {
-            return new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
-                    + " did not finish within spawnTimeout " + config.spawnTimeout()
-                    + "; the host may be overloaded or out of processes", t);
-        }
-        String what = t instanceof SpawnException ? "posix_spawn failed for tenant " + key.tenant() + ": "
-                : "spawning the walredo sidecar for tenant " + key.tenant() + " failed: ";
-        return new SpawnFailedException(key.tenant(), what + t.getMessage() + "; check redoBinary for PostgreSQL "
-                + key.pgVersion() + " = " + bin.executable(), t);
-    }
-
-    private static void commitSpawn(JfrEvents.SpawnEvent event, SidecarKey key, int pid, boolean ok) {
-        if (event.shouldCommit()) {
-            event.tenant = key.tenant().toString();
-            event.pgVersion = key.pgVersion();
-            event.pid = pid;
-            event.succeeded = ok;
-            event.commit();
-        }
+        return launcher.launch(slot.key);
     }
 
     /** Called once per sidecar, on the killing thread: bookkeeping only, never blocks. */
     private void onKilled(Sidecar sc, KillCause cause) {
-        Slot slot = slots.get(sc.key());
-        if (slot != null) {
+        Slot slot = sc.key().isSpare() ? null : slots.get(sc.key());
+        if (sc.key().isSpare()) {
+            spares.killed(sc);
+            if (cause != KillCause.SHUTDOWN) {
+                spares.refill();
+            }
+        } else if (slot != null) {
             slot.current.compareAndSet(sc, null);
             if (sc.failedBeforeServing()) {
                 slot.lock.lock();
@@ -606,8 +585,8 @@ public final class Supervisor {
             }
         }
         metrics.sidecarKilled(sc.tenant(), sc.pid(), cause);
-        log.atInfo().addKeyValue("tenant", sc.tenant()).addKeyValue("pid", sc.pid()).addKeyValue("cause", cause)
-                .log("walredo sidecar killed");
+        log.atInfo().addKeyValue("tenant", JfrEvents.name(sc.tenant())).addKeyValue("pid", sc.pid())
+                .addKeyValue("cause", cause).log("walredo sidecar killed");
     }
 
     private RedoCancelledException closedWhileStarting(Slot slot) {
@@ -621,6 +600,15 @@ public final class Supervisor {
      * as soon as the slot is closed (detach, shutdown), so a closed tenant never evicts anyone.
      */
     private void reserveCapacity(Slot slot, Deadline deadline) throws WalRedoException {
+        roomWaiters.incrementAndGet();
+        try {
+            reserveCapacityWaiting(slot, deadline);
+        } finally {
+            roomWaiters.decrementAndGet();
+        }
+    }
+
+    private void reserveCapacityWaiting(Slot slot, Deadline deadline) throws WalRedoException {
         SidecarKey key = slot.key;
         int max = config.maxLiveSidecars();
         for (;;) {
@@ -654,6 +642,19 @@ public final class Supervisor {
         }
     }
 
+    /** A unit of the cap for a warm spare: only if there is room now and no tenant's spawn is waiting for some. */
+    private boolean reserveForSpare() {
+        for (;;) {
+            int n = live.get();
+            if (n >= config.maxLiveSidecars() || roomWaiters.get() > 0 || closed.get()) {
+                return false;
+            }
+            if (live.compareAndSet(n, n + 1)) {
+                return true;
+            }
+        }
+    }
+
     private CapacityExhaustedException capacityExhausted(SidecarKey key, Throwable cause) {
         return new CapacityExhaustedException(key.tenant(), "no room for a walredo sidecar for tenant " + key.tenant()
                 + ": maxLiveSidecars (" + config.maxLiveSidecars() + ") sidecars are alive and none was idle before"
@@ -676,7 +677,11 @@ public final class Supervisor {
         }
     }
 
+    /** Makes room under the cap: a warm spare first (it serves nobody yet), else the least recently used idle sidecar. */
     private boolean evictLeastRecentlyUsedIdle() {
+        if (spares.evictOne()) {
+            return true;
+        }
         for (int tries = 0; tries < 3; tries++) {
             Sidecar lru = null;
             Slot lruSlot = null;
@@ -719,6 +724,7 @@ public final class Supervisor {
                     sc.kill(KillCause.QUIESCE);
                 }
             }
+            spares.sweep();
         } catch (Throwable t) {
             log.error("walredo housekeeper sweep failed; the next sweep runs as scheduled", t);
         }
@@ -825,6 +831,18 @@ public final class Supervisor {
                 }
             }
         }
+        // Spares first: no refill from now on, and every spare spawn in progress has ended (killing its spare)
+        // before drain waits for the reap of every sidecar not yet reaped, spares included.
+        for (CompletableFuture<Void> f : spares.close()) {
+            try {
+                f.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
+            } catch (ExecutionException | TimeoutException e) {
+                // A spawn that has not ended by the deadline kills its spare when it does.
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         drain(new ArrayList<>(slots.values()), KillCause.SHUTDOWN, deadline);
         if (first) {
             log.atInfo().addKeyValue("liveSidecars", live.get()).log("walredo manager shut down");
@@ -863,7 +881,7 @@ public final class Supervisor {
                 measured++;
             }
         }
-        return metrics.snapshot(new SidecarStatus.Memory(rss, pss), measured);
+        return metrics.snapshot(new SidecarStatus.Memory(rss, pss), measured, spares.ready());
     }
 
     /**
@@ -909,11 +927,7 @@ public final class Supervisor {
         void recordFailure(String what, long now, WalRedoConfig config) {
             failures++;
             lastFailure = what;
-            long initial = config.spawnBackoffInitial().toNanos();
-            long max = config.spawnBackoffMax().toNanos();
-            int shift = Math.min(failures - 1, 30);
-            long delay = initial > (max >> shift) ? max : Math.min(max, initial << shift);
-            nextSpawnNanos = now + delay;
+            nextSpawnNanos = now + Backoff.delayNanos(failures, config);
         }
 
         void recordSuccess() {

@@ -49,6 +49,12 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *       <td>pageserver_wal_redo_process_stopped_total{cause}</td></tr>
  *   <tr><td>walredo.sidecars.live</td><td>gauge</td><td></td><td>started_total minus stopped_total</td></tr>
  *   <tr><td>walredo.sidecar.stderr.lines</td><td>counter</td><td>suppressed</td><td></td></tr>
+ *   <tr><td>walredo.redo.spawn.wait</td><td>timer</td><td></td><td>(none; Neon issue 6581 asks for it): redo calls
+ *       that waited for their tenant's sidecar to be spawned, and how long</td></tr>
+ *   <tr><td>walredo.sidecar.spares.assigned</td><td>counter</td><td></td><td>(none): first requests handed a warm
+ *       spare instead of waiting for a spawn</td></tr>
+ *   <tr><td>walredo.sidecars.spare</td><td>gauge</td><td></td><td>(none): warm spares ready (also counted in
+ *       walredo.sidecars.live)</td></tr>
  * </table>
  *
  * <p>Tag values are lower case ({@code outcome} is a {@link RedoOutcome}, {@code attempt} an {@link AttemptType},
@@ -78,6 +84,9 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
     private final Timer spawn;
     private final Counter spawnFailures;
     private final AtomicInteger live = new AtomicInteger();
+    private final AtomicInteger spares = new AtomicInteger();
+    private final Timer spawnWait;
+    private final Counter sparesAssigned;
 
     private WalRedoMeters(Builder b) {
         this.registry = b.registry;
@@ -93,6 +102,14 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
                 .tags(common).register(registry);
         Gauge.builder("walredo.sidecars.live", live, AtomicInteger::get)
                 .description("sidecars started and not yet stopped").tags(common).register(registry);
+        this.spawnWait = Timer.builder("walredo.redo.spawn.wait")
+                .description("redo calls that waited for their tenant's sidecar to be spawned, and how long")
+                .tags(common).register(registry);
+        this.sparesAssigned = Counter.builder("walredo.sidecar.spares.assigned")
+                .description("first requests handed a warm spare sidecar instead of waiting for a spawn").tags(common)
+                .register(registry);
+        Gauge.builder("walredo.sidecars.spare", spares, AtomicInteger::get)
+                .description("warm spare sidecars ready, not yet handed to a tenant").tags(common).register(registry);
     }
 
     /** A builder binding to {@code registry}. */
@@ -115,6 +132,9 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
     @Override
     public void sidecarStarted(TenantShardId tenant, int pid, Duration latency) {
         live.incrementAndGet();
+        if (tenant == null) {
+            spares.incrementAndGet();
+        }
         spawn.record(latency);
     }
 
@@ -126,7 +146,21 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
     @Override
     public void sidecarKilled(TenantShardId tenant, int pid, KillCause cause) {
         live.decrementAndGet();
+        if (tenant == null) {
+            spares.decrementAndGet();
+        }
         counter("walredo.sidecar.stopped", "sidecars killed or found dead", "cause", lower(cause), null).increment();
+    }
+
+    @Override
+    public void spareAssigned(TenantShardId tenant, int pgVersion, int pid) {
+        spares.decrementAndGet();
+        sparesAssigned.increment();
+    }
+
+    @Override
+    public void spawnWaited(TenantShardId tenant, Duration waited) {
+        spawnWait.record(waited);
     }
 
     @Override

@@ -68,6 +68,41 @@ class WalRedoMetersTest {
     }
 
     @Test
+    void spawnWaitsAndWarmSparesAreCounted() throws Exception {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        WalRedoMeters meters = WalRedoMeters.builder(registry).build();
+        try (WalRedoManager m = WalRedoManager.create(config(List.of()).metricsListener(meters).build())) {
+            m.redo(T, request(1), AttemptType.READ_PAGE);
+            m.redo(T, request(2), AttemptType.READ_PAGE);
+            assertEquals(1, registry.get("walredo.redo.spawn.wait").timer().count(), "only the first call waited");
+            assertEquals(0.0, registry.get("walredo.sidecars.spare").gauge().value());
+        }
+        SimpleMeterRegistry withSpares = new SimpleMeterRegistry();
+        WalRedoMeters spareMeters = WalRedoMeters.builder(withSpares).build();
+        try (WalRedoManager m = WalRedoManager.create(config(List.of()).warmSpares(2).metricsListener(spareMeters)
+                .build())) {
+            awaitGauge(withSpares, "walredo.sidecars.spare", 2.0);
+            m.redo(T, request(3), AttemptType.READ_PAGE);
+            assertEquals(1.0, withSpares.get("walredo.sidecar.spares.assigned").counter().count());
+            assertEquals(0, withSpares.get("walredo.redo.spawn.wait").timer().count(), "a spare was ready");
+            awaitGauge(withSpares, "walredo.sidecars.spare", 2.0);
+            assertEquals(3.0, withSpares.get("walredo.sidecars.live").gauge().value());
+        }
+        assertEquals(0.0, withSpares.get("walredo.sidecars.spare").gauge().value(), "shutdown killed the spares");
+        assertEquals(0.0, withSpares.get("walredo.sidecars.live").gauge().value());
+    }
+
+    private static void awaitGauge(SimpleMeterRegistry registry, String name, double value) {
+        long end = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (registry.get(name).gauge().value() != value) {
+            if (System.nanoTime() - end > 0) {
+                throw new AssertionError(name + " stayed at " + registry.get(name).gauge().value() + ", not " + value);
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
+        }
+    }
+
+    @Test
     void aCrashEveryRetryAndEveryKillAreCounted() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         WalRedoMeters meters = WalRedoMeters.builder(registry).build();

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo.internal;
+
+import io.walredo.KillCause;
+import io.walredo.WalRedoConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Warm spare sidecars ({@link WalRedoConfig#warmSpares()}), per PostgreSQL version: spawned in the background,
+ * never fed a byte, each handed to exactly one tenant.
+ *
+ * <p><b>One tenant per spare.</b> The only way into a shelf is a spawn by this pool; the only ways out are
+ * {@link #take} and {@link #evictOne}, both a single {@code pollFirst} on a concurrent deque, so no spare is given
+ * twice. A sidecar that served a tenant is never put back: quiesced, evicted or crashed, it is killed.
+ *
+ * <p><b>Bounded refill.</b> Per version, spares ready plus spawns in progress never exceed the target. A spawn
+ * starts only while a unit of the live-sidecar cap can be had without waiting and no spawn for a tenant waits for
+ * one ({@code reserveUnit}), so spares never take room a tenant needs; a spare that dies before it is handed over
+ * counts toward the same exponential back-off as a tenant's failed spawns, so a broken binary is not respawned in
+ * a loop. Refill runs after each take, after each death and on every housekeeping sweep; it only starts virtual
+ * threads, so callers never wait for it.
+ */
+final class SparePool {
+    private static final Logger log = LoggerFactory.getLogger(SparePool.class);
+
+    private final WalRedoConfig config;
+    private final SidecarLauncher launcher;
+    private final BooleanSupplier reserveUnit;
+    private final Runnable releaseUnit;
+    private final LongSupplier nanoClock;
+    private final Metrics metrics;
+    private final Map<Integer, Shelf> shelves = new TreeMap<>();
+    private final ReentrantLock lock = new ReentrantLock();
+    /** Guarded by lock. */
+    private boolean closed;
+    /** Guarded by lock: the spawns in progress, for close to wait on. */
+    private final List<CompletableFuture<Void>> starting = new ArrayList<>();
+
+    /**
+     * @param reserveUnit takes one unit of the live-sidecar cap if that needs no waiting and no tenant's spawn waits
+     *     for room; the launcher gives it back if the spawn fails, the exit hook when the spare is reaped
+     * @param releaseUnit gives back a unit reserved for a spawn that could not even start its thread
+     */
+    SparePool(WalRedoConfig config, SidecarLauncher launcher, BooleanSupplier reserveUnit, Runnable releaseUnit,
+            LongSupplier nanoClock, Metrics metrics) {
+        this.config = config;
+        this.metrics = metrics;
+        this.launcher = launcher;
+        this.reserveUnit = reserveUnit;
+        this.releaseUnit = releaseUnit;
+        this.nanoClock = nanoClock;
+        if (config.warmSpares() > 0) {
+            for (int v : config.binaries().keySet()) {
+                shelves.put(v, new Shelf(v));
+            }
+        }
+    }
+
+    /** Whether spares are configured at all. */
+    boolean enabled() {
+        return !shelves.isEmpty();
+    }
+
+    /**
+     * A ready spare for {@code pgVersion}, already retained for the caller (who assigns it to its tenant before
+     * sending anything), or null if none is ready. Starts a refill either way.
+     */
+    Sidecar take(int pgVersion) {
+        Shelf shelf = shelves.get(pgVersion);
+        if (shelf == null) {
+            return null;
+        }
+        try {
+            for (Sidecar sc; (sc = shelf.ready.pollFirst()) != null;) {
+                if (sc.tryRetain()) {
+                    shelf.recordSuccess();
+                    return sc;
+                }
+                // It died or spoke unasked: its own exit path kills and reaps it.
+            }
+            return null;
+        } finally {
+            refill();
+        }
+    }
+
+    /**
+     * Kills one ready spare (the oldest of the fullest shelf) to make room under the cap for a tenant's sidecar.
+     * False if none was ready.
+     */
+    boolean evictOne() {
+        Shelf fullest = null;
+        for (Shelf s : shelves.values()) {
+            if (!s.ready.isEmpty() && (fullest == null || s.ready.size() > fullest.ready.size())) {
+                fullest = s;
+            }
+        }
+        if (fullest == null) {
+            return false;
+        }
+        Sidecar sc = fullest.ready.pollFirst();
+        if (sc == null) {
+            return false;
+        }
+        if (sc.tryReserveIdle()) {
+            sc.kill(KillCause.EVICT);
+        }
+        return true;
+    }
+
+    /** Spares ready now, over every version. */
+    int ready() {
+        int n = 0;
+        for (Shelf s : shelves.values()) {
+            n += s.ready.size();
+        }
+        return n;
+    }
+
+    /**
+     * Told when a sidecar that was still a spare was killed or found dead (never blocks): it leaves its shelf, and a
+     * death of its own doing before it was handed over counts toward back-off.
+     */
+    void killed(Sidecar sc) {
+        Shelf shelf = shelves.get(sc.key().pgVersion());
+        if (shelf == null) {
+            return;
+        }
+        shelf.ready.remove(sc);
+        if (sc.failedBeforeServing()) {
+            shelf.recordFailure(sc.failureDescription());
+        }
+    }
+
+    /** One housekeeping pass: kills spares that wrote to stdout (nothing is owed by a spare, ever), then refills. */
+    void sweep() {
+        for (Shelf shelf : shelves.values()) {
+            for (Sidecar sc : shelf.ready) {
+                sc.killIfSpokeUnasked();
+                if (!sc.isActive()) {
+                    shelf.ready.remove(sc);
+                }
+            }
+        }
+        refill();
+    }
+
+    /** Starts the spawns that bring each shelf back to its target, within the bounds in the class comment. */
+    void refill() {
+        if (!enabled()) {
+            return;
+        }
+        for (Shelf shelf : shelves.values()) {
+            for (;;) {
+                lock.lock();
+                try {
+                    if (closed || shelf.ready.size() + shelf.spawning >= config.warmSpares()
+                            || nanoClock.getAsLong() - shelf.nextSpawnNanos < 0 || !reserveUnit.getAsBoolean()) {
+                        break;
+                    }
+                    shelf.spawning++;
+                    CompletableFuture<Void> done = new CompletableFuture<>();
+                    starting.add(done);
+                    try {
+                        Thread.ofVirtual().name("walredo-spare-pg" + shelf.pgVersion).start(() -> spawn(shelf, done));
+                    } catch (Throwable t) {
+                        // No thread: undo what this spawn took, or the shelf counts a spawn that never ends.
+                        shelf.spawning--;
+                        starting.remove(done);
+                        releaseUnit.run();
+                        throw t;
+                    }
+                } finally {
+                    lock.unlock();
+                }
+            }
+        }
+    }
+
+    private void spawn(Shelf shelf, CompletableFuture<Void> done) {
+        Sidecar sc = null;
+        try {
+            sc = launcher.launch(SidecarKey.spare(shelf.pgVersion));
+        } catch (Throwable t) {
+            metrics.spawnFailed(null);
+            shelf.recordFailure(String.valueOf(t.getMessage()));
+            log.atWarn().addKeyValue("pgVersion", shelf.pgVersion).setCause(t)
+                    .log("walredo warm spare could not be spawned; backing off before the next one");
+        } finally {
+            boolean kill;
+            lock.lock();
+            try {
+                shelf.spawning--;
+                starting.remove(done);
+                kill = closed;
+                if (sc != null && !kill) {
+                    shelf.ready.addLast(sc);
+                }
+            } finally {
+                lock.unlock();
+            }
+            if (sc != null && kill) {
+                sc.kill(KillCause.SHUTDOWN);
+            }
+            done.complete(null);
+        }
+    }
+
+    /**
+     * Stops refilling and kills every ready spare; returns the spawns still in progress (each kills its spare when it
+     * ends), for shutdown to wait on before it waits for every sidecar's reap.
+     */
+    List<CompletableFuture<Void>> close() {
+        List<CompletableFuture<Void>> inProgress;
+        lock.lock();
+        try {
+            closed = true;
+            inProgress = new ArrayList<>(starting);
+        } finally {
+            lock.unlock();
+        }
+        for (Shelf shelf : shelves.values()) {
+            for (Sidecar sc; (sc = shelf.ready.pollFirst()) != null;) {
+                sc.retire(KillCause.SHUTDOWN);
+            }
+        }
+        return inProgress;
+    }
+
+    /** One PostgreSQL version's spares. */
+    private final class Shelf {
+        final int pgVersion;
+        final ConcurrentLinkedDeque<Sidecar> ready = new ConcurrentLinkedDeque<>();
+        /** Guarded by the pool's lock. */
+        int spawning;
+        /** Guarded by the pool's lock. */
+        int failures;
+        /** Guarded by the pool's lock; read without it by refill's fast check too. */
+        long nextSpawnNanos;
+
+        Shelf(int pgVersion) {
+            this.pgVersion = pgVersion;
+            this.nextSpawnNanos = nanoClock.getAsLong();
+        }
+
+        void recordFailure(String what) {
+            lock.lock();
+            try {
+                failures++;
+                nextSpawnNanos = nanoClock.getAsLong() + Backoff.delayNanos(failures, config);
+                log.atDebug().addKeyValue("pgVersion", pgVersion).addKeyValue("failures", failures)
+                        .addKeyValue("lastFailure", what).log("walredo warm spare failed before it was handed over");
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        /** A spare was handed over alive: the binary works, back-off starts afresh. */
+        void recordSuccess() {
+            lock.lock();
+            try {
+                failures = 0;
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+}

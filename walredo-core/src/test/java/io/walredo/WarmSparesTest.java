@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo;
+
+import static io.walredo.Fixtures.PG;
+import static io.walredo.Fixtures.awaitReaped;
+import static io.walredo.Fixtures.config;
+import static io.walredo.Fixtures.expected;
+import static io.walredo.Fixtures.request;
+import static io.walredo.Fixtures.sidecarPid;
+import static io.walredo.Fixtures.tenant;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.walredo.testing.FakeRedoModel;
+import io.walredo.testing.FakeRedoModel.Fault;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Warm spare sidecars ({@link WalRedoConfig.Builder#warmSpares}), {@code prewarm} and the spawn-wait metrics. */
+@Timeout(120)
+class WarmSparesTest {
+    private static final Duration IDLE = Duration.ofSeconds(100);
+    private static final Duration WAIT = Duration.ofSeconds(20);
+
+    /** Our live child processes running the fake without a tenant id: the spares (never fed, never named). */
+    static Set<Integer> sparePids() {
+        Set<Integer> out = new HashSet<>();
+        long self = ProcessHandle.current().pid();
+        try (var dirs = Files.list(Path.of("/proc"))) {
+            for (Path d : (Iterable<Path>) dirs::iterator) {
+                String n = d.getFileName().toString();
+                if (!n.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    String stat = Files.readString(d.resolve("stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    String cmdline = Files.readString(d.resolve("cmdline")).replace('\0', ' ');
+                    if (!f[0].equals("Z") && Long.parseLong(f[1]) == self
+                            && cmdline.contains(FakeRedoModel.binary().toString())
+                            && !cmdline.contains("--tenant-shard-id")) {
+                        out.add(Integer.parseInt(n));
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // raced with exit
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return out;
+    }
+
+    private static void awaitReady(WalRedoManager m, int n) {
+        Fixtures.await(n + " spares ready", WAIT, () -> m.metrics().spareSidecars() == n);
+    }
+
+    @Test
+    void sparesAreSpawnedAtCreateAndHandedToFirstRequests() throws Exception {
+        List<Object[]> assigned = new ArrayList<>();
+        List<TenantShardId> startedFor = new ArrayList<>();
+        WalRedoMetricsListener listener = new WalRedoMetricsListener() {
+            @Override
+            public synchronized void spareAssigned(TenantShardId t, int pgVersion, int pid) {
+                assigned.add(new Object[] {t, pgVersion, pid});
+            }
+
+            @Override
+            public synchronized void sidecarStarted(TenantShardId t, int pid, Duration latency) {
+                startedFor.add(t);
+            }
+        };
+        try (WalRedoManager m = WalRedoManager.create(config().warmSpares(2).metricsListener(listener).build())) {
+            awaitReady(m, 2);
+            Set<Integer> spares = sparePids();
+            assertEquals(2, spares.size(), "spare processes: " + spares);
+            assertTrue(m.status().isEmpty(), "spares serve no tenant, so status() lists none");
+            assertEquals(2, m.metrics().liveSidecars(), "spares count as live sidecars");
+
+            assertArrayEquals(expected(request(1)), m.redo(tenant(1), request(1), AttemptType.READ_PAGE));
+            int pid = sidecarPid(m, tenant(1));
+            assertTrue(spares.contains(pid), "tenant 1 got a spare: " + pid + " not in " + spares);
+            WalRedoMetrics after = m.metrics();
+            assertEquals(1, after.spareHits());
+            assertEquals(0, after.spareMisses());
+            assertEquals(0, after.spawnWait().count(), "a request handed a spare does not wait for a spawn");
+            synchronized (listener) {
+                assertEquals(1, assigned.size());
+                assertEquals(tenant(1), assigned.get(0)[0]);
+                assertEquals(PG, assigned.get(0)[1]);
+                assertEquals(pid, assigned.get(0)[2]);
+                assertEquals(null, startedFor.get(0), "a spare is started with no tenant");
+            }
+            // The pool refills in the background, with a fresh process.
+            awaitReady(m, 2);
+            Set<Integer> now = sparePids();
+            now.remove(pid);
+            assertEquals(2, now.size());
+            assertFalse(now.contains(pid));
+            assertEquals(3, m.metrics().liveSidecars());
+        }
+    }
+
+    @Test
+    void withoutSparesEveryFirstRequestWaitsForASpawnAndIsCounted() throws Exception {
+        try (WalRedoManager m = WalRedoManager.create(config().build())) {
+            assertEquals(0, m.metrics().liveSidecars(), "nothing is spawned before a request");
+            assertTrue(sparePids().isEmpty());
+            m.redo(tenant(1), request(1), AttemptType.READ_PAGE);
+            m.redo(tenant(1), request(2), AttemptType.READ_PAGE);
+            WalRedoMetrics s = m.metrics();
+            assertEquals(1, s.spawnWait().count(), "only the first request waited for the spawn");
+            assertTrue(s.spawnWait().max().toNanos() > 0);
+            assertEquals(0, s.spareHits());
+            assertEquals(0, s.spareMisses(), "no misses are counted when spares are off");
+            assertEquals(0, s.spareSidecars());
+        }
+    }
+
+    @Test
+    void concurrentFirstRequestsNeverShareASpareAndRefillStaysBounded() throws Exception {
+        int tenants = 1000;
+        int cap = 400;
+        int pool = 4;
+        AtomicInteger spareSpawns = new AtomicInteger();
+        AtomicInteger spareDeaths = new AtomicInteger();
+        AtomicInteger maxLive = new AtomicInteger();
+        AtomicInteger live = new AtomicInteger();
+        WalRedoMetricsListener listener = new WalRedoMetricsListener() {
+            @Override
+            public void sidecarStarted(TenantShardId t, int pid, Duration latency) {
+                if (t == null) {
+                    spareSpawns.incrementAndGet();
+                }
+                maxLive.accumulateAndGet(live.incrementAndGet(), Math::max);
+            }
+
+            @Override
+            public void sidecarKilled(TenantShardId t, int pid, KillCause cause) {
+                if (t == null) {
+                    spareDeaths.incrementAndGet();
+                }
+                live.decrementAndGet();
+            }
+        };
+        Map<Integer, TenantShardId> owner = new ConcurrentHashMap<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        WalRedoConfig cfg = config().warmSpares(pool).maxLiveSidecars(cap).metricsListener(listener).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            awaitReady(m, pool);
+            CountDownLatch go = new CountDownLatch(1);
+            List<Thread> ts = new ArrayList<>();
+            for (int i = 0; i < tenants; i++) {
+                int n = i;
+                ts.add(Thread.ofVirtual().start(() -> {
+                    try {
+                        go.await();
+                        // A tenant per request, each only once: every request is a first request. The cap makes
+                        // most of them evict an idle sidecar first, so the pool rarely finds room to refill.
+                        assertArrayEquals(expected(request(n)), m.redo(tenant(n), request(n), AttemptType.READ_PAGE));
+                    } catch (Throwable t) {
+                        failure.compareAndSet(null, t);
+                    }
+                }));
+            }
+            go.countDown();
+            for (Thread t : ts) {
+                assertTrue(t.join(Duration.ofSeconds(90)));
+            }
+            if (failure.get() != null) {
+                throw new AssertionError(failure.get());
+            }
+            for (SidecarStatus s : m.status()) {
+                TenantShardId before = owner.putIfAbsent(s.pid(), s.tenant());
+                assertTrue(before == null, "pid " + s.pid() + " serves " + before + " and " + s.tenant());
+            }
+            WalRedoMetrics s = m.metrics();
+            // A miss is a spawn for a tenant: a sidecar evicted before its first caller got to it (the cap is
+            // tight here) costs its tenant another.
+            assertTrue(s.spareHits() + s.spareMisses() >= tenants, "every first request is a hit or a miss: "
+                    + s.spareHits() + " + " + s.spareMisses());
+            assertTrue(s.spareHits() >= pool, "the ready spares were used: " + s.spareHits());
+            // Every spare spawned is one of the pool's or replaced one handed over or killed: nothing more.
+            assertTrue(spareSpawns.get() <= s.spareHits() + pool + spareDeaths.get(),
+                    "spare spawns " + spareSpawns + " > hits " + s.spareHits() + " + pool " + pool);
+            assertTrue(maxLive.get() <= cap, "live sidecars reached " + maxLive + ", above the cap " + cap);
+        }
+    }
+
+    @Test
+    void aSidecarThatServedATenantNeverReturnsToThePool() throws Exception {
+        AtomicLong clock = new AtomicLong(1_000_000_000L);
+        WalRedoConfig cfg = config().warmSpares(1).idleTimeout(IDLE).housekeepingPeriod(IDLE).nanoClock(clock::get)
+                .build();
+        Set<Integer> served = new HashSet<>();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            for (int round = 0; round < 5; round++) {
+                awaitReady(m, 1);
+                TenantShardId t = tenant(round % 2);
+                assertArrayEquals(expected(request(round)), m.redo(t, request(round), AttemptType.READ_PAGE));
+                int pid = sidecarPid(m, t);
+                assertTrue(served.add(pid), "pid " + pid + " served a tenant before");
+                assertEquals(round + 1, m.metrics().spareHits());
+                // Quiesce it: it is killed, never pooled again.
+                clock.addAndGet(IDLE.toNanos());
+                m.sweepNow();
+                awaitReaped(pid);
+                assertFalse(sparePids().contains(pid));
+            }
+            assertEquals(5, m.metrics().sidecarsKilled().get(KillCause.QUIESCE));
+            assertEquals(0, m.metrics().spareMisses());
+        }
+    }
+
+    @Test
+    void aCrashedSidecarIsReplacedByAFreshSpareNotItself() throws Exception {
+        // Every sidecar crashes on its second GetPage: the first request is answered by a spare, the second
+        // crashes it and is retried (READ_PAGE) on the next spare.
+        try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(2)).warmSpares(1).build())) {
+            awaitReady(m, 1);
+            m.redo(tenant(1), request(1), AttemptType.READ_PAGE);
+            int first = sidecarPid(m, tenant(1));
+            awaitReady(m, 1);
+            Set<Integer> next = sparePids();
+            assertArrayEquals(expected(request(2)), m.redo(tenant(1), request(2), AttemptType.READ_PAGE));
+            awaitReaped(first);
+            int second = sidecarPid(m, tenant(1));
+            assertNotEquals(first, second);
+            assertTrue(next.contains(second), "the retry ran on the spare that was ready: " + second + " " + next);
+            assertEquals(2, m.metrics().spareHits());
+            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.ERROR));
+        }
+    }
+
+    @Test
+    void sparesAreKilledAndReapedOnShutdownAndNotOnDetach() throws Exception {
+        WalRedoManager m = WalRedoManager.create(config().warmSpares(3).build());
+        awaitReady(m, 3);
+        Set<Integer> spares = sparePids();
+        assertEquals(3, spares.size());
+        m.detach(tenant(1));
+        assertEquals(spares, sparePids(), "detach leaves the spares alone");
+        m.shutdown(Duration.ofSeconds(10));
+        for (int pid : spares) {
+            assertTrue(Fixtures.childState(pid).isEmpty(), "spare " + pid + " still there after shutdown");
+        }
+        assertEquals(0, m.metrics().liveSidecars());
+        assertEquals(3, m.metrics().sidecarsKilled().get(KillCause.SHUTDOWN));
+        assertTrue(Fixtures.zombies().isEmpty());
+    }
+
+    @Test
+    void sparesOfABinaryThatDiesAtStartBackOffInsteadOfLooping() throws Exception {
+        AtomicLong clock = new AtomicLong(1_000_000_000L);
+        WalRedoConfig cfg = config(Fault.EXIT_AT_START.args()).warmSpares(2).idleTimeout(IDLE)
+                .housekeepingPeriod(IDLE).nanoClock(clock::get).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            Fixtures.await("both spares died", WAIT,
+                    () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 2 && m.metrics().liveSidecars() == 0);
+            for (int i = 0; i < 5; i++) {
+                m.sweepNow();
+            }
+            assertEquals(2, m.metrics().sidecarsStarted(), "no respawn while the clock stands within back-off");
+            clock.addAndGet(Duration.ofSeconds(1).toNanos());
+            m.sweepNow();
+            Fixtures.await("respawned after the back-off", WAIT, () -> m.metrics().sidecarsStarted() > 2);
+            assertTrue(m.metrics().sidecarsStarted() <= 4, "at most the pool size per refill");
+        }
+    }
+
+    @Test
+    void aSpareIsEvictedFirstToMakeRoomForATenant() throws Exception {
+        WalRedoConfig cfg = config().redoBinary(PG + 1, FakeRedoModel.binary()).warmSpares(1).maxLiveSidecars(2)
+                .build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            awaitReady(m, 2);
+            m.ping(tenant(1), PG);
+            assertEquals(1, m.metrics().spareHits());
+            // No PG spare now and no room to refill; tenant 2 needs room: the PG+1 spare goes, not tenant 1's.
+            m.ping(tenant(2), PG);
+            assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.EVICT));
+            assertEquals(List.of(tenant(1), tenant(2)),
+                    m.status().stream().map(SidecarStatus::tenant).sorted().toList());
+            assertEquals(0, m.metrics().spareSidecars());
+        }
+    }
+
+    @Test
+    void prewarmMakesTheSidecarLiveWithoutSendingAnything() throws Exception {
+        try (WalRedoManager m = WalRedoManager.create(config().build())) {
+            m.prewarm(tenant(1), PG);
+            int pid = sidecarPid(m, tenant(1));
+            assertEquals(0, m.metrics().redos());
+            m.prewarm(tenant(1), PG);
+            assertEquals(pid, sidecarPid(m, tenant(1)), "a second prewarm finds it live");
+            assertArrayEquals(expected(request(1)), m.redo(tenant(1), request(1), AttemptType.READ_PAGE));
+            assertEquals(pid, sidecarPid(m, tenant(1)));
+            assertEquals(0, m.metrics().spawnWait().count(), "the request found its sidecar live");
+            assertThrows(IllegalArgumentException.class, () -> m.prewarm(tenant(1), PG + 7));
+        }
+        try (WalRedoManager m = WalRedoManager.create(config().warmSpares(1).build())) {
+            awaitReady(m, 1);
+            Set<Integer> spares = sparePids();
+            m.prewarm(tenant(2), PG);
+            assertTrue(spares.contains(sidecarPid(m, tenant(2))), "prewarm takes a ready spare");
+            assertEquals(1, m.metrics().spareHits());
+        }
+    }
+
+    @Test
+    void configRejectsAnUnreasonablePoolSize() {
+        assertThrows(IllegalArgumentException.class, () -> config().warmSpares(-1).build());
+        assertThrows(IllegalArgumentException.class,
+                () -> config().warmSpares(WalRedoConfig.MAX_WARM_SPARES + 1).build());
+        assertEquals(0, config().build().warmSpares());
+        assertTrue(config().warmSpares(2).build().toString().contains("warmSpares=2"));
+    }
+}
