@@ -27,6 +27,23 @@ public final class CliArgs {
     }
 
     /**
+     * Parses a whole number, zero or above.
+     *
+     * @throws IllegalArgumentException naming {@code opt} and the value otherwise
+     */
+    public static int nonNegativeInt(String opt, String v) {
+        try {
+            int n = Integer.parseInt(v);
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(opt + " takes a whole number, 0 or more, got '" + v + "'");
+    }
+
+    /**
      * Parses {@code 500ms}, {@code 30s}, {@code 2m} or a bare number in {@code bareUnit}; positive and at most
      * {@code max}.
      *

@@ -93,8 +93,19 @@ public final class Demo {
      * @param realPages a corpus of real pages ({@code postgres/capture-corpus}) to request instead of the default
      */
     record Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary,
-            Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages) {
+            Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages, int warmSpares) {
+        Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary,
+                Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages) {
+            this(tenants, duration, idleTimeout, callers, redoBinary, libDir, fake, extraArgs, realPages,
+                    DEFAULT_WARM_SPARES);
+        }
     }
+
+    /** Warm spares by default: the demo quiesces sidecars every idle timeout, so first requests are frequent. */
+    static final int DEFAULT_WARM_SPARES = 2;
+    /** Callers by default with the fake; a real postgres redoes for real, so fewer keep 2 cores as busy. */
+    static final int DEFAULT_CALLERS = 300;
+    static final int DEFAULT_CALLERS_REAL = 32;
 
     /**
      * Runs the demo; see {@code ./scripts/demo --help}.
@@ -125,7 +136,10 @@ public final class Demo {
                   --tenants N          tenants (default 200)
                   --duration D         how long to run, e.g. 10s, 2m (default 30s)
                   --idle-timeout D     quiesce sidecars idle this long, e.g. 500ms, 2s (default 2s)
-                  --callers N          concurrent virtual-thread callers (default 300)
+                  --callers N          concurrent virtual-thread callers (default 300 with the fake, 32 with
+                                       --redo-binary: real redo costs real CPU, and 300 callers would queue
+                                       seconds of it per hot tenant, which admission refuses)
+                  --warm-spares N      warm spare sidecars (WalRedoConfig.warmSpares), 0 for none (default 2)
                   --redo-binary PATH   a postgres with --wal-redo support; default: the fake the build made,
                                        whose pages are then checked against its model. PostgreSQL 15 from
                                        ./scripts/build-postgres: real pages of a throwaway cluster, checked
@@ -140,7 +154,8 @@ public final class Demo {
     /** Parses the command line; null for {@code --help}. Throws IllegalArgumentException naming the problem. */
     static Options parse(String[] args) {
         int tenants = 200;
-        int callers = 300;
+        int callers = -1;
+        int spares = DEFAULT_WARM_SPARES;
         Duration duration = Duration.ofSeconds(30);
         Duration idle = Duration.ofSeconds(2);
         Path binary = null;
@@ -164,6 +179,7 @@ public final class Demo {
             switch (a) {
                 case "--tenants" -> tenants = CliArgs.positiveInt(a, v);
                 case "--callers" -> callers = CliArgs.positiveInt(a, v);
+                case "--warm-spares" -> spares = CliArgs.nonNegativeInt(a, v);
                 case "--duration" -> duration = duration(a, v);
                 case "--idle-timeout" -> idle = duration(a, v);
                 case "--redo-binary" -> binary = Path.of(v).toAbsolutePath();
@@ -182,8 +198,11 @@ public final class Demo {
         if (fake) {
             binary = FakeRedoModel.binary();
         }
+        if (callers < 0) {
+            callers = fake ? DEFAULT_CALLERS : DEFAULT_CALLERS_REAL;
+        }
         return new Options(tenants, duration, idle, callers, binary, Optional.ofNullable(libDir), fake, List.of(),
-                Optional.ofNullable(realPages));
+                Optional.ofNullable(realPages), spares);
     }
 
     static Duration duration(String opt, String v) {
@@ -261,6 +280,7 @@ public final class Demo {
         try {
             WalRedoConfig.Builder b = WalRedoConfig.builder()
                     .idleTimeout(o.idleTimeout())
+                    .warmSpares(o.warmSpares())
                     .redoTimeout(REDO_TIMEOUT)
                     .extraArgs(o.extraArgs());
             if (o.libDir().isPresent()) {
@@ -279,8 +299,9 @@ public final class Demo {
         for (int i = 0; i < tenants.length; i++) {
             tenants[i] = TenantShardId.of(seed.nextLong(), seed.nextLong());
         }
-        out.printf("walredo demo: %d tenants (%d hot), %d callers, %s, idle timeout %s%n", tenants.length,
-                hotCount(tenants.length), o.callers(), text(o.duration()), text(o.idleTimeout()));
+        out.printf("walredo demo: %d tenants (%d hot), %d callers, %s, idle timeout %s, %d warm spares%n",
+                tenants.length, hotCount(tenants.length), o.callers(), text(o.duration()), text(o.idleTimeout()),
+                o.warmSpares());
         out.printf("  binary %s%s%n", o.redoBinary(), o.fake() ? " (the fake; every page is checked)" : "");
         out.printf("  requests: %s; tenant %s's sidecar is SIGKILLed every %s%n",
                 real.isPresent() ? real.get().describe() : describe(work), tenants[0],
@@ -476,10 +497,11 @@ public final class Demo {
             if (now >= nextLine || now >= end) {
                 peakLibraryThreads = Math.max(peakLibraryThreads, libraryThreads(threads));
                 long done = shortDone.sum() + mediumDone.sum();
-                out.printf("t=%3ds %8.0f req/s  p99 %7s  live %4d  spawns %5d  quiesced %5d  crashed %4d  errors %d%s%n",
+                out.printf("t=%3ds %8.0f req/s  p99 %7s  live %4d  spawns %5d  spares hit/miss %5d/%-5d quiesced %5d"
+                        + "  crashed %4d  errors %d%s%n",
                         TimeUnit.NANOSECONDS.toSeconds(now - start), (done - lastDone) * 1e9 / (now - lastLine),
-                        text(interval.takeQuantile(0.99)), m.liveSidecars(), m.sidecarsStarted(),
-                        killed(m, KillCause.QUIESCE), killed(m, KillCause.ERROR), errors.sum(),
+                        text(interval.takeQuantile(0.99)), m.liveSidecars(), m.sidecarsStarted(), m.spareHits(),
+                        m.spareMisses(), killed(m, KillCause.QUIESCE), killed(m, KillCause.ERROR), errors.sum(),
                         checked ? "  wrong pages " + wrong.sum() : "");
                 lastDone = done;
                 lastLine = now;
@@ -502,33 +524,53 @@ public final class Demo {
 
     private static void summary(Options o, boolean checked, WalRedoMetrics m, Result r, long fdsBefore, long fdsAfter, PrintStream out) {
         long done = r.shortDone() + r.mediumDone();
-        out.println();
-        out.println("| metric | value |");
-        out.println("|---|---|");
-        row(out, "run", String.format("%.1f s, %d tenants, %d callers, idle timeout %s", r.seconds(), o.tenants(),
-                o.callers(), text(o.idleTimeout())));
-        row(out, "requests", String.format("%d (%.0f/s): %d short, %d medium", done, done / r.seconds(),
+        Map<String, String> rows = new java.util.LinkedHashMap<>();
+        rows.put("run", String.format("%.1f s, %d tenants, %d callers, idle timeout %s, %d warm spares", r.seconds(),
+                o.tenants(), o.callers(), text(o.idleTimeout()), o.warmSpares()));
+        rows.put("requests", String.format("%d (%.0f/s): %d short, %d medium", done, done / r.seconds(),
                 r.shortDone(), r.mediumDone()));
-        row(out, "wrong pages", checked ? Long.toString(r.wrong()) : "not checked (Neon's PostgreSQL 14 request)");
-        row(out, "failed requests", r.errors() + (r.errorKinds().isEmpty() ? "" : " " + r.errorKinds()));
-        row(out, "redo latency p50 / p99 / max", text(m.redoLatency().p50()) + " / " + text(m.redoLatency().p99())
+        rows.put("wrong pages", checked ? Long.toString(r.wrong()) : "not checked (Neon's PostgreSQL 14 request)");
+        StringJoiner kinds = new StringJoiner(", ");
+        r.errorKinds().forEach((k, v) -> kinds.add(k + " " + v));
+        rows.put("failed requests", r.errors() + (r.errorKinds().isEmpty() ? "" : ": " + kinds));
+        rows.put("redo latency p50 / p99 / max", text(m.redoLatency().p50()) + " / " + text(m.redoLatency().p99())
                 + " / " + text(m.redoLatency().max()));
-        row(out, "spawn latency p50 / p99 / max", text(m.spawnLatency().p50()) + " / " + text(m.spawnLatency().p99())
-                + " / " + text(m.spawnLatency().max()));
-        row(out, "sidecars started / spawn failures", m.sidecarsStarted() + " / " + m.spawnFailures());
+        rows.put("spawn latency p50 / p99 / max", text(m.spawnLatency().p50()) + " / "
+                + text(m.spawnLatency().p99()) + " / " + text(m.spawnLatency().max()));
+        rows.put("sidecars started / spawn failures", m.sidecarsStarted() + " / " + m.spawnFailures());
+        long firsts = m.spareHits() + m.spareMisses();
+        rows.put("warm spares: hits / misses", o.warmSpares() == 0 ? "off (--warm-spares 0)"
+                : m.spareHits() + " / " + m.spareMisses() + (firsts == 0 ? ""
+                        : String.format(Locale.ROOT, " (%.0f %% of first requests handed a spare)",
+                                100.0 * m.spareHits() / firsts)));
+        rows.put("requests that waited for a spawn", m.spawnWait().count() == 0 ? "0" : m.spawnWait().count()
+                + ", waiting p50 " + text(m.spawnWait().p50()) + " / p99 " + text(m.spawnWait().p99()));
         StringJoiner killed = new StringJoiner(", ");
         for (KillCause c : KillCause.values()) {
             killed.add(c.name().toLowerCase(Locale.ROOT) + " " + killed(m, c));
         }
-        row(out, "sidecars killed, by cause", killed.toString());
-        row(out, "SIGKILLs sent by the demo", Long.toString(r.sigkills()));
-        row(out, "retries on a fresh sidecar", Long.toString(m.retries()));
-        row(out, "peak live sidecars", Integer.toString(r.peakLiveSidecars()));
-        row(out, "live sidecars after shutdown", Integer.toString(m.liveSidecars()));
-        row(out, "sidecar stderr lines logged / rate-limited", m.stderrLinesLogged() + " / " + m.stderrLinesSuppressed());
-        row(out, "peak platform threads (JVM / walredo-*)", r.peakPlatformThreads() + " / " + r.peakLibraryThreads());
-        row(out, "open fds: at start / peak / after shutdown", fdsBefore + " / " + r.peakFds() + " / " + fdsAfter);
-        row(out, "sidecars' RSS / PSS at the peak of PSS", sidecarMemory(r));
+        rows.put("sidecars killed, by cause", killed.toString());
+        rows.put("SIGKILLs sent by the demo", Long.toString(r.sigkills()));
+        rows.put("retries on a fresh sidecar", Long.toString(m.retries()));
+        rows.put("peak live sidecars", Integer.toString(r.peakLiveSidecars()));
+        rows.put("live sidecars after shutdown", Integer.toString(m.liveSidecars()));
+        rows.put("sidecar stderr lines logged / rate-limited", m.stderrLinesLogged() + " / "
+                + m.stderrLinesSuppressed());
+        rows.put("peak platform threads (JVM / walredo-*)", r.peakPlatformThreads() + " / " + r.peakLibraryThreads());
+        rows.put("open fds: at start / peak / after shutdown", fdsBefore + " / " + r.peakFds() + " / " + fdsAfter);
+        rows.put("sidecars' RSS / PSS at the peak of PSS", sidecarMemory(r));
+        out.println();
+        table(out, rows);
+    }
+
+    /** Prints {@code rows} as an aligned two-column console table. */
+    static void table(PrintStream out, Map<String, String> rows) {
+        int width = rows.keySet().stream().mapToInt(String::length).max().orElse(0);
+        String rule = "-".repeat(width + 2) + "+" + "-".repeat(
+                rows.values().stream().mapToInt(String::length).max().orElse(0) + 2);
+        out.println(rule);
+        rows.forEach((k, v) -> out.printf("%-" + width + "s  | %s%n", k, v));
+        out.println(rule);
     }
 
     /** The sidecars' summed RSS and PSS at the sample with the largest PSS sum, and the average per sidecar. */
@@ -587,10 +629,6 @@ public final class Demo {
         return s + " and " + (shortCount - 1) + " of its shape (" + onBaseImage + " on a base image); medium ~"
                 + Math.round(mediumBytes / (double) mediumCount / 1024) + " KiB (" + mediumRecords + " records); "
                 + shortCount / mediumCount + " short to 1 medium";
-    }
-
-    private static void row(PrintStream out, String k, String v) {
-        out.println("| " + k + " | " + v + " |");
     }
 
     static String text(Duration d) {
