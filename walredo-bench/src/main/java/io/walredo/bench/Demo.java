@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.bench;
 
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.walredo.AttemptType;
 import io.walredo.BufferTag;
 import io.walredo.KillCause;
@@ -15,6 +18,7 @@ import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
+import io.walredo.micrometer.WalRedoMeters;
 import io.walredo.testing.FakeRedoModel;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -93,11 +97,12 @@ public final class Demo {
      * @param realPages a corpus of real pages ({@code postgres/capture-corpus}) to request instead of the default
      */
     record Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary,
-            Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages, int warmSpares) {
+            Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages, int warmSpares,
+            Optional<Path> prometheus) {
         Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary,
                 Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages) {
             this(tenants, duration, idleTimeout, callers, redoBinary, libDir, fake, extraArgs, realPages,
-                    DEFAULT_WARM_SPARES);
+                    DEFAULT_WARM_SPARES, Optional.empty());
         }
     }
 
@@ -140,6 +145,8 @@ public final class Demo {
                                        --redo-binary: real redo costs real CPU, and 300 callers would queue
                                        seconds of it per hot tenant, which admission refuses)
                   --warm-spares N      warm spare sidecars (WalRedoConfig.warmSpares), 0 for none (default 2)
+                  --prometheus FILE    bind the manager to Micrometer (walredo-micrometer's WalRedoMeters on a
+                                       Prometheus registry) and write the registry's scrape to FILE at the end
                   --redo-binary PATH   a postgres with --wal-redo support; default: the fake the build made,
                                        whose pages are then checked against its model. PostgreSQL 15 from
                                        ./scripts/build-postgres: real pages of a throwaway cluster, checked
@@ -161,6 +168,7 @@ public final class Demo {
         Path binary = null;
         Path libDir = null;
         Path realPages = null;
+        Path prometheus = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
@@ -185,6 +193,7 @@ public final class Demo {
                 case "--redo-binary" -> binary = Path.of(v).toAbsolutePath();
                 case "--lib-dir" -> libDir = Path.of(v).toAbsolutePath();
                 case "--real-pages" -> realPages = Path.of(v).toAbsolutePath();
+                case "--prometheus" -> prometheus = Path.of(v).toAbsolutePath();
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
         }
@@ -202,7 +211,7 @@ public final class Demo {
             callers = fake ? DEFAULT_CALLERS : DEFAULT_CALLERS_REAL;
         }
         return new Options(tenants, duration, idle, callers, binary, Optional.ofNullable(libDir), fake, List.of(),
-                Optional.ofNullable(realPages), spares);
+                Optional.ofNullable(realPages), spares, Optional.ofNullable(prometheus));
     }
 
     static Duration duration(String opt, String v) {
@@ -277,12 +286,17 @@ public final class Demo {
         int pgVersion = real.map(RealPagesWorkload::pgVersion).orElse(PG_VERSION);
         boolean checked = o.fake() || real.isPresent();
         WalRedoConfig config;
+        PrometheusMeterRegistry registry = o.prometheus().isPresent()
+                ? new PrometheusMeterRegistry(PrometheusConfig.DEFAULT) : null;
         try {
             WalRedoConfig.Builder b = WalRedoConfig.builder()
                     .idleTimeout(o.idleTimeout())
                     .warmSpares(o.warmSpares())
                     .redoTimeout(REDO_TIMEOUT)
                     .extraArgs(o.extraArgs());
+            if (registry != null) {
+                b.metricsListener(WalRedoMeters.builder(registry).tags(Tags.of("app", "walredo-demo")).build());
+            }
             if (o.libDir().isPresent()) {
                 b.redoBinary(pgVersion, o.redoBinary(), o.libDir().get());
             } else {
@@ -321,6 +335,15 @@ public final class Demo {
             manager.close();
         }
         summary(o, checked, manager.metrics(), r, fdsBefore, Probes.fds(), out);
+        if (registry != null) {
+            try {
+                Files.writeString(o.prometheus().get(), registry.scrape());
+                out.println("Prometheus scrape written to " + o.prometheus().get());
+            } catch (IOException e) {
+                out.println("demo: cannot write the Prometheus scrape: " + e.getMessage());
+                return 1;
+            }
+        }
         return r.wrong() == 0 && r.errors() == 0 ? 0 : 1;
     }
 

@@ -123,6 +123,24 @@ class DemoTest {
     }
 
     @Test
+    void prometheusWritesTheRegistrysScrape(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path scrape = dir.resolve("scrape.txt");
+        Demo.Options p = Demo.parse(new String[] {"--prometheus", scrape.toString()});
+        Demo.Options o = new Demo.Options(4, Duration.ofMillis(1200), Duration.ofMillis(200), 4, p.redoBinary(),
+                Optional.empty(), true, List.of(), Optional.empty(), 1, p.prometheus());
+        Output out = new Output();
+
+        assertEquals(0, Demo.run(o, out.stream), out.text());
+        String text = Files.readString(scrape);
+        for (String line : List.of("walredo_redo_seconds_count{app=\"walredo-demo\",attempt=\"read_page\",outcome=\"ok\"}",
+                "walredo_sidecar_spawn_seconds_count{app=\"walredo-demo\"}", "walredo_sidecars_live{app=\"walredo-demo\"} 0",
+                "walredo_sidecar_stopped_total{app=\"walredo-demo\",cause=\"shutdown\"}",
+                "walredo_redo_spawn_wait_seconds_count{app=\"walredo-demo\"}")) {
+            assertTrue(text.contains(line), line + " in\n" + text);
+        }
+    }
+
+    @Test
     void neonsShortRequestIs1132BytesOnTheWire() {
         assertEquals(1132, Demo.neonShortRequest().encodedSize());
         assertEquals(2, Demo.neonShortRequest().recordCount());
