@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -89,10 +90,21 @@ final class Sidecar {
      */
     static final long ADMISSION_MIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
-    /** Told once, on the killing thread, when this sidecar is killed; must not block. */
+    /**
+     * Where this sidecar reports its end ({@link SidecarDeaths}); each method is called exactly once per sidecar and
+     * must not block. The two come in either order: a sidecar we kill reports {@code killed} first; one whose
+     * process dies on its own is reaped first and reports {@code killed} when its death has been processed.
+     */
     interface Listener {
+        /** It left service for good: SIGKILL sent, pipes closed, waiters failed. On the killing thread. */
         void killed(Sidecar sidecar, KillCause cause);
+
+        /** Its process has been reaped; before {@link #terminated()} completes. On a {@code walredo-exit} thread. */
+        void reaped(Sidecar sidecar);
     }
+
+    /** Runs each sidecar's exit processing ({@link #exited}), which may wait briefly for the crash report. */
+    private static final Executor EXIT_THREADS = r -> Thread.ofVirtual().name("walredo-exit").start(r);
 
     /**
      * What broke this sidecar: the error its waiters get, whether their requests may be retried elsewhere,
@@ -205,20 +217,36 @@ final class Sidecar {
     }
 
     /**
-     * Completes with the exit status once the child has been reaped and the supervisor no longer counts it as
-     * live ({@link #accounted}); so detach and shutdown, which wait on this, return with the live count already
+     * Completes with the exit status once the child has been reaped and {@link Listener#reaped} no longer counts
+     * it as live; so detach and shutdown, which wait on this, return with the live count already
      * lowered. Exceptionally if the reap failed.
      */
     CompletableFuture<ExitStatus> terminated() {
         return terminated;
     }
 
-    /** Called by the supervisor once it has stopped counting this reaped sidecar as live; completes {@link #terminated()}. */
-    void accounted(ExitStatus status, Throwable reapFailure) {
-        if (reapFailure != null) {
-            terminated.completeExceptionally(reapFailure);
-        } else {
-            terminated.complete(status);
+    /**
+     * Starts watching the child's exit; called once by the launcher, right after construction. From then on this
+     * sidecar is the only observer of its process's end: {@link #exited} reports the reap, completes
+     * {@link #terminated()}, and processes a death nobody caused.
+     */
+    void watchExit() {
+        child.onExit().whenCompleteAsync(this::exited, EXIT_THREADS);
+    }
+
+    private void exited(ExitStatus status, Throwable reapFailure) {
+        try {
+            listener.reaped(this);
+        } finally {
+            // terminated() must complete whatever happens above, or detach/shutdown wait out their deadline.
+            if (reapFailure != null) {
+                terminated.completeExceptionally(reapFailure);
+            } else {
+                terminated.complete(status);
+            }
+        }
+        if (status != null) {
+            childExited(status);
         }
     }
 
@@ -239,7 +267,7 @@ final class Sidecar {
      * crashed on its own: it leaves rotation at once, so a request arriving from now on runs on a fresh one,
      * and its failure is recorded (with its last stderr lines) for the requests in it and for back-off.
      */
-    void childExited(ExitStatus status) {
+    private void childExited(ExitStatus status) {
         exitedOnItsOwn = status;
         if (state(ctl.get()) == KILLED) {
             return;

@@ -15,7 +15,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -23,40 +22,30 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Starts one sidecar process and wires it up: argv and environment, {@code posix_spawn} within
- * {@code spawnTimeout}, its stderr drainer, and the exit hook that gives back its unit of the live-sidecar cap once
- * it has been reaped. The caller has reserved that unit; whatever fails here gives it back. Used for a tenant's
- * sidecar and for a warm spare alike (a spare's key names no tenant, so its argv has no {@code --tenant-shard-id}).
+ * {@code spawnTimeout}, its stderr drainer, and the sidecar's own watch on its exit ({@link Sidecar#watchExit}),
+ * after which the sidecar reports its end to {@link SidecarDeaths} itself. The caller has reserved a unit of the
+ * live-sidecar cap; a spawn that leaves no sidecar to report gives it back here ({@link SidecarDeaths#unborn}).
+ * Used for a tenant's sidecar and for a warm spare alike (a spare's key names no tenant, so its argv has no
+ * {@code --tenant-shard-id}).
  */
 final class SidecarLauncher {
     private static final Logger log = LoggerFactory.getLogger(SidecarLauncher.class);
-
-    /** What the owner counts: every sidecar between its creation and its reap. */
-    interface Registry {
-        /** {@code sc} was created; it is reported {@link #gone} exactly once, after its reap. */
-        void born(Sidecar sc);
-
-        /** {@code sc} (null when the spawn failed before one existed) is no longer alive: its cap unit goes back. */
-        void gone(Sidecar sc);
-    }
 
     private final WalRedoConfig config;
     private final NativeRuntime runtime;
     private final Containment containment;
     private final Metrics metrics;
     private final LongSupplier nanoClock;
-    private final Sidecar.Listener killed;
-    private final Registry registry;
-    private final Executor exitThreads = r -> Thread.ofVirtual().name("walredo-exit").start(r);
+    private final SidecarDeaths deaths;
 
     SidecarLauncher(WalRedoConfig config, NativeRuntime runtime, Containment containment, Metrics metrics,
-            LongSupplier nanoClock, Sidecar.Listener killed, Registry registry) {
+            LongSupplier nanoClock, SidecarDeaths deaths) {
         this.config = config;
         this.runtime = runtime;
         this.containment = containment;
         this.metrics = metrics;
         this.nanoClock = nanoClock;
-        this.killed = killed;
-        this.registry = registry;
+        this.deaths = deaths;
     }
 
     /**
@@ -74,39 +63,28 @@ final class SidecarLauncher {
             event.begin();
             child = runtime.spawn(spec, Deadline.after(config.spawnTimeout()));
         } catch (Throwable t) {
-            registry.gone(null);
+            deaths.unborn(null);
             commit(event, key, 0, false);
             throw spawnFailed(key, bin, t);
         }
         long latency = nanoClock.getAsLong() - t0;
         commit(event, key, child.pid(), true);
         Sidecar sc = null;
-        boolean exitHooked = false;
+        boolean exitWatched = false;
         try {
             StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
                     config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines(),
                     config.stderrBytesPerSecond());
-            Sidecar created = new Sidecar(key, child, Instant.now(), nanoClock, drainer, killed, config.stallTimeout());
-            sc = created;
-            registry.born(created);
-            child.onExit().whenCompleteAsync((status, err) -> {
-                try {
-                    registry.gone(created);
-                } finally {
-                    // terminated() must complete whatever happens above, or detach/shutdown wait out their deadline
-                    created.accounted(status, err);
-                }
-                if (status != null) {
-                    created.childExited(status);
-                }
-            }, exitThreads);
-            exitHooked = true;
+            sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, deaths, config.stallTimeout());
+            deaths.born(sc);
+            sc.watchExit();
+            exitWatched = true;
             drainer.start();
         } catch (Throwable t) {
             child.close();
-            if (!exitHooked) {
-                // Nothing will observe this child's exit: give back what the hook would have.
-                registry.gone(sc);
+            if (!exitWatched) {
+                // Nothing will observe this child's exit: give back what its reap report would have.
+                deaths.unborn(sc);
             }
             throw t;
         }

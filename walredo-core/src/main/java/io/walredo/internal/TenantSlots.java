@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo.internal;
+
+import io.walredo.CapacityExhaustedException;
+import io.walredo.KillCause;
+import io.walredo.RedoCancelledException;
+import io.walredo.RedoTimeoutException;
+import io.walredo.SpawnFailedException;
+import io.walredo.TenantOverloadedException;
+import io.walredo.WalRedoConfig;
+import io.walredo.WalRedoException;
+import io.walredo.nativeio.Deadline;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The request path: a slot per tenant shard and PostgreSQL version, borrowing its sidecar, coalesced spawning
+ * with back-off, warm-spare hand-over, and retries on a fresh sidecar. Created by {@link Supervisor}, which calls
+ * {@link #execute} and {@link #acquire} on the callers' threads.
+ *
+ * <p>Threading: no global lock. The fast path is a lock-free {@link Sidecar#tryRetain()} on the slot's current
+ * sidecar; only when there is none does a caller take the slot's lock (never across I/O), where the first caller
+ * starts a spawn on its own virtual thread and every concurrent caller waits on the same future. A caller's
+ * deadline therefore never cancels a spawn that other callers share.
+ */
+final class TenantSlots {
+    private static final Logger log = LoggerFactory.getLogger(TenantSlots.class);
+    /** Retries of a request that never reached its sidecar; they do not use up the AttemptType's retries. */
+    static final int MAX_NOT_SENT_RETRIES = 3;
+    /** Longest wait for a dead sidecar's exit processing (its crash report wait is 500 ms, its stderr tail 500 ms). */
+    private static final long ACCOUNTING_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
+
+    private final WalRedoConfig config;
+    private final Map<SidecarKey, Slot> slots;
+    private final LiveCap cap;
+    /** The housekeeper's least-recently-used eviction, for a spawn at the cap. */
+    private final BooleanSupplier evictOne;
+    private final SidecarLauncher launcher;
+    private final SparePool spares;
+    private final Metrics metrics;
+    private final LongSupplier nanoClock;
+    private final AtomicBoolean managerClosed;
+
+    TenantSlots(WalRedoConfig config, Map<SidecarKey, Slot> slots, LiveCap cap, Housekeeper housekeeper,
+            SidecarLauncher launcher, SparePool spares, Metrics metrics, LongSupplier nanoClock,
+            AtomicBoolean managerClosed) {
+        this.config = config;
+        this.slots = slots;
+        this.cap = cap;
+        this.evictOne = housekeeper::evictLeastRecentlyUsedIdle;
+        this.launcher = launcher;
+        this.spares = spares;
+        this.metrics = metrics;
+        this.nanoClock = nanoClock;
+        this.managerClosed = managerClosed;
+    }
+
+    /**
+     * Runs one request, retrying on a fresh sidecar as its attempt type allows. A request none of which reached
+     * the sidecar (it had failed already, or broke the protocol while idle) is retried without using up a retry,
+     * at most {@link #MAX_NOT_SENT_RETRIES} times; a caller's own deadline or interrupt is never retried.
+     */
+    byte[] execute(SidecarKey key, ByteBuffer request, Deadline deadline, int retries, CallStats call,
+            ByteBuffer target) throws WalRedoException {
+        int retried = 0;
+        int notSent = 0;
+        for (;;) {
+            call.attempts++;
+            Sidecar sc = acquire(key, deadline, call);
+            try {
+                sc.admit(deadline, config.maxQueuedPerTenant());
+                byte[] page = sc.apply(request, deadline, target);
+                Slot slot = slots.get(key);
+                if (slot != null) {
+                    slot.recordSuccess();
+                }
+                return page;
+            } catch (AttemptFailure f) {
+                if (f.error() instanceof TenantOverloadedException o) {
+                    metrics.refused(key.tenant(), sc.pid(), o.reason());
+                    log.atDebug().addKeyValue("tenant", key.tenant()).addKeyValue("pid", sc.pid())
+                            .addKeyValue("reason", o.reason()).addKeyValue("queued", o.queued())
+                            .addKeyValue("expectedWaitMs", o.expectedWait().toMillis())
+                            .log("redo refused: sidecar overloaded");
+                }
+                boolean again = switch (f.retry()) {
+                    case NEVER -> false;
+                    case PER_ATTEMPT_TYPE -> retried < retries;
+                    case NOT_SENT -> notSent < MAX_NOT_SENT_RETRIES;
+                };
+                if (!again || deadline.isExpired() || managerClosed.get()) {
+                    throw f.error();
+                }
+                if (f.retry() == AttemptFailure.Retry.NOT_SENT) {
+                    notSent++;
+                } else {
+                    retried++;
+                }
+                metrics.retried();
+                log.atDebug().addKeyValue("tenant", key.tenant()).addKeyValue("pid", sc.pid())
+                        .addKeyValue("attempt", call.attempts).addKeyValue("reason", f.retry())
+                        .log("retrying redo on a fresh sidecar");
+            } finally {
+                sc.release();
+            }
+        }
+    }
+
+    private Slot slot(SidecarKey key) {
+        Slot s = slots.get(key);
+        return s != null ? s : slots.computeIfAbsent(key, Slot::new);
+    }
+
+    /** A borrowed sidecar for {@code key}: the live one, or one spawned (once, for every concurrent caller). */
+    Sidecar acquire(SidecarKey key, Deadline deadline, CallStats call) throws WalRedoException {
+        for (;;) {
+            Slot slot = slot(key);
+            Sidecar sc = slot.current.get();
+            if (sc != null && sc.tryRetain()) {
+                return sc;
+            }
+            if (sc != null && sc.diedUnaccounted()) {
+                awaitAccounted(sc, deadline);
+            }
+            CompletableFuture<Sidecar> spawning;
+            long backoffNanos = 0;
+            slot.lock.lock();
+            try {
+                if (slot.closedBy == null && managerClosed.get()) {
+                    slot.closedBy = KillCause.SHUTDOWN;
+                }
+                if (slot.closedBy != null) {
+                    throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                            + " was cancelled: " + (slot.closedBy == KillCause.DETACH
+                                    ? "the tenant is being detached" : "the manager is shutting down"), null);
+                }
+                sc = slot.current.get();
+                if (sc != null && sc.tryRetain()) {
+                    return sc;
+                }
+                if (sc != null) {
+                    slot.current.compareAndSet(sc, null);
+                }
+                if (slot.spawning == null) {
+                    backoffNanos = slot.failures == 0 ? 0 : slot.nextSpawnNanos - nanoClock.getAsLong();
+                    if (backoffNanos <= 0) {
+                        Sidecar spare = spares.take(key.pgVersion());
+                        if (spare != null) {
+                            return handOver(spare, slot);
+                        }
+                        if (spares.enabled()) {
+                            metrics.spareMissed();
+                        }
+                        CompletableFuture<Sidecar> started = new CompletableFuture<>();
+                        slot.spawning = started;
+                        try {
+                            startSpawn(slot, started, deadline);
+                        } catch (Throwable t) {
+                            // No spawn thread (out of memory or threads): nobody else would ever clear the slot.
+                            slot.spawning = null;
+                            started.completeExceptionally(t);
+                            throw t;
+                        }
+                    } else if (backoffNanos >= deadline.remainingNanos()) {
+                        throw new SpawnFailedException(key.tenant(), "not respawning the walredo sidecar for tenant "
+                                + key.tenant() + " yet: " + slot.failures + " consecutive failures, backing off for "
+                                + TimeUnit.NANOSECONDS.toMillis(backoffNanos) + " ms, longer than the request's"
+                                + " remaining time; last failure: " + slot.lastFailure, null);
+                    }
+                }
+                spawning = slot.spawning;
+            } finally {
+                slot.lock.unlock();
+            }
+            long waitStart = nanoClock.getAsLong();
+            try {
+                if (spawning == null) {
+                    waitOutBackoff(key, backoffNanos);
+                    continue;
+                }
+                awaitSpawn(slot, spawning, deadline);
+            } finally {
+                call.spawnWaitNanos += nanoClock.getAsLong() - waitStart;
+            }
+        }
+    }
+
+    /**
+     * Makes a spare (retained for this caller) {@code slot}'s sidecar. Runs under the slot's lock, so no other caller
+     * and no close of the slot comes between the hand-over and the slot holding it. If anything fails (an
+     * {@code Error}), the spare is killed and let go: a half-assigned sidecar serves no one.
+     */
+    private Sidecar handOver(Sidecar spare, Slot slot) {
+        try {
+            spare.assign(slot.key);
+            slot.current.set(spare);
+            metrics.spareAssigned(slot.key, spare.pid());
+            log.atInfo().addKeyValue("tenant", slot.key.tenant()).addKeyValue("pid", spare.pid())
+                    .addKeyValue("pgVersion", slot.key.pgVersion()).log("walredo warm spare handed over");
+            return spare;
+        } catch (Throwable t) {
+            slot.current.compareAndSet(spare, null);
+            spare.kill(KillCause.ERROR);
+            spare.release();
+            throw t;
+        }
+    }
+
+    private static void waitOutBackoff(SidecarKey key, long backoffNanos) throws RedoCancelledException {
+        LockSupport.parkNanos(backoffNanos);
+        if (Thread.interrupted()) {
+            Thread.currentThread().interrupt();
+            throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                    + " was cancelled: the calling thread was interrupted while waiting out the spawn back-off", null);
+        }
+    }
+
+    /** What one call went through, for its metrics and JFR event. */
+    static final class CallStats {
+        int attempts;
+        /** Time spent waiting for a spawn (or its back-off), over every attempt. */
+        long spawnWaitNanos;
+    }
+
+    /**
+     * Waits (at most {@link #ACCOUNTING_WAIT_NANOS}, within the deadline) until a sidecar that died before answering
+     * anything has been accounted for, so that its death counts toward back-off before this caller decides whether
+     * to spawn. Without the wait, a binary that dies at once was spawned again by the very request that found it
+     * dead, before its exit was processed.
+     */
+    private void awaitAccounted(Sidecar sc, Deadline deadline) throws RedoCancelledException {
+        try {
+            sc.accounted().get(Math.max(0, Math.min(deadline.remainingNanos(), ACCOUNTING_WAIT_NANOS)),
+                    TimeUnit.NANOSECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            // Proceed: the deadline or the bound passed first; back-off may then start one spawn later.
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RedoCancelledException(sc.tenant(), sc.pid(), "walredo request for tenant " + sc.tenant()
+                    + " was cancelled: the calling thread was interrupted while its dead sidecar (pid " + sc.pid()
+                    + ") was being accounted for", e);
+        }
+    }
+
+    private void awaitSpawn(Slot slot, CompletableFuture<Sidecar> spawning, Deadline deadline)
+            throws WalRedoException {
+        SidecarKey key = slot.key;
+        try {
+            spawning.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            if (slot.waitingForRoom) {
+                throw cap.exhausted(slot, e);
+            }
+            throw new RedoTimeoutException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                    + " timed out waiting for its sidecar to start; the spawn goes on for later requests", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
+                    + " was cancelled: the calling thread was interrupted while waiting for its sidecar to start"
+                    + " (the spawn goes on for later requests)", e);
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof SpawnFailedException s) {
+                throw new SpawnFailedException(key.tenant(), s.getMessage(), s);
+            }
+            if (c instanceof RedoCancelledException r) {
+                throw new RedoCancelledException(key.tenant(), 0, r.getMessage(), r);
+            }
+            if (c instanceof CapacityExhaustedException x) {
+                throw new CapacityExhaustedException(key.tenant(), x.getMessage(), x);
+            }
+            if (c instanceof RedoTimeoutException t) {
+                throw new RedoTimeoutException(key.tenant(), 0, t.getMessage(), t);
+            }
+            throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
+                    + " failed: " + c, c);
+        }
+    }
+
+    private void startSpawn(Slot slot, CompletableFuture<Sidecar> result, Deadline firstCallerDeadline) {
+        // The spawn is shared: waiting for room under the cap must not end at the first caller's deadline
+        // (each caller stops waiting at its own), so it is bounded by the longest a default request waits.
+        Deadline requesterDeadline = firstCallerDeadline.remainingNanos() > config.redoTimeout().toNanos()
+                ? firstCallerDeadline : Deadline.after(config.redoTimeout());
+        Thread.ofVirtual().name("walredo-spawn-" + slot.key.tenant()).start(() -> {
+            Sidecar sc = null;
+            Throwable error = null;
+            try {
+                sc = spawnSidecar(slot, requesterDeadline);
+            } catch (Throwable t) {
+                error = t;
+            }
+            KillCause closedBy;
+            slot.lock.lock();
+            try {
+                slot.spawning = null;
+                if (slot.closedBy == null && managerClosed.get()) {
+                    slot.closedBy = KillCause.SHUTDOWN;
+                }
+                closedBy = slot.closedBy;
+                if (sc != null && closedBy == null) {
+                    slot.current.set(sc);
+                } else if (sc == null && !(error instanceof RedoCancelledException)
+                        && !(error instanceof CapacityExhaustedException)) {
+                    // Only a real spawn failure backs off; finding no room under the cap is not one.
+                    slot.recordFailure(String.valueOf(error instanceof WalRedoException w ? w.getMessage() : error),
+                            nanoClock.getAsLong(), config);
+                }
+            } finally {
+                slot.lock.unlock();
+            }
+            if (sc != null && closedBy != null) {
+                sc.kill(closedBy);
+                error = new RedoCancelledException(slot.key.tenant(), sc.pid(), "walredo request for tenant "
+                        + slot.key.tenant() + " was cancelled: " + (closedBy == KillCause.DETACH
+                                ? "the tenant was detached" : "the manager shut down") + " while its sidecar started",
+                        null);
+            }
+            if (error == null) {
+                result.complete(sc);
+            } else {
+                if (!(error instanceof RedoCancelledException)) {
+                    metrics.spawnFailed(slot.key.tenant());
+                }
+                result.completeExceptionally(error);
+            }
+        });
+    }
+
+    /** Reserves a cap unit (waiting for room, evicting), then spawns unless the slot closed meanwhile. */
+    private Sidecar spawnSidecar(Slot slot, Deadline requesterDeadline) throws WalRedoException {
+        slot.waitingForRoom = true;
+        try {
+            cap.reserve(slot, requesterDeadline, evictOne);
+        } finally {
+            slot.waitingForRoom = false;
+        }
+        // Checked under the slot's lock, which detach and shutdown take to close it: once they have, nothing is
+        // spawned for it, and the unit just reserved goes back.
+        slot.lock.lock();
+        try {
+            if (slot.closedBy != null || managerClosed.get()) {
+                cap.release();
+                throw slot.closedWhileStarting();
+            }
+        } finally {
+            slot.lock.unlock();
+        }
+        return launcher.launch(slot.key);
+    }
+}
