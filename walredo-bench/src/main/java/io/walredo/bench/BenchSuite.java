@@ -27,7 +27,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * Runs every benchmark of {@code ./scripts/bench}, prints one table per benchmark (with a progress line while
  * it runs) and writes the report {@code docs/benchmarks.md} with its PNG charts.
  *
- * <p>Usage: {@code BenchSuite quick|full [--only throughput,spawn,cold,isolation,shared,deadlines,density]
+ * <p>Usage: {@code BenchSuite quick|full [--only throughput,spawn,cold,isolation,shared,deadlines,density,jfr]
  * [--report DIR] [--rows WORK/CALLERS,...] [--profile] [--redo-binary POSTGRES [--real-pages FILE]]}: with
  * {@code --redo-binary} (the PostgreSQL 15 binary of {@code ./scripts/build-postgres}) a last section, "real",
  * measures it beside the fake ({@link RealBinaryScenario}) on the pages of {@code --real-pages} or of
@@ -110,10 +110,10 @@ public final class BenchSuite {
     }
 
     private static final List<String> ALL = List.of("throughput", "spawn", "cold", "isolation", "shared", "deadlines",
-            "density");
+            "density", "jfr");
     /** Every section: {@link #ALL} and "real", which runs only with {@code --redo-binary}. */
     private static final List<String> KNOWN = List.of("throughput", "spawn", "cold", "isolation", "shared",
-            "deadlines", "density", "real");
+            "deadlines", "density", "jfr", "real");
     private static Path reportDir = Path.of("docs");
 
     private BenchSuite() {
@@ -183,6 +183,8 @@ public final class BenchSuite {
                 case "shared" -> new SharedCallersScenario(mode, fake, work).run(progress);
                 case "deadlines" -> new DeadlineScenario(fake, work, mode.isolationSeconds()).run(progress);
                 case "density" -> new DensityScenario(fake).run(progress);
+                case "jfr" -> JfrOverheadScenario.run(fake, Duration.ofSeconds(mode == Mode.FULL ? 10 : 5),
+                        mode == Mode.FULL ? 3 : 2, 4, 16);
                 case "real" -> new RealBinaryScenario(RealBinaryScenario.Params.of(mode), redoBinary, fake,
                         realPages(redoBinary, realPages)).run(progress);
                 default -> throw new IllegalStateException(b);
@@ -318,7 +320,7 @@ public final class BenchSuite {
                 + (only.contains("real") ? "; the last section runs PostgreSQL 15's own redo (docs/real-postgres.md)"
                         : "") + ".\n\n");
         md.append("Reproduce: `./scripts/bench quick` (under 10 minutes) or `./scripts/bench full`; "
-                + "`--only throughput,spawn,cold,isolation,shared,deadlines,density` runs a subset.\n\n");
+                + "`--only throughput,spawn,cold,isolation,shared,deadlines,density,jfr` runs a subset; `--redo-binary POSTGRES` adds the real-binary section.\n\n");
         md.append("## Targets\n\n");
         Table all = new Table("benchmark", "target", "this run", "");
         for (Section s : sections) {
@@ -327,6 +329,20 @@ public final class BenchSuite {
             }
         }
         md.append(all.markdown()).append('\n');
+        List<TargetsChart.Bar> bars = new ArrayList<>();
+        for (Section s : sections) {
+            for (Section.Target t : s.targets) {
+                if (!Double.isNaN(t.margin())) {
+                    bars.add(new TargetsChart.Bar(s.title, t.goal(), t.margin()));
+                }
+            }
+        }
+        if (!bars.isEmpty()) {
+            Path img = reportDir.resolve("img");
+            Files.createDirectories(img);
+            TargetsChart.write(img.resolve("targets.png"), bars);
+            md.append("![Every numeric target: measured against its limit, green met, red missed](img/targets.png)\n\n");
+        }
         for (Section s : sections) {
             md.append(s.markdown());
         }

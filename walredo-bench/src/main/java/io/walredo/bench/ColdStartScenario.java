@@ -81,10 +81,14 @@ final class ColdStartScenario {
         s.table("", t);
         double p50 = (double) hs.p50() / ws.p50();
         double p99 = (double) hs.p99() / ws.p50();
+        s.target("cold start with warm spares: p50 at most 2x the warm p50", Stats.time(hs.p50()) + " vs "
+                + Stats.time(ws.p50()) + ": " + Stats.ratio(p50), p50, 2, true);
+        s.target("cold start with warm spares: p99 at most 5x the warm p50", Stats.time(hs.p99()) + " vs "
+                + Stats.time(ws.p50()) + ": " + Stats.ratio(p99), p99, 5, true);
         s.note("Without spares, cold p50 is " + Stats.ratio((double) cs.p50() / ws.p50()) + " the warm p50: the spawn "
                 + "is what a cold request pays for; see the spawn benchmark above for how that cost depends on the "
-                + "host's fds. With one warm spare, cold p50 is " + Stats.ratio(p50) + " and p99 " + Stats.ratio(p99)
-                + " the warm p50 (targets: at most 2x and 5x): " + (p50 <= 2 && p99 <= 5 ? "met" : "missed") + ".");
+                + "host's fds. The spare's targets compare with the warm p50 (issue 16), the p99 too, so a slow tail "
+                + "shows as a miss.");
         return s;
     }
 

@@ -81,9 +81,9 @@ final class DensityScenario {
         s.table("Baseline before the first spawn: " + base.threads() + " platform threads, " + base.fds()
                 + " fds.", t);
         s.target("4,000 live sidecars with at most 64 platform threads", threads4000 + " platform threads",
-                threads4000 <= 64);
+                threads4000, 64, true);
         s.target("4,000 live sidecars with at most 64 KiB of JVM heap per sidecar",
-                String.format("%.1f KiB", heapPerSidecar4000 / 1024), heapPerSidecar4000 <= 64 * 1024);
+                String.format("%.1f KiB", heapPerSidecar4000 / 1024), heapPerSidecar4000, 64 * 1024, true);
 
         Table leak = new Table("", "heap", "platform threads", "fds", "zombies");
         try (WalRedoManager manager = WalRedoManager.create(WalRedoConfig.builder()

@@ -17,8 +17,13 @@ final class Section {
     final List<String> charts = new ArrayList<>();
     final List<String> notes = new ArrayList<>();
 
-    /** A goal from the issue and whether this run met it. */
-    record Target(String goal, String measured, boolean met) {
+    /**
+     * A goal from the issue and whether this run met it.
+     *
+     * @param margin for a numeric goal, the measured value relative to its limit, oriented so that at most 1 is met
+     *     (value / limit for "at most", limit / value for "at least"); NaN for a goal that is not one number
+     */
+    record Target(String goal, String measured, boolean met, double margin) {
     }
 
     Section(String title, String method) {
@@ -33,7 +38,18 @@ final class Section {
     }
 
     Section target(String goal, String measured, boolean met) {
-        targets.add(new Target(goal, measured, met));
+        targets.add(new Target(goal, measured, met, Double.NaN));
+        return this;
+    }
+
+    /**
+     * A numeric goal: {@code value} at most (or at least) {@code limit}; met is decided here, and the margin is drawn
+     * in the report's targets chart.
+     */
+    Section target(String goal, String measured, double value, double limit, boolean atMost) {
+        boolean met = atMost ? value <= limit : value >= limit;
+        double margin = atMost ? value / limit : limit / value;
+        targets.add(new Target(goal, measured, met, margin));
         return this;
     }
 

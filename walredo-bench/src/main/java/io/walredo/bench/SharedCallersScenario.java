@@ -144,7 +144,7 @@ final class SharedCallersScenario {
                     + Math.round(KEPT_TARGET * 100) + " % of their all-fast throughput with one slow tenant",
                     String.format("%.1f %% (%,.0f → %,.0f redos/s)", kept * 100, fastSum / fastRates.size(),
                             slowSum / slowRates.size()),
-                    kept >= KEPT_TARGET);
+                    kept, KEPT_TARGET, false);
             series.add(new Chart.Series(config.legend() + ", all fast", fastPoints, false, g));
             series.add(new Chart.Series(config.legend() + ", one slow", slowPoints, true, g));
             if (fastRates.size() > 1) {
