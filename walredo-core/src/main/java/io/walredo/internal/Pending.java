@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo.internal;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * One request's place in a sidecar's {@link AnswerQueue}: a node of the queue itself, so appending allocates nothing.
+ * Created by the requesting thread ({@code waiter}); completed by whichever thread holds the reader role.
+ *
+ * <p><b>States.</b> WAITING → DONE (answer delivered), WAITING → ABANDONED (the caller gave up: its answer is read
+ * and dropped), and, for an answer copied into the caller's own buffer, WAITING → FILLING → DONE: the reader claims
+ * the entry before copying, so a caller that gives up while a copy runs waits for it and returns the page, and the
+ * caller's buffer is never written after its call has returned or thrown.
+ */
+final class Pending {
+    private static final int WAITING = 0;
+    private static final int DONE = 1;
+    private static final int ABANDONED = 2;
+    /** The reader is copying the answer into {@link #target}; DONE follows. */
+    private static final int FILLING = 3;
+
+    final Thread waiter;
+    /** Where the answer goes (8192 bytes from its position), or null for a new array in {@link #page}. */
+    final ByteBuffer target;
+    private final AtomicInteger state = new AtomicInteger();
+    /** Written before the DONE transition publishes it. */
+    byte[] page;
+    /** Guarded by the sidecar's queueLock. */
+    Pending next;
+
+    Pending(Thread waiter, ByteBuffer target) {
+        this.waiter = waiter;
+        this.target = target == null ? null : target.duplicate();
+    }
+
+    boolean isDone() {
+        return state.get() == DONE;
+    }
+
+    boolean isWaiting() {
+        return state.get() == WAITING;
+    }
+
+    /**
+     * Delivers the answer ({@code src}: its 8192 bytes from position to limit); an abandoned request's answer is
+     * dropped. {@code page} is an array allocated in advance for an owner without a target, or null.
+     */
+    void deliver(ByteBuffer src, byte[] page) {
+        if (target == null) {
+            byte[] a = page != null ? page : new byte[ProtocolCodec.PAGE_BYTES];
+            src.get(a);
+            complete(a);
+        } else if (state.compareAndSet(WAITING, FILLING)) {
+            try {
+                target.put(target.position(), src, src.position(), ProtocolCodec.PAGE_BYTES);
+            } finally {
+                state.set(DONE);
+                if (waiter != Thread.currentThread()) {
+                    LockSupport.unpark(waiter);
+                }
+            }
+        }
+    }
+
+    private void complete(byte[] answer) {
+        page = answer;
+        if (state.compareAndSet(WAITING, DONE) && waiter != Thread.currentThread()) {
+            LockSupport.unpark(waiter);
+        }
+    }
+
+    /**
+     * Gives up waiting; false if the answer arrived first (then it must be used). While the reader copies into
+     * the target this waits for the copy (a memcpy of 8 KiB), so the target is never written after it returns.
+     */
+    boolean abandon() {
+        for (int spins = 0; ; spins++) {
+            if (state.compareAndSet(WAITING, ABANDONED)) {
+                return true;
+            }
+            int s = state.get();
+            if (s == ABANDONED) {
+                return true;
+            }
+            if (s == DONE) {
+                return false;
+            }
+            if (spins < 64) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: Apache-2.0
+package io.walredo.internal;
+
+import io.walredo.KillCause;
+import io.walredo.TenantShardId;
+import io.walredo.WalRedoException;
+import io.walredo.internal.AttemptFailure.Retry;
+import io.walredo.nativeio.ChildProcess;
+import io.walredo.nativeio.ExitStatus;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
+
+/**
+ * The life of one sidecar: its ctl word (state and borrow count), retain / release / retire / kill, the watch on
+ * its process's exit, its recorded {@link Failure}, and the two reports of its end to its {@link Listener}. The
+ * first layer of {@link Sidecar} (see there for ownership; the layers are one object, so no redo pays a hop
+ * between them): {@link AnswerQueue} and {@link AnswerReader} build on it, {@link Sidecar} is the face.
+ *
+ * <p><b>States.</b> ACTIVE (in rotation) → RETIRED (out of rotation: idle-reserved, detached, or its process
+ * exited; in-flight requests may still finish) → KILLED. A failure the sidecar is to blame for (crash,
+ * garbage, output nobody asked for, no progress for {@code stallTimeout}) records a {@link Failure} and
+ * goes straight to KILLED, failing every waiter at once.
+ *
+ * <p><b>The ctl word.</b> One {@code AtomicLong}: high 32 bits the state, low 32 bits the borrowers. Every
+ * transition is one compare-and-set of the whole word, so "borrow" ({@link #tryRetain}) and "reserve idle for
+ * killing" ({@link #tryReserveIdle}) can never both win, a retired sidecar is killed by exactly the borrower that
+ * drops the count to zero (or by {@link #retire} if there is none), and KILLED is entered exactly once.
+ *
+ * <p><b>One owner of its death.</b> Only this object observes its child's exit ({@link #watchExit}) and only it
+ * reports its end: {@link Listener#killed} once, from the thread that won the KILLED transition, and
+ * {@link Listener#reaped} once, after the reap and before {@link #terminated()} completes. The listener
+ * ({@link SidecarDeaths}) is the one place that books the slot, back-off, cap, metrics and JFR.
+ */
+abstract sealed class SidecarLife permits AnswerQueue {
+    private static final int ACTIVE = 0;
+    private static final int RETIRED = 1;
+    private static final int KILLED = 2;
+    static final Duration CRASH_REPORT_WAIT = Duration.ofMillis(500);
+
+    /**
+     * Where this sidecar reports its end ({@link SidecarDeaths}); each method is called exactly once per sidecar and
+     * must not block. The two come in either order: a sidecar we kill reports {@code killed} first; one whose
+     * process dies on its own is reaped first and reports {@code killed} when its death has been processed.
+     */
+    interface Listener {
+        /** It left service for good: SIGKILL sent, pipes closed, waiters failed. On the killing thread. */
+        void killed(Sidecar sidecar, KillCause cause);
+
+        /** Its process has been reaped; before {@link SidecarLife#terminated()} completes. On a {@code walredo-exit} thread. */
+        void reaped(Sidecar sidecar);
+    }
+
+    /** Runs each sidecar's exit processing ({@link #exited}), which may wait briefly for the crash report. */
+    private static final Executor EXIT_THREADS = r -> Thread.ofVirtual().name("walredo-exit").start(r);
+
+    /**
+     * What broke this sidecar: the error its waiters get, whether their requests may be retried elsewhere,
+     * and whether the sidecar itself is to blame (only then does it count toward spawn back-off).
+     */
+    record Failure(WalRedoException error, Retry retry, boolean sidecarAtFault) {
+    }
+
+    /** A spare's key names no tenant until {@link Sidecar#assign}; written once, before the first request. */
+    volatile SidecarKey key;
+    final ChildProcess child;
+    final int pid;
+    final LongSupplier nanoClock;
+    final StderrDrainer stderr;
+    final Listener listener;
+    final Duration stallTimeout;
+    final long stallNanos;
+    /** Replaced once, with the tenant's name, by {@link Sidecar#assign}. */
+    volatile Failures failures;
+
+    /** High 32 bits: state; low 32 bits: borrowers. One CAS decides retain versus retire races. */
+    final AtomicLong ctl = new AtomicLong();
+    final CompletableFuture<Void> accounted = new CompletableFuture<>();
+    final AtomicReference<KillCause> retireCause = new AtomicReference<>();
+    volatile long lastUsedNanos;
+    volatile boolean served;
+    volatile ExitStatus exitedOnItsOwn;
+    final AtomicReference<Failure> failure = new AtomicReference<>();
+    final CompletableFuture<ExitStatus> terminated = new CompletableFuture<>();
+
+    SidecarLife(SidecarKey key, ChildProcess child, LongSupplier nanoClock, StderrDrainer stderr, Listener listener,
+            Duration stallTimeout) {
+        this.key = key;
+        this.child = child;
+        this.pid = child.pid();
+        this.nanoClock = nanoClock;
+        this.stderr = stderr;
+        this.listener = listener;
+        this.stallTimeout = stallTimeout;
+        this.stallNanos = stallTimeout.toNanos();
+        this.failures = new Failures(key, pid);
+        this.lastUsedNanos = nanoClock.getAsLong();
+    }
+
+    /** Wakes every waiting request (on kill: they then see the recorded failure). */
+    abstract void wakeAll();
+
+    /** Answers owed: requests written (or being written) whose answers have not been read. */
+    abstract int owed();
+
+    /** The sidecar itself; the hierarchy is sealed, so this layer is always part of one. */
+    private Sidecar self() {
+        return (Sidecar) this;
+    }
+
+    SidecarKey key() {
+        return key;
+    }
+
+    TenantShardId tenant() {
+        return key.tenant();
+    }
+
+    int pid() {
+        return pid;
+    }
+
+    long lastUsedNanos() {
+        return lastUsedNanos;
+    }
+
+    int inFlight() {
+        return (int) ctl.get();
+    }
+
+    boolean isActive() {
+        return state(ctl.get()) == ACTIVE;
+    }
+
+    /**
+     * Completes with the exit status once the child has been reaped and {@link Listener#reaped} no longer counts
+     * it as live; so detach and shutdown, which wait on this, return with the live count already
+     * lowered. Exceptionally if the reap failed.
+     */
+    CompletableFuture<ExitStatus> terminated() {
+        return terminated;
+    }
+
+    /**
+     * Starts watching the child's exit; called once by the launcher, right after construction. From then on this
+     * sidecar is the only observer of its process's end: {@link #exited} reports the reap, completes
+     * {@link #terminated()}, and processes a death nobody caused.
+     */
+    void watchExit() {
+        child.onExit().whenCompleteAsync(this::exited, EXIT_THREADS);
+    }
+
+    void exited(ExitStatus status, Throwable reapFailure) {
+        try {
+            listener.reaped(self());
+        } finally {
+            // terminated() must complete whatever happens above, or detach/shutdown wait out their deadline.
+            if (reapFailure != null) {
+                terminated.completeExceptionally(reapFailure);
+            } else {
+                terminated.complete(status);
+            }
+        }
+        if (status != null) {
+            childExited(status);
+        }
+    }
+
+    /** Whether it failed through its own fault before answering any request: such a death counts toward back-off. */
+    boolean failedBeforeServing() {
+        Failure f = failure.get();
+        return f != null && f.sidecarAtFault() && !served;
+    }
+
+    /** Why it failed, for back-off bookkeeping. */
+    String failureDescription() {
+        Failure f = failure.get();
+        return f != null ? f.error().getMessage() : "sidecar pid " + pid + " failed before answering any request";
+    }
+
+    /**
+     * Called (on a virtual thread) once the child has been reaped. A child that died while not killed by us
+     * crashed on its own: it leaves rotation at once, so a request arriving from now on runs on a fresh one,
+     * and its failure is recorded (with its last stderr lines) for the requests in it and for back-off.
+     */
+    void childExited(ExitStatus status) {
+        exitedOnItsOwn = status;
+        if (state(ctl.get()) == KILLED) {
+            return;
+        }
+        leaveRotation(KillCause.ERROR);
+        if (inFlight() > 0 || owed() > 0) {
+            // A request in flight normally sees EOF or EPIPE itself and reports the precise failure (a short
+            // answer is a protocol error, not a crash); only if it has not within the grace period (a grandchild
+            // may hold the pipes open) is it failed from here.
+            LockSupport.parkNanos(CRASH_REPORT_WAIT.toNanos());
+            if (state(ctl.get()) == KILLED) {
+                return;
+            }
+        }
+        List<String> tail = stderr.tailAfterEof(CRASH_REPORT_WAIT);
+        fail(new Failure(failures.crashed("died with " + status, status, tail, "", 0, null),
+                Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+    }
+
+    static int state(long c) {
+        return (int) (c >>> 32);
+    }
+
+    static long ctl(int state, int count) {
+        return ((long) state << 32) | (count & 0xffffffffL);
+    }
+
+    /**
+     * Borrows this sidecar for one request; false if it left rotation. A child already reaped (the reactor marks
+     * it before the exit callbacks run) leaves rotation here, so no request meets a sidecar known to be dead.
+     */
+    boolean tryRetain() {
+        if (!child.isAlive()) {
+            leaveRotation(KillCause.ERROR);
+            return false;
+        }
+        for (;;) {
+            long c = ctl.get();
+            if (state(c) != ACTIVE) {
+                return false;
+            }
+            if (ctl.compareAndSet(c, c + 1)) {
+                return true;
+            }
+        }
+    }
+
+    /** Gives back a borrow; the last borrower of a retired sidecar kills it. */
+    void release() {
+        lastUsedNanos = nanoClock.getAsLong();
+        long c = ctl.decrementAndGet();
+        if ((int) c == 0 && state(c) == RETIRED) {
+            kill(retireCause.get());
+        }
+    }
+
+    /**
+     * Takes an idle sidecar out of rotation for the housekeeper or the live-sidecar cap: succeeds only if
+     * nobody borrows it, atomically with respect to {@link #tryRetain()}. The caller then kills it.
+     */
+    boolean tryReserveIdle() {
+        return ctl.compareAndSet(ctl(ACTIVE, 0), ctl(RETIRED, 0));
+    }
+
+    /**
+     * Takes this sidecar out of rotation; in-flight requests may finish, and the last one to let go
+     * kills it (with no borrower, it is killed now). Idempotent; the first cause wins.
+     */
+    void retire(KillCause cause) {
+        if (leaveRotation(cause) == 0) {
+            kill(retireCause.get());
+        }
+    }
+
+    /** ACTIVE → RETIRED; returns the borrowers at that moment, or -1 if it was no longer ACTIVE. */
+    int leaveRotation(KillCause cause) {
+        for (;;) {
+            long c = ctl.get();
+            if (state(c) != ACTIVE) {
+                return -1;
+            }
+            retireCause.compareAndSet(null, cause);
+            if (ctl.compareAndSet(c, ctl(RETIRED, (int) c))) {
+                return (int) c;
+            }
+        }
+    }
+
+    /**
+     * SIGKILLs the child and closes its pipes, failing every waiting request (with the recorded failure, or a
+     * cancellation naming {@code cause}). Idempotent, never blocks; reaping completes {@link #terminated()} a
+     * few milliseconds later.
+     */
+    void kill(KillCause cause) {
+        for (;;) {
+            long c = ctl.get();
+            if (state(c) == KILLED) {
+                return;
+            }
+            if (ctl.compareAndSet(c, ctl(KILLED, (int) c))) {
+                break;
+            }
+        }
+        failure.compareAndSet(null, defaultFailure(cause));
+        wakeAll();
+        child.close();
+        try {
+            listener.killed(self(), cause);
+        } finally {
+            accounted.complete(null);
+        }
+    }
+
+    /**
+     * Whether the process died on its own before answering anything and its death has not been processed yet (the
+     * exit callback is still collecting the exit status and stderr tail, up to {@link #CRASH_REPORT_WAIT}). Until
+     * it has, the death does not count toward spawn back-off, so a caller must not respawn yet: see
+     * {@link #accounted()}.
+     */
+    boolean diedUnaccounted() {
+        return !served && !child.isAlive() && !accounted.isDone();
+    }
+
+    /** Completes once {@link #kill} has told the listener (so back-off bookkeeping has seen this sidecar's end). */
+    CompletableFuture<Void> accounted() {
+        return accounted;
+    }
+
+    Failure defaultFailure(KillCause cause) {
+        ExitStatus exit = exitedOnItsOwn;
+        if (exit != null || !child.isAlive()) {
+            // Reaped before this kill: it died on its own (the exit callback may not have run yet).
+            return new Failure(failures.crashed(exit != null ? "died with " + exit : "died", exit, stderr.tail(), "", 0,
+                    null), Retry.PER_ATTEMPT_TYPE, true);
+        }
+        // Detach and shutdown close the tenant's slot; a retry would only be refused.
+        Retry retry = cause == KillCause.DETACH || cause == KillCause.SHUTDOWN ? Retry.NEVER : Retry.PER_ATTEMPT_TYPE;
+        return new Failure(failures.killed(cause), retry, false);
+    }
+
+    /** Records {@code f} as this sidecar's failure (the first wins), fails every waiter, kills it; returns the recorded one. */
+    Failure fail(Failure f, KillCause cause) {
+        failure.compareAndSet(null, f);
+        kill(cause);
+        return failure.get();
+    }
+
+    AttemptFailure failed(Failure f, KillCause cause) {
+        return recorded(fail(f, cause));
+    }
+
+    /** This caller's copy of the sidecar's recorded failure, retried as that failure allows. */
+    static AttemptFailure recorded(Failure f) {
+        return new AttemptFailure(Failures.copy(f.error()), f.retry());
+    }
+}
