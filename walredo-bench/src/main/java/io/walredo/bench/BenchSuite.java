@@ -22,6 +22,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
+import picocli.CommandLine;
 
 /**
  * Runs every benchmark of {@code ./scripts/bench}, prints one table per benchmark (with a progress line while
@@ -125,39 +126,30 @@ public final class BenchSuite {
      * @param args {@code quick|full [--only a,b] [--report DIR]}
      */
     public static void main(String[] args) throws Exception {
-        Mode mode = null;
-        Set<String> only = new LinkedHashSet<>(ALL);
-        Set<String> rows = new LinkedHashSet<>();
-        boolean profile = false;
-        boolean onlyGiven = false;
-        Path redoBinary = null;
-        Path realPages = null;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "quick", "full" -> mode = Mode.valueOf(args[i].toUpperCase(Locale.ROOT));
-                case "--only" -> {
-                    only = new LinkedHashSet<>(List.of(value(args, ++i).split(",")));
-                    onlyGiven = true;
-                    if (!KNOWN.containsAll(only)) {
-                        usage("--only takes a comma-separated subset of " + KNOWN + ", got " + only);
-                    }
-                }
-                case "--report" -> reportDir = Path.of(value(args, ++i));
-                case "--rows" -> rows.addAll(List.of(value(args, ++i).split(",")));
-                case "--profile" -> profile = true;
-                case "--redo-binary" -> redoBinary = Path.of(value(args, ++i)).toAbsolutePath();
-                case "--real-pages" -> realPages = Path.of(value(args, ++i)).toAbsolutePath();
-                case "-h", "--help" -> {
-                    usage(null);
-                    return;
-                }
-                default -> usage("unknown argument " + args[i]);
-            }
+        Command c;
+        try {
+            c = CliArgs.parse(new Command(), args);
+        } catch (IllegalArgumentException e) {
+            usage(e.getMessage());
+            return;
         }
-        if (mode == null) {
-            mode = Mode.QUICK;
+        if (c == null) {
+            usage(null);
+            return;
         }
-        if (redoBinary != null && !onlyGiven) {
+        Mode mode = c.mode;
+        Set<String> only = new LinkedHashSet<>(c.only != null ? c.only : ALL);
+        if (!KNOWN.containsAll(only)) {
+            usage("--only takes a comma-separated subset of " + KNOWN + ", got " + only);
+        }
+        Set<String> rows = new LinkedHashSet<>(c.rows);
+        boolean profile = c.profile;
+        Path redoBinary = c.redoBinary == null ? null : c.redoBinary.toAbsolutePath();
+        Path realPages = c.realPages == null ? null : c.realPages.toAbsolutePath();
+        if (c.report != null) {
+            reportDir = c.report;
+        }
+        if (redoBinary != null && c.only == null) {
             only.add("real");
         }
         if (only.contains("real") && redoBinary == null) {
@@ -208,11 +200,49 @@ public final class BenchSuite {
                 .corpus();
     }
 
-    private static String value(String[] args, int i) {
-        if (i >= args.length) {
-            usage(args[i - 1] + " needs a value");
+    /** The benchmarks' command line: picocli fills these fields; see {@link CliArgs}. */
+    @CommandLine.Command(name = "./scripts/bench", sortOptions = false, usageHelpWidth = 110,
+            description = "Runs the benchmarks, prints one table per benchmark and writes DIR/benchmarks.md (default "
+                    + "docs/) with PNG charts under DIR/img/. Run it alone: two busy processes on a 2-core machine "
+                    + "make every figure meaningless.")
+    static final class Command {
+        @CommandLine.Parameters(index = "0", arity = "0..1", paramLabel = "quick|full", defaultValue = "quick",
+                converter = ModeName.class, description = "quick (default) fits in 10 minutes; full runs about half "
+                        + "an hour for tighter figures")
+        Mode mode;
+        @CommandLine.Option(names = "--only", paramLabel = "LIST", split = ",",
+                description = "run only these, comma-separated: throughput, spawn, cold, isolation, shared, "
+                        + "deadlines, density, jfr, real (default: all but real; real is added by --redo-binary)")
+        List<String> only;
+        @CommandLine.Option(names = "--report", paramLabel = "DIR", description = "where benchmarks.md and img/ go "
+                + "(default docs/)")
+        Path report;
+        @CommandLine.Option(names = "--rows", paramLabel = "WORK/CALLERS", split = ",",
+                description = "only these throughput rows, e.g. short/1,ping/128")
+        List<String> rows = new ArrayList<>();
+        @CommandLine.Option(names = "--profile", description = "profile the throughput row furthest from the C "
+                + "client with JFR even when every target is met (it always does on a miss)")
+        boolean profile;
+        @CommandLine.Option(names = "--redo-binary", paramLabel = "POSTGRES", description = "a PostgreSQL 15 with a "
+                + "walredo mode (./scripts/build-postgres prints it): adds the real-binary section")
+        Path redoBinary;
+        @CommandLine.Option(names = "--real-pages", paramLabel = "FILE",
+                description = "with --redo-binary: the pages to request (a postgres/capture-corpus file)")
+        Path realPages;
+        @CommandLine.Mixin
+        CliArgs.HelpOption help;
+    }
+
+    /** quick or full, any case. */
+    static final class ModeName implements CommandLine.ITypeConverter<Mode> {
+        @Override
+        public Mode convert(String v) {
+            try {
+                return Mode.valueOf(v.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException("takes quick or full, got '" + v + "'");
+            }
         }
-        return args[i];
     }
 
     private static void usage(String problem) {
@@ -220,12 +250,7 @@ public final class BenchSuite {
         if (problem != null) {
             out.println("bench: " + problem);
         }
-        out.println("usage: ./scripts/bench [quick|full] [--only " + String.join(",", ALL) + "] [--report DIR]"
-                + " [--rows WORK/CALLERS,...] [--profile] [--redo-binary POSTGRES [--real-pages FILE]]");
-        out.println("  quick (default) fits in 10 minutes; full runs longer for tighter figures.");
-        out.println("  Writes DIR/benchmarks.md (default docs/) and PNG charts under DIR/img/.");
-        out.println("  --rows short/1,ping/128 runs only those throughput rows; --profile profiles the throughput row");
-        out.println("  furthest from the C client with JFR even when every target is met (it always does on a miss).");
+        out.println(CliArgs.usage(new Command()));
         if (problem != null) {
             System.exit(2);
         }

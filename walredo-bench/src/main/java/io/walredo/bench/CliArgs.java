@@ -3,44 +3,88 @@ package io.walredo.bench;
 
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
+import picocli.CommandLine;
 
-/** Option values of the demo's and the soak's command lines, checked with messages that name the option. */
+/**
+ * The one command-line parser of the demo, the soak and the benchmarks: picocli over a command object whose
+ * {@code @Option} fields say what each takes, plus the converters they share, whose messages name what a value must
+ * be. {@code --name value} and {@code --name=value} both work; {@code --help} prints picocli's generated usage.
+ */
 public final class CliArgs {
     private CliArgs() {
     }
 
     /**
-     * Parses a whole number above zero.
+     * Parses {@code args} into {@code command}'s annotated fields.
      *
-     * @throws IllegalArgumentException naming {@code opt} and the value otherwise
+     * @return {@code command}, or null if help was asked for
+     * @throws IllegalArgumentException naming the option and the problem
      */
-    public static int positiveInt(String opt, String v) {
+    public static <T> T parse(T command, String[] args) {
+        CommandLine cl = new CommandLine(command);
         try {
-            int n = Integer.parseInt(v);
-            if (n > 0) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
+            cl.parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
         }
-        throw new IllegalArgumentException(opt + " takes a positive whole number, got '" + v + "'");
+        return cl.isUsageHelpRequested() ? null : command;
     }
 
-    /**
-     * Parses a whole number, zero or above.
-     *
-     * @throws IllegalArgumentException naming {@code opt} and the value otherwise
-     */
-    public static int nonNegativeInt(String opt, String v) {
+    /** The usage text picocli generates for {@code command}, without colours. */
+    public static String usage(Object command) {
+        return new CommandLine(command).getUsageMessage(CommandLine.Help.Ansi.OFF).stripTrailing();
+    }
+
+    /** {@code -h}/{@code --help}, mixed into every command ({@code @Mixin}). */
+    public static final class HelpOption {
+        @CommandLine.Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
+        boolean help;
+    }
+
+    /** A whole number above zero. */
+    public static final class PositiveInt implements CommandLine.ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String v) {
+            return atLeast(v, 1, "a positive whole number");
+        }
+    }
+
+    /** A whole number, zero or above. */
+    public static final class NonNegativeInt implements CommandLine.ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String v) {
+            return atLeast(v, 0, "a whole number, 0 or more");
+        }
+    }
+
+    /** {@code 500ms}, {@code 30s}, {@code 2m} or a bare number of seconds; positive. */
+    public static final class Seconds implements CommandLine.ITypeConverter<Duration> {
+        @Override
+        public Duration convert(String v) {
+            return duration(v, ChronoUnit.SECONDS, ChronoUnit.FOREVER.getDuration(),
+                    "a positive duration such as 500ms, 30s or 2m");
+        }
+    }
+
+    /** {@code 100ms}, {@code 5s}, {@code 2m} or a bare number of milliseconds; positive, at most a day. */
+    public static final class MillisUpToADay implements CommandLine.ITypeConverter<Duration> {
+        @Override
+        public Duration convert(String v) {
+            return duration(v, ChronoUnit.MILLIS, Duration.ofDays(1),
+                    "a positive duration of at most a day such as 100ms, 5s or 2m");
+        }
+    }
+
+    private static int atLeast(String v, int min, String rule) {
         try {
             int n = Integer.parseInt(v);
-            if (n >= 0) {
+            if (n >= min) {
                 return n;
             }
         } catch (NumberFormatException e) {
             // reported below
         }
-        throw new IllegalArgumentException(opt + " takes a whole number, 0 or more, got '" + v + "'");
+        throw new CommandLine.TypeConversionException("takes " + rule + ", got '" + v + "'");
     }
 
     /**
@@ -48,9 +92,8 @@ public final class CliArgs {
      * {@code max}.
      *
      * @param rule how the error message describes an accepted value, e.g. "a positive duration such as 30s"
-     * @throws IllegalArgumentException "{@code opt} takes {@code rule}, got '{@code v}'" otherwise
      */
-    public static Duration duration(String opt, String v, ChronoUnit bareUnit, Duration max, String rule) {
+    static Duration duration(String v, ChronoUnit bareUnit, Duration max, String rule) {
         try {
             Duration d;
             if (v.endsWith("ms")) {
@@ -68,6 +111,6 @@ public final class CliArgs {
         } catch (NumberFormatException | ArithmeticException e) {
             // reported below
         }
-        throw new IllegalArgumentException(opt + " takes " + rule + ", got '" + v + "'");
+        throw new CommandLine.TypeConversionException("takes " + rule + ", got '" + v + "'");
     }
 }

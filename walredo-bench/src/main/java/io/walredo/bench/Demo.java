@@ -20,6 +20,7 @@ import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
 import io.walredo.micrometer.WalRedoMeters;
 import io.walredo.testing.FakeRedoModel;
+import picocli.CommandLine;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
@@ -29,7 +30,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -136,87 +136,74 @@ public final class Demo {
     }
 
     static String usage() {
-        return """
-                usage: ./scripts/demo [options]
-                  --tenants N          tenants (default 200)
-                  --duration D         how long to run, e.g. 10s, 2m (default 30s)
-                  --idle-timeout D     quiesce sidecars idle this long, e.g. 500ms, 2s (default 2s)
-                  --callers N          concurrent virtual-thread callers (default 300 with the fake, 32 with
-                                       --redo-binary: real redo costs real CPU, and 300 callers would queue
-                                       seconds of it per hot tenant, which admission refuses)
-                  --warm-spares N      warm spare sidecars (WalRedoConfig.warmSpares), 0 for none (default 2)
-                  --prometheus FILE    bind the manager to Micrometer (walredo-micrometer's WalRedoMeters on a
-                                       Prometheus registry) and write the registry's scrape to FILE at the end
-                  --redo-binary PATH   a postgres with --wal-redo support; default: the fake the build made,
-                                       whose pages are then checked against its model. PostgreSQL 15 from
-                                       ./scripts/build-postgres: real pages of a throwaway cluster, checked
-                                       against the server's (postgres/capture-corpus, cached); a Neon-built
-                                       PostgreSQL 14: Neon's short request, unchecked
-                  --real-pages FILE    with --redo-binary: the pages to request (a postgres/capture-corpus file)
-                  --lib-dir PATH       library directory of --redo-binary, passed to it as LD_LIBRARY_PATH
-                  --help               this text
-                Options take their value as the next argument or after '=' (--tenants=50).""";
+        return CliArgs.usage(new Command());
+    }
+
+    /** The demo's command line: picocli fills these fields; see {@link CliArgs}. */
+    @CommandLine.Command(name = "./scripts/demo", sortOptions = false, usageHelpWidth = 110,
+            description = "Runs the walredo manager under a pageserver-like load against the fake redo binary (or a "
+                    + "real one), checking every page, and prints a summary.",
+            footer = "D: 500ms, 30s, 2m, or a bare number of seconds. Exit status: 0 if every page was right and no "
+                    + "request failed, 1 otherwise, 2 for a usage error.")
+    static final class Command {
+        @CommandLine.Option(names = "--tenants", paramLabel = "N", defaultValue = "200",
+                converter = CliArgs.PositiveInt.class, description = "tenants (default ${DEFAULT-VALUE})")
+        int tenants;
+        @CommandLine.Option(names = "--duration", paramLabel = "D", defaultValue = "30s",
+                converter = CliArgs.Seconds.class, description = "how long to run (default ${DEFAULT-VALUE})")
+        Duration duration;
+        @CommandLine.Option(names = "--idle-timeout", paramLabel = "D", defaultValue = "2s",
+                converter = CliArgs.Seconds.class,
+                description = "quiesce sidecars idle this long (default ${DEFAULT-VALUE})")
+        Duration idleTimeout;
+        @CommandLine.Option(names = "--callers", paramLabel = "N", converter = CliArgs.PositiveInt.class,
+                description = "concurrent virtual-thread callers (default " + DEFAULT_CALLERS + " with the fake, "
+                        + DEFAULT_CALLERS_REAL + " with --redo-binary: real redo costs real CPU, and 300 callers would "
+                        + "queue seconds of it per hot tenant, which admission refuses)")
+        Integer callers;
+        @CommandLine.Option(names = "--warm-spares", paramLabel = "N", defaultValue = "" + DEFAULT_WARM_SPARES,
+                converter = CliArgs.NonNegativeInt.class,
+                description = "warm spare sidecars (WalRedoConfig.warmSpares), 0 for none (default ${DEFAULT-VALUE})")
+        int warmSpares;
+        @CommandLine.Option(names = "--prometheus", paramLabel = "FILE",
+                description = "bind the manager to Micrometer (walredo-micrometer's WalRedoMeters on a Prometheus "
+                        + "registry) and write the registry's scrape to FILE at the end")
+        Path prometheus;
+        @CommandLine.Option(names = "--redo-binary", paramLabel = "PATH",
+                description = "a postgres with --wal-redo support; default: the fake the build made, whose pages "
+                        + "are then checked against its model. PostgreSQL 15 from ./scripts/build-postgres: real pages "
+                        + "of a throwaway cluster, checked against the server's (postgres/capture-corpus, cached); a "
+                        + "Neon-built PostgreSQL 14: Neon's short request, unchecked")
+        Path redoBinary;
+        @CommandLine.Option(names = "--real-pages", paramLabel = "FILE",
+                description = "with --redo-binary: the pages to request (a postgres/capture-corpus file)")
+        Path realPages;
+        @CommandLine.Option(names = "--lib-dir", paramLabel = "PATH",
+                description = "library directory of --redo-binary, passed to it as LD_LIBRARY_PATH")
+        Path libDir;
+        @CommandLine.Mixin
+        CliArgs.HelpOption help;
     }
 
     /** Parses the command line; null for {@code --help}. Throws IllegalArgumentException naming the problem. */
     static Options parse(String[] args) {
-        int tenants = 200;
-        int callers = -1;
-        int spares = DEFAULT_WARM_SPARES;
-        Duration duration = Duration.ofSeconds(30);
-        Duration idle = Duration.ofSeconds(2);
-        Path binary = null;
-        Path libDir = null;
-        Path realPages = null;
-        Path prometheus = null;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--help") || a.equals("-h")) {
-                return null;
-            }
-            String v;
-            int eq = a.indexOf('=');
-            if (a.startsWith("--") && eq > 0) {
-                v = a.substring(eq + 1);
-                a = a.substring(0, eq);
-            } else if (i + 1 < args.length) {
-                v = args[++i];
-            } else {
-                throw new IllegalArgumentException("option " + a + " needs a value");
-            }
-            switch (a) {
-                case "--tenants" -> tenants = CliArgs.positiveInt(a, v);
-                case "--callers" -> callers = CliArgs.positiveInt(a, v);
-                case "--warm-spares" -> spares = CliArgs.nonNegativeInt(a, v);
-                case "--duration" -> duration = duration(a, v);
-                case "--idle-timeout" -> idle = duration(a, v);
-                case "--redo-binary" -> binary = Path.of(v).toAbsolutePath();
-                case "--lib-dir" -> libDir = Path.of(v).toAbsolutePath();
-                case "--real-pages" -> realPages = Path.of(v).toAbsolutePath();
-                case "--prometheus" -> prometheus = Path.of(v).toAbsolutePath();
-                default -> throw new IllegalArgumentException("unknown option " + a);
-            }
+        Command c = CliArgs.parse(new Command(), args);
+        if (c == null) {
+            return null;
         }
-        boolean fake = binary == null;
-        if (fake && libDir != null) {
+        boolean fake = c.redoBinary == null;
+        if (fake && c.libDir != null) {
             throw new IllegalArgumentException("--lib-dir needs --redo-binary");
         }
-        if (fake && realPages != null) {
+        if (fake && c.realPages != null) {
             throw new IllegalArgumentException("--real-pages needs --redo-binary");
         }
-        if (fake) {
-            binary = FakeRedoModel.binary();
-        }
-        if (callers < 0) {
-            callers = fake ? DEFAULT_CALLERS : DEFAULT_CALLERS_REAL;
-        }
-        return new Options(tenants, duration, idle, callers, binary, Optional.ofNullable(libDir), fake, List.of(),
-                Optional.ofNullable(realPages), spares, Optional.ofNullable(prometheus));
-    }
-
-    static Duration duration(String opt, String v) {
-        return CliArgs.duration(opt, v, ChronoUnit.SECONDS, ChronoUnit.FOREVER.getDuration(),
-                "a positive duration such as 500ms, 30s or 2m");
+        Path binary = fake ? FakeRedoModel.binary() : c.redoBinary.toAbsolutePath();
+        int callers = c.callers != null ? c.callers : fake ? DEFAULT_CALLERS : DEFAULT_CALLERS_REAL;
+        return new Options(c.tenants, c.duration, c.idleTimeout, callers, binary,
+                Optional.ofNullable(c.libDir).map(Path::toAbsolutePath), fake, List.of(),
+                Optional.ofNullable(c.realPages).map(Path::toAbsolutePath), c.warmSpares,
+                Optional.ofNullable(c.prometheus).map(Path::toAbsolutePath));
     }
 
     /**

@@ -61,13 +61,25 @@ class DemoTest {
 
     @Test
     void rejectsBadCommandLinesNamingTheOption() {
-        assertMessage("--tenants takes a positive whole number, got '0'", "--tenants", "0");
-        assertMessage("--callers takes a positive whole number, got 'many'", "--callers", "many");
-        assertMessage("--duration takes a positive duration such as 500ms, 30s or 2m, got '0s'", "--duration", "0s");
-        assertMessage("option --idle-timeout needs a value", "--idle-timeout");
-        assertMessage("unknown option --tenant", "--tenant", "5");
+        assertMessage("Invalid value for option '--tenants': takes a positive whole number, got '0'", "--tenants", "0");
+        assertMessage("Invalid value for option '--callers': takes a positive whole number, got 'many'", "--callers",
+                "many");
+        assertMessage("Invalid value for option '--duration': takes a positive duration such as 500ms, 30s or 2m, "
+                + "got '0s'", "--duration", "0s");
+        assertMessage("Missing required parameter for option '--idle-timeout' (D)", "--idle-timeout");
+        assertMessage("Unknown options: '--tenant', '5'", "--tenant", "5");
         assertMessage("--lib-dir needs --redo-binary", "--lib-dir", "/lib");
-        assertMessage("--warm-spares takes a whole number, 0 or more, got '-1'", "--warm-spares", "-1");
+        assertMessage("Invalid value for option '--warm-spares': takes a whole number, 0 or more, got '-1'",
+                "--warm-spares", "-1");
+    }
+
+    @Test
+    void theUsageIsGeneratedAndNamesEveryOption() {
+        String u = Demo.usage();
+        for (String o : List.of("--tenants", "--duration", "--idle-timeout", "--callers", "--warm-spares",
+                "--prometheus", "--redo-binary", "--real-pages", "--lib-dir", "--help", "(default 200)")) {
+            assertTrue(u.contains(o), o + " in\n" + u);
+        }
     }
 
     @Test

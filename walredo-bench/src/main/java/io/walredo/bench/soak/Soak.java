@@ -20,6 +20,7 @@ import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
 import io.walredo.bench.CliArgs;
+import picocli.CommandLine;
 import io.walredo.bench.Probes;
 import io.walredo.nativeio.NativeRuntime;
 import io.walredo.testing.FakeRedoModel;
@@ -31,7 +32,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.time.temporal.ChronoUnit;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -77,7 +77,7 @@ public final class Soak {
      * Default of {@code --hang-grace}: a request may return this long after its deadline before it counts as
      * hung (the check is not a benchmark).
      */
-    static final Duration DEFAULT_HANG_GRACE = Duration.ofSeconds(5);
+    static final String DEFAULT_HANG_GRACE = "5s";
     /** How long a caller pauses after its call was refused at once (TenantOverloadedException). */
     private static final long REFUSAL_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
     /** How long the end-of-run checks wait for fds, threads and children to settle. */
@@ -88,7 +88,7 @@ public final class Soak {
     /** Heap used after a full GC may exceed the baseline by this much at the end. */
     private static final long HEAP_SLACK_BYTES = 32L << 20;
     /** Default of {@code --zombie-limit}: a zombie child seen in two samples this far apart is reaped too late. */
-    static final Duration DEFAULT_ZOMBIE_LIMIT = Duration.ofSeconds(1);
+    static final String DEFAULT_ZOMBIE_LIMIT = "1s";
     private static final int MAX_EXAMPLES = 5;
 
     private Soak() {
@@ -150,21 +150,7 @@ public final class Soak {
     }
 
     static String usage() {
-        return """
-                usage: ./scripts/soak MINUTES [options]      (MINUTES may be fractional, e.g. 0.5)
-                  --tenants N       tenants (default 200)
-                  --callers N       virtual-thread callers (default 2000)
-                  --fault-every D   mean interval between faults (default 100ms)
-                  --faults LIST     kinds of fault to inject: all (default), none, or a comma-separated list of
-                                    %s
-                  --hang-grace D    a call returning later than this after its deadline counts as hung
-                                    (default 5s; SoakTest passes 30s)
-                  --zombie-limit D  a child that stays a zombie longer than this counts as not reaped
-                                    (default 1s; SoakTest passes 10s)
-                  --report FILE     also write the final table as Markdown, with date, command and machine
-                D: a whole number of ms, s or m, e.g. 100ms, 5s, 2m (no unit means ms)
-                exit status: 0 if every invariant held, 1 if one was violated, 2 for a usage error""".formatted(
-                EnumSet.allOf(FaultKind.class).toString().toLowerCase(Locale.ROOT));
+        return CliArgs.usage(new Command());
     }
 
     /** "all", "none" or comma-separated fault kind names, any case. */
@@ -180,62 +166,86 @@ public final class Soak {
             try {
                 kinds.add(FaultKind.valueOf(name.trim().toUpperCase(Locale.ROOT)));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--faults: no fault kind '" + name + "'; kinds are "
+                throw new CommandLine.TypeConversionException("no fault kind '" + name + "'; kinds are "
                         + EnumSet.allOf(FaultKind.class).toString().toLowerCase(Locale.ROOT) + ", or all, or none");
             }
         }
         return kinds;
     }
 
-    static Options parse(String[] args) {
-        if (args.length == 0) {
-            throw new IllegalArgumentException("MINUTES is required");
+    /** {@link #faultKinds} as a picocli converter. */
+    static final class FaultKinds implements CommandLine.ITypeConverter<Set<FaultKind>> {
+        @Override
+        public Set<FaultKind> convert(String v) {
+            return faultKinds(v);
         }
-        if (args[0].equals("--help") || args[0].equals("-h")) {
-            return null;
-        }
-        double minutes;
-        try {
-            minutes = Double.parseDouble(args[0]);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("MINUTES must be a number, got '" + args[0] + "'");
-        }
-        if (!(minutes > 0) || minutes > 7 * 24 * 60) {
-            throw new IllegalArgumentException("MINUTES must be above 0 and at most a week, got " + args[0]);
-        }
-        int tenants = 200;
-        int callers = 2000;
-        Duration faultEvery = Duration.ofMillis(100);
-        Set<FaultKind> faults = EnumSet.allOf(FaultKind.class);
-        Duration hangGrace = DEFAULT_HANG_GRACE;
-        Duration zombieLimit = DEFAULT_ZOMBIE_LIMIT;
-        Path report = null;
-        for (int i = 1; i < args.length; i++) {
-            String a = args[i];
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException("option " + a + " needs a value");
-            }
-            String v = args[++i];
-            switch (a) {
-                case "--tenants" -> tenants = CliArgs.positiveInt(a, v);
-                case "--callers" -> callers = CliArgs.positiveInt(a, v);
-                case "--fault-every" -> faultEvery = duration(a, v);
-                case "--faults" -> faults = faultKinds(v);
-                case "--hang-grace" -> hangGrace = duration(a, v);
-                case "--zombie-limit" -> zombieLimit = duration(a, v);
-                case "--report" -> report = Path.of(v).toAbsolutePath();
-                default -> throw new IllegalArgumentException("unknown option " + a);
-            }
-        }
-        return new Options(Duration.ofMillis(Math.round(minutes * 60_000)), tenants, callers, faultEvery, faults,
-                hangGrace,
-                zombieLimit, report, "./scripts/soak " + String.join(" ", args));
     }
 
-    /** {@code 100ms}, {@code 5s}, {@code 2m}, or a bare number of milliseconds; positive, at most a day. */
-    static Duration duration(String opt, String v) {
-        return CliArgs.duration(opt, v, ChronoUnit.MILLIS, Duration.ofDays(1),
-                "a positive duration of at most a day such as 100ms, 5s or 2m");
+    /** Minutes: a number above 0, at most a week, fractions allowed. */
+    static final class Minutes implements CommandLine.ITypeConverter<Double> {
+        @Override
+        public Double convert(String v) {
+            double minutes;
+            try {
+                minutes = Double.parseDouble(v);
+            } catch (NumberFormatException e) {
+                throw new CommandLine.TypeConversionException("MINUTES must be a number, got '" + v + "'");
+            }
+            if (!(minutes > 0) || minutes > 7 * 24 * 60) {
+                throw new CommandLine.TypeConversionException("MINUTES must be above 0 and at most a week, got " + v);
+            }
+            return minutes;
+        }
+    }
+
+    /** The soak's command line: picocli fills these fields; see {@link CliArgs}. */
+    @CommandLine.Command(name = "./scripts/soak", sortOptions = false, usageHelpWidth = 110,
+            description = "Runs many callers against many tenants of the fake redo binary while injecting faults, and "
+                    + "checks the library's invariants (no wrong page, no untyped error, no hang, no leak).",
+            footer = "D: a whole number of ms, s or m, e.g. 100ms, 5s, 2m (no unit means ms).%n"
+                    + "Exit status: 0 if every invariant held, 1 if one was violated, 2 for a usage error.")
+    static final class Command {
+        @CommandLine.Parameters(index = "0", paramLabel = "MINUTES", converter = Minutes.class,
+                description = "how long to run; may be fractional, e.g. 0.5")
+        double minutes;
+        @CommandLine.Option(names = "--tenants", paramLabel = "N", defaultValue = "200",
+                converter = CliArgs.PositiveInt.class, description = "tenants (default ${DEFAULT-VALUE})")
+        int tenants;
+        @CommandLine.Option(names = "--callers", paramLabel = "N", defaultValue = "2000",
+                converter = CliArgs.PositiveInt.class,
+                description = "virtual-thread callers (default ${DEFAULT-VALUE})")
+        int callers;
+        @CommandLine.Option(names = "--fault-every", paramLabel = "D", defaultValue = "100ms",
+                converter = CliArgs.MillisUpToADay.class,
+                description = "mean interval between faults (default ${DEFAULT-VALUE})")
+        Duration faultEvery;
+        @CommandLine.Option(names = "--faults", paramLabel = "LIST", defaultValue = "all", converter = FaultKinds.class,
+                description = "kinds of fault to inject: all (default), none, or a comma-separated list of "
+                        + "${COMPLETION-CANDIDATES}")
+        Set<FaultKind> faults;
+        @CommandLine.Option(names = "--hang-grace", paramLabel = "D", defaultValue = DEFAULT_HANG_GRACE,
+                converter = CliArgs.MillisUpToADay.class, description = "a call returning later than this after its "
+                        + "deadline counts as hung (default ${DEFAULT-VALUE}; SoakTest passes 30s)")
+        Duration hangGrace;
+        @CommandLine.Option(names = "--zombie-limit", paramLabel = "D", defaultValue = DEFAULT_ZOMBIE_LIMIT,
+                converter = CliArgs.MillisUpToADay.class, description = "a child that stays a zombie longer than "
+                        + "this counts as not reaped (default ${DEFAULT-VALUE}; SoakTest passes 10s)")
+        Duration zombieLimit;
+        @CommandLine.Option(names = "--report", paramLabel = "FILE",
+                description = "also write the final table as Markdown, with date, command and machine")
+        Path report;
+        @CommandLine.Mixin
+        CliArgs.HelpOption help;
+    }
+
+    static Options parse(String[] args) {
+        Command c = CliArgs.parse(new Command(), args);
+        if (c == null) {
+            return null;
+        }
+        return new Options(Duration.ofMillis(Math.round(c.minutes * 60_000)), c.tenants, c.callers, c.faultEvery,
+                c.faults, c.hangGrace, c.zombieLimit, c.report == null ? null : c.report.toAbsolutePath(),
+                "./scripts/soak " + String.join(" ", args));
     }
 
     /** A prebuilt request and the page the fake must answer. */
