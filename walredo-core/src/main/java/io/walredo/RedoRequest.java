@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo;
 
-import io.walredo.internal.ProtocolCodec;
+import io.walredo.internal.WireSizes;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -31,7 +31,7 @@ public final class RedoRequest {
     public static final int MAX_PG_VERSION = 99;
 
     /** The size a base image must have: one PostgreSQL page. */
-    public static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
+    public static final int PAGE_BYTES = WireSizes.PAGE_BYTES;
 
     private final int pgVersion;
     private final BufferTag tag;
@@ -296,9 +296,9 @@ public final class RedoRequest {
                     bytes += recs.get(i).length();
                 }
             }
-            long size = ProtocolCodec.encodedSize(baseImage != null, recs.size(), bytes);
-            if (size > ProtocolCodec.MAX_ENCODED_BYTES) {
-                problems.add("encoded size " + size + " bytes exceeds " + ProtocolCodec.MAX_ENCODED_BYTES
+            long size = WireSizes.encodedSize(baseImage != null, recs.size(), bytes);
+            if (size > WireSizes.MAX_ENCODED_BYTES) {
+                problems.add("encoded size " + size + " bytes exceeds " + WireSizes.MAX_ENCODED_BYTES
                         + " (one ByteBuffer); split the records over several requests, each using the previous"
                         + " result as its base image");
             }

@@ -31,20 +31,20 @@ import java.util.Objects;
  */
 public final class ProtocolCodec {
 
-    /** PostgreSQL's {@code BLCKSZ} as Neon builds it: the size of a base image and of every answer. */
-    public static final int PAGE_BYTES = 8192;
+    /** See {@link WireSizes#PAGE_BYTES}. */
+    public static final int PAGE_BYTES = WireSizes.PAGE_BYTES;
 
-    /** A BufferTag on the wire: {@code forknum:u8, spcnode:u32, dbnode:u32, relnode:u32, blknum:u32}. */
-    public static final int TAG_BYTES = 1 + 4 * Integer.BYTES;
+    /** See {@link WireSizes#TAG_BYTES}. */
+    public static final int TAG_BYTES = WireSizes.TAG_BYTES;
 
-    /** The length field, which counts itself. */
-    public static final int LENGTH_BYTES = Integer.BYTES;
+    /** See {@link WireSizes#LENGTH_BYTES}. */
+    public static final int LENGTH_BYTES = WireSizes.LENGTH_BYTES;
 
-    /** Every message's header: the type byte and the length field. */
-    public static final int HEADER_BYTES = 1 + LENGTH_BYTES;
+    /** See {@link WireSizes#HEADER_BYTES}. */
+    public static final int HEADER_BYTES = WireSizes.HEADER_BYTES;
 
-    /** The end LSN that starts an ApplyRecord payload. */
-    public static final int LSN_BYTES = Long.BYTES;
+    /** See {@link WireSizes#LSN_BYTES}. */
+    public static final int LSN_BYTES = WireSizes.LSN_BYTES;
 
     /** BeginRedoForBlock: starts a request and names the page; payload = tag. */
     public static final byte BEGIN_REDO_FOR_BLOCK = 'B';
@@ -61,44 +61,30 @@ public final class ProtocolCodec {
     /** Ping: asks for {@link #PAGE_BYTES} zero bytes, proving the process reads and writes; no payload. */
     public static final byte PING = 'H';
 
-    /** Encoded size of a BeginRedoForBlock message. */
-    public static final int BEGIN_REDO_BYTES = HEADER_BYTES + TAG_BYTES;
+    /** See {@link WireSizes#BEGIN_REDO_BYTES}. */
+    public static final int BEGIN_REDO_BYTES = WireSizes.BEGIN_REDO_BYTES;
 
-    /** Encoded size of a PushPage message. */
-    public static final int PUSH_PAGE_BYTES = HEADER_BYTES + TAG_BYTES + PAGE_BYTES;
+    /** See {@link WireSizes#PUSH_PAGE_BYTES}. */
+    public static final int PUSH_PAGE_BYTES = WireSizes.PUSH_PAGE_BYTES;
 
-    /** Encoded size of a GetPage message. */
-    public static final int GET_PAGE_BYTES = HEADER_BYTES + TAG_BYTES;
+    /** See {@link WireSizes#GET_PAGE_BYTES}. */
+    public static final int GET_PAGE_BYTES = WireSizes.GET_PAGE_BYTES;
 
-    /** Encoded size of an ApplyRecord message minus its record bytes. */
-    public static final int APPLY_RECORD_OVERHEAD = HEADER_BYTES + LSN_BYTES;
+    /** See {@link WireSizes#APPLY_RECORD_OVERHEAD}. */
+    public static final int APPLY_RECORD_OVERHEAD = WireSizes.APPLY_RECORD_OVERHEAD;
 
-    /** Encoded size of a Ping message. */
-    public static final int PING_BYTES = HEADER_BYTES;
+    /** See {@link WireSizes#PING_BYTES}. */
+    public static final int PING_BYTES = WireSizes.PING_BYTES;
 
-    /**
-     * The largest encoded request, {@code 2^31 - 1}: the most a single {@link ByteBuffer} can hold. walredoproc.c
-     * itself accepts any u32 length, so this is the library's limit, not the protocol's.
-     */
-    public static final int MAX_ENCODED_BYTES = Integer.MAX_VALUE;
+    /** See {@link WireSizes#MAX_ENCODED_BYTES}. */
+    public static final int MAX_ENCODED_BYTES = WireSizes.MAX_ENCODED_BYTES;
 
     private ProtocolCodec() {
     }
 
-    /**
-     * Computes the encoded size of a request with the given shape, without overflow, so that
-     * {@link RedoRequest} can reject one too large for a buffer before it exists.
-     *
-     * @param hasBaseImage whether a PushPage message is sent
-     * @param recordCount the number of records
-     * @param recordBytes the sum of the record lengths
-     * @return the size in bytes; may exceed {@link #MAX_ENCODED_BYTES}
-     */
+    /** See {@link WireSizes#encodedSize}. */
     public static long encodedSize(boolean hasBaseImage, int recordCount, long recordBytes) {
-        return (long) BEGIN_REDO_BYTES
-                + (hasBaseImage ? PUSH_PAGE_BYTES : 0)
-                + (long) recordCount * APPLY_RECORD_OVERHEAD + recordBytes
-                + GET_PAGE_BYTES;
+        return WireSizes.encodedSize(hasBaseImage, recordCount, recordBytes);
     }
 
     /**

@@ -89,7 +89,9 @@ final class SidecarDeaths implements Sidecar.Listener {
                 .addKeyValue("cause", cause).log("walredo sidecar killed");
     }
 
-    /** Called once per sidecar, after its reap and before its {@code terminated()} completes: the cap unit goes back. */
+    /**
+     * Called once per sidecar, after its reap and before its {@code terminated()} completes: its cap unit goes back.
+     */
     @Override
     public void reaped(Sidecar sc) {
         unreaped.remove(sc);

@@ -37,6 +37,7 @@ final class SidecarLauncher {
     private final Metrics metrics;
     private final LongSupplier nanoClock;
     private final SidecarDeaths deaths;
+    private final StderrLimits stderrLimits;
 
     SidecarLauncher(WalRedoConfig config, NativeRuntime runtime, Containment containment, Metrics metrics,
             LongSupplier nanoClock, SidecarDeaths deaths) {
@@ -46,6 +47,7 @@ final class SidecarLauncher {
         this.metrics = metrics;
         this.nanoClock = nanoClock;
         this.deaths = deaths;
+        this.stderrLimits = StderrLimits.from(config);
     }
 
     /**
@@ -73,8 +75,7 @@ final class SidecarLauncher {
         boolean exitWatched = false;
         try {
             StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
-                    config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines(),
-                    config.stderrBytesPerSecond());
+                    stderrLimits);
             sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, deaths, config.stallTimeout());
             deaths.born(sc);
             sc.watchExit();

@@ -52,7 +52,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
         /** It left service for good: SIGKILL sent, pipes closed, waiters failed. On the killing thread. */
         void killed(Sidecar sidecar, KillCause cause);
 
-        /** Its process has been reaped; before {@link SidecarLife#terminated()} completes. On a {@code walredo-exit} thread. */
+        /** Its process has been reaped; before {@link SidecarLife#terminated()} completes. On a walredo-exit thread. */
         void reaped(Sidecar sidecar);
     }
 

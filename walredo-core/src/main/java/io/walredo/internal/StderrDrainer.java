@@ -54,7 +54,7 @@ final class StderrDrainer implements Runnable {
     private final ArrayDeque<String> tail;
     private final CountDownLatch done = new CountDownLatch(1);
     private final int bytesPerSecond;
-    /** Lines that may be logged now: {@code ratePerSecond} a second, bursts of twice that. Injectable clock. */
+    /** Lines that may be logged now: {@code linesPerSecond} a second, bursts of twice that. Injectable clock. */
     private final Bucket lineTokens;
     /** Bytes that may be read now; real time, because a drainer in debt really parks. */
     private final Bucket byteTokens;
@@ -65,17 +65,18 @@ final class StderrDrainer implements Runnable {
     private boolean throttleReported;
 
     StderrDrainer(TenantShardId tenant, int pid, PipeEnd stderr, Metrics metrics, LongSupplier nanoClock,
-            int maxLineBytes, int ratePerSecond, int tailLines, int bytesPerSecond) {
+            StderrLimits limits) {
         this.tenant = tenant;
         this.pid = pid;
         this.stderr = stderr;
         this.metrics = metrics;
         this.nanoClock = nanoClock;
-        this.line = new byte[maxLineBytes];
-        this.tailLines = tailLines;
+        this.line = new byte[limits.maxLineBytes()];
+        this.tailLines = limits.tailLines();
         this.tail = new ArrayDeque<>(tailLines);
-        this.lineTokens = new Bucket(ratePerSecond, 2.0 * ratePerSecond, nanoClock.getAsLong());
-        this.bytesPerSecond = bytesPerSecond;
+        int linesPerSecond = limits.linesPerSecond();
+        this.lineTokens = new Bucket(linesPerSecond, 2.0 * linesPerSecond, nanoClock.getAsLong());
+        this.bytesPerSecond = limits.bytesPerSecond();
         this.byteTokens = new Bucket(bytesPerSecond, Math.max(BYTE_BURST, bytesPerSecond), System.nanoTime());
     }
 
@@ -252,11 +253,6 @@ final class StderrDrainer implements Runnable {
             Thread.currentThread().interrupt();
         }
         return tail();
-    }
-
-    /** Whether the drainer has finished. */
-    boolean isDone() {
-        return done.getCount() == 0;
     }
 
     /** A token bucket that may go into debt: refills at {@code perSecond}, holds at most {@code burst}. */

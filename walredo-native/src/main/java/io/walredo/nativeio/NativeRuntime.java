@@ -207,35 +207,6 @@ public final class NativeRuntime {
   }
 
   /**
-   * Spawns a child on a spawner thread. The future's dependents run on a virtual thread, never on a spawner thread.
-   * Cancelling the future before it completes abandons the spawn (a child that starts anyway is killed).
-   *
-   * @return a future completed with the child, or exceptionally with a {@link SpawnException}
-   */
-  public CompletableFuture<ChildProcess> spawnAsync(SpawnSpec spec) {
-    Objects.requireNonNull(spec, "spec");
-    CompletableFuture<ChildProcess> result = new CompletableFuture<>();
-    CompletableFuture<ChildProcess> pending = submit(spec);
-    pending.whenComplete(
-        (child, error) ->
-            callbacks.execute(
-                () -> {
-                  if (error != null) {
-                    result.completeExceptionally(error);
-                  } else if (!result.complete(child)) {
-                    child.close();
-                  }
-                }));
-    result.whenComplete(
-        (child, error) -> {
-          if (result.isCancelled()) {
-            pending.cancel(false);
-          }
-        });
-    return result;
-  }
-
-  /**
    * Returns the number of a signal by name, e.g. {@code "SIGKILL"} (or {@code "KILL"}) gives 9.
    *
    * @throws IllegalArgumentException for an unknown name

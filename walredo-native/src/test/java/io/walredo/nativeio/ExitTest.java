@@ -17,13 +17,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -183,35 +180,6 @@ class ExitTest {
     } finally {
       sidecars.forEach(ChildProcess::close);
     }
-  }
-
-  /**
-   * Dependents registered before the spawn finishes run on a callback virtual thread; those registered after run on
-   * the registering thread (CompletableFuture's rule). Either way, never on a spawner or the reactor thread.
-   */
-  @Test
-  void spawnAsyncDependentsNeverRunOnSpawnerOrReactorThreads() throws Exception {
-    for (int i = 0; i < 20; i++) {
-      Thread caller = Thread.currentThread();
-      CompletableFuture<Thread> ranOn =
-          runtime
-              .spawnAsync(fake())
-              .thenApply(
-                  child -> {
-                    child.close();
-                    return Thread.currentThread();
-                  });
-      Thread t = ranOn.get(10, TimeUnit.SECONDS);
-      assertTrue(t == caller || (t.isVirtual() && t.getName().startsWith("walredo-callback-")), t.toString());
-    }
-    ExecutionException e =
-        assertThrows(
-            ExecutionException.class,
-            () ->
-                runtime
-                    .spawnAsync(new SpawnSpec(Paths.get("/nonexistent/x"), List.of("x"), Map.of()))
-                    .get(10, TimeUnit.SECONDS));
-    assertInstanceOf(SpawnException.class, e.getCause());
   }
 
   @Test

@@ -41,12 +41,8 @@ class ScaleTest {
     List<CompletableFuture<Integer>> stderrEof = new ArrayList<>(SIDECARS);
     List<CompletableFuture<Void>> pages = new ArrayList<>(SIDECARS);
     try {
-      List<CompletableFuture<ChildProcess>> pending = new ArrayList<>(SIDECARS);
       for (int i = 0; i < SIDECARS; i++) {
-        pending.add(runtime.spawnAsync(fake()));
-      }
-      for (CompletableFuture<ChildProcess> f : pending) {
-        sidecars.add(f.get(60, TimeUnit.SECONDS));
+        sidecars.add(runtime.spawn(fake(), seconds(60)));
       }
       for (ChildProcess s : sidecars) {
         CompletableFuture<Void> page = new CompletableFuture<>();
