@@ -21,12 +21,13 @@ import org.slf4j.LoggerFactory;
 /**
  * One {@code postgres --wal-redo} child for one tenant shard and its pipes, with pipelined requests.
  *
- * <p><b>Ownership.</b> Created by {@link SidecarLauncher} after a successful spawn; its tenant's {@link Slot}
- * the tenant holds it while it is in rotation. Requests borrow it with {@link #tryRetain()} and give it
- * back with {@link #release()}; borrowers must not keep a reference. Only this class signals or reaps its
- * child (through {@link ChildProcess}, pidfd-based, so pid reuse is harmless). {@link #kill} is
- * idempotent and never blocks; {@link #terminated()} completes once the child has been reaped and is no
- * longer counted as live.
+ * <p><b>Ownership.</b> Created by {@link SidecarLauncher} after a successful spawn; its tenant's {@link Slot} holds
+ * it while it is in rotation (a warm spare: {@link SparePool}, until handed over). Requests borrow it with
+ * {@link #tryRetain()} and give it back with {@link #release()}; borrowers must not keep a reference. Only this class
+ * signals or reaps its child (through {@link ChildProcess}, pidfd-based, so pid reuse is harmless). {@link #kill}
+ * is idempotent and never blocks; {@link #terminated()} completes once the child has been reaped and is no longer
+ * counted as live. It reports its own end, once killed and once reaped, to its listener ({@link SidecarDeaths});
+ * see {@link SidecarLife}.
  *
  * <p><b>Layers.</b> One object per child, written in four files, one concern each, so that no redo pays a hop
  * between them: {@link SidecarLife} (the ctl word, retain / release / retire / kill, the exit watch and the one
