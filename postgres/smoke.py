@@ -10,6 +10,14 @@
   noblock    a record that references no block (not page redo: checkpoint, commit, ...) is refused (exit 1)
   root       started as root, the process runs as nobody before it reads input, with no descriptor but
              0, 1 and 2 open (no file, no data directory); --run-as root is refused (skipped unless root)
+  seccomp    while serving, /proc/PID/status shows Seccomp: 2 (a filter) and NoNewPrivs: 1, and stderr says
+             the filter is on; an error with a strerror() text (EPIPE on a closed stdout) is still reported
+             under the filter; with --disable-seccomp, Seccomp: 0
+  violation  a forbidden system call kills the process with SIGSYS: --seccomp-test-violation (a test hook)
+             makes it call open() once right after the filter is on; with --disable-seccomp as well, the
+             same open() succeeds and the process serves a ping and exits 0
+  panic      a PANIC in a redo routine (heap insert at an impossible offset) dies of SIGABRT under the filter,
+             as in any postgres: abort()'s system calls are allowed
   server     pages a real PostgreSQL 15 server wrote (a heap and its btree index, inserts, a checkpoint in
              between so some records carry full-page images) are rebuilt from that server's WAL records alone
              and compared byte for byte (skipped without /usr/lib/postgresql/15/bin or a 'postgres' user)
@@ -21,6 +29,7 @@
 Prints one line per check and 'N passed, N failed'; exits 1 if any failed.
 """
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -149,23 +158,30 @@ def noblock():
     return "a record without block references: exit 1, 'references no block'"
 
 
-@check("root")
-def root():
-    if os.geteuid() != 0:
-        raise Skip("not root")
-    p = subprocess.Popen([BIN, "--wal-redo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+def while_serving(args=()):
+    """Starts the binary with args and, once it answered a ping, reads /proc/PID/status and its open fds; then
+    closes stdin. Returns (status fields, sorted fds, exit code, stderr)."""
+    p = subprocess.Popen([BIN, "--wal-redo", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     try:
         p.stdin.write(w.ping())
         p.stdin.flush()
         assert len(p.stdout.read(w.PAGE_BYTES)) == w.PAGE_BYTES, "no ping answer"
         with open(f"/proc/{p.pid}/status") as f:
-            uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+            fields = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
         fds = sorted(int(fd) for fd in os.listdir(f"/proc/{p.pid}/fd"))
     finally:
         p.stdin.close()
         rc = p.wait(timeout=10)
-    err = p.stderr.read().decode()
+    return fields, fds, rc, p.stderr.read().decode()
+
+
+@check("root")
+def root():
+    if os.geteuid() != 0:
+        raise Skip("not root")
+    fields, fds, rc, err = while_serving()
+    uids = fields["Uid"].split()
     nobody = subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True).stdout.strip()
     assert uids == [nobody] * 4, f"uids {uids}, nobody is {nobody}"
     assert rc == 0 and 'switched to user "nobody"' in err, f"exit {rc}, stderr {err!r}"
@@ -173,6 +189,50 @@ def root():
     rc, _, err = w.run(BIN, b"", ["--run-as", "root"])
     assert rc == 1 and "refusing to replay WAL as root" in err, f"--run-as root: exit {rc}, {err!r}"
     return f"real/effective/saved/fs uid {nobody} and fds 0 1 2 only while serving; --run-as root refused"
+
+
+@check("seccomp")
+def seccomp():
+    fields, _, rc, err = while_serving()
+    assert rc == 0, f"exit {rc}, stderr {err!r}"
+    assert fields.get("Seccomp") == "2", f"Seccomp: {fields.get('Seccomp')!r} while serving, expected 2 (filter)"
+    assert fields.get("NoNewPrivs") == "1", f"NoNewPrivs: {fields.get('NoNewPrivs')!r}"
+    assert "seccomp filter on" in err, f"no 'seccomp filter on' line in stderr {err!r}"
+    # An error report with %m (strerror) under the filter: stdout closed, so writing a page fails with EPIPE.
+    p = subprocess.Popen([BIN, "--wal-redo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    _, err = p.communicate(w.ping(), timeout=10)
+    err = err.decode()
+    assert p.returncode == 1 and "could not write to stdout: Broken pipe" in err, f"EPIPE: exit {p.returncode}, {err!r}"
+    fields, _, rc, err = while_serving(["--disable-seccomp"])
+    assert rc == 0, f"--disable-seccomp: exit {rc}, stderr {err!r}"
+    assert fields.get("Seccomp") == "0", f"--disable-seccomp: Seccomp: {fields.get('Seccomp')!r}, expected 0"
+    assert "seccomp filter off" in err, f"--disable-seccomp: stderr {err!r}"
+    return "Seccomp: 2 and NoNewPrivs: 1 while serving, EPIPE reported; --disable-seccomp: Seccomp: 0"
+
+
+@check("violation")
+def violation():
+    rc, out, err = w.run(BIN, w.ping(), ["--seccomp-test-violation"])
+    assert rc == -signal.SIGSYS, f"exit {rc}, expected death by SIGSYS ({-signal.SIGSYS}); stderr {err!r}"
+    assert out == b"", f"answered {len(out)} bytes before dying"
+    assert "seccomp filter on" in err and "open() returned" not in err, f"stderr {err!r}"
+    rc, out, err = w.run(BIN, w.ping(), ["--disable-seccomp", "--seccomp-test-violation"])
+    assert rc == 0 and out == bytes(w.PAGE_BYTES), f"--disable-seccomp: exit {rc}, {len(out)} bytes, {err!r}"
+    assert "open() returned" in err, f"--disable-seccomp: stderr {err!r}"
+    return "open() under the filter: killed by SIGSYS before answering; without the filter: served"
+
+
+@check("panic")
+def panic():
+    # A second insert at offset 5 of a page with one tuple: heap_xlog_insert raises PANIC, which abort()s.
+    rnode = (1663, 5, 16384)
+    r1 = w.heap_insert(rnode, 0, 1, 1000, b"first tuple.....", init_page=True)
+    r2 = w.heap_insert(rnode, 0, 5, 1001, b"second tuple", init_page=False)
+    rc, out, err = w.run(BIN, w.begin(TAG) + w.apply(0x1000028, r1) + w.apply(0x1000090, r2) + w.get(TAG))
+    assert rc == -signal.SIGABRT, f"exit {rc}, expected death by SIGABRT ({-signal.SIGABRT}); stderr {err!r}"
+    assert "PANIC:  invalid max offset number" in err and "seccomp filter on" in err, f"stderr {err!r}"
+    return "a PANIC in heap redo under the filter: SIGABRT as in any postgres, not SIGSYS"
 
 
 @check("server")
@@ -197,7 +257,8 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     BIN = sys.argv[1]
-    for fn in (ping, roundtrip, protocol, heap, crc, noblock, root, server, server_mixed):
+    for fn in (ping, roundtrip, protocol, heap, crc, noblock, root, seccomp, violation, panic, server,
+               server_mixed):
         t0 = time.monotonic()
         fn()
         name, status, detail = RESULTS[-1]

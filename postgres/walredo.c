@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * walredo.c: `postgres --wal-redo [--tenant-shard-id ID] [--run-as USER]`, a process that turns "base page +
- * WAL records" into "page image" with PostgreSQL's own redo routines. It speaks Neon's walredo protocol on
- * stdin/stdout (docs/protocol.md in walredo-supervisor: B, P, A, G, H; an 8192-byte answer per G and H), logs
- * on stderr, touches no data directory and exits 0 at EOF on stdin. Any error is FATAL (exit 1): a caller
- * that sees one must not trust the stream any more, and the process has nothing worth keeping.
+ * walredo.c: `postgres --wal-redo [--tenant-shard-id ID] [--run-as USER] [--disable-seccomp]`, a process that
+ * turns "base page + WAL records" into "page image" with PostgreSQL's own redo routines. It speaks Neon's
+ * walredo protocol on stdin/stdout (docs/protocol.md in walredo-supervisor: B, P, A, G, H; an 8192-byte answer
+ * per G and H), logs on stderr, touches no data directory and exits 0 at EOF on stdin. Any error is FATAL
+ * (exit 1): a caller that sees one must not trust the stream any more, and the process has nothing worth
+ * keeping. Before it reads any input it drops root (drop_root) and then confines itself with a seccomp
+ * filter (enter_seccomp): from then on it can read stdin, write stdout and stderr, manage its memory and
+ * exit, and any other system call kills it with SIGSYS.
  *
  * scripts/build-postgres copies this file to src/backend/tcop/walredo.c; postgres/walredo.patch makes the
  * changes to core that it relies on (see docs/real-postgres.md for the design):
@@ -29,10 +32,19 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <grp.h>
+#include <locale.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
@@ -502,35 +514,270 @@ drop_root(const char *user)
 					user, (unsigned) pw->pw_uid, (unsigned) pw->pw_gid)));
 }
 
-/* argv: --wal-redo [--tenant-shard-id ID] [--run-as USER] [--disable-seccomp]. */
-static const char *
-parse_args(int argc, char *argv[], const char **tenant)
+/* What the command line asks for. */
+typedef struct WalRedoArgs
 {
-	const char *run_as = DEFAULT_RUN_AS;
+	const char *tenant;			/* --tenant-shard-id, NULL if absent */
+	const char *run_as;			/* --run-as, default DEFAULT_RUN_AS */
+	bool		seccomp;		/* false with --disable-seccomp */
+	bool		seccomp_test_violation; /* --seccomp-test-violation: see enter_seccomp() */
+} WalRedoArgs;
+
+#define USAGE "Usage: postgres --wal-redo [--tenant-shard-id ID] [--run-as USER] [--disable-seccomp]"
+
+/* argv: --wal-redo [--tenant-shard-id ID] [--run-as USER] [--disable-seccomp] [--seccomp-test-violation]. */
+static WalRedoArgs
+parse_args(int argc, char *argv[])
+{
+	WalRedoArgs args = {.tenant = NULL,.run_as = DEFAULT_RUN_AS,.seccomp = true,.seccomp_test_violation = false};
 
 	for (int i = 2; i < argc; i++)
 	{
 		if (strcmp(argv[i], "--tenant-shard-id") == 0 && i + 1 < argc)
-			*tenant = argv[++i];
+			args.tenant = argv[++i];
 		else if (strcmp(argv[i], "--run-as") == 0 && i + 1 < argc)
-			run_as = argv[++i];
+			args.run_as = argv[++i];
 		else if (strcmp(argv[i], "--disable-seccomp") == 0)
-		{
-			/* Neon's binary enters seccomp unless told not to; this one has no seccomp mode yet. */
-		}
+			args.seccomp = false;
+		else if (strcmp(argv[i], "--seccomp-test-violation") == 0)
+			args.seccomp_test_violation = true;
 		else
 			ereport(FATAL,
 					(errmsg("invalid argument \"%s\"", argv[i]),
-					 errhint("Usage: postgres --wal-redo [--tenant-shard-id ID] [--run-as USER] [--disable-seccomp]")));
+					 errhint(USAGE)));
 	}
-	return run_as;
+	return args;
+}
+
+/*
+ * ---------- seccomp ----------
+ *
+ * WAL from a tenant is untrusted input to a large C parser, and dropping root (above) still leaves a
+ * hijacked process everything `nobody` may do: open world-readable files, connect to the network, run
+ * programs, signal or ptrace other processes of the same uid (other tenants' walredo processes). So, like
+ * Neon's walredo process, this one confines itself with a seccomp-BPF allowlist once start-up is over and
+ * before it reads the first request: after it, the process can only read its stdin, write its stdout and
+ * stderr, manage its own memory and exit. A system call outside the list kills the whole process at once
+ * (SECCOMP_RET_KILL_PROCESS: it dies of SIGSYS, with no FATAL line; see docs/real-postgres.md).
+ *
+ * Neon's filter (pgxn/neon_walredo) allows exit_group, read, write, select, pselect6, brk, mmap, munmap and
+ * getpid, through libseccomp, and traps violations with a SIGSYS handler. This one is raw BPF (no library)
+ * and tighter where the arguments allow it: read only on fd 0, write only on fds 1 and 2, mmap only for
+ * anonymous memory that is not executable. It allows no select (this loop blocks in read) and adds what
+ * glibc itself may call on the paths this process takes: mremap and madvise (realloc and free of large
+ * chunks), clock_gettime and gettimeofday (log line timestamps, when the vDSO falls back to the kernel),
+ * rt_sigreturn (returning from any signal handler) and, so that a PANIC in a redo routine dies of SIGABRT
+ * as in any postgres rather than of SIGSYS, what abort() does: rt_sigprocmask, gettid, getpid and
+ * tgkill(own pid, any thread, SIGABRT).
+ *
+ * Arguments: seccomp sees each argument as 64 bits; the filter compares the low 32 bits, which is what the
+ * kernel itself uses for an fd (unsigned int), a pid and a signal number, and where PROT_EXEC and
+ * MAP_ANONYMOUS live. Both architectures handled here are little-endian, so the low half is at the
+ * argument's offset.
+ */
+#if defined(__x86_64__)
+#define WALREDO_AUDIT_ARCH AUDIT_ARCH_X86_64
+#define WALREDO_ARCH_NAME "x86_64"
+#elif defined(__aarch64__) && defined(__AARCH64EL__)
+#define WALREDO_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#define WALREDO_ARCH_NAME "aarch64"
+#endif
+
+#ifdef WALREDO_AUDIT_ARCH
+
+/*
+ * Room for the program build_filter() writes: 6 instructions of header, 2n + 3 per rule with n argument
+ * conditions, 1 at the end; 72 in all today.
+ */
+#define MAX_FILTER_INSNS 256
+
+typedef struct FilterBuilder
+{
+	struct sock_filter insns[MAX_FILTER_INSNS];
+	int			n;
+	int			allowed;		/* how many allow rules, for the log line */
+} FilterBuilder;
+
+/* A condition on one argument: its low 32 bits equal k, or have none of the bits of k, or some of them. */
+typedef enum ArgTest
+{
+	ARG_EQ,
+	ARG_BITS_CLEAR,
+	ARG_BITS_SET
+} ArgTest;
+
+typedef struct ArgCond
+{
+	int			arg;
+	ArgTest		test;
+	uint32		k;
+} ArgCond;
+
+static void
+emit(FilterBuilder *f, uint16 code, uint8 jt, uint8 jf, uint32 k)
+{
+	if (f->n >= MAX_FILTER_INSNS)
+		elog(FATAL, "seccomp filter program too long");
+	f->insns[f->n++] = (struct sock_filter) BPF_JUMP(code, k, jt, jf);
+}
+
+#define LOAD_NR(f) emit(f, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, nr))
+#define LOAD_ARG_LO(f, i) \
+	emit(f, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, args) + (i) * sizeof(uint64))
+
+/*
+ * One rule: "nr, and every condition holds: allow". A call that is not nr, or fails a condition, falls
+ * through to the next rule; after the last rule comes "kill". Layout (n conditions, 2n + 3 instructions):
+ *   0       A = nr
+ *   1       if A != nr goto next rule
+ *   2+2c    A = low half of the argument of condition c
+ *   3+2c    if condition c fails goto next rule
+ *   2n+2    allow
+ */
+static void
+allow_if(FilterBuilder *f, int nr, const ArgCond *conds, int n)
+{
+	LOAD_NR(f);
+	emit(f, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8) (2 * n + 1), (uint32) nr);
+	for (int c = 0; c < n; c++)
+	{
+		uint8		to_next = (uint8) (2 * n - 2 * c - 1);
+
+		LOAD_ARG_LO(f, conds[c].arg);
+		switch (conds[c].test)
+		{
+			case ARG_EQ:
+				emit(f, BPF_JMP | BPF_JEQ | BPF_K, 0, to_next, conds[c].k);
+				break;
+			case ARG_BITS_CLEAR:
+				emit(f, BPF_JMP | BPF_JSET | BPF_K, to_next, 0, conds[c].k);
+				break;
+			case ARG_BITS_SET:
+				emit(f, BPF_JMP | BPF_JSET | BPF_K, 0, to_next, conds[c].k);
+				break;
+		}
+	}
+	emit(f, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW);
+	f->allowed++;
+}
+
+#define ALLOW(f, nr) allow_if(f, nr, NULL, 0)
+#define ALLOW_IF(f, nr, ...) \
+	do { \
+		const ArgCond conds_[] = {__VA_ARGS__}; \
+		allow_if(f, nr, conds_, lengthof(conds_)); \
+	} while (0)
+
+static void
+build_filter(FilterBuilder *f)
+{
+	uint32		pid = (uint32) getpid();
+
+	f->n = 0;
+	f->allowed = 0;
+
+	/* Another architecture's calling convention (or numbering) must not reach the rules: kill. */
+	emit(f, BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, arch));
+	emit(f, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, WALREDO_AUDIT_ARCH);
+	emit(f, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS);
+#ifdef __x86_64__
+	/* x32 system calls have the same arch value and numbers with bit 30 set: kill. */
+	LOAD_NR(f);
+	emit(f, BPF_JMP | BPF_JGE | BPF_K, 0, 1, 0x40000000);
+	emit(f, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS);
+#endif
+
+	/* The protocol loop, most frequent first: requests on stdin, pages on stdout, log lines on stderr. */
+	ALLOW_IF(f, __NR_read, {0, ARG_EQ, STDIN_FILENO});
+	ALLOW_IF(f, __NR_write, {0, ARG_EQ, STDOUT_FILENO});
+	ALLOW_IF(f, __NR_write, {0, ARG_EQ, STDERR_FILENO});
+
+	/* Memory: malloc (palloc, lz4 and zstd decompression) grows with brk, big chunks with mmap. */
+	ALLOW(f, __NR_brk);
+	ALLOW_IF(f, __NR_mmap, {2, ARG_BITS_CLEAR, PROT_EXEC}, {3, ARG_BITS_SET, MAP_ANONYMOUS});
+	ALLOW(f, __NR_munmap);
+	ALLOW(f, __NR_mremap);
+	ALLOW(f, __NR_madvise);
+
+	/* Log line timestamps, if the vDSO has to ask the kernel. */
+	ALLOW(f, __NR_clock_gettime);
+	ALLOW(f, __NR_gettimeofday);
+
+	/* Signals: returning from a handler; abort() on PANIC (unblock SIGABRT, raise it on ourselves). */
+	ALLOW(f, __NR_rt_sigreturn);
+	ALLOW(f, __NR_rt_sigprocmask);
+	ALLOW(f, __NR_getpid);
+	ALLOW(f, __NR_gettid);
+	ALLOW_IF(f, __NR_tgkill, {0, ARG_EQ, pid}, {2, ARG_EQ, SIGABRT});
+
+	/* The end: proc_exit() and exit(). */
+	ALLOW(f, __NR_exit_group);
+	ALLOW(f, __NR_exit);
+
+	emit(f, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS);
+}
+
+#endif							/* WALREDO_AUDIT_ARCH */
+
+/*
+ * Installs the filter for good (it cannot be lifted, and every child would inherit it, though none can be
+ * made). Called last in start-up: everything that opens files (pg_control, locale data, the user
+ * database for --run-as) has been done, and everything allocated up front has been.
+ *
+ * --seccomp-test-violation is a test hook for postgres/smoke.py, kept in every build: right after the
+ * filter is on, the process calls open() once, a call the filter forbids, so it must die of SIGSYS before
+ * it reads a byte. It can only ever make this process die (with --disable-seccomp, open() works, is logged,
+ * and the process goes on), so it gives nothing to whoever controls the command line.
+ */
+static void
+enter_seccomp(const WalRedoArgs *args)
+{
+	if (args->seccomp)
+	{
+#ifdef WALREDO_AUDIT_ARCH
+		static FilterBuilder filter;	/* static: 2 KiB that need not be on the stack */
+		struct sock_fprog prog;
+
+		build_filter(&filter);
+		prog.len = (unsigned short) filter.n;
+		prog.filter = filter.insns;
+
+		/* Required of an unprivileged process; also keeps set-uid programs from gaining anything. */
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+			ereport(FATAL,
+					(errmsg("could not set no_new_privs before entering seccomp: %m"),
+					 errhint("Start with --disable-seccomp to run without the system call filter.")));
+		if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+			ereport(FATAL,
+					(errmsg("could not install the seccomp filter: %m"),
+					 errhint("The kernel may lack seccomp filters (CONFIG_SECCOMP_FILTER), or a container runtime forbids them; start with --disable-seccomp to run without the system call filter.")));
+		ereport(LOG,
+				(errmsg("seccomp filter on (%s): %d system call rules, anything else kills the process",
+						WALREDO_ARCH_NAME, filter.allowed)));
+#else
+		ereport(FATAL,
+				(errmsg("this walredo build has no seccomp filter for this architecture (only x86_64 and aarch64)"),
+				 errhint("Start with --disable-seccomp to run without the system call filter.")));
+#endif
+	}
+	else
+		ereport(LOG, (errmsg("seccomp filter off (--disable-seccomp)")));
+
+	if (args->seccomp_test_violation)
+	{
+		int			fd = open("/dev/null", O_RDONLY);	/* killed here when the filter is on */
+
+		ereport(LOG,
+				(errmsg("--seccomp-test-violation: open() returned %d, the process was not killed", fd)));
+		if (fd >= 0)
+			close(fd);
+	}
 }
 
 void
 WalRedoMain(int argc, char *argv[])
 {
-	const char *tenant = NULL;
-	const char *run_as;
+	WalRedoArgs args;
 
 	InWalRedoMode = true;
 	InitProcessGlobals();
@@ -538,11 +785,18 @@ WalRedoMain(int argc, char *argv[])
 	SetConfigOption("log_min_messages", "log", PGC_POSTMASTER, PGC_S_ARGV);
 	SetConfigOption("temp_buffers", WALREDO_LOCAL_BUFFERS, PGC_POSTMASTER, PGC_S_ARGV);
 
-	run_as = parse_args(argc, argv, &tenant);
-	drop_root(run_as);
+	args = parse_args(argc, argv);
+	drop_root(args.run_as);
 
 	/* A closed stdout becomes EPIPE and a FATAL line, as in a backend, not a silent SIGPIPE death. */
 	pqsignal(SIGPIPE, SIG_IGN);
+
+	/*
+	 * main.c took LC_MESSAGES from the environment. postgres itself is built without NLS, but glibc would
+	 * translate strerror() texts (%m) and load its message catalog from a file on first use, which, under
+	 * seccomp, would be the first error report: keep libc's messages untranslated, as postgres's are.
+	 */
+	setlocale(LC_MESSAGES, "C");
 
 	WalRedoUseEmptyControlFile();
 	InRecovery = true;			/* redo routines assume it */
@@ -554,7 +808,10 @@ WalRedoMain(int argc, char *argv[])
 	if (reader == NULL)
 		ereport(FATAL, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory allocating a WAL reader")));
 
-	ereport(DEBUG1, (errmsg_internal("walredo ready for tenant %s", tenant ? tenant : "(none)")));
+	/* Last in start-up, before the first read of stdin. */
+	enter_seccomp(&args);
+
+	ereport(DEBUG1, (errmsg_internal("walredo ready for tenant %s", args.tenant ? args.tenant : "(none)")));
 	message_loop();
 }
 
