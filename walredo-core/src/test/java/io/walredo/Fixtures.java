@@ -110,9 +110,13 @@ final class Fixtures {
         await("pid " + pid + " reaped", Duration.ofSeconds(10), () -> childState(pid).isEmpty());
     }
 
-    /** Our children that are zombies now. */
-    static List<Integer> zombies() {
-        List<Integer> out = new ArrayList<>();
+    /** One of our child processes: its pid, state letter (Z for a zombie) and command line (NULs as spaces). */
+    record Child(int pid, char state, String cmdline) {
+    }
+
+    /** Our child processes now, zombies included (a process that exits while being read is left out). */
+    static List<Child> children() {
+        List<Child> out = new ArrayList<>();
         long self = ProcessHandle.current().pid();
         try (var dirs = Files.list(Path.of("/proc"))) {
             for (Path d : (Iterable<Path>) dirs::iterator) {
@@ -123,8 +127,9 @@ final class Fixtures {
                 try {
                     String stat = Files.readString(d.resolve("stat"));
                     String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                    if (f[0].equals("Z") && Long.parseLong(f[1]) == self) {
-                        out.add(Integer.parseInt(n));
+                    if (Long.parseLong(f[1]) == self) {
+                        String cmdline = Files.readString(d.resolve("cmdline")).replace('\0', ' ');
+                        out.add(new Child(Integer.parseInt(n), f[0].charAt(0), cmdline));
                     }
                 } catch (IOException | RuntimeException gone) {
                     // raced with exit
@@ -134,6 +139,11 @@ final class Fixtures {
             throw new IllegalStateException(e);
         }
         return out;
+    }
+
+    /** Our children that are zombies now. */
+    static List<Integer> zombies() {
+        return children().stream().filter(c -> c.state() == 'Z').map(Child::pid).toList();
     }
 
     static int sidecarPid(WalRedoManager m, TenantShardId t) {

@@ -17,9 +17,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.walredo.testing.FakeRedoModel;
 import io.walredo.testing.FakeRedoModel.Fault;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -28,9 +25,12 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -43,30 +43,23 @@ class WarmSparesTest {
     /** Our live child processes running the fake without a tenant id: the spares (never fed, never named). */
     static Set<Integer> sparePids() {
         Set<Integer> out = new HashSet<>();
-        long self = ProcessHandle.current().pid();
-        try (var dirs = Files.list(Path.of("/proc"))) {
-            for (Path d : (Iterable<Path>) dirs::iterator) {
-                String n = d.getFileName().toString();
-                if (!n.chars().allMatch(Character::isDigit)) {
-                    continue;
-                }
-                try {
-                    String stat = Files.readString(d.resolve("stat"));
-                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                    String cmdline = Files.readString(d.resolve("cmdline")).replace('\0', ' ');
-                    if (!f[0].equals("Z") && Long.parseLong(f[1]) == self
-                            && cmdline.contains(FakeRedoModel.binary().toString())
-                            && !cmdline.contains("--tenant-shard-id")) {
-                        out.add(Integer.parseInt(n));
-                    }
-                } catch (IOException | RuntimeException gone) {
-                    // raced with exit
-                }
+        for (Fixtures.Child c : Fixtures.children()) {
+            if (c.state() != 'Z' && c.cmdline().contains(FakeRedoModel.binary().toString())
+                    && !c.cmdline().contains("--tenant-shard-id")) {
+                out.add(c.pid());
             }
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
         }
         return out;
+    }
+
+    private static Set<Integer> withoutZombies(Set<Integer> pids) {
+        pids.removeIf(pid -> Fixtures.childState(pid).map(c -> c == 'Z').orElse(true));
+        return pids;
+    }
+
+    /** Our child processes that are alive (not zombies). */
+    static int liveChildren() {
+        return (int) Fixtures.children().stream().filter(c -> c.state() != 'Z').count();
     }
 
     private static void awaitReady(WalRedoManager m, int n) {
@@ -90,8 +83,13 @@ class WarmSparesTest {
         };
         try (WalRedoManager m = WalRedoManager.create(config().warmSpares(2).metricsListener(listener).build())) {
             awaitReady(m, 2);
+            // The pool counts a spare ready once its spawn returned; its process is then ours and alive unless it
+            // died, which the kill counters would show.
+            Fixtures.await("2 spare processes", WAIT, () -> sparePids().size() == 2);
             Set<Integer> spares = sparePids();
             assertEquals(2, spares.size(), "spare processes: " + spares);
+            assertEquals(0L, m.metrics().sidecarsKilled().values().stream().mapToLong(Long::longValue).sum(),
+                    "no spare died: " + m.metrics().sidecarsKilled());
             assertTrue(m.status().isEmpty(), "spares serve no tenant, so status() lists none");
             assertEquals(2, m.metrics().liveSidecars(), "spares count as live sidecars");
 
@@ -142,15 +140,27 @@ class WarmSparesTest {
         int pool = 4;
         AtomicInteger spareSpawns = new AtomicInteger();
         AtomicInteger spareDeaths = new AtomicInteger();
-        AtomicInteger maxLive = new AtomicInteger();
-        AtomicInteger live = new AtomicInteger();
+        Set<Integer> sparePids = ConcurrentHashMap.newKeySet();
+        Set<Integer> tenantSpawnPids = ConcurrentHashMap.newKeySet();
+        Map<Integer, TenantShardId> assignedTo = new ConcurrentHashMap<>();
+        AtomicReference<String> doubleAssignment = new AtomicReference<>();
         WalRedoMetricsListener listener = new WalRedoMetricsListener() {
             @Override
             public void sidecarStarted(TenantShardId t, int pid, Duration latency) {
                 if (t == null) {
                     spareSpawns.incrementAndGet();
+                    sparePids.add(pid);
+                } else {
+                    tenantSpawnPids.add(pid);
                 }
-                maxLive.accumulateAndGet(live.incrementAndGet(), Math::max);
+            }
+
+            @Override
+            public void spareAssigned(TenantShardId t, int pgVersion, int pid) {
+                TenantShardId before = assignedTo.putIfAbsent(pid, t);
+                if (before != null) {
+                    doubleAssignment.compareAndSet(null, "pid " + pid + " handed to " + before + " and " + t);
+                }
             }
 
             @Override
@@ -158,7 +168,6 @@ class WarmSparesTest {
                 if (t == null) {
                     spareDeaths.incrementAndGet();
                 }
-                live.decrementAndGet();
             }
         };
         Map<Integer, TenantShardId> owner = new ConcurrentHashMap<>();
@@ -181,10 +190,21 @@ class WarmSparesTest {
                     }
                 }));
             }
+            // The processes themselves, not the library's counter: our live (non-zombie) children, sampled throughout.
+            AtomicInteger maxLive = new AtomicInteger();
+            AtomicBoolean sampling = new AtomicBoolean(true);
+            Thread sampler = Thread.ofPlatform().daemon().start(() -> {
+                while (sampling.get()) {
+                    maxLive.accumulateAndGet(liveChildren(), Math::max);
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+                }
+            });
             go.countDown();
             for (Thread t : ts) {
                 assertTrue(t.join(Duration.ofSeconds(90)));
             }
+            sampling.set(false);
+            sampler.join();
             if (failure.get() != null) {
                 throw new AssertionError(failure.get());
             }
@@ -192,6 +212,14 @@ class WarmSparesTest {
                 TenantShardId before = owner.putIfAbsent(s.pid(), s.tenant());
                 assertTrue(before == null, "pid " + s.pid() + " serves " + before + " and " + s.tenant());
             }
+            // Over the whole run, not just the survivors: every hand-over went to one tenant, and only spares were
+            // handed over (no tenant's own spawn ever came back as a spare).
+            assertEquals(null, doubleAssignment.get());
+            assertTrue(sparePids.containsAll(assignedTo.keySet()), "a pid handed over that was not spawned as a spare");
+            for (int pid : assignedTo.keySet()) {
+                assertFalse(tenantSpawnPids.contains(pid), "pid " + pid + " was a tenant's spawn and a spare");
+            }
+            assertEquals(assignedTo.size(), m.metrics().spareHits());
             WalRedoMetrics s = m.metrics();
             // A miss is a spawn for a tenant: a sidecar evicted before its first caller got to it (the cap is
             // tight here) costs its tenant another.
@@ -201,7 +229,7 @@ class WarmSparesTest {
             // Every spare spawned is one of the pool's or replaced one handed over or killed: nothing more.
             assertTrue(spareSpawns.get() <= s.spareHits() + pool + spareDeaths.get(),
                     "spare spawns " + spareSpawns + " > hits " + s.spareHits() + " + pool " + pool);
-            assertTrue(maxLive.get() <= cap, "live sidecars reached " + maxLive + ", above the cap " + cap);
+            assertTrue(maxLive.get() <= cap, "live sidecar processes reached " + maxLive + ", above the cap " + cap);
         }
     }
 
@@ -254,10 +282,16 @@ class WarmSparesTest {
     void sparesAreKilledAndReapedOnShutdownAndNotOnDetach() throws Exception {
         WalRedoManager m = WalRedoManager.create(config().warmSpares(3).build());
         awaitReady(m, 3);
+        m.ping(tenant(1), PG);
+        int handed = sidecarPid(m, tenant(1));
+        awaitReady(m, 3);
         Set<Integer> spares = sparePids();
+        spares.remove(handed);
         assertEquals(3, spares.size());
         m.detach(tenant(1));
-        assertEquals(spares, sparePids(), "detach leaves the spares alone");
+        awaitReaped(handed);
+        assertEquals(spares, withoutZombies(sparePids()), "detaching a tenant that holds a handed-over spare leaves "
+                + "the pool's spares alone");
         m.shutdown(Duration.ofSeconds(10));
         for (int pid : spares) {
             assertTrue(Fixtures.childState(pid).isEmpty(), "spare " + pid + " still there after shutdown");

@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -63,7 +64,14 @@ final class Sidecar extends AnswerReader {
 
     private static final Logger log = LoggerFactory.getLogger(Sidecar.class);
 
+    private static final int NOT_SPARE = 0;
+    private static final int SPARE = 1;
+    private static final int HANDED_OVER = 2;
+    private static final int DIED_SPARE = 3;
+
     private final Instant startedAt;
+    /** NOT_SPARE for a tenant's own spawn; a spare goes SPARE → HANDED_OVER or SPARE → DIED_SPARE, once. */
+    private final AtomicInteger spare;
     private volatile long lastRedoEpochMillis;
 
     /** Held by whoever writes to stdin; a semaphore, not a lock, so a half-written request's permit can move to the background writer. */
@@ -73,20 +81,35 @@ final class Sidecar extends AnswerReader {
             Listener listener, Duration stallTimeout) {
         super(key, child, nanoClock, stderr, listener, stallTimeout);
         this.startedAt = startedAt;
+        this.spare = new AtomicInteger(key.isSpare() ? SPARE : NOT_SPARE);
     }
 
     /**
      * Hands a warm spare to {@code tenantKey}'s tenant: from now on its errors, logs, metrics and stderr lines name
      * that tenant. Called once, by the caller that took the spare out of the pool, before any request reaches it; a
      * spare has never received a byte, so it carries nothing of anyone.
+     *
+     * @return false if the spare died first and its death was booked as a spare's ({@link #diesAsSpare}): the caller
+     *     lets go of it and has no spare; it must not be used
      */
-    void assign(SidecarKey tenantKey) {
+    boolean assign(SidecarKey tenantKey) {
         if (!key.isSpare() || tenantKey.isSpare() || tenantKey.pgVersion() != key.pgVersion()) {
             throw new IllegalStateException("cannot assign " + this + " to " + tenantKey);
         }
         failures = new Failures(tenantKey, pid);
         stderr.assign(tenantKey.tenant());
         key = tenantKey;
+        // After the key: a death booked from here on reads the tenant's key, one booked before reads no tenant.
+        return spare.compareAndSet(SPARE, HANDED_OVER);
+    }
+
+    /**
+     * For the one place a death is booked: whether this sidecar dies as a warm spare never handed over. Decided once,
+     * atomically against {@link #assign}, so a spare that dies during its hand-over is booked either as a spare's
+     * death (and the hand-over fails) or as its tenant's (and the hand-over succeeded), never both or neither.
+     */
+    boolean diesAsSpare() {
+        return spare.compareAndSet(SPARE, DIED_SPARE);
     }
 
     Instant startedAt() {

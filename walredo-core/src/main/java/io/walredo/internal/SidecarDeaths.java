@@ -2,6 +2,7 @@
 package io.walredo.internal;
 
 import io.walredo.KillCause;
+import io.walredo.TenantShardId;
 import io.walredo.WalRedoConfig;
 import java.util.Map;
 import java.util.Set;
@@ -69,7 +70,8 @@ final class SidecarDeaths implements Sidecar.Listener {
     /** Called once per sidecar, on the killing thread: leaves its slot, back-off, spares, metrics and JFR, log. */
     @Override
     public void killed(Sidecar sc, KillCause cause) {
-        if (sc.key().isSpare()) {
+        boolean spare = sc.diesAsSpare();
+        if (spare) {
             SparePool pool = spares;
             pool.killed(sc);
             if (cause != KillCause.SHUTDOWN) {
@@ -84,8 +86,9 @@ final class SidecarDeaths implements Sidecar.Listener {
                 }
             }
         }
-        metrics.sidecarKilled(sc.tenant(), sc.pid(), cause);
-        log.atInfo().addKeyValue("tenant", JfrEvents.name(sc.tenant())).addKeyValue("pid", sc.pid())
+        TenantShardId tenant = spare ? null : sc.tenant();
+        metrics.sidecarKilled(tenant, sc.pid(), cause);
+        log.atInfo().addKeyValue("tenant", JfrEvents.name(tenant)).addKeyValue("pid", sc.pid())
                 .addKeyValue("cause", cause).log("walredo sidecar killed");
     }
 

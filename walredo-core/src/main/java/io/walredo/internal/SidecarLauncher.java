@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
+import io.walredo.KillCause;
 import io.walredo.SpawnFailedException;
 import io.walredo.WalRedoConfig;
 import io.walredo.nativeio.ChildProcess;
@@ -56,45 +57,52 @@ final class SidecarLauncher {
      */
     Sidecar launch(SidecarKey key) throws SpawnFailedException {
         WalRedoConfig.RedoBinary bin = config.binaries().get(key.pgVersion());
-        SpawnSpec spec;
         ChildProcess child;
-        long t0 = nanoClock.getAsLong();
-        JfrEvents.SpawnEvent event = new JfrEvents.SpawnEvent();
+        long t0 = 0;
+        JfrEvents.SpawnEvent event = null;
         try {
-            spec = new SpawnSpec(bin.executable(), argv(bin, key), environment(bin), containment);
+            t0 = nanoClock.getAsLong();
+            event = new JfrEvents.SpawnEvent();
+            SpawnSpec spec = new SpawnSpec(bin.executable(), argv(bin, key), environment(bin), containment);
             event.begin();
             child = runtime.spawn(spec, Deadline.after(config.spawnTimeout()));
         } catch (Throwable t) {
             deaths.unborn(null);
-            commit(event, key, 0, false);
+            if (event != null) {
+                commit(event, key, 0, false);
+            }
             throw spawnFailed(key, bin, t);
         }
-        long latency = nanoClock.getAsLong() - t0;
-        commit(event, key, child.pid(), true);
         Sidecar sc = null;
         boolean exitWatched = false;
         try {
+            long latency = nanoClock.getAsLong() - t0;
+            commit(event, key, child.pid(), true);
             StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
                     stderrLimits);
             sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, deaths, config.stallTimeout());
             deaths.born(sc);
             sc.watchExit();
             exitWatched = true;
+            // Reported before anything else can fail, so a sidecar killed below still has its start to pair with.
+            metrics.sidecarStarted(key.tenant(), child.pid(), latency);
             drainer.start();
+            log.atInfo().addKeyValue("tenant", JfrEvents.name(key.tenant())).addKeyValue("pid", child.pid())
+                    .addKeyValue("pgVersion", key.pgVersion())
+                    .addKeyValue("spawnMicros", TimeUnit.NANOSECONDS.toMicros(latency))
+                    .log(key.isSpare() ? "walredo warm spare sidecar spawned" : "walredo sidecar spawned");
+            return sc;
         } catch (Throwable t) {
-            child.close();
-            if (!exitWatched) {
+            if (exitWatched) {
+                // The sidecar watches its own exit: killing it books its death and, after the reap, its cap unit.
+                sc.kill(KillCause.ERROR);
+            } else {
                 // Nothing will observe this child's exit: give back what its reap report would have.
+                child.close();
                 deaths.unborn(sc);
             }
             throw t;
         }
-        metrics.sidecarStarted(key.tenant(), child.pid(), latency);
-        log.atInfo().addKeyValue("tenant", JfrEvents.name(key.tenant())).addKeyValue("pid", child.pid())
-                .addKeyValue("pgVersion", key.pgVersion())
-                .addKeyValue("spawnMicros", TimeUnit.NANOSECONDS.toMicros(latency))
-                .log(key.isSpare() ? "walredo warm spare sidecar spawned" : "walredo sidecar spawned");
-        return sc;
     }
 
     private List<String> argv(WalRedoConfig.RedoBinary bin, SidecarKey key) {

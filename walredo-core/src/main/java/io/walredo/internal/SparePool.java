@@ -155,11 +155,27 @@ final class SparePool {
         refill();
     }
 
-    /** Starts the spawns that bring each shelf back to its target, within the bounds in the class comment. */
+    /**
+     * Starts the spawns that bring each shelf back to its target, within the bounds in the class comment. Best
+     * effort, and never throws: it runs inside other work (a take, a death's booking), which an {@code Error} here
+     * (no memory or threads for a spawn's thread) must not break; the next sweep tries again.
+     */
     void refill() {
         if (!enabled()) {
             return;
         }
+        try {
+            startSpawns();
+        } catch (Throwable t) {
+            try {
+                log.atWarn().setCause(t).log("walredo warm spares could not be refilled now; the next sweep retries");
+            } catch (Throwable ignored) {
+                // Out of memory even for the log line: the sweep retries all the same.
+            }
+        }
+    }
+
+    private void startSpawns() {
         for (Shelf shelf : shelves.values()) {
             for (;;) {
                 lock.lock();

@@ -156,7 +156,10 @@ final class TenantSlots {
                     if (backoffNanos <= 0) {
                         Sidecar spare = spares.take(key.pgVersion());
                         if (spare != null) {
-                            return handOver(spare, slot);
+                            Sidecar handed = handOver(spare, slot);
+                            if (handed != null) {
+                                return handed;
+                            }
                         }
                         if (spares.enabled()) {
                             metrics.spareMissed();
@@ -198,11 +201,24 @@ final class TenantSlots {
     /**
      * Makes a spare (retained for this caller) {@code slot}'s sidecar. Runs under the slot's lock, so no other caller
      * and no close of the slot comes between the hand-over and the slot holding it. If anything fails (an
-     * {@code Error}), the spare is killed and let go: a half-assigned sidecar serves no one.
+     * {@code Error}), the spare is killed and let go: a half-assigned sidecar serves no one. Null if the spare died
+     * as a spare before it could be handed over (see {@link Sidecar#assign}).
      */
     private Sidecar handOver(Sidecar spare, Slot slot) {
+        boolean assigned;
         try {
-            spare.assign(slot.key);
+            assigned = spare.assign(slot.key);
+        } catch (Throwable t) {
+            spare.kill(KillCause.ERROR);
+            spare.release();
+            throw t;
+        }
+        if (!assigned) {
+            // It died as a spare while being taken, and was booked as one: this caller spawns as if none was ready.
+            spare.release();
+            return null;
+        }
+        try {
             slot.current.set(spare);
             metrics.spareAssigned(slot.key, spare.pid());
             log.atInfo().addKeyValue("tenant", slot.key.tenant()).addKeyValue("pid", spare.pid())

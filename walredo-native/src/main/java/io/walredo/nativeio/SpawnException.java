@@ -47,6 +47,11 @@ public final class SpawnException extends NativeCallException {
       case "ENFILE" -> "the system-wide open file limit is reached (fs.file-max)";
       case "EAGAIN" -> "the process limit is reached (RLIMIT_NPROC, kernel.pid_max or the cgroup's pids.max)";
       case "ENOMEM" -> "out of memory or address space";
+      case "EPERM" -> syscall.startsWith("prlimit")
+          ? "without CAP_SYS_RESOURCE a process may set the limits of another only while their uids match: the"
+              + " child already changed its uid (a binary that drops privileges must wait for its first input"
+              + " before it does, as postgres/walredo.c does), or a hard limit above this process's was asked for"
+          : null;
       default -> null;
     };
   }

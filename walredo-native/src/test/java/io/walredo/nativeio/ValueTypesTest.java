@@ -93,5 +93,10 @@ class ValueTypesTest {
             .startsWith("cannot spawn /bin/nope: posix_spawn failed: errno 2 ENOENT (No such file or directory); "),
         s.getMessage());
     assertEquals(Paths.get("/bin/nope"), s.executable());
+    // EPERM from prlimit names its usual cause: the child already changed its uid (issue 20's root switch race).
+    SpawnException p = new SpawnException(Paths.get("/bin/pg"), "prlimit(NOFILE)", 1);
+    assertTrue(p.getMessage().contains("errno 1 EPERM") && p.getMessage().contains("the child already changed its uid"),
+        p.getMessage());
+    assertTrue(!new SpawnException(Paths.get("/bin/pg"), "posix_spawn", 1).getMessage().contains("uid"));
   }
 }
