@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
+import io.walredo.CapacityExhaustedException;
 import io.walredo.KillCause;
 import io.walredo.ProtocolException;
 import io.walredo.RedoCancelledException;
 import io.walredo.RedoTimeoutException;
 import io.walredo.SidecarCrashedException;
+import io.walredo.SpawnFailedException;
 import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoException;
@@ -136,6 +138,12 @@ final class Failures {
         }
         if (f instanceof RedoCancelledException) {
             return new RedoCancelledException(f.tenant(), pid, f.getMessage(), f);
+        }
+        if (f instanceof SpawnFailedException) {
+            return new SpawnFailedException(f.tenant(), f.getMessage(), f);
+        }
+        if (f instanceof CapacityExhaustedException) {
+            return new CapacityExhaustedException(f.tenant(), f.getMessage(), f);
         }
         return new WalRedoException(f.tenant(), pid, f.getMessage(), f);
     }

@@ -286,17 +286,9 @@ final class TenantSlots {
                     + " (the spawn goes on for later requests)", e);
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
-            if (c instanceof SpawnFailedException s) {
-                throw new SpawnFailedException(key.tenant(), s.getMessage(), s);
-            }
-            if (c instanceof RedoCancelledException r) {
-                throw new RedoCancelledException(key.tenant(), 0, r.getMessage(), r);
-            }
-            if (c instanceof CapacityExhaustedException x) {
-                throw new CapacityExhaustedException(key.tenant(), x.getMessage(), x);
-            }
-            if (c instanceof RedoTimeoutException t) {
-                throw new RedoTimeoutException(key.tenant(), 0, t.getMessage(), t);
+            if (c instanceof WalRedoException w) {
+                // Shared by every caller of the spawn: each gets its own copy, with its own stack trace.
+                throw Failures.copy(w);
             }
             throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
                     + " failed: " + c, c);
