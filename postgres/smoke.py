@@ -188,7 +188,31 @@ def root():
     assert fds == [0, 1, 2], f"open descriptors while serving: {fds}"
     rc, _, err = w.run(BIN, b"", ["--run-as", "root"])
     assert rc == 1 and "refusing to replay WAL as root" in err, f"--run-as root: exit {rc}, {err!r}"
-    return f"real/effective/saved/fs uid {nobody} and fds 0 1 2 only while serving; --run-as root refused"
+    before = before_input()
+    assert before.get("Uid", "").split() == ["0"] * 4 and before.get("Seccomp") == "0", \
+        f"before any input: Uid {before.get('Uid')!r}, Seccomp {before.get('Seccomp')!r}"
+    return (f"real/effective/saved/fs uid {nobody} and fds 0 1 2 only while serving, still root and unfiltered "
+            f"until the first input arrives (so the supervisor's prlimit never races the switch); --run-as root refused")
+
+
+def before_input():
+    """Starts the binary and, once it has finished start-up (its start-up LOG lines are on stderr) but before any
+    input, reads /proc/PID/status; then closes stdin."""
+    p = subprocess.Popen([BIN, "--wal-redo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with open(f"/proc/{p.pid}/wchan") as f:
+                waiting = f.read().strip()
+            with open(f"/proc/{p.pid}/status") as f:
+                fields = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+            # Blocked in its first read of stdin (pipe_read / pipe_wait...), or give up after 10 s.
+            if "pipe" in waiting or time.monotonic() > deadline:
+                return fields
+            time.sleep(0.01)
+    finally:
+        p.stdin.close()
+        p.wait(timeout=10)
 
 
 @check("seccomp")

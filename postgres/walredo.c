@@ -5,9 +5,9 @@
  * walredo protocol on stdin/stdout (docs/protocol.md in walredo-supervisor: B, P, A, G, H; an 8192-byte answer
  * per G and H), logs on stderr, touches no data directory and exits 0 at EOF on stdin. Any error is FATAL
  * (exit 1): a caller that sees one must not trust the stream any more, and the process has nothing worth
- * keeping. Before it reads any input it drops root (drop_root) and then confines itself with a seccomp
- * filter (enter_seccomp): from then on it can read stdin, write stdout and stderr, manage its memory and
- * exit, and any other system call kills it with SIGSYS.
+ * keeping. Once the first bytes of input have arrived, and before it parses any, it drops root (drop_root)
+ * and then confines itself with a seccomp filter (enter_seccomp): from then on it can read stdin, write
+ * stdout and stderr, manage its memory and exit, and any other system call kills it with SIGSYS.
  *
  * scripts/build-postgres copies this file to src/backend/tcop/walredo.c; postgres/walredo.patch makes the
  * changes to core that it relies on (see docs/real-postgres.md for the design):
@@ -86,7 +86,7 @@ bool		InWalRedoMode = false;
  */
 #define WALREDO_LOCAL_BUFFERS "100"
 
-/* The user a walredo process started as root switches to before it reads any input (--run-as). */
+/* The user a walredo process started as root switches to before it parses any input (--run-as). */
 #define DEFAULT_RUN_AS "nobody"
 
 /* ---------- request state ---------- */
@@ -474,12 +474,23 @@ message_loop(void)
 /*
  * postgres refuses to run as root, and WAL from a tenant is untrusted input to a large C parser: a redo
  * routine that a crafted record drives out of bounds must not hand root to whoever wrote that record. So a
- * walredo process started as root becomes `user` (default nobody, never uid 0) for good before it reads
+ * walredo process started as root becomes `user` (default nobody, never uid 0) for good before it parses
  * any input; started as anyone else it stays who it is. Real and effective uid must agree either way, as
  * check_root() requires of every postgres.
+ *
+ * Two steps: lookup_run_as() at start-up (the user database needs files, so before seccomp; every refusal
+ * happens here), and drop_root() once the first bytes of input have arrived, before they are parsed. The
+ * wait is for the supervisor: it sets the child's resource limits (prlimit), oom_score_adj and cgroup right
+ * after posix_spawn returns and before it writes the first request, and a kernel without CAP_SYS_RESOURCE
+ * lets it prlimit() only a process whose uids are still its own. Switching at once raced with that (EPERM,
+ * a failed spawn, now and then under load); switching after the first read cannot, since the first request
+ * is written only after the limits are set. Nothing is parsed as root: the bytes wait in in_buf.
  */
+static struct passwd run_as_user;
+static bool run_as_pending = false;
+
 static void
-drop_root(const char *user)
+lookup_run_as(const char *user)
 {
 	struct passwd *pw;
 	int			lookup_errno;
@@ -502,6 +513,21 @@ drop_root(const char *user)
 	if (pw->pw_uid == 0)
 		ereport(FATAL,
 				(errmsg("refusing to replay WAL as root: --run-as user \"%s\" has uid 0", user)));
+	run_as_user = *pw;
+	run_as_user.pw_name = pstrdup(pw->pw_name);
+	run_as_pending = true;
+}
+
+/* Becomes the user lookup_run_as() found, if it found one (started as root); see there for when. */
+static void
+drop_root(void)
+{
+	const struct passwd *pw = &run_as_user;
+	const char *user = run_as_user.pw_name;
+
+	if (!run_as_pending)
+		return;
+	run_as_pending = false;
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
 		ereport(FATAL,
 				(errmsg("started as root and could not switch to user \"%s\" (uid %u): %m",
@@ -510,7 +536,7 @@ drop_root(const char *user)
 		ereport(FATAL,
 				(errmsg("switched to user \"%s\" but could become root again", user)));
 	ereport(LOG,
-			(errmsg("started as root: switched to user \"%s\" (uid %u, gid %u) before reading any WAL",
+			(errmsg("started as root: switched to user \"%s\" (uid %u, gid %u) before parsing any input",
 					user, (unsigned) pw->pw_uid, (unsigned) pw->pw_gid)));
 }
 
@@ -786,7 +812,7 @@ WalRedoMain(int argc, char *argv[])
 	SetConfigOption("temp_buffers", WALREDO_LOCAL_BUFFERS, PGC_POSTMASTER, PGC_S_ARGV);
 
 	args = parse_args(argc, argv);
-	drop_root(args.run_as);
+	lookup_run_as(args.run_as);
 
 	/* A closed stdout becomes EPIPE and a FATAL line, as in a backend, not a silent SIGPIPE death. */
 	pqsignal(SIGPIPE, SIG_IGN);
@@ -808,7 +834,16 @@ WalRedoMain(int argc, char *argv[])
 	if (reader == NULL)
 		ereport(FATAL, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory allocating a WAL reader")));
 
-	/* Last in start-up, before the first read of stdin. */
+	/*
+	 * Last in start-up: wait for the first bytes of input (EOF before any is a normal exit), then drop root
+	 * (see lookup_run_as for why only now) and confine the process; message_loop() starts on the buffered bytes.
+	 */
+	if (!fill_input())
+	{
+		ereport(DEBUG1, (errmsg_internal("EOF on stdin before any request, exiting")));
+		proc_exit(0);
+	}
+	drop_root();
 	enter_seccomp(&args);
 
 	ereport(DEBUG1, (errmsg_internal("walredo ready for tenant %s", args.tenant ? args.tenant : "(none)")));
