@@ -139,14 +139,28 @@ final class Sidecar extends AnswerReader {
      * before copying, and a caller that gives up while a copy runs waits for it and returns the page instead.
      */
     byte[] apply(ByteBuffer request, Deadline deadline, ByteBuffer target) throws AttemptFailure {
+        byte[] page = roundTrip(request, deadline, target);
+        lastRedoEpochMillis = System.currentTimeMillis();
+        served = true;
+        return page;
+    }
+
+    /**
+     * A warm spare's warm-up, before it serves anyone: one ping round trip, so the first tenant request finds the
+     * process's request path paged in and the reader's answer-time history filled (it polls instead of parking for
+     * a fast answer). Unlike {@link #apply} it does not count as serving: a sidecar that dies on its first tenant
+     * request still counts toward that tenant's spawn back-off. A ping carries no data of anyone.
+     */
+    void warmUp(ByteBuffer ping, Deadline deadline) throws AttemptFailure {
+        roundTrip(ping, deadline, null);
+    }
+
+    private byte[] roundTrip(ByteBuffer request, Deadline deadline, ByteBuffer target) throws AttemptFailure {
         Pending p = new Pending(Thread.currentThread(), target);
         ByteBuffer src = request.duplicate();
         write(p, src, deadline);
         try {
-            byte[] page = awaitAnswer(p, deadline);
-            lastRedoEpochMillis = System.currentTimeMillis();
-            served = true;
-            return page;
+            return awaitAnswer(p, deadline);
         } catch (AttemptFailure | RuntimeException | Error e) {
             // Whatever went wrong (an OutOfMemoryError too), this entry's answer is dropped when it comes and
             // someone else reads on: the stream stays aligned.

@@ -3,12 +3,16 @@ package io.walredo.internal;
 
 import io.walredo.KillCause;
 import io.walredo.WalRedoConfig;
+import io.walredo.nativeio.Deadline;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
@@ -32,6 +36,8 @@ import org.slf4j.LoggerFactory;
  */
 final class SparePool {
     private static final Logger log = LoggerFactory.getLogger(SparePool.class);
+    /** How long the replacement of a spare just taken waits before it spawns. */
+    static final long REFILL_AFTER_TAKE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
     private final WalRedoConfig config;
     private final SidecarLauncher launcher;
@@ -90,7 +96,9 @@ final class SparePool {
             }
             return null;
         } finally {
-            refill();
+            // Deferred: the replacement's spawn (a process start, milliseconds of CPU) would otherwise compete with
+            // the very request the spare was taken for.
+            refill(REFILL_AFTER_TAKE_NANOS);
         }
     }
 
@@ -161,11 +169,15 @@ final class SparePool {
      * (no memory or threads for a spawn's thread) must not break; the next sweep tries again.
      */
     void refill() {
+        refill(0);
+    }
+
+    private void refill(long delayNanos) {
         if (!enabled()) {
             return;
         }
         try {
-            startSpawns();
+            startSpawns(delayNanos);
         } catch (Throwable t) {
             try {
                 log.atWarn().setCause(t).log("walredo warm spares could not be refilled now; the next sweep retries");
@@ -175,7 +187,7 @@ final class SparePool {
         }
     }
 
-    private void startSpawns() {
+    private void startSpawns(long delayNanos) {
         for (Shelf shelf : shelves.values()) {
             for (;;) {
                 lock.lock();
@@ -188,7 +200,7 @@ final class SparePool {
                     CompletableFuture<Void> done = new CompletableFuture<>();
                     starting.add(done);
                     try {
-                        Thread.ofVirtual().name("walredo-spare-pg" + shelf.pgVersion).start(() -> spawn(shelf, done));
+                        Thread.ofVirtual().name("walredo-spare-pg" + shelf.pgVersion).start(() -> spawn(shelf, done, delayNanos));
                     } catch (Throwable t) {
                         // No thread: undo what this spawn took, or the shelf counts a spawn that never ends.
                         shelf.spawning--;
@@ -203,10 +215,21 @@ final class SparePool {
         }
     }
 
-    private void spawn(Shelf shelf, CompletableFuture<Void> done) {
+    private void spawn(Shelf shelf, CompletableFuture<Void> done, long delayNanos) {
         Sidecar sc = null;
         try {
-            sc = launcher.launch(SidecarKey.spare(shelf.pgVersion));
+            if (delayNanos > 0) {
+                // Counted as spawning (and holding its cap unit) from the start, so the bounds hold meanwhile.
+                LockSupport.parkNanos(delayNanos);
+            }
+            if (isClosed()) {
+                releaseUnit.run();
+            } else {
+                sc = launcher.launch(SidecarKey.spare(shelf.pgVersion));
+                if (!warmUp(sc)) {
+                    sc = null;
+                }
+            }
         } catch (Throwable t) {
             metrics.spawnFailed(null);
             shelf.recordFailure(String.valueOf(t.getMessage()));
@@ -229,6 +252,36 @@ final class SparePool {
                 sc.kill(KillCause.SHUTDOWN);
             }
             done.complete(null);
+        }
+    }
+
+    private boolean isClosed() {
+        lock.lock();
+        try {
+            return closed;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Pings a fresh spare once (see {@link Sidecar#warmUp}); false if it failed, which killed it (booked as a spare's
+     * death, toward back-off).
+     */
+    private boolean warmUp(Sidecar sc) {
+        if (!sc.tryRetain()) {
+            return false;
+        }
+        try {
+            ByteBuffer ping = ByteBuffer.allocateDirect(ProtocolCodec.PING_BYTES);
+            ProtocolCodec.encodePing(ping);
+            ping.flip();
+            sc.warmUp(ping, Deadline.after(config.spawnTimeout()));
+            return true;
+        } catch (AttemptFailure f) {
+            return false;
+        } finally {
+            sc.release();
         }
     }
 
