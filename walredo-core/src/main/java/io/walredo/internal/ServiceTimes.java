@@ -45,6 +45,13 @@ final class ServiceTimes {
     private volatile long lastServiceNanos;
     /** Moving average (1/4 weight) of service times; 0 until one was measured. */
     private volatile long serviceAverageNanos;
+    /**
+     * Whether the process's first answer has arrived. That answer is not history: its service time runs from the
+     * first enqueue, which comes right after the spawn, so it includes the process's own start-up (exec, dynamic
+     * linking, postgres's initialisation; hundreds of ms on a saturated machine). Counted, it made admission refuse
+     * the requests queued behind it as if every answer took that long, until the second answer arrived.
+     */
+    private volatile boolean firstAnswered;
 
     /** A request entered the empty queue at {@code now}: the sidecar starts on it. */
     void started(long now) {
@@ -61,6 +68,10 @@ final class ServiceTimes {
     void answered(long now, int owed) {
         long service = Math.max(0, now - serviceStartNanos);
         serviceStartNanos = now;
+        if (!firstAnswered) {
+            firstAnswered = true;
+            return;
+        }
         if (lone && owed == 1) {
             loneRoundTripNanos = movingAverage(loneRoundTripNanos, service);
         }
@@ -69,14 +80,22 @@ final class ServiceTimes {
     }
 
     /**
-     * The expected wait behind {@code ahead} owed answers: {@code ahead} times a per-answer time that is the larger
-     * of (a) the smaller of the last service time and its moving average, and (b) how long the sidecar has been on
-     * the answer it owes first ({@code owed > 0}). (a) takes the smaller so that one slow answer among fast ones stops
-     * counting at the next fast one; (b) lets a sidecar that has gone slow (or hung) show it before its slow answer
-     * arrives, unless {@code bytesWaiting} says the answer is already in the pipe (only our reader is late). With
-     * nothing measured and nothing owed the estimate is 0, so a fresh sidecar admits everything.
+     * The expected wait behind {@code ahead} owed answers: the answer owed first takes the larger of (a) the typical
+     * answer time, the smaller of the last service time and its moving average, and (b) how long the sidecar has
+     * been on that answer so far ({@code owed > 0}); each of the other {@code ahead - 1} takes (a). (a) takes the
+     * smaller so that one slow answer among fast ones stops counting at the next fast one; (b) lets a sidecar that has
+     * gone slow (or hung) show it before its slow answer arrives, unless {@code bytesWaiting} says the answer is
+     * already in the pipe (only our reader is late). (b) counts once, not once per answer ahead: a stall of the
+     * answer in progress (a process descheduled on a saturated machine, a first request paging the process in) says
+     * little about the answers behind it, and multiplying it refused healthy traffic (the demo's retries onto a fresh
+     * sidecar on 2 busy cores); a hung sidecar is still refused to every caller whose deadline its stall outlasts.
+     * With nothing measured and nothing owed the estimate is 0, so a fresh sidecar admits everything; its first
+     * answer is never measured (see {@code firstAnswered}), only waited for through (b).
      */
     long expectedWaitNanos(int ahead, int owed, long now, BooleanSupplier bytesWaiting) {
+        if (ahead <= 0) {
+            return 0;
+        }
         long last = lastServiceNanos;
         long average = serviceAverageNanos;
         long history = last == 0 ? 0 : Math.min(last, average);
@@ -84,8 +103,12 @@ final class ServiceTimes {
         if (current > history && current >= CURRENT_CHECK_NANOS && bytesWaiting.getAsBoolean()) {
             current = 0;
         }
-        long perAnswer = Math.max(history, current);
-        return perAnswer > Long.MAX_VALUE / Math.max(1, ahead) ? Long.MAX_VALUE : perAnswer * ahead;
+        long first = Math.max(history, current);
+        long rest = ahead - 1;
+        if (history > 0 && rest > (Long.MAX_VALUE - first) / history) {
+            return Long.MAX_VALUE;
+        }
+        return first + rest * history;
     }
 
     /**

@@ -40,6 +40,24 @@ class ServiceTimesTest {
     }
 
     @Test
+    void theProcesssFirstAnswerIsNotHistory() {
+        // The first answer's time includes the process's start-up: the requests behind it must not be refused as if
+        // every answer took that long (the demo saw TenantOverloadedException for a sidecar that had just started).
+        lone(700 * MS);
+        assertEquals(0, t.expectedWaitNanos(15, 0, now, NOTHING_WAITING));
+        assertEquals(0, t.spinBudgetNanos(1));
+        lone(2 * MS);
+        assertEquals(15 * 2 * MS, t.expectedWaitNanos(15, 0, now, NOTHING_WAITING), "the second answer is history");
+    }
+
+    @Test
+    void whileTheFirstAnswerIsOwedTheWaitSoFarCounts() {
+        t.started(now);
+        now += 800 * MS;
+        assertEquals(800 * MS, t.expectedWaitNanos(3, 1, now, NOTHING_WAITING), "a hung first answer still counts");
+    }
+
+    @Test
     void oneSlowAnswerAmongFastOnesStopsCountingAtTheNextFastOne() {
         for (int i = 0; i < 10; i++) {
             lone(MS);
@@ -58,7 +76,9 @@ class ServiceTimesTest {
         }
         t.started(now);
         now += 800 * MS; // still on this answer
-        assertEquals(3 * 800 * MS, t.expectedWaitNanos(3, 1, now, NOTHING_WAITING));
+        // The stall counts for the answer in progress, the two behind it at the typical 1 ms: a caller with less
+        // than 802 ms left is refused, one with more is admitted (multiplying the stall refused healthy traffic).
+        assertEquals(800 * MS + 2 * MS, t.expectedWaitNanos(3, 1, now, NOTHING_WAITING));
     }
 
     @Test
@@ -79,9 +99,10 @@ class ServiceTimesTest {
     @Test
     void belowTheCheckThresholdStdoutIsNotLookedAt() {
         lone(MS);
+        lone(MS);
         t.started(now);
         now += ServiceTimes.CURRENT_CHECK_NANOS - 1;
-        assertEquals(2 * (ServiceTimes.CURRENT_CHECK_NANOS - 1), t.expectedWaitNanos(2, 1, now, () -> {
+        assertEquals(ServiceTimes.CURRENT_CHECK_NANOS - 1 + MS, t.expectedWaitNanos(2, 1, now, () -> {
             throw new AssertionError("FIONREAD below the threshold");
         }));
     }
@@ -94,13 +115,18 @@ class ServiceTimesTest {
         assertEquals(60 * US, t.spinBudgetNanos(1));
         assertEquals(0, t.spinBudgetNanos(2), "several answers owed: park");
         ServiceTimes slow = new ServiceTimes();
-        slow.started(now);
-        slow.answered(now + ServiceTimes.SPIN_LIMIT_NANOS, 1);
+        for (int i = 0; i < 2; i++) {
+            slow.started(now);
+            now += ServiceTimes.SPIN_LIMIT_NANOS;
+            slow.answered(now, 1);
+        }
         assertEquals(0, slow.spinBudgetNanos(1), "round trips at the limit are not polled for");
     }
 
     @Test
     void pipelinedAnswersDoNotCountAsLoneRoundTrips() {
+        t.started(now);
+        t.answered(now, 1); // the process's first answer, never history
         t.started(now);
         t.joined(); // a second request joined
         now += 10 * US;
@@ -111,6 +137,7 @@ class ServiceTimesTest {
 
     @Test
     void aHugeEstimateSaturatesInsteadOfOverflowing() {
+        lone(MS);
         lone(Long.MAX_VALUE / 4);
         assertEquals(Long.MAX_VALUE, t.expectedWaitNanos(1000, 0, now, NOTHING_WAITING));
     }
