@@ -53,7 +53,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *       that waited for their tenant's sidecar to be spawned, and how long</td></tr>
  *   <tr><td>walredo.sidecar.spares.assigned</td><td>counter</td><td></td><td>(none): first requests handed a warm
  *       spare instead of waiting for a spawn</td></tr>
- *   <tr><td>walredo.sidecars.spare</td><td>gauge</td><td></td><td>(none): warm spares ready (also counted in
+ *   <tr><td>walredo.sidecars.spare</td><td>gauge</td><td></td><td>(none): warm spares started and not yet handed
+ *       to a tenant, including ones still answering their warm-up ping (also counted in
  *       walredo.sidecars.live)</td></tr>
  * </table>
  *
@@ -109,7 +110,8 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
                 .description("first requests handed a warm spare sidecar instead of waiting for a spawn").tags(common)
                 .register(registry);
         Gauge.builder("walredo.sidecars.spare", spares, AtomicInteger::get)
-                .description("warm spare sidecars ready, not yet handed to a tenant").tags(common).register(registry);
+                .description("warm spare sidecars started and not yet handed to a tenant").tags(common)
+                .register(registry);
     }
 
     /** A builder binding to {@code registry}. */
