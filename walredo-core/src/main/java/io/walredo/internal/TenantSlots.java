@@ -331,7 +331,8 @@ final class TenantSlots {
                 sc.kill(closedBy);
                 error = new RedoCancelledException(slot.key.tenant(), sc.pid(), "walredo request for tenant "
                         + slot.key.tenant() + " was cancelled: " + (closedBy == KillCause.DETACH
-                                ? "the tenant was detached" : "the manager shut down") + " while its sidecar started",
+                                ? "the tenant was detached" : "the manager shut down") + " while its sidecar (pid "
+                        + sc.pid() + ") started; it was killed before any request reached it",
                         null);
             }
             if (error == null) {
