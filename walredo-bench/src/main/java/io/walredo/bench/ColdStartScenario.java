@@ -5,6 +5,7 @@ import io.walredo.RedoRequest;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoManager;
+import io.walredo.WalRedoMetrics;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -140,8 +141,8 @@ final class ColdStartScenario {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         // Reaped, not only out of rotation (liveSidecars counts a process until its reap): a first request after a
         // quiesce normally comes long after the old process is gone, not while the kernel tears it down.
-        while (!manager.status().isEmpty() || manager.metrics().spareSidecars() != spares
-                || manager.metrics().liveSidecars() != spares) {
+        for (WalRedoMetrics m = manager.metrics(); !manager.status().isEmpty() || m.spareSidecars() != spares
+                || m.liveSidecars() != spares; m = manager.metrics()) {
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException("the idle sidecar was not quiesced within 30 s: " + manager.status());
             }

@@ -31,8 +31,9 @@ import org.slf4j.LoggerFactory;
  * starts only while a unit of the live-sidecar cap can be had without waiting and no spawn for a tenant waits for
  * one ({@code reserveUnit}), so spares never take room a tenant needs; a spare that dies before it is handed over
  * counts toward the same exponential back-off as a tenant's failed spawns, so a broken binary is not respawned in
- * a loop. Refill runs after each take, after each death and on every housekeeping sweep; it only starts virtual
- * threads, so callers never wait for it.
+ * a loop. Refill runs after each take (its spawn 20 ms later, so it does not compete with the request the spare was
+ * taken for), after each death and on every housekeeping sweep; it only starts virtual threads, so callers never
+ * wait for it. A fresh spare answers one ping before it is shelved ({@link Sidecar#warmUp}).
  */
 final class SparePool {
     private static final Logger log = LoggerFactory.getLogger(SparePool.class);
@@ -200,7 +201,8 @@ final class SparePool {
                     CompletableFuture<Void> done = new CompletableFuture<>();
                     starting.add(done);
                     try {
-                        Thread.ofVirtual().name("walredo-spare-pg" + shelf.pgVersion).start(() -> spawn(shelf, done, delayNanos));
+                        Thread.ofVirtual().name("walredo-spare-pg" + shelf.pgVersion)
+                                .start(() -> spawn(shelf, done, delayNanos));
                     } catch (Throwable t) {
                         // No thread: undo what this spawn took, or the shelf counts a spawn that never ends.
                         shelf.spawning--;
@@ -225,9 +227,15 @@ final class SparePool {
             if (isClosed()) {
                 releaseUnit.run();
             } else {
-                sc = launcher.launch(SidecarKey.spare(shelf.pgVersion));
-                if (!warmUp(sc)) {
-                    sc = null;
+                Sidecar fresh = launcher.launch(SidecarKey.spare(shelf.pgVersion));
+                try {
+                    // Shelved only once its warm-up answered; a failed one was killed by its own failure.
+                    if (warmUp(fresh)) {
+                        sc = fresh;
+                    }
+                } catch (Throwable t) {
+                    fresh.kill(KillCause.ERROR);
+                    throw t;
                 }
             }
         } catch (Throwable t) {
@@ -314,7 +322,7 @@ final class SparePool {
         int spawning;
         /** Guarded by the pool's lock. */
         int failures;
-        /** Guarded by the pool's lock; read without it by refill's fast check too. */
+        /** Guarded by the pool's lock. */
         long nextSpawnNanos;
 
         Shelf(int pgVersion) {
