@@ -39,6 +39,8 @@ import org.junit.jupiter.api.Timeout;
 class WarmSparesTest {
     private static final Duration IDLE = Duration.ofSeconds(100);
     private static final Duration WAIT = Duration.ofSeconds(20);
+    /** GetPages a spare answers before it is shelved (SparePool.WARM_UP_REQUESTS blank page requests). */
+    private static final int WARM_UP_GETPAGES = 3;
 
     /** Our live child processes running the fake without a tenant id: the spares (never fed, never named). */
     static Set<Integer> sparePids() {
@@ -260,9 +262,10 @@ class WarmSparesTest {
 
     @Test
     void aCrashedSidecarIsReplacedByAFreshSpareNotItself() throws Exception {
-        // Every sidecar crashes on its second GetPage: the first request is answered by a spare, the second
-        // crashes it and is retried (READ_PAGE) on the next spare.
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(2)).warmSpares(1).build())) {
+        // Every sidecar crashes on its second GetPage after the warm-up's: the first request is answered by a spare,
+        // the second crashes it and is retried (READ_PAGE) on the next spare.
+        try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(WARM_UP_GETPAGES + 2))
+                .warmSpares(1).build())) {
             awaitReady(m, 1);
             m.redo(tenant(1), request(1), AttemptType.READ_PAGE);
             int first = sidecarPid(m, tenant(1));
@@ -317,6 +320,26 @@ class WarmSparesTest {
             m.sweepNow();
             Fixtures.await("respawned after the back-off", WAIT, () -> m.metrics().sidecarsStarted() > 2);
             assertTrue(m.metrics().sidecarsStarted() <= 4, "at most the pool size per refill");
+        }
+    }
+
+    @Test
+    void aSpareThatFailsItsWarmUpIsNeverHandedOver() throws Exception {
+        // Every process crashes on its last warm-up GetPage: no spare is ever shelved, they back off, and a tenant's
+        // own sidecar (spawned for it, so it skips the warm-up) serves its first request.
+        AtomicLong clock = new AtomicLong(1_000_000_000L);
+        WalRedoConfig cfg = config(Fault.CRASH_AFTER.args(WARM_UP_GETPAGES)).warmSpares(1).idleTimeout(IDLE)
+                .housekeepingPeriod(IDLE).nanoClock(clock::get).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            Fixtures.await("the spare died in its warm-up", WAIT,
+                    () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1 && m.metrics().liveSidecars() == 0);
+            assertEquals(0, m.metrics().spareSidecars());
+            assertArrayEquals(expected(request(1)), m.redo(tenant(1), request(1), AttemptType.READ_PAGE));
+            int pid = sidecarPid(m, tenant(1));
+            assertFalse(sparePids().contains(pid), "the tenant's sidecar was spawned for it");
+            assertEquals(0, m.metrics().spareHits());
+            assertEquals(1, m.metrics().spareMisses());
+            assertEquals(2, m.metrics().sidecarsStarted(), "no spare respawned within the back-off");
         }
     }
 

@@ -47,6 +47,25 @@ final class Housekeeper {
         thread.scheduleWithFixedDelay(this::sweep, period, period, TimeUnit.NANOSECONDS);
     }
 
+    /**
+     * Runs {@code task} on the housekeeping thread {@code delayNanos} from now: work a caller wants done off its own
+     * path. Costs the caller a queue insert and at most one unpark of this thread. Never throws: after {@link #stop()}
+     * the task is dropped, and a task that throws is logged.
+     */
+    void runLater(Runnable task, long delayNanos) {
+        try {
+            thread.schedule(() -> {
+                try {
+                    task.run();
+                } catch (Throwable t) {
+                    log.error("walredo housekeeper task failed", t);
+                }
+            }, delayNanos, TimeUnit.NANOSECONDS);
+        } catch (Throwable t) {
+            // Stopped (RejectedExecutionException), or no memory for the task: what it would do, a later sweep does.
+        }
+    }
+
     /** Stops the thread; a sweep in progress is interrupted (it holds no lock across a wait). */
     void stop() {
         thread.shutdownNow();

@@ -76,6 +76,9 @@ public final class ProtocolCodec {
     /** See {@link WireSizes#PING_BYTES}. */
     public static final int PING_BYTES = WireSizes.PING_BYTES;
 
+    /** Bytes {@link #encodeBlankPageRequest} writes: B, P, G. */
+    public static final int BLANK_PAGE_REQUEST_BYTES = BEGIN_REDO_BYTES + PUSH_PAGE_BYTES + GET_PAGE_BYTES;
+
     /** See {@link WireSizes#MAX_ENCODED_BYTES}. */
     public static final int MAX_ENCODED_BYTES = WireSizes.MAX_ENCODED_BYTES;
 
@@ -148,6 +151,32 @@ public final class ProtocolCodec {
         checkWritable(dst, PING_BYTES, "ping");
         dst.put(PING);
         putInt(dst, LENGTH_BYTES);
+    }
+
+    /**
+     * Writes a request that carries nobody's data: B for {@code tag}, P with an all-zero page, G. A warm spare runs
+     * it before it is shelved, so the process's request path (message parsing, the buffer it redoes into, the
+     * answer's write) is paged in before a tenant's first request needs it. The next request's B forgets it.
+     *
+     * @param tag the page to name; any tag, since no record is applied
+     * @param dst the buffer; must have at least {@link #BLANK_PAGE_REQUEST_BYTES} bytes remaining
+     * @throws IllegalArgumentException if {@code dst} is read-only or has too little space; nothing is written
+     */
+    public static void encodeBlankPageRequest(BufferTag tag, ByteBuffer dst) {
+        Objects.requireNonNull(tag, "tag");
+        checkWritable(dst, BLANK_PAGE_REQUEST_BYTES, "blank page request");
+        dst.put(BEGIN_REDO_FOR_BLOCK);
+        putInt(dst, LENGTH_BYTES + TAG_BYTES);
+        writeTag(tag, dst);
+        dst.put(PUSH_PAGE);
+        putInt(dst, LENGTH_BYTES + TAG_BYTES + PAGE_BYTES);
+        writeTag(tag, dst);
+        for (int i = 0; i < PAGE_BYTES; i += Long.BYTES) {
+            dst.putLong(0L);
+        }
+        dst.put(GET_PAGE);
+        putInt(dst, LENGTH_BYTES + TAG_BYTES);
+        writeTag(tag, dst);
     }
 
     /**

@@ -146,10 +146,12 @@ final class Sidecar extends AnswerReader {
     }
 
     /**
-     * A warm spare's warm-up, before it serves anyone: one ping round trip, so the first tenant request finds the
-     * process's request path paged in and the reader's answer-time history filled (it polls instead of parking for
-     * a fast answer). Unlike {@link #apply} it does not count as serving: a sidecar that dies on its first tenant
-     * request still counts toward that tenant's spawn back-off. A ping carries no data of anyone.
+     * One round trip of a warm spare's warm-up, before it serves anyone (a ping or a blank page request, see
+     * {@code SparePool}), so the first tenant request finds the process's request path paged in and the reader's
+     * answer-time history filled (it polls instead of parking for a fast answer; the first answer of a process is
+     * never counted). The answer is read and dropped. Unlike {@link #apply} it does not count as serving: a
+     * sidecar that dies on its first tenant request still counts toward that tenant's spawn back-off. Neither
+     * request carries data of anyone.
      */
     void warmUp(ByteBuffer ping, Deadline deadline) throws AttemptFailure {
         roundTrip(ping, deadline, null);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
+import io.walredo.BufferTag;
 import io.walredo.KillCause;
 import io.walredo.WalRedoConfig;
 import io.walredo.nativeio.Deadline;
@@ -12,7 +13,6 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Warm spare sidecars ({@link WalRedoConfig#warmSpares()}), per PostgreSQL version: spawned in the background,
- * never fed a byte, each handed to exactly one tenant.
+ * never fed any tenant's data, each handed to exactly one tenant.
  *
  * <p><b>One tenant per spare.</b> The only way into a shelf is a spawn by this pool; the only ways out are
  * {@link #take} and {@link #evictOne}, both a single {@code pollFirst} on a concurrent deque, so no spare is given
@@ -31,14 +31,33 @@ import org.slf4j.LoggerFactory;
  * starts only while a unit of the live-sidecar cap can be had without waiting and no spawn for a tenant waits for
  * one ({@code reserveUnit}), so spares never take room a tenant needs; a spare that dies before it is handed over
  * counts toward the same exponential back-off as a tenant's failed spawns, so a broken binary is not respawned in
- * a loop. Refill runs after each take (its spawn 20 ms later, so it does not compete with the request the spare was
- * taken for), after each death and on every housekeeping sweep; it only starts virtual threads, so callers never
- * wait for it. A fresh spare answers one ping before it is shelved ({@link Sidecar#warmUp}).
+ * a loop. Refill runs after a take (on the housekeeper's thread, {@link #REFILL_AFTER_TAKE_NANOS} after the request
+ * the spare was taken for is over, see {@code TenantSlots}), after a miss, after each death and on every
+ * housekeeping sweep; it only starts virtual threads, so callers never
+ * wait for it. A fresh spare answers a ping and {@link #WARM_UP_REQUESTS} blank page requests before it is shelved
+ * ({@link Sidecar#warmUp}): none carries anyone's data.
  */
 final class SparePool {
     private static final Logger log = LoggerFactory.getLogger(SparePool.class);
-    /** How long the replacement of a spare just taken waits before it spawns. */
+    /**
+     * How long after the request a spare was taken for the housekeeper's thread starts the spare's replacement. Not
+     * the taker: a spawn's thread started on the request path cost it a carrier wake-up and a timer, a few hundred
+     * microseconds on a 2-core machine after a pause (an unpark of a platform thread costs about 20); and not at once:
+     * the process start (milliseconds of CPU) would compete with the tenant's next requests.
+     */
     static final long REFILL_AFTER_TAKE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /**
+     * Blank page requests a fresh spare answers before it is shelved, after its ping. The first request a process
+     * serves costs it page faults (its redo path, the buffer it redoes into; on this project's 2-core VM about 170 µs
+     * for the fake, measured from C) and costs the reader its answer-time history (the first answer is not
+     * counted); served by the spare in the background, they are not paid by the tenant's first request.
+     */
+    static final int WARM_UP_REQUESTS = 3;
+    /**
+     * The page the warm-up requests name: pg_default, database and relation 1 (no catalog or user relation has
+     * relfilenode 1), main fork, block 0. Nothing is applied to it and the tenant's first B forgets it.
+     */
+    static final BufferTag WARM_UP_TAG = BufferTag.of(1663, 1, 1, 0, 0);
 
     private final WalRedoConfig config;
     private final SidecarLauncher launcher;
@@ -80,27 +99,24 @@ final class SparePool {
 
     /**
      * A ready spare for {@code pgVersion}, already retained for the caller (who assigns it to its tenant before
-     * sending anything), or null if none is ready. Starts a refill either way.
+     * sending anything), or null if none is ready. On a miss it starts a refill; a spare taken is replaced later,
+     * off the request (see {@link #REFILL_AFTER_TAKE_NANOS}).
      */
     Sidecar take(int pgVersion) {
         Shelf shelf = shelves.get(pgVersion);
         if (shelf == null) {
             return null;
         }
-        try {
-            for (Sidecar sc; (sc = shelf.ready.pollFirst()) != null;) {
-                if (sc.tryRetain()) {
-                    shelf.recordSuccess();
-                    return sc;
-                }
-                // It died or spoke unasked: its own exit path kills and reaps it.
+        for (Sidecar sc; (sc = shelf.ready.pollFirst()) != null;) {
+            if (sc.tryRetain()) {
+                shelf.recordSuccess();
+                return sc;
             }
-            return null;
-        } finally {
-            // Deferred: the replacement's spawn (a process start, milliseconds of CPU) would otherwise compete with
-            // the very request the spare was taken for.
-            refill(REFILL_AFTER_TAKE_NANOS);
+            // It died or spoke unasked: its own exit path kills and reaps it.
         }
+        // A miss: the caller spawns for itself now anyway, so the shelf may refill at once too.
+        refill();
+        return null;
     }
 
     /**
@@ -170,15 +186,11 @@ final class SparePool {
      * (no memory or threads for a spawn's thread) must not break; the next sweep tries again.
      */
     void refill() {
-        refill(0);
-    }
-
-    private void refill(long delayNanos) {
         if (!enabled()) {
             return;
         }
         try {
-            startSpawns(delayNanos);
+            startSpawns();
         } catch (Throwable t) {
             try {
                 log.atWarn().setCause(t).log("walredo warm spares could not be refilled now; the next sweep retries");
@@ -188,7 +200,7 @@ final class SparePool {
         }
     }
 
-    private void startSpawns(long delayNanos) {
+    private void startSpawns() {
         for (Shelf shelf : shelves.values()) {
             for (;;) {
                 lock.lock();
@@ -202,7 +214,7 @@ final class SparePool {
                     starting.add(done);
                     try {
                         Thread.ofVirtual().name("walredo-spare-pg" + shelf.pgVersion)
-                                .start(() -> spawn(shelf, done, delayNanos));
+                                .start(() -> spawn(shelf, done));
                     } catch (Throwable t) {
                         // No thread: undo what this spawn took, or the shelf counts a spawn that never ends.
                         shelf.spawning--;
@@ -217,13 +229,9 @@ final class SparePool {
         }
     }
 
-    private void spawn(Shelf shelf, CompletableFuture<Void> done, long delayNanos) {
+    private void spawn(Shelf shelf, CompletableFuture<Void> done) {
         Sidecar sc = null;
         try {
-            if (delayNanos > 0) {
-                // Counted as spawning (and holding its cap unit) from the start, so the bounds hold meanwhile.
-                LockSupport.parkNanos(delayNanos);
-            }
             if (isClosed()) {
                 releaseUnit.run();
             } else {
@@ -273,18 +281,25 @@ final class SparePool {
     }
 
     /**
-     * Pings a fresh spare once (see {@link Sidecar#warmUp}); false if it failed, which killed it (booked as a spare's
-     * death, toward back-off).
+     * Warms a fresh spare up (see {@link Sidecar#warmUp}): one ping, then {@link #WARM_UP_REQUESTS} blank page
+     * requests; false if it failed, which killed it (booked as a spare's death, toward back-off).
      */
     private boolean warmUp(Sidecar sc) {
         if (!sc.tryRetain()) {
             return false;
         }
         try {
+            Deadline deadline = Deadline.after(config.spawnTimeout());
             ByteBuffer ping = ByteBuffer.allocateDirect(ProtocolCodec.PING_BYTES);
             ProtocolCodec.encodePing(ping);
             ping.flip();
-            sc.warmUp(ping, Deadline.after(config.spawnTimeout()));
+            sc.warmUp(ping, deadline);
+            ByteBuffer blank = ByteBuffer.allocateDirect(ProtocolCodec.BLANK_PAGE_REQUEST_BYTES);
+            ProtocolCodec.encodeBlankPageRequest(WARM_UP_TAG, blank);
+            blank.flip();
+            for (int i = 0; i < WARM_UP_REQUESTS; i++) {
+                sc.warmUp(blank, deadline);
+            }
             return true;
         } catch (AttemptFailure f) {
             return false;

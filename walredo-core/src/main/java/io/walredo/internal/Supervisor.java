@@ -187,7 +187,7 @@ public final class Supervisor {
         SidecarKey key = keyFor(tenant, pgVersion);
         ensureOpen();
         try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
-            slots.acquire(key, deadline, new TenantSlots.CallStats()).release();
+            slots.makeLive(key, deadline);
         }
     }
 

@@ -46,6 +46,7 @@ final class TenantSlots {
     /** The housekeeper's least-recently-used eviction, for a spawn at the cap. */
     private final BooleanSupplier evictOne;
     private final SidecarLauncher launcher;
+    private final Housekeeper housekeeper;
     private final SparePool spares;
     private final Metrics metrics;
     private final LongSupplier nanoClock;
@@ -58,6 +59,7 @@ final class TenantSlots {
         this.slots = slots;
         this.cap = cap;
         this.evictOne = housekeeper::evictLeastRecentlyUsedIdle;
+        this.housekeeper = housekeeper;
         this.launcher = launcher;
         this.spares = spares;
         this.metrics = metrics;
@@ -112,7 +114,32 @@ final class TenantSlots {
                         .log("retrying redo on a fresh sidecar");
             } finally {
                 sc.release();
+                replaceTakenSpare(call);
             }
+        }
+    }
+
+    /**
+     * Makes {@code key}'s sidecar live without sending it anything ({@code prewarm}): the live one, a spare, or a
+     * spawn, as for a request.
+     */
+    void makeLive(SidecarKey key, Deadline deadline) throws WalRedoException {
+        CallStats call = new CallStats();
+        try {
+            acquire(key, deadline, call).release();
+        } finally {
+            replaceTakenSpare(call);
+        }
+    }
+
+    /**
+     * After an attempt (or a prewarm) that was handed a spare: the housekeeper's thread starts its replacement a
+     * little later ({@link SparePool#REFILL_AFTER_TAKE_NANOS}); this caller only queues that. Never throws.
+     */
+    private void replaceTakenSpare(CallStats call) {
+        if (call.spareTaken) {
+            call.spareTaken = false;
+            housekeeper.runLater(spares::refill, SparePool.REFILL_AFTER_TAKE_NANOS);
         }
     }
 
@@ -156,7 +183,19 @@ final class TenantSlots {
                     if (backoffNanos <= 0) {
                         Sidecar spare = spares.take(key.pgVersion());
                         if (spare != null) {
-                            Sidecar handed = handOver(spare, slot);
+                            Sidecar handed = null;
+                            try {
+                                handed = handOver(spare, slot);
+                            } finally {
+                                if (handed != null) {
+                                    // Replaced once the caller's attempt is over (replaceTakenSpare): a spawn's
+                                    // thread started here would compete with this very request for the CPUs.
+                                    call.spareTaken = true;
+                                } else {
+                                    // Gone before the hand-over: this caller spawns for itself now anyway.
+                                    spares.refill();
+                                }
+                            }
                             if (handed != null) {
                                 return handed;
                             }
@@ -246,6 +285,8 @@ final class TenantSlots {
         int attempts;
         /** Time spent waiting for a spawn (or its back-off), over every attempt. */
         long spawnWaitNanos;
+        /** Set when {@link #acquire} took a warm spare whose replacement has not been started yet. */
+        boolean spareTaken;
     }
 
     /**

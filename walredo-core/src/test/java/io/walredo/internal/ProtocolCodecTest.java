@@ -171,6 +171,27 @@ class ProtocolCodecTest {
     }
 
     @Test
+    void encodesBlankPageRequestAsBeginZeroPushAndGet() {
+        ByteBuffer dst = ByteBuffer.allocate(ProtocolCodec.BLANK_PAGE_REQUEST_BYTES + 3).order(ByteOrder.LITTLE_ENDIAN);
+        dst.position(3);
+
+        ProtocolCodec.encodeBlankPageRequest(TAG, dst);
+
+        assertEquals(22 + 22 + 8192 + 22, ProtocolCodec.BLANK_PAGE_REQUEST_BYTES);
+        assertEquals(dst.capacity(), dst.position());
+        byte[] out = Arrays.copyOfRange(dst.array(), 3, dst.capacity());
+        List<ProtocolDecoder.Request> requests = ProtocolDecoder.requests(ProtocolDecoder.decodeAll(out));
+        assertEquals(1, requests.size());
+        ProtocolDecoder.Request r = requests.get(0);
+        assertEquals(new ProtocolDecoder.Tag(0, 1663, 13010, 1259, 7), r.tag());
+        assertArrayEquals(new byte[8192], r.baseImage());
+        assertEquals(List.of(), r.records());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ProtocolCodec.encodeBlankPageRequest(TAG, ByteBuffer.allocate(100)));
+        assertTrue(e.getMessage().contains("the blank page request needs 8258"), e.getMessage());
+    }
+
+    @Test
     void rejectsPingIntoTooSmallBuffer() {
         ByteBuffer dst = ByteBuffer.allocate(4);
 

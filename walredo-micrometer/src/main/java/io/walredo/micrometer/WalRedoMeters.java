@@ -54,7 +54,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *   <tr><td>walredo.sidecar.spares.assigned</td><td>counter</td><td></td><td>(none): first requests handed a warm
  *       spare instead of waiting for a spawn</td></tr>
  *   <tr><td>walredo.sidecars.spare</td><td>gauge</td><td></td><td>(none): warm spares started and not yet handed
- *       to a tenant, including ones still answering their warm-up ping (also counted in
+ *       to a tenant, including ones still answering their warm-up requests (also counted in
  *       walredo.sidecars.live)</td></tr>
  * </table>
  *

@@ -82,7 +82,7 @@ class WalRedoMetersTest {
         try (WalRedoManager m = WalRedoManager.create(config(List.of()).warmSpares(2).metricsListener(spareMeters)
                 .build())) {
             awaitGauge(withSpares, "walredo.sidecars.spare", 2.0);
-            // The gauge counts a spare from its start; the pool hands it out once its warm-up ping is answered.
+            // The gauge counts a spare from its start; the pool hands it out once its warm-up is answered.
             long end = System.nanoTime() + Duration.ofSeconds(20).toNanos();
             while (m.metrics().spareSidecars() != 2 && System.nanoTime() - end < 0) {
                 java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
