@@ -450,6 +450,7 @@ public final class Soak {
             Set<FaultKind> faults) {
         AttemptType[] attempts = AttemptType.values();
         boolean impatient = faults.contains(FaultKind.IMPATIENT_CALLER);
+        boolean refusalsExpected = faults.stream().anyMatch(FaultKind::slowsAnswers);
         int window = Math.max(1, tenants.length / 2);
         long waveNanos = TimeUnit.SECONDS.toNanos(4);
         while (!stop.get()) {
@@ -488,6 +489,12 @@ public final class Soak {
             } catch (WalRedoException e) {
                 outcome = e.toString();
                 tally.count(tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
+                if (e instanceof TenantOverloadedException && !refusalsExpected && callTimeout == timeout) {
+                    // An impatient call (1-5 ms) is rightly refused whenever 50 ms of answers are owed ahead of it;
+                    // a call with the full timeout is refused only if its sidecar is slow or its queue is deep.
+                    tally.violation("no overload refusal of a call with the full timeout while no fault slows a "
+                            + "sidecar's answers", e.toString());
+                }
                 if (e instanceof TenantOverloadedException) {
                     // A refusal does not park; a server would answer "busy" and be asked again later, so this
                     // caller pauses instead of retrying in a loop that would keep admitted calls off the carriers.
@@ -697,6 +704,18 @@ public final class Soak {
 
         FaultKind(Fault fault) {
             this.fault = fault;
+        }
+
+        /**
+         * Whether this fault can hold a live sidecar's answers back for a while (slow, hung, stopped, not reading, a
+         * half-written answer, or a stderr flood it blocks on): the only faults after which admission may refuse a
+         * request ({@code TenantOverloadedException}). Without any of them a refusal is an invariant violation.
+         */
+        boolean slowsAnswers() {
+            return switch (this) {
+                case SLOW, HANG, SIGSTOP_SIGCONT, NO_READ, PARTIAL_ANSWER, STDERR_FLOOD, STDERR_FLOOD_NO_NEWLINE -> true;
+                default -> false;
+            };
         }
 
         List<String> args(SplittableRandom rnd) {
