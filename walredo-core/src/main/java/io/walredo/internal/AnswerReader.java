@@ -7,8 +7,8 @@ import io.walredo.WalRedoException;
 import io.walredo.internal.AttemptFailure.Retry;
 import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.DeadlineExceededException;
 import io.walredo.nativeio.ExitStatus;
-import io.walredo.nativeio.PipeTimeoutException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -141,7 +141,7 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
             int n;
             try {
                 n = child.stdout().read(answer, wait, times.spinBudgetNanos(owed));
-            } catch (PipeTimeoutException e) {
+            } catch (DeadlineExceededException e) {
                 if (callerDeadline != null && callerDeadline.isExpired()) {
                     return false;
                 }

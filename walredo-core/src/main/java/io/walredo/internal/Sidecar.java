@@ -5,7 +5,7 @@ import io.walredo.KillCause;
 import io.walredo.internal.AttemptFailure.Retry;
 import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Deadline;
-import io.walredo.nativeio.PipeTimeoutException;
+import io.walredo.nativeio.DeadlineExceededException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -279,7 +279,7 @@ final class Sidecar extends AnswerReader {
     }
 
     private static boolean isBrokenPipe(Throwable t) {
-        return t instanceof IOException && !(t instanceof PipeTimeoutException) && !(t instanceof InterruptedIOException);
+        return t instanceof IOException && !(t instanceof DeadlineExceededException) && !(t instanceof InterruptedIOException);
     }
 
     /** Maps what ended a write; the entry has been taken back or abandoned already. Errors are rethrown as they are. */
@@ -290,7 +290,7 @@ final class Sidecar extends AnswerReader {
         if (t instanceof RuntimeException e) {
             throw e;
         }
-        if (t instanceof PipeTimeoutException) {
+        if (t instanceof DeadlineExceededException) {
             return new AttemptFailure(failures.callerTimeout("writing the request to its stdin " + progress,
                     stallTimeout, t), Retry.NEVER);
         }
@@ -334,7 +334,7 @@ final class Sidecar extends AnswerReader {
             while (rest.hasRemaining() && failure.get() == null) {
                 try {
                     child.stdin().writeFully(rest, Deadline.after(stallTimeout));
-                } catch (PipeTimeoutException e) {
+                } catch (DeadlineExceededException e) {
                     if (rest.position() == before) {
                         fail(new Failure(failures.stalled("reading its stdin (" + rest.remaining()
                                 + " bytes of a request still to write)", stallTimeout), Retry.PER_ATTEMPT_TYPE, true),

@@ -7,8 +7,8 @@ import io.walredo.WalRedoConfig;
 import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Containment;
 import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.DeadlineExceededException;
 import io.walredo.nativeio.NativeRuntime;
-import io.walredo.nativeio.PipeTimeoutException;
 import io.walredo.nativeio.SpawnException;
 import io.walredo.nativeio.SpawnSpec;
 import java.time.Instant;
@@ -131,7 +131,7 @@ final class SidecarLauncher {
             throw e;
         }
         String who = key.isSpare() ? "a warm spare (pg" + key.pgVersion() + ")" : "tenant " + key.tenant();
-        if (t instanceof PipeTimeoutException) {
+        if (t instanceof DeadlineExceededException) {
             return new SpawnFailedException(tenantOf(key), "spawning the walredo sidecar for " + who
                     + " did not finish within spawnTimeout " + config.spawnTimeout()
                     + "; the host may be overloaded or out of processes", t);

@@ -99,7 +99,7 @@ final class StderrDrainer implements Runnable {
                 int n;
                 try {
                     n = stderr.read(buf, Deadline.after(READ_SLICE));
-                } catch (io.walredo.nativeio.PipeTimeoutException quiet) {
+                } catch (io.walredo.nativeio.DeadlineExceededException quiet) {
                     continue;
                 }
                 if (n < 0) {

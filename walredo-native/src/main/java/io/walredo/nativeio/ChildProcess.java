@@ -93,7 +93,7 @@ public final class ChildProcess implements AutoCloseable {
    * pipes (a grandchild that inherited them does not delay this).
    *
    * @return the exit status (usually {@code signal 9 (SIGKILL)}, or the real status if it had already exited)
-   * @throws PipeTimeoutException if the child is not reaped by the deadline (e.g. stuck in uninterruptible sleep)
+   * @throws DeadlineExceededException if the child is not reaped by the deadline (e.g. stuck in uninterruptible sleep)
    * @throws java.io.InterruptedIOException if interrupted while waiting
    */
   public ExitStatus killAndReap(Deadline deadline) throws IOException {

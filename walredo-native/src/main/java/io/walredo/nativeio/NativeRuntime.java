@@ -178,7 +178,7 @@ public final class NativeRuntime {
    *
    * @throws SpawnException if it could not be started (the message names the executable, the call and the errno);
    *     no fd and no child is left behind
-   * @throws PipeTimeoutException if the spawn did not finish by the deadline (spawner threads busy); a child that
+   * @throws DeadlineExceededException if the spawn did not finish by the deadline (spawner threads busy); a child that
    *     starts later is killed
    * @throws InterruptedIOException if interrupted while waiting (the interrupt status stays set)
    */
@@ -190,7 +190,7 @@ public final class NativeRuntime {
       return pending.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {
       if (pending.cancel(false)) {
-        throw new PipeTimeoutException(
+        throw new DeadlineExceededException(
             "spawning " + spec.executable() + " did not finish by its deadline ("
                 + spawnerPool.getQueue().size() + " spawns queued)");
       }

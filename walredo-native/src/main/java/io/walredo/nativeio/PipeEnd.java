@@ -66,7 +66,7 @@ public final class PipeEnd implements AutoCloseable {
    *
    * @return the number of bytes read, -1 at end of stream (the child closed its end, usually by exiting), or 0 if
    *     {@code dst} has no room
-   * @throws PipeTimeoutException if nothing arrived by the deadline
+   * @throws DeadlineExceededException if nothing arrived by the deadline
    * @throws AsynchronousCloseException if this end was closed while waiting
    * @throws ClosedChannelException if this end was closed before the call
    * @throws InterruptedIOException if the thread was interrupted while waiting (its interrupt status stays set)
@@ -99,7 +99,7 @@ public final class PipeEnd implements AutoCloseable {
    * Fills {@code dst} completely, parking as needed.
    *
    * @throws EOFException if the stream ended first (the message says how many of how many bytes arrived)
-   * @throws PipeTimeoutException if {@code dst} was not full by the deadline
+   * @throws DeadlineExceededException if {@code dst} was not full by the deadline
    * @throws IOException otherwise as {@link #read} (closed, interrupted, read(2) failed)
    */
   public void readFully(ByteBuffer dst, Deadline deadline) throws IOException {
@@ -119,7 +119,7 @@ public final class PipeEnd implements AutoCloseable {
    * Writes all of {@code src}, parking while the pipe is full.
    *
    * @throws NativeCallException with errno EPIPE if the reader is gone (the child exited or closed its stdin)
-   * @throws PipeTimeoutException if not everything was written by the deadline; {@code src}'s position then tells
+   * @throws DeadlineExceededException if not everything was written by the deadline; {@code src}'s position then tells
    *     how much was
    * @throws IOException otherwise as {@link #read} (closed, interrupted, write(2) failed)
    */
@@ -304,7 +304,7 @@ public final class PipeEnd implements AutoCloseable {
       case READY -> {}
       case CLOSED -> throw new AsynchronousCloseException();
       case TIMED_OUT ->
-          throw new PipeTimeoutException(
+          throw new DeadlineExceededException(
               op + " " + description + " did not complete by its deadline: " + done + " of " + total + " bytes "
                   + (readable ? "arrived" : "written"));
       case INTERRUPTED -> {

@@ -96,7 +96,7 @@ class ExitTest {
       assertEquals(9, child.killAndReap(seconds(10)).signal());
       // The grandchild still holds stdout open: no EOF yet.
       assertThrows(
-          PipeTimeoutException.class,
+          DeadlineExceededException.class,
           () -> child.stdout().read(ByteBuffer.allocateDirect(16), Deadline.after(Duration.ofMillis(100))));
       ProcessHandle.of(grandchild).ifPresent(ProcessHandle::destroyForcibly);
       assertEquals(-1, child.stdout().read(ByteBuffer.allocateDirect(16), seconds(10)));
@@ -189,7 +189,7 @@ class ExitTest {
     try {
       ChildProcess raced = runtime.spawn(fake(), Deadline.after(Duration.ZERO));
       raced.close();
-    } catch (PipeTimeoutException expected) {
+    } catch (DeadlineExceededException expected) {
       assertTrue(expected.getMessage().contains("did not finish by its deadline"), expected.getMessage());
     }
     awaitTrue("abandoned spawn cleaned up", () -> childrenUnchecked().equals(before), seconds(10));

@@ -47,9 +47,9 @@ class PipeIoTest {
   void writeToAChildThatNeverReadsTimesOut() throws Exception {
     try (ChildProcess child = runtime.spawn(fake("--no-read"), seconds(10))) {
       ByteBuffer mib = ByteBuffer.allocateDirect(1 << 20);
-      PipeTimeoutException e =
+      DeadlineExceededException e =
           assertThrows(
-              PipeTimeoutException.class,
+              DeadlineExceededException.class,
               () -> child.stdin().writeFully(mib, Deadline.after(Duration.ofMillis(300))));
       assertTrue(e.getMessage().contains("stdin of pid " + child.pid()), e.getMessage());
       assertTrue(mib.position() > 0 && mib.position() < mib.capacity(), "a pipe's worth was written");
@@ -62,9 +62,9 @@ class PipeIoTest {
   void readFromAChildThatNeverAnswersTimesOut() throws Exception {
     try (ChildProcess child = runtime.spawn(fake(), seconds(10))) {
       ByteBuffer page = ByteBuffer.allocateDirect(PAGE_BYTES);
-      PipeTimeoutException e =
+      DeadlineExceededException e =
           assertThrows(
-              PipeTimeoutException.class,
+              DeadlineExceededException.class,
               () -> child.stdout().readFully(page, Deadline.after(Duration.ofMillis(200))));
       assertTrue(e.getMessage().contains("0 of 8192 bytes arrived"), e.getMessage());
       // The pipe is still usable: a ping now gets its answer.
@@ -210,7 +210,7 @@ class PipeIoTest {
       ByteBuffer page = ByteBuffer.allocateDirect(PAGE_BYTES);
       long spin = TimeUnit.SECONDS.toNanos(30);
       assertThrows(
-          PipeTimeoutException.class,
+          DeadlineExceededException.class,
           () -> child.stdout().read(page, Deadline.after(Duration.ofMillis(100)), spin));
       assertThrows(IllegalArgumentException.class, () -> child.stdout().read(page, seconds(1), -1));
       Thread.currentThread().interrupt();

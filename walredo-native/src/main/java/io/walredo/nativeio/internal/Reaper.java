@@ -2,9 +2,9 @@
 package io.walredo.nativeio.internal;
 
 import io.walredo.nativeio.Deadline;
+import io.walredo.nativeio.DeadlineExceededException;
 import io.walredo.nativeio.ExitStatus;
 import io.walredo.nativeio.NativeCallException;
-import io.walredo.nativeio.PipeTimeoutException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.util.concurrent.CompletableFuture;
@@ -183,7 +183,7 @@ public final class Reaper implements Reactor.Target {
   /**
    * Parks until the child is reaped.
    *
-   * @throws PipeTimeoutException if it is not reaped by the deadline
+   * @throws DeadlineExceededException if it is not reaped by the deadline
    * @throws InterruptedIOException if interrupted (the interrupt status stays set)
    * @throws NativeCallException if its status was lost (ECHILD)
    */
@@ -191,7 +191,7 @@ public final class Reaper implements Reactor.Target {
     try {
       return reaped.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {
-      throw new PipeTimeoutException(
+      throw new DeadlineExceededException(
           "pid " + pid + " was not reaped by the deadline after " + what
               + "; it may be in uninterruptible sleep (state D in /proc/" + pid + "/stat)");
     } catch (InterruptedException e) {

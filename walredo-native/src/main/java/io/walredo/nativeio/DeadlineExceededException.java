@@ -8,7 +8,7 @@ import java.io.IOException;
  * its {@link Deadline}. The message says what was awaited and how far it got. After a timed-out read or write the pipe
  * may hold part of a message: the caller must not reuse it for framed traffic.
  */
-public final class PipeTimeoutException extends IOException {
+public final class DeadlineExceededException extends IOException {
 
   private static final long serialVersionUID = 1L;
 
@@ -17,7 +17,7 @@ public final class PipeTimeoutException extends IOException {
    *
    * @param message what was awaited, on which pipe or pid, and the progress made
    */
-  public PipeTimeoutException(String message) {
+  public DeadlineExceededException(String message) {
     super(message);
   }
 }
