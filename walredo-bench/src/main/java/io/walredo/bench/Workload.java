@@ -9,8 +9,8 @@ import io.walredo.WalRecord;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
 import io.walredo.AttemptType;
-import io.walredo.internal.ProtocolCodec;
 import io.walredo.testing.FakeRedoModel;
+import io.walredo.testing.WireEncoder;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -30,7 +30,9 @@ import java.util.SplittableRandom;
  * wire; Neon's own medium records are not available here, so its record bytes are random).
  *
  * <p>Every kind can be run through the library ({@link #run}) and written out as the exact bytes the library
- * sends ({@link #writeWireBytes}), so the C limit client replays the same stream.
+ * sends ({@link #writeWireBytes}), so the C limit client replays the same stream. Those bytes come from
+ * walredo-testing's {@link WireEncoder}, a second implementation of the wire format whose tests pin it to Neon's
+ * recorded bytes and to the library's codec, not from the library's internals.
  */
 public enum Workload {
     /** A Ping: 5 bytes out, 8,192 zero bytes back; measures the round trip alone. */
@@ -61,7 +63,7 @@ public enum Workload {
 
     /** Bytes this work puts on the wire per request. */
     public int wireBytes() {
-        return this == PING ? ProtocolCodec.HEADER_BYTES : ProtocolCodec.encodedSize(request());
+        return this == PING ? WireEncoder.PING_BYTES : WireEncoder.requestBytes(request());
     }
 
     /**
@@ -105,13 +107,7 @@ public enum Workload {
 
     /** Writes one request's wire bytes, exactly as the library encodes them, to {@code file}. */
     public void writeWireBytes(Path file) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocate(wireBytes());
-        if (this == PING) {
-            ProtocolCodec.encodePing(buf);
-        } else {
-            ProtocolCodec.encodeRequest(request(), buf);
-        }
-        Files.write(file, buf.array());
+        Files.write(file, this == PING ? WireEncoder.ping() : WireEncoder.request(request()));
     }
 
     /** Lower-case name, as in Neon's tables ("ping", "short", "medium"). */

@@ -22,7 +22,7 @@ import io.walredo.WalRedoMetrics;
 import io.walredo.bench.CliArgs;
 import picocli.CommandLine;
 import io.walredo.bench.Probes;
-import io.walredo.nativeio.NativeRuntime;
+import io.walredo.testing.ChildPid;
 import io.walredo.testing.FakeRedoModel;
 import io.walredo.testing.FakeRedoModel.Fault;
 import java.io.IOException;
@@ -42,6 +42,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
@@ -69,7 +70,8 @@ import org.slf4j.LoggerFactory;
  * <p>Faults chosen at spawn time go through a wrapper script given to the manager as the redo binary: before
  * exec'ing the fake it claims a file named after the tenant (written by the chaos thread) and appends its fault
  * flags, so the fault hits that tenant's next sidecar. Faults at run time are signals sent to a live sidecar's
- * pid from {@link WalRedoManager#status()}, after checking that the pid is still that child (same start time).
+ * pid from {@link WalRedoManager#status()} through walredo-testing's {@link ChildPid}, which checks that the pid is
+ * still that child (same start time) after pinning it with a pidfd, and starts no thread.
  */
 public final class Soak {
     private static final int PG = 16;
@@ -738,12 +740,9 @@ public final class Soak {
         private final FaultKind[] kinds;
         private final SplittableRandom rnd = new SplittableRandom(99);
         private final Map<String, FaultKind> armed = new HashMap<>();
-        private final Set<Integer> stopped = ConcurrentHashMap.newKeySet();
-        private final Map<Integer, String> stoppedStart = new ConcurrentHashMap<>();
+        /** Sidecars stopped by SIGSTOP and not yet continued, by pid; at most one stop per pid at a time. */
+        private final Map<Integer, ChildPid> stopped = new ConcurrentHashMap<>();
         private volatile boolean stopping;
-        private final Signals signals = Signals.load();
-        private final int sigstop = NativeRuntime.signalNumber("SIGSTOP");
-        private final int sigcont = NativeRuntime.signalNumber("SIGCONT");
 
         Chaos(WalRedoManager manager, TenantShardId[] tenants, Path faultDir, Tally tally, Duration every,
                 Set<FaultKind> kinds) {
@@ -787,30 +786,29 @@ public final class Soak {
         private void inject(FaultKind kind) throws IOException {
             switch (kind) {
                 case SIGKILL -> {
-                    SidecarStatus s = randomLive();
-                    String started = s == null ? null : startTime(s.pid());
-                    if (s != null && started != null && isOurChild(s.pid(), started)) {
-                        ProcessHandle.of(s.pid()).ifPresent(ProcessHandle::destroyForcibly);
+                    Optional<ChildPid> c = randomLiveChild();
+                    if (c.isPresent() && c.get().signal(ChildPid.Signal.SIGKILL)) {
                         tally.count(tally.faults, kind.name());
                     }
                 }
                 case SIGSTOP_SIGCONT -> {
-                    SidecarStatus s = randomLive();
-                    String started = s == null ? null : startTime(s.pid());
-                    if (s != null && started != null && isOurChild(s.pid(), started) && stopped.add(s.pid())) {
-                        stoppedStart.put(s.pid(), started);
-                        signals.kill(s.pid(), sigstop);
-                        tally.count(tally.faults, kind.name());
-                        long stopMillis = 50 + rnd.nextInt(3000);
-                        int pid = s.pid();
-                        Thread.ofVirtual().name("soak-sigcont-" + pid).start(() -> {
-                            try {
-                                TimeUnit.MILLISECONDS.sleep(stopMillis);
-                            } catch (InterruptedException e) {
-                                // resumeStopped() continues it
-                            }
-                            resume(pid);
-                        });
+                    Optional<ChildPid> c = randomLiveChild();
+                    if (c.isPresent() && stopped.putIfAbsent(c.get().pid(), c.get()) == null) {
+                        int pid = c.get().pid();
+                        if (c.get().signal(ChildPid.Signal.SIGSTOP)) {
+                            tally.count(tally.faults, kind.name());
+                            long stopMillis = 50 + rnd.nextInt(3000);
+                            Thread.ofVirtual().name("soak-sigcont-" + pid).start(() -> {
+                                try {
+                                    TimeUnit.MILLISECONDS.sleep(stopMillis);
+                                } catch (InterruptedException e) {
+                                    // resumeStopped() continues it
+                                }
+                                resume(pid);
+                            });
+                        } else {
+                            stopped.remove(pid);
+                        }
                     }
                 }
                 case INTERRUPT_CALLER -> {
@@ -860,43 +858,32 @@ public final class Soak {
             }
         }
 
+        /** Continues a sidecar this chaos stopped, unless it has died (and its pid perhaps been reused) since. */
         private void resume(int pid) {
-            String started = stoppedStart.remove(pid);
-            if (started != null && stopped.remove(pid) && isOurChild(pid, started)) {
-                signals.kill(pid, sigcont);
+            ChildPid c = stopped.remove(pid);
+            if (c == null) {
+                return;
+            }
+            try {
+                c.signal(ChildPid.Signal.SIGCONT);
+            } catch (RuntimeException e) {
+                tally.violation("the chaos thread itself works", "SIGCONT to pid " + pid + ": " + e);
             }
         }
 
         void resumeStopped() {
-            for (int pid : List.copyOf(stopped)) {
+            for (int pid : List.copyOf(stopped.keySet())) {
                 resume(pid);
             }
         }
 
-        private SidecarStatus randomLive() {
+        /**
+         * A random sidecar from {@code status()}, if it is still a running child of this JVM; its start time guards
+         * the signal against the pid's reuse once the manager has reaped it.
+         */
+        private Optional<ChildPid> randomLiveChild() {
             List<SidecarStatus> live = manager.status();
-            return live.isEmpty() ? null : live.get(rnd.nextInt(live.size()));
-        }
-    }
-
-    /** kill(2), for SIGSTOP and SIGCONT, which {@link ProcessHandle} cannot send. */
-    public interface Signals {
-        /**
-         * Sends a signal.
-         *
-         * @param pid the process
-         * @param sig the signal number
-         * @return 0, or -1 with errno set
-         */
-        int kill(int pid, int sig);
-
-        /**
-         * Binds kill(2) from libc.
-         *
-         * @return the binding
-         */
-        static Signals load() {
-            return jnr.ffi.LibraryLoader.create(Signals.class).load("c");
+            return live.isEmpty() ? Optional.empty() : ChildPid.of(live.get(rnd.nextInt(live.size())).pid());
         }
     }
 
@@ -973,28 +960,6 @@ public final class Soak {
             throw new IllegalStateException("cannot list /proc", e);
         }
         return out;
-    }
-
-    /** Field 22 of /proc/PID/stat, the start time, or null if there is no such process. */
-    static String startTime(int pid) {
-        try {
-            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-            return stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19];
-        } catch (IOException | RuntimeException e) {
-            return null;
-        }
-    }
-
-    /** Whether {@code pid} is our child, alive, and (if given) started at {@code startTime}: guards pid reuse. */
-    static boolean isOurChild(int pid, String startTime) {
-        try {
-            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            return Long.parseLong(f[1]) == ProcessHandle.current().pid() && !f[0].equals("Z")
-                    && (startTime == null || f[19].equals(startTime));
-        } catch (IOException | RuntimeException e) {
-            return false;
-        }
     }
 
     private static String mib(long bytes) {
