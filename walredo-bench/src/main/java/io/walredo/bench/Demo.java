@@ -5,19 +5,15 @@ import io.micrometer.core.instrument.Tags;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.walredo.AttemptType;
-import io.walredo.BufferTag;
 import io.walredo.KillCause;
-import io.walredo.Lsn;
-import io.walredo.RedoRequest;
-import io.walredo.RelTag;
 import io.walredo.SidecarCrashedException;
 import io.walredo.SidecarStatus;
 import io.walredo.TenantShardId;
-import io.walredo.WalRecord;
 import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
+import io.walredo.bench.RequestMix.Work;
 import io.walredo.micrometer.WalRedoMeters;
 import io.walredo.testing.FakeRedoModel;
 import picocli.CommandLine;
@@ -30,8 +26,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -44,16 +38,16 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.function.Predicate;
 
 /**
  * The main job: a multi-tenant redo workload against a redo binary, by default the fake the build makes.
  *
  * <p>Workload: a tenth of the tenants are hot and take half the requests; the others are visited by a window
  * that slides by half its width every idle timeout, so tenants go quiet, their sidecars are quiesced, and
- * come back to a respawn while the run goes on. Requests are Neon-shaped: three in four are "short" (Neon's
- * walredo benchmark request, 1132 bytes with two records, or the same shape with other records), one in four
- * "medium" (227 small records, about 26 KiB). One hot tenant's sidecar is SIGKILLed from outside every
+ * come back to a respawn while the run goes on. Requests and tenants come from {@link RequestMix}, which the
+ * soak shares: Neon-shaped, three in four "short" (Neon's walredo benchmark request, 1132 bytes with two records,
+ * or the same shape with other records), one in four "medium" (227 small records, about 26 KiB). One hot
+ * tenant's sidecar is SIGKILLed from outside every
  * {@link #CRASH_EVERY}, like an OOM kill. With the fake binary every page is checked against
  * {@link FakeRedoModel}; with the PostgreSQL 15 redo binary of {@code ./scripts/build-postgres} the requests are
  * real pages a throwaway PostgreSQL 15 cluster wrote, each checked against the server's page
@@ -66,7 +60,7 @@ import java.util.function.Predicate;
  */
 public final class Demo {
     /** The PostgreSQL version of every request: Neon's short request vector is PostgreSQL 14 WAL. */
-    static final int PG_VERSION = Workload.PG_VERSION;
+    static final int PG_VERSION = RequestMix.PG_VERSION;
     /** How often the crashing tenant's sidecar is SIGKILLed. */
     static final Duration CRASH_EVERY = Duration.ofSeconds(2);
     /** Budget of one redo call (the library's default is 60 s; a demo on a busy machine should not wait that long). */
@@ -77,7 +71,7 @@ public final class Demo {
      */
     private static final Duration SAMPLE_EVERY = Duration.ofMillis(100);
     /** Exit status of a usage error. */
-    static final int EXIT_USAGE = 2;
+    static final int EXIT_USAGE = CliArgs.EXIT_USAGE;
 
 
     private Demo() {
@@ -119,20 +113,10 @@ public final class Demo {
      * @throws InterruptedException if interrupted while waiting for the callers
      */
     public static void main(String[] args) throws InterruptedException {
-        Options o;
-        try {
-            o = parse(args);
-        } catch (IllegalArgumentException e) {
-            System.err.println("demo: " + e.getMessage());
-            System.err.println(usage());
-            System.exit(EXIT_USAGE);
-            return;
+        Optional<Options> o = CliArgs.parseOrExit("demo", args, Demo::parse, Demo::usage);
+        if (o.isPresent()) {
+            System.exit(run(o.get(), System.out));
         }
-        if (o == null) {
-            System.out.println(usage());
-            return;
-        }
-        System.exit(run(o, System.out));
     }
 
     static String usage() {
@@ -146,9 +130,8 @@ public final class Demo {
             footer = "D: 500ms, 30s, 2m, or a bare number of seconds. Exit status: 0 if every page was right and no "
                     + "request failed, 1 otherwise, 2 for a usage error.")
     static final class Command {
-        @CommandLine.Option(names = "--tenants", paramLabel = "N", defaultValue = "200",
-                converter = CliArgs.PositiveInt.class, description = "tenants (default ${DEFAULT-VALUE})")
-        int tenants;
+        @CommandLine.Mixin
+        CliArgs.TenantsOption tenants;
         @CommandLine.Option(names = "--duration", paramLabel = "D", defaultValue = "30s",
                 converter = CliArgs.Seconds.class, description = "how long to run (default ${DEFAULT-VALUE})")
         Duration duration;
@@ -200,65 +183,10 @@ public final class Demo {
         }
         Path binary = fake ? FakeRedoModel.binary() : c.redoBinary.toAbsolutePath();
         int callers = c.callers != null ? c.callers : fake ? DEFAULT_CALLERS : DEFAULT_CALLERS_REAL;
-        return new Options(c.tenants, c.duration, c.idleTimeout, callers, binary,
+        return new Options(c.tenants.tenants(), c.duration, c.idleTimeout, callers, binary,
                 Optional.ofNullable(c.libDir).map(Path::toAbsolutePath), fake, List.of(),
                 Optional.ofNullable(c.realPages).map(Path::toAbsolutePath), c.warmSpares,
                 Optional.ofNullable(c.prometheus).map(Path::toAbsolutePath));
-    }
-
-    /**
-     * One prebuilt request and, for the fake, its expected page.
-     *
-     * @param request the request
-     * @param expected the page the fake must return, or null when not checked
-     * @param medium whether it is a medium (else a short) request
-     * @param check whether a returned page is right
-     */
-    record Work(RedoRequest request, byte[] expected, boolean medium, Predicate<byte[]> check) {
-        Work(RedoRequest request, byte[] expected, boolean medium) {
-            this(request, expected, medium, page -> expected == null || Arrays.equals(page, expected));
-        }
-    }
-
-    /** Neon's benchmark "short" request: two real PostgreSQL 14 WAL records, 1132 bytes on the wire. */
-    static RedoRequest neonShortRequest() {
-        return Workload.SHORT.request();
-    }
-
-    /**
-     * The requests callers pick from. For the fake: Neon's short request, more requests of its shape (two
-     * records of about 530 bytes; some on a base image) and medium ones (227 records of 95 to 110 bytes,
-     * about 26 KiB), three short to one medium, each with its expected page. For a real binary: Neon's short
-     * request alone, unchecked.
-     */
-    static List<Work> workload(boolean fake) {
-        RedoRequest neonShort = neonShortRequest();
-        if (!fake) {
-            return List.of(new Work(neonShort, null, false));
-        }
-        SplittableRandom rnd = new SplittableRandom(42);
-        List<Work> out = new ArrayList<>();
-        out.add(new Work(neonShort, FakeRedoModel.expectedPage(neonShort), false));
-        for (int i = 1; i < 48; i++) {
-            boolean medium = i % 4 == 3;
-            BufferTag tag = BufferTag.of(1663, 13010, 16384 + i, RelTag.MAIN_FORKNUM, i * 7L);
-            long lsn = 0x16A9388L + i * 0x100000L;
-            int records = medium ? 227 : 2;
-            RedoRequest.Builder b = RedoRequest.builder(PG_VERSION, tag, Lsn.of(lsn + (records + 1) * 0x100L));
-            if (!medium && i % 8 == 1) {
-                byte[] base = new byte[RedoRequest.PAGE_BYTES];
-                rnd.nextBytes(base);
-                b.baseImage(Lsn.of(lsn), base);
-            }
-            for (int r = 0; r < records; r++) {
-                byte[] rec = new byte[medium ? 95 + rnd.nextInt(16) : 500 + rnd.nextInt(60)];
-                rnd.nextBytes(rec);
-                b.addRecord(WalRecord.of(Lsn.of(lsn + (r + 1) * 0x100L), false, rec));
-            }
-            RedoRequest req = b.build();
-            out.add(new Work(req, FakeRedoModel.expectedPage(req), medium));
-        }
-        return out;
     }
 
     /** Runs the demo with {@code o}, printing to {@code out}; returns the exit status. */
@@ -294,18 +222,15 @@ public final class Demo {
             out.println("demo: " + e.getMessage());
             return EXIT_USAGE;
         }
-        List<Work> work = real.isPresent() ? real.get().work() : workload(o.fake());
-        TenantShardId[] tenants = new TenantShardId[o.tenants()];
-        SplittableRandom seed = new SplittableRandom(7);
-        for (int i = 0; i < tenants.length; i++) {
-            tenants[i] = TenantShardId.of(seed.nextLong(), seed.nextLong());
-        }
+        List<Work> work = real.isPresent() ? real.get().work()
+                : o.fake() ? RequestMix.fake() : RequestMix.neonShortOnly();
+        TenantShardId[] tenants = RequestMix.tenants(o.tenants());
         out.printf("walredo demo: %d tenants (%d hot), %d callers, %s, idle timeout %s, %d warm spares%n",
                 tenants.length, hotCount(tenants.length), o.callers(), text(o.duration()), text(o.idleTimeout()),
                 o.warmSpares());
         out.printf("  binary %s%s%n", o.redoBinary(), o.fake() ? " (the fake; every page is checked)" : "");
         out.printf("  requests: %s; tenant %s's sidecar is SIGKILLed every %s%n",
-                real.isPresent() ? real.get().describe() : describe(work), tenants[0],
+                real.isPresent() ? real.get().describe() : RequestMix.describe(work), tenants[0],
                 text(CRASH_EVERY));
 
         WalRedoManager manager = WalRedoManager.create(config);
@@ -452,7 +377,7 @@ public final class Demo {
                             if (!w.check().test(page)) {
                                 wrong.increment();
                             }
-                            (w.medium() ? mediumDone : shortDone).increment();
+                            (w.kind() == RequestMix.Kind.MEDIUM ? mediumDone : shortDone).increment();
                         } catch (WalRedoException e) {
                             errors.increment();
                             errorKinds.computeIfAbsent(e.getClass().getSimpleName(), k -> new LongAdder()).increment();
@@ -613,32 +538,6 @@ public final class Demo {
             }
         }
         return n;
-    }
-
-    private static String describe(List<Work> work) {
-        int shortCount = 0;
-        int onBaseImage = 0;
-        long mediumBytes = 0;
-        int mediumCount = 0;
-        int mediumRecords = 0;
-        for (Work w : work) {
-            if (w.medium()) {
-                mediumBytes += w.request().encodedSize();
-                mediumCount++;
-                mediumRecords = w.request().recordCount();
-            } else {
-                shortCount++;
-                onBaseImage += w.request().baseImage().isPresent() ? 1 : 0;
-            }
-        }
-        RedoRequest neon = work.get(0).request();
-        String s = "short = Neon's benchmark request (" + neon.encodedSize() + " B, " + neon.recordCount() + " records)";
-        if (mediumCount == 0) {
-            return s + " only";
-        }
-        return s + " and " + (shortCount - 1) + " of its shape (" + onBaseImage + " on a base image); medium ~"
-                + Math.round(mediumBytes / (double) mediumCount / 1024) + " KiB (" + mediumRecords + " records); "
-                + shortCount / mediumCount + " short to 1 medium";
     }
 
     static String text(Duration d) {

@@ -90,11 +90,12 @@ record RealPagesWorkload(RealPagesCorpus corpus, String source) {
     }
 
     /** One request per page, each checked against the server's page through its kind's mask. */
-    List<Demo.Work> work() {
-        List<Demo.Work> out = new ArrayList<>();
+    List<RequestMix.Work> work() {
+        List<RequestMix.Work> out = new ArrayList<>();
         for (RealPagesCorpus.Page page : corpus.pages()) {
-            out.add(new Demo.Work(page.request(corpus.pgVersion()), page.serverPage(),
-                    page.records().size() >= MEDIUM_RECORDS, page::matches));
+            out.add(new RequestMix.Work(page.request(corpus.pgVersion()), page.serverPage(),
+                    page.records().size() >= MEDIUM_RECORDS ? RequestMix.Kind.MEDIUM : RequestMix.Kind.SHORT,
+                    page::matches));
         }
         return out;
     }

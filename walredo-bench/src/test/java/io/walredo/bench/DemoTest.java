@@ -152,27 +152,6 @@ class DemoTest {
         }
     }
 
-    @Test
-    void neonsShortRequestIs1132BytesOnTheWire() {
-        assertEquals(1132, Demo.neonShortRequest().encodedSize());
-        assertEquals(2, Demo.neonShortRequest().recordCount());
-    }
-
-    @Test
-    void workloadIsThreeShortToOneMediumOfAbout26KiB() {
-        List<Demo.Work> work = Demo.workload(true);
-        long medium = work.stream().filter(Demo.Work::medium).count();
-
-        assertEquals(work.size(), 4 * medium);
-        for (Demo.Work w : work) {
-            if (w.medium()) {
-                assertEquals(227, w.request().recordCount());
-                assertTrue(w.request().encodedSize() > 24 << 10 && w.request().encodedSize() < 28 << 10);
-            }
-        }
-        assertEquals(1, Demo.workload(false).size());
-    }
-
     private static void assertMessage(String expected, String... args) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Demo.parse(args));
         assertEquals(expected, e.getMessage());

@@ -4,17 +4,12 @@ package io.walredo.bench.soak;
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import io.walredo.AttemptType;
-import io.walredo.BufferTag;
-import io.walredo.Lsn;
 import io.walredo.ProtocolException;
 import io.walredo.RedoCancelledException;
-import io.walredo.RedoRequest;
-import io.walredo.RelTag;
 import io.walredo.SidecarCrashedException;
 import io.walredo.SidecarStatus;
 import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
-import io.walredo.WalRecord;
 import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
@@ -22,6 +17,8 @@ import io.walredo.WalRedoMetrics;
 import io.walredo.bench.CliArgs;
 import picocli.CommandLine;
 import io.walredo.bench.Probes;
+import io.walredo.bench.RequestMix;
+import io.walredo.bench.RequestMix.Work;
 import io.walredo.testing.ChildPid;
 import io.walredo.testing.FakeRedoModel;
 import io.walredo.testing.FakeRedoModel.Fault;
@@ -35,7 +32,6 @@ import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -65,7 +61,8 @@ import org.slf4j.LoggerFactory;
  * reading, and tenants are detached and come back; the idle timeout is short, so quiescing races with
  * requests. Invariants are checked while it runs and after the manager is closed; the run ends with a table
  * and exit status 1 if any invariant was violated. {@code ./scripts/soak MINUTES} runs it; docs/reliability.md
- * states the invariants and quotes a run.
+ * states the invariants and quotes a run. The requests and tenants are the demo's ({@link RequestMix}), and so is
+ * the command-line parsing ({@link CliArgs}).
  *
  * <p>Faults chosen at spawn time go through a wrapper script given to the manager as the redo binary: before
  * exec'ing the fake it claims a file named after the tenant (written by the chaos thread) and appends its fault
@@ -74,7 +71,8 @@ import org.slf4j.LoggerFactory;
  * still that child (same start time) after pinning it with a pidfd, and starts no thread.
  */
 public final class Soak {
-    private static final int PG = 16;
+    /** The PostgreSQL version of every request ({@link RequestMix}) and of the configured binary. */
+    private static final int PG = RequestMix.PG_VERSION;
     /**
      * Default of {@code --hang-grace}: a request may return this long after its deadline before it counts as
      * hung (the check is not a benchmark).
@@ -134,21 +132,11 @@ public final class Soak {
      * @throws Exception if the soak could not be set up
      */
     public static void main(String[] args) throws Exception {
-        Options o;
-        try {
-            o = parse(args);
-        } catch (IllegalArgumentException e) {
-            System.err.println("soak: " + e.getMessage());
-            System.err.println(usage());
-            System.exit(2);
-            return;
+        Optional<Options> o = CliArgs.parseOrExit("soak", args, Soak::parse, Soak::usage);
+        if (o.isPresent()) {
+            Result r = run(o.get(), System.out);
+            System.exit(r.violations().isEmpty() ? 0 : 1);
         }
-        if (o == null) {
-            System.out.println(usage());
-            return;
-        }
-        Result r = run(o, System.out);
-        System.exit(r.violations().isEmpty() ? 0 : 1);
     }
 
     static String usage() {
@@ -183,23 +171,6 @@ public final class Soak {
         }
     }
 
-    /** Minutes: a number above 0, at most a week, fractions allowed. */
-    static final class Minutes implements CommandLine.ITypeConverter<Double> {
-        @Override
-        public Double convert(String v) {
-            double minutes;
-            try {
-                minutes = Double.parseDouble(v);
-            } catch (NumberFormatException e) {
-                throw new CommandLine.TypeConversionException("MINUTES must be a number, got '" + v + "'");
-            }
-            if (!(minutes > 0) || minutes > 7 * 24 * 60) {
-                throw new CommandLine.TypeConversionException("MINUTES must be above 0 and at most a week, got " + v);
-            }
-            return minutes;
-        }
-    }
-
     /** The soak's command line: picocli fills these fields; see {@link CliArgs}. */
     @CommandLine.Command(name = "./scripts/soak", sortOptions = false, usageHelpWidth = 110,
             description = "Runs many callers against many tenants of the fake redo binary while injecting faults, and "
@@ -207,12 +178,11 @@ public final class Soak {
             footer = "D: a whole number of ms, s or m, e.g. 100ms, 5s, 2m (no unit means ms).%n"
                     + "Exit status: 0 if every invariant held, 1 if one was violated, 2 for a usage error.")
     static final class Command {
-        @CommandLine.Parameters(index = "0", paramLabel = "MINUTES", converter = Minutes.class,
+        @CommandLine.Parameters(index = "0", paramLabel = "MINUTES", converter = CliArgs.Minutes.class,
                 description = "how long to run; may be fractional, e.g. 0.5")
-        double minutes;
-        @CommandLine.Option(names = "--tenants", paramLabel = "N", defaultValue = "200",
-                converter = CliArgs.PositiveInt.class, description = "tenants (default ${DEFAULT-VALUE})")
-        int tenants;
+        Duration duration;
+        @CommandLine.Mixin
+        CliArgs.TenantsOption tenants;
         @CommandLine.Option(names = "--callers", paramLabel = "N", defaultValue = "2000",
                 converter = CliArgs.PositiveInt.class,
                 description = "virtual-thread callers (default ${DEFAULT-VALUE})")
@@ -245,37 +215,9 @@ public final class Soak {
         if (c == null) {
             return null;
         }
-        return new Options(Duration.ofMillis(Math.round(c.minutes * 60_000)), c.tenants, c.callers, c.faultEvery,
+        return new Options(c.duration, c.tenants.tenants(), c.callers, c.faultEvery,
                 c.faults, c.hangGrace, c.zombieLimit, c.report == null ? null : c.report.toAbsolutePath(),
                 "./scripts/soak " + String.join(" ", args));
-    }
-
-    /** A prebuilt request and the page the fake must answer. */
-    record Work(RedoRequest request, byte[] expected) {
-    }
-
-    static List<Work> workload() {
-        SplittableRandom rnd = new SplittableRandom(42);
-        List<Work> out = new ArrayList<>();
-        for (int i = 0; i < 64; i++) {
-            BufferTag tag = new BufferTag(new RelTag(1663, 13010, 16384 + i, RelTag.MAIN_FORKNUM), i * 7L);
-            long lsn = 0x16A9388L + i * 0x10000L;
-            int records = i % 4 == 3 ? 100 : 2;
-            RedoRequest.Builder b = RedoRequest.builder(PG, tag, Lsn.of(lsn + records * 0x100L + 8));
-            if (i % 8 == 1) {
-                byte[] base = new byte[RedoRequest.PAGE_BYTES];
-                rnd.nextBytes(base);
-                b.baseImage(Lsn.of(lsn), base);
-            }
-            for (int r = 0; r < records; r++) {
-                byte[] rec = new byte[100 + rnd.nextInt(500)];
-                rnd.nextBytes(rec);
-                b.addRecord(WalRecord.of(Lsn.of(lsn + (r + 1) * 0x100L), false, rec));
-            }
-            RedoRequest req = b.build();
-            out.add(new Work(req, FakeRedoModel.expectedPage(req)));
-        }
-        return out;
     }
 
     /** Counters and invariant violations, shared by callers, the chaos thread and the monitor. */
@@ -350,12 +292,8 @@ public final class Soak {
         Path dir = Files.createTempDirectory("walredo-soak");
         Path faultDir = Files.createDirectory(dir.resolve("faults"));
         Path wrapper = writeWrapper(dir, faultDir);
-        List<Work> work = workload();
-        TenantShardId[] tenants = new TenantShardId[o.tenants()];
-        SplittableRandom seed = new SplittableRandom(7);
-        for (int i = 0; i < tenants.length; i++) {
-            tenants[i] = TenantShardId.of(seed.nextLong(), seed.nextLong());
-        }
+        List<Work> work = RequestMix.fake();
+        TenantShardId[] tenants = RequestMix.tenants(o.tenants());
         Duration redoTimeout = Duration.ofSeconds(2);
         WalRedoConfig config = WalRedoConfig.builder()
                 .redoBinary(PG, wrapper)
@@ -482,7 +420,7 @@ public final class Soak {
             String outcome = "a page";
             try {
                 byte[] page = manager.redo(tenant, w.request(), attempt, callTimeout);
-                if (Arrays.equals(page, w.expected())) {
+                if (w.check().test(page)) {
                     tally.correct.increment();
                 } else {
                     tally.violation("no wrong page, ever", "tenant " + tenant + ", " + w.request() + ": "
