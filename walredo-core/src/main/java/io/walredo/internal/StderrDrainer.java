@@ -3,7 +3,7 @@ package io.walredo.internal;
 
 import io.walredo.TenantShardId;
 import io.walredo.nativeio.Deadline;
-import io.walredo.nativeio.PipeEnd;
+import io.walredo.nativeio.PipeReadEnd;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -45,7 +45,7 @@ final class StderrDrainer implements Runnable {
     /** Null for a warm spare until {@link #assign}. */
     private volatile TenantShardId tenant;
     private final int pid;
-    private final PipeEnd stderr;
+    private final PipeReadEnd stderr;
     private final Metrics metrics;
     private final LongSupplier nanoClock;
     private final byte[] line;
@@ -64,7 +64,7 @@ final class StderrDrainer implements Runnable {
     private long suppressedSinceReport;
     private boolean throttleReported;
 
-    StderrDrainer(TenantShardId tenant, int pid, PipeEnd stderr, Metrics metrics, LongSupplier nanoClock,
+    StderrDrainer(TenantShardId tenant, int pid, PipeReadEnd stderr, Metrics metrics, LongSupplier nanoClock,
             StderrLimits limits) {
         this.tenant = tenant;
         this.pid = pid;

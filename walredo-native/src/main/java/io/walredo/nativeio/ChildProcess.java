@@ -25,13 +25,14 @@ public final class ChildProcess implements AutoCloseable {
 
   private final int pid;
   private final Path executable;
-  private final PipeEnd stdin;
-  private final PipeEnd stdout;
-  private final PipeEnd stderr;
+  private final PipeWriteEnd stdin;
+  private final PipeReadEnd stdout;
+  private final PipeReadEnd stderr;
   private final Reaper reaper;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  ChildProcess(int pid, Path executable, PipeEnd stdin, PipeEnd stdout, PipeEnd stderr, Reaper reaper) {
+  ChildProcess(
+      int pid, Path executable, PipeWriteEnd stdin, PipeReadEnd stdout, PipeReadEnd stderr, Reaper reaper) {
     this.pid = pid;
     this.executable = executable;
     this.stdin = stdin;
@@ -48,17 +49,17 @@ public final class ChildProcess implements AutoCloseable {
   }
 
   /** Returns the write end of the child's stdin. */
-  public PipeEnd stdin() {
+  public PipeWriteEnd stdin() {
     return stdin;
   }
 
   /** Returns the read end of the child's stdout. */
-  public PipeEnd stdout() {
+  public PipeReadEnd stdout() {
     return stdout;
   }
 
   /** Returns the read end of the child's stderr. */
-  public PipeEnd stderr() {
+  public PipeReadEnd stderr() {
     return stderr;
   }
 

@@ -262,9 +262,9 @@ public final class NativeRuntime {
           new ChildProcess(
               pid,
               spec.executable(),
-              new PipeEnd(in, inReady, false, "stdin of pid " + pid),
-              new PipeEnd(out, outReady, true, "stdout of pid " + pid),
-              new PipeEnd(err, errReady, true, "stderr of pid " + pid),
+              new PipeWriteEnd(in, inReady, "stdin of pid " + pid),
+              new PipeReadEnd(out, outReady, "stdout of pid " + pid),
+              new PipeReadEnd(err, errReady, "stderr of pid " + pid),
               reaper);
       // Last step, cannot be followed by a failure: from here on the reactor reaps the child.
       reactor.register(pidfd, Linux.EPOLLIN, reaper);

@@ -72,7 +72,7 @@ final class TestSupport {
   }
 
   /** Reads one line (without the newline) from a pipe end, byte by byte; for short diagnostic lines only. */
-  static String readLine(PipeEnd in, Deadline deadline) throws IOException {
+  static String readLine(PipeReadEnd in, Deadline deadline) throws IOException {
     ByteBuffer one = ByteBuffer.allocateDirect(1);
     StringBuilder sb = new StringBuilder();
     while (true) {
@@ -89,7 +89,7 @@ final class TestSupport {
   }
 
   /** Reads everything until EOF. */
-  static String readAll(PipeEnd in, Deadline deadline) throws IOException {
+  static String readAll(PipeReadEnd in, Deadline deadline) throws IOException {
     ByteBuffer buf = ByteBuffer.allocate(4096);
     StringBuilder sb = new StringBuilder();
     while (true) {
