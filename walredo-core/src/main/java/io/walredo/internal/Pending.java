@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -15,16 +16,34 @@ import java.util.concurrent.locks.LockSupport;
  * caller's buffer is never written after its call has returned or thrown.
  */
 final class Pending {
-    private static final int WAITING = 0;
-    private static final int DONE = 1;
-    private static final int ABANDONED = 2;
-    /** The reader is copying the answer into {@link #target}; DONE follows. */
-    private static final int FILLING = 3;
+    /** Where a request's answer stands; see the class comment for the transitions. */
+    enum State {
+        WAITING,
+        DONE,
+        ABANDONED,
+        /** The reader is copying the answer into {@code target}; DONE follows. */
+        FILLING
+    }
+
+    /**
+     * CAS on {@link #state}: a field of this object rather than an {@code AtomicReference}, so a request allocates
+     * no second object. Enum constants are singletons, so the reference CAS compares states.
+     */
+    private static final VarHandle STATE;
+
+    static {
+        try {
+            STATE = MethodHandles.lookup().findVarHandle(Pending.class, "state", State.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     final Thread waiter;
     /** Where the answer goes (8192 bytes from its position), or null for a new array in {@link #page}. */
     final ByteBuffer target;
-    private final AtomicInteger state = new AtomicInteger();
+    /** Changed by CAS through {@link #STATE}, except FILLING → DONE, which only the filling reader writes. */
+    private volatile State state = State.WAITING;
     /** Written before the DONE transition publishes it. */
     byte[] page;
     /** Guarded by the sidecar's queueLock. */
@@ -36,11 +55,11 @@ final class Pending {
     }
 
     boolean isDone() {
-        return state.get() == DONE;
+        return state == State.DONE;
     }
 
     boolean isWaiting() {
-        return state.get() == WAITING;
+        return state == State.WAITING;
     }
 
     /**
@@ -52,11 +71,11 @@ final class Pending {
             byte[] a = page != null ? page : new byte[ProtocolCodec.PAGE_BYTES];
             src.get(a);
             complete(a);
-        } else if (state.compareAndSet(WAITING, FILLING)) {
+        } else if (STATE.compareAndSet(this, State.WAITING, State.FILLING)) {
             try {
                 target.put(target.position(), src, src.position(), ProtocolCodec.PAGE_BYTES);
             } finally {
-                state.set(DONE);
+                state = State.DONE;
                 if (waiter != Thread.currentThread()) {
                     LockSupport.unpark(waiter);
                 }
@@ -66,7 +85,7 @@ final class Pending {
 
     private void complete(byte[] answer) {
         page = answer;
-        if (state.compareAndSet(WAITING, DONE) && waiter != Thread.currentThread()) {
+        if (STATE.compareAndSet(this, State.WAITING, State.DONE) && waiter != Thread.currentThread()) {
             LockSupport.unpark(waiter);
         }
     }
@@ -77,14 +96,14 @@ final class Pending {
      */
     boolean abandon() {
         for (int spins = 0; ; spins++) {
-            if (state.compareAndSet(WAITING, ABANDONED)) {
+            if (STATE.compareAndSet(this, State.WAITING, State.ABANDONED)) {
                 return true;
             }
-            int s = state.get();
-            if (s == ABANDONED) {
+            State s = state;
+            if (s == State.ABANDONED) {
                 return true;
             }
-            if (s == DONE) {
+            if (s == State.DONE) {
                 return false;
             }
             if (spins < 64) {

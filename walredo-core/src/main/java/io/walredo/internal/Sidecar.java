@@ -13,8 +13,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -64,14 +64,21 @@ final class Sidecar extends AnswerReader {
 
     private static final Logger log = LoggerFactory.getLogger(Sidecar.class);
 
-    private static final int NOT_SPARE = 0;
-    private static final int SPARE = 1;
-    private static final int HANDED_OVER = 2;
-    private static final int DIED_SPARE = 3;
+    /** Whether a sidecar is, or was, a warm spare; see {@link #spare}. */
+    enum SpareState {
+        /** A tenant's own spawn, never a spare. */
+        NOT_SPARE,
+        /** A warm spare in the pool or being handed over. */
+        SPARE,
+        /** A spare given to a tenant by {@link #assign}. */
+        HANDED_OVER,
+        /** A spare whose death was booked as a spare's by {@link #diesAsSpare}. */
+        DIED_SPARE
+    }
 
     private final Instant startedAt;
     /** NOT_SPARE for a tenant's own spawn; a spare goes SPARE → HANDED_OVER or SPARE → DIED_SPARE, once. */
-    private final AtomicInteger spare;
+    private final AtomicReference<SpareState> spare;
     private volatile long lastRedoEpochMillis;
 
     /** Held by whoever writes to stdin; a semaphore, not a lock, so a half-written request's permit can move to the background writer. */
@@ -81,7 +88,7 @@ final class Sidecar extends AnswerReader {
             Listener listener, Duration stallTimeout) {
         super(key, child, nanoClock, stderr, listener, stallTimeout);
         this.startedAt = startedAt;
-        this.spare = new AtomicInteger(key.isSpare() ? SPARE : NOT_SPARE);
+        this.spare = new AtomicReference<>(key.isSpare() ? SpareState.SPARE : SpareState.NOT_SPARE);
     }
 
     /**
@@ -100,7 +107,7 @@ final class Sidecar extends AnswerReader {
         stderr.assign(tenantKey.tenant());
         key = tenantKey;
         // After the key: a death booked from here on reads the tenant's key, one booked before reads no tenant.
-        return spare.compareAndSet(SPARE, HANDED_OVER);
+        return spare.compareAndSet(SpareState.SPARE, SpareState.HANDED_OVER);
     }
 
     /**
@@ -109,7 +116,7 @@ final class Sidecar extends AnswerReader {
      * death (and the hand-over fails) or as its tenant's (and the hand-over succeeded), never both or neither.
      */
     boolean diesAsSpare() {
-        return spare.compareAndSet(SPARE, DIED_SPARE);
+        return spare.compareAndSet(SpareState.SPARE, SpareState.DIED_SPARE);
     }
 
     Instant startedAt() {
@@ -279,7 +286,8 @@ final class Sidecar extends AnswerReader {
     }
 
     private static boolean isBrokenPipe(Throwable t) {
-        return t instanceof IOException && !(t instanceof DeadlineExceededException) && !(t instanceof InterruptedIOException);
+        return t instanceof IOException && !(t instanceof DeadlineExceededException)
+                && !(t instanceof InterruptedIOException);
     }
 
     /** Maps what ended a write; the entry has been taken back or abandoned already. Errors are rethrown as they are. */

@@ -38,9 +38,18 @@ import java.util.function.LongSupplier;
  * ({@link SidecarDeaths}) is the one place that books the slot, back-off, cap, metrics and JFR.
  */
 abstract sealed class SidecarLife permits AnswerQueue {
-    private static final int ACTIVE = 0;
-    private static final int RETIRED = 1;
-    private static final int KILLED = 2;
+    /**
+     * A sidecar's place in the state machine of the class comment. The ctl word holds its ordinal and starts at 0, so
+     * ACTIVE must come first.
+     */
+    enum Life {
+        ACTIVE,
+        RETIRED,
+        KILLED
+    }
+
+    /** Indexed by ordinal; read from the ctl word without allocating. */
+    private static final Life[] LIVES = Life.values();
     static final Duration CRASH_REPORT_WAIT = Duration.ofMillis(500);
 
     /**
@@ -134,7 +143,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
     }
 
     boolean isActive() {
-        return state(ctl.get()) == ACTIVE;
+        return state(ctl.get()) == Life.ACTIVE;
     }
 
     /**
@@ -190,7 +199,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
      */
     void childExited(ExitStatus status) {
         exitedOnItsOwn = status;
-        if (state(ctl.get()) == KILLED) {
+        if (state(ctl.get()) == Life.KILLED) {
             return;
         }
         leaveRotation(KillCause.ERROR);
@@ -199,7 +208,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
             // answer is a protocol error, not a crash); only if it has not within the grace period (a grandchild
             // may hold the pipes open) is it failed from here.
             LockSupport.parkNanos(CRASH_REPORT_WAIT.toNanos());
-            if (state(ctl.get()) == KILLED) {
+            if (state(ctl.get()) == Life.KILLED) {
                 return;
             }
         }
@@ -208,12 +217,12 @@ abstract sealed class SidecarLife permits AnswerQueue {
                 Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
     }
 
-    static int state(long c) {
-        return (int) (c >>> 32);
+    static Life state(long c) {
+        return LIVES[(int) (c >>> 32)];
     }
 
-    static long ctl(int state, int count) {
-        return ((long) state << 32) | (count & 0xffffffffL);
+    static long ctl(Life state, int count) {
+        return ((long) state.ordinal() << 32) | (count & 0xffffffffL);
     }
 
     /**
@@ -227,7 +236,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
         }
         for (;;) {
             long c = ctl.get();
-            if (state(c) != ACTIVE) {
+            if (state(c) != Life.ACTIVE) {
                 return false;
             }
             if (ctl.compareAndSet(c, c + 1)) {
@@ -240,7 +249,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
     void release() {
         lastUsedNanos = nanoClock.getAsLong();
         long c = ctl.decrementAndGet();
-        if ((int) c == 0 && state(c) == RETIRED) {
+        if ((int) c == 0 && state(c) == Life.RETIRED) {
             kill(retireCause.get());
         }
     }
@@ -250,7 +259,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
      * nobody borrows it, atomically with respect to {@link #tryRetain()}. The caller then kills it.
      */
     boolean tryReserveIdle() {
-        return ctl.compareAndSet(ctl(ACTIVE, 0), ctl(RETIRED, 0));
+        return ctl.compareAndSet(ctl(Life.ACTIVE, 0), ctl(Life.RETIRED, 0));
     }
 
     /**
@@ -267,11 +276,11 @@ abstract sealed class SidecarLife permits AnswerQueue {
     int leaveRotation(KillCause cause) {
         for (;;) {
             long c = ctl.get();
-            if (state(c) != ACTIVE) {
+            if (state(c) != Life.ACTIVE) {
                 return -1;
             }
             retireCause.compareAndSet(null, cause);
-            if (ctl.compareAndSet(c, ctl(RETIRED, (int) c))) {
+            if (ctl.compareAndSet(c, ctl(Life.RETIRED, (int) c))) {
                 return (int) c;
             }
         }
@@ -285,10 +294,10 @@ abstract sealed class SidecarLife permits AnswerQueue {
     void kill(KillCause cause) {
         for (;;) {
             long c = ctl.get();
-            if (state(c) == KILLED) {
+            if (state(c) == Life.KILLED) {
                 return;
             }
-            if (ctl.compareAndSet(c, ctl(KILLED, (int) c))) {
+            if (ctl.compareAndSet(c, ctl(Life.KILLED, (int) c))) {
                 break;
             }
         }

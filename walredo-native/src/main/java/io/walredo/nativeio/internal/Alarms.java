@@ -27,14 +27,19 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class Alarms {
 
-  private static final int ARMED = 0;
-  private static final int FIRED = 1;
-  private static final int DISARMED = 2;
+  /** An alarm's state; see the class comment for the two transitions out of ARMED. */
+  enum State {
+    ARMED,
+    FIRED,
+    DISARMED
+  }
+
+  /** CAS on {@link Entry}'s state field, so an alarm is one object; enum constants compare by reference. */
   private static final VarHandle STATE;
 
   static {
     try {
-      STATE = MethodHandles.lookup().findVarHandle(Entry.class, "state", int.class);
+      STATE = MethodHandles.lookup().findVarHandle(Entry.class, "state", State.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -68,7 +73,7 @@ public final class Alarms {
       if (left > 0) {
         return Math.min(left, horizonNanos);
       }
-      if (armed.remove(first) != null && STATE.compareAndSet(first, ARMED, FIRED)) {
+      if (armed.remove(first) != null && STATE.compareAndSet(first, State.ARMED, State.FIRED)) {
         LockSupport.unpark(first.thread);
       }
     }
@@ -99,7 +104,7 @@ public final class Alarms {
     final Thread thread;
 
     @SuppressWarnings("unused") // through STATE
-    private volatile int state;
+    private volatile State state = State.ARMED;
 
     private Entry(Alarms owner, long at, long seq, Thread thread) {
       this.owner = owner;
@@ -115,7 +120,7 @@ public final class Alarms {
 
     /** Disarms; returns true if this call stopped the alarm from firing (false: closed before, or fired). */
     boolean disarm() {
-      if (STATE.compareAndSet(this, ARMED, DISARMED)) {
+      if (STATE.compareAndSet(this, State.ARMED, State.DISARMED)) {
         owner.armed.remove(this);
         return true;
       }
@@ -124,7 +129,7 @@ public final class Alarms {
 
     /** Returns true once the alarm has fired (its thread unparked or about to be). */
     boolean fired() {
-      return (int) STATE.getVolatile(this) == FIRED;
+      return (State) STATE.getVolatile(this) == State.FIRED;
     }
   }
 }
