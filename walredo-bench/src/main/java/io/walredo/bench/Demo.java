@@ -15,6 +15,7 @@ import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
 import io.walredo.bench.RequestMix.Work;
 import io.walredo.micrometer.WalRedoMeters;
+import io.walredo.testing.ChildPid;
 import io.walredo.testing.FakeRedoModel;
 import picocli.CommandLine;
 import java.io.IOException;
@@ -389,8 +390,8 @@ public final class Demo {
             });
         }
         // The demo plays the OOM killer. Library code never signals a pid it does not own (pids are reused); here
-        // the pid is read from status() just before, and the hot tenant's sidecar is never idle long enough to
-        // be quiesced and reaped in between.
+        // ChildPid pins the pid read from status() with a pidfd and checks its start time before the SIGKILL, so a
+        // sidecar reaped in between (and its pid handed to another process) is left alone.
         Thread crasher = Thread.ofVirtual().name("demo-crasher").start(() -> {
             while (!stop.get()) {
                 try {
@@ -400,7 +401,7 @@ public final class Demo {
                 }
                 for (SidecarStatus s : manager.status()) {
                     if (s.tenant().equals(tenants[0])
-                            && ProcessHandle.of(s.pid()).map(ProcessHandle::destroyForcibly).orElse(false)) {
+                            && ChildPid.of(s.pid()).map(c -> c.signal(ChildPid.Signal.SIGKILL)).orElse(false)) {
                         sigkills.increment();
                     }
                 }
