@@ -5,9 +5,9 @@
  * appears in this module's API, so it is not required transitively).
  */
 module io.walredo {
-  requires io.walredo.nativeio;
-  requires org.slf4j;
-  requires jdk.jfr;
+    requires io.walredo.nativeio;
+    requires org.slf4j;
+    requires jdk.jfr;
 
-  exports io.walredo;
+    exports io.walredo;
 }

@@ -7,15 +7,15 @@
  * else.
  */
 module io.walredo.nativeio {
-  requires org.jnrproject.ffi;
-  requires org.jnrproject.jffi;
-  requires org.jnrproject.constants;
-  requires org.slf4j;
-  // jnr-ffi generates the libc binding with ASM, but as an automatic module it declares no requires: without these
-  // two lines ASM is not resolved on the module path and the load fails (NoClassDefFoundError ClassVisitor).
-  requires org.objectweb.asm;
-  requires org.objectweb.asm.util;
+    requires org.jnrproject.ffi;
+    requires org.jnrproject.jffi;
+    requires org.jnrproject.constants;
+    requires org.slf4j;
+    // jnr-ffi generates the libc binding with ASM, but as an automatic module it declares no requires: without these
+    // two lines ASM is not resolved on the module path and the load fails (NoClassDefFoundError ClassVisitor).
+    requires org.objectweb.asm;
+    requires org.objectweb.asm.util;
 
-  exports io.walredo.nativeio to
-      io.walredo;
+    exports io.walredo.nativeio to
+            io.walredo;
 }

@@ -44,8 +44,10 @@ public record Lsn(long value) implements Comparable<Lsn> {
     public static Lsn parse(String text) {
         Objects.requireNonNull(text, "text");
         int slash = text.indexOf('/');
-        if (slash < 1 || slash > MAX_HALF_DIGITS
-                || text.length() - slash - 1 < 1 || text.length() - slash - 1 > MAX_HALF_DIGITS) {
+        if (slash < 1
+                || slash > MAX_HALF_DIGITS
+                || text.length() - slash - 1 < 1
+                || text.length() - slash - 1 > MAX_HALF_DIGITS) {
             throw malformed(text);
         }
         long hi = parseHex(text, 0, slash);
@@ -112,6 +114,7 @@ public record Lsn(long value) implements Comparable<Lsn> {
     @Override
     public String toString() {
         return Integer.toHexString((int) (value >>> 32)).toUpperCase(java.util.Locale.ROOT)
-                + '/' + Integer.toHexString((int) value).toUpperCase(java.util.Locale.ROOT);
+                + '/'
+                + Integer.toHexString((int) value).toUpperCase(java.util.Locale.ROOT);
     }
 }

@@ -181,7 +181,8 @@ public final class RedoRequest {
         return "RedoRequest[pg" + pgVersion + " " + tag + " at " + lsn
                 + (baseImage == null ? ", no base image, " : ", base image at " + baseLsn + ", ")
                 + records.size() + (records.size() == 1 ? " record " : " records ")
-                + records.get(0).endLsn() + ".." + records.get(records.size() - 1).endLsn()
+                + records.get(0).endLsn() + ".."
+                + records.get(records.size() - 1).endLsn()
                 + " (" + recordBytes + " bytes)]";
     }
 
@@ -289,8 +290,8 @@ public final class RedoRequest {
                 }
                 Lsn last = recs.get(recs.size() - 1).endLsn();
                 if (last.compareTo(lsn) > 0) {
-                    problems.add("records[" + (recs.size() - 1) + "].endLsn " + last + " is after the target lsn "
-                            + lsn);
+                    problems.add(
+                            "records[" + (recs.size() - 1) + "].endLsn " + last + " is after the target lsn " + lsn);
                 }
                 for (int i = 0; i < recs.size(); i++) {
                     bytes += recs.get(i).length();
@@ -303,8 +304,8 @@ public final class RedoRequest {
                         + " result as its base image");
             }
             if (!problems.isEmpty()) {
-                throw new IllegalArgumentException("invalid redo request for " + tag + " at " + lsn + ": "
-                        + String.join("; ", problems));
+                throw new IllegalArgumentException(
+                        "invalid redo request for " + tag + " at " + lsn + ": " + String.join("; ", problems));
             }
             return new RedoRequest(this, recs, bytes, (int) size);
         }

@@ -19,8 +19,16 @@ import java.util.Optional;
  * @param attempts how many sidecars the request was tried on (retries are {@code attempts - 1}; 0 if it failed
  *     before reaching one)
  */
-public record RedoResult(TenantShardId tenant, int pgVersion, AttemptType attemptType, RedoOutcome outcome,
-        Optional<Class<? extends Throwable>> error, Duration latency, int records, int requestBytes, int attempts) {
+public record RedoResult(
+        TenantShardId tenant,
+        int pgVersion,
+        AttemptType attemptType,
+        RedoOutcome outcome,
+        Optional<Class<? extends Throwable>> error,
+        Duration latency,
+        int records,
+        int requestBytes,
+        int attempts) {
 
     /** Rejects nulls and negative counts. */
     public RedoResult {

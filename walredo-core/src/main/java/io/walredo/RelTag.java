@@ -43,8 +43,8 @@ public record RelTag(long spcNode, long dbNode, long relNode, int forkNum) {
 
     private static void checkOid(String field, long oid) {
         if (oid < 0 || oid > MAX_OID) {
-            throw new IllegalArgumentException(field + " " + oid + " is not an unsigned 32-bit oid; expected 0 to "
-                    + MAX_OID);
+            throw new IllegalArgumentException(
+                    field + " " + oid + " is not an unsigned 32-bit oid; expected 0 to " + MAX_OID);
         }
     }
 

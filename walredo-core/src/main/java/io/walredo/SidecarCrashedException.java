@@ -21,6 +21,7 @@ public final class SidecarCrashedException extends WalRedoException {
     private final int exitCode;
     /** Fatal signal, or 0 if none (or still alive). */
     private final int signal;
+
     private final boolean coreDumped;
 
     /**
@@ -33,8 +34,13 @@ public final class SidecarCrashedException extends WalRedoException {
      * @param message the full message
      * @param cause the I/O failure that revealed it, or null
      */
-    public SidecarCrashedException(TenantShardId tenant, int pid, String exitStatus, List<String> stderrTail,
-            String message, Throwable cause) {
+    public SidecarCrashedException(
+            TenantShardId tenant,
+            int pid,
+            String exitStatus,
+            List<String> stderrTail,
+            String message,
+            Throwable cause) {
         this(tenant, pid, exitStatus, OptionalInt.empty(), OptionalInt.empty(), false, stderrTail, message, cause);
     }
 
@@ -51,8 +57,16 @@ public final class SidecarCrashedException extends WalRedoException {
      * @param message the full message
      * @param cause the I/O failure that revealed it, or null
      */
-    public SidecarCrashedException(TenantShardId tenant, int pid, String exitStatus, OptionalInt exitCode,
-            OptionalInt signal, boolean coreDumped, List<String> stderrTail, String message, Throwable cause) {
+    public SidecarCrashedException(
+            TenantShardId tenant,
+            int pid,
+            String exitStatus,
+            OptionalInt exitCode,
+            OptionalInt signal,
+            boolean coreDumped,
+            List<String> stderrTail,
+            String message,
+            Throwable cause) {
         super(tenant, pid, message, cause);
         this.exitStatus = exitStatus;
         this.stderrTail = List.copyOf(stderrTail);

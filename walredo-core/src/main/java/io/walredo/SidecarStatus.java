@@ -24,8 +24,14 @@ import java.util.Optional;
  *     {@code /proc} is restricted or the kernel refuses read access to the file (a security module, a non-dumpable
  *     process), or the kernel predates {@code smaps_rollup} (Linux 4.14)
  */
-public record SidecarStatus(TenantShardId tenant, int pgVersion, int pid, Instant startedAt,
-        Optional<Instant> lastRedoAt, int inFlight, Optional<Memory> memory) {
+public record SidecarStatus(
+        TenantShardId tenant,
+        int pgVersion,
+        int pid,
+        Instant startedAt,
+        Optional<Instant> lastRedoAt,
+        int inFlight,
+        Optional<Memory> memory) {
 
     /** Checks that the optional components are present as {@code Optional}s, never null. */
     public SidecarStatus {
@@ -54,8 +60,8 @@ public record SidecarStatus(TenantShardId tenant, int pgVersion, int pid, Instan
         /** Rejects negative sizes. */
         public Memory {
             if (rssBytes < 0 || pssBytes < 0) {
-                throw new IllegalArgumentException("memory sizes must not be negative: rssBytes=" + rssBytes
-                        + ", pssBytes=" + pssBytes);
+                throw new IllegalArgumentException(
+                        "memory sizes must not be negative: rssBytes=" + rssBytes + ", pssBytes=" + pssBytes);
             }
         }
     }

@@ -41,8 +41,8 @@ public final class TenantOverloadedException extends WalRedoException {
      * @param expectedWait the estimated wait for those (zero if the queue bound alone refused it)
      * @param message what happened and what to do
      */
-    public TenantOverloadedException(TenantShardId tenant, int pid, Reason reason, int queued, Duration expectedWait,
-            String message) {
+    public TenantOverloadedException(
+            TenantShardId tenant, int pid, Reason reason, int queued, Duration expectedWait, String message) {
         super(tenant, pid, message, null);
         this.reason = Objects.requireNonNull(reason, "reason");
         this.queued = queued;

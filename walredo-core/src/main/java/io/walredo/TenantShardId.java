@@ -44,12 +44,12 @@ public record TenantShardId(long tenantHi, long tenantLo, int shardNumber, int s
             throw new IllegalArgumentException("shardNumber " + shardNumber + " is outside 0..255");
         }
         if (shardCount == 0 && shardNumber != 0) {
-            throw new IllegalArgumentException("shardNumber " + shardNumber
-                    + " must be 0 for an unsharded tenant (shardCount 0)");
+            throw new IllegalArgumentException(
+                    "shardNumber " + shardNumber + " must be 0 for an unsharded tenant (shardCount 0)");
         }
         if (shardCount > 0 && shardNumber >= shardCount) {
-            throw new IllegalArgumentException("shardNumber " + shardNumber + " must be below shardCount "
-                    + shardCount);
+            throw new IllegalArgumentException(
+                    "shardNumber " + shardNumber + " must be below shardCount " + shardCount);
         }
     }
 
@@ -92,8 +92,8 @@ public record TenantShardId(long tenantHi, long tenantLo, int shardNumber, int s
     public static TenantShardId parse(String text) {
         Objects.requireNonNull(text, "text");
         if (text.length() != TENANT_HEX_CHARS && text.length() != SHARDED_CHARS) {
-            throw malformed(text, "length " + text.length() + ", expected " + TENANT_HEX_CHARS + " or "
-                    + SHARDED_CHARS);
+            throw malformed(
+                    text, "length " + text.length() + ", expected " + TENANT_HEX_CHARS + " or " + SHARDED_CHARS);
         }
         long hi = hex(text, 0, 16);
         long lo = hex(text, 16, TENANT_HEX_CHARS);

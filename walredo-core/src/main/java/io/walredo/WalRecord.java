@@ -56,8 +56,8 @@ public final class WalRecord {
     /** Separate so that tests can check the upper bound without allocating 1 GiB. */
     static void checkLength(int length) {
         if (length < 1 || length > MAX_LENGTH) {
-            throw new IllegalArgumentException("data length " + length + " is outside 1.." + MAX_LENGTH
-                    + " (PostgreSQL's XLogRecordMaxSize)");
+            throw new IllegalArgumentException(
+                    "data length " + length + " is outside 1.." + MAX_LENGTH + " (PostgreSQL's XLogRecordMaxSize)");
         }
     }
 
@@ -117,7 +117,9 @@ public final class WalRecord {
     @Override
     public boolean equals(Object o) {
         return o instanceof WalRecord r
-                && endLsn.equals(r.endLsn) && willInit == r.willInit && Arrays.equals(data, r.data);
+                && endLsn.equals(r.endLsn)
+                && willInit == r.willInit
+                && Arrays.equals(data, r.data);
     }
 
     /**

@@ -195,39 +195,76 @@ public final class WalRedoConfig {
     @Override
     public String toString() {
         StringBuilder sb = new StringBuilder("WalRedoConfig[binaries=");
-        sb.append(binaries.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue().executable()
-                + e.getValue().libDir().map(d -> " (libDir " + d + ")").orElse(""))
+        sb.append(binaries.entrySet().stream()
+                .map(e -> e.getKey() + "=" + e.getValue().executable()
+                        + e.getValue().libDir().map(d -> " (libDir " + d + ")").orElse(""))
                 .collect(java.util.stream.Collectors.joining(", ", "{", "}")));
-        sb.append(", extraArgs=").append(extraArgs)
-                .append(", environment names=").append(environment.keySet())
-                .append(", idleTimeout=").append(idleTimeout)
-                .append(", redoTimeout=").append(redoTimeout)
-                .append(", stallTimeout=").append(stallTimeout)
-                .append(", spawnTimeout=").append(spawnTimeout)
-                .append(", killTimeout=").append(killTimeout)
-                .append(", housekeepingPeriod=").append(housekeepingPeriod)
-                .append(", spawnBackoff=").append(spawnBackoffInitial).append("..").append(spawnBackoffMax)
-                .append(", maxLiveSidecars=").append(maxLiveSidecars == Integer.MAX_VALUE ? "none" : maxLiveSidecars)
+        sb.append(", extraArgs=")
+                .append(extraArgs)
+                .append(", environment names=")
+                .append(environment.keySet())
+                .append(", idleTimeout=")
+                .append(idleTimeout)
+                .append(", redoTimeout=")
+                .append(redoTimeout)
+                .append(", stallTimeout=")
+                .append(stallTimeout)
+                .append(", spawnTimeout=")
+                .append(spawnTimeout)
+                .append(", killTimeout=")
+                .append(killTimeout)
+                .append(", housekeepingPeriod=")
+                .append(housekeepingPeriod)
+                .append(", spawnBackoff=")
+                .append(spawnBackoffInitial)
+                .append("..")
+                .append(spawnBackoffMax)
+                .append(", maxLiveSidecars=")
+                .append(maxLiveSidecars == Integer.MAX_VALUE ? "none" : maxLiveSidecars)
                 .append(", maxQueuedPerTenant=")
                 .append(maxQueuedPerTenant == Integer.MAX_VALUE ? "none" : maxQueuedPerTenant)
-                .append(", warmSpares=").append(warmSpares)
-                .append(", maxRequestBytes=").append(maxRequestBytes)
-                .append(", stderrLimits=").append(stderrMaxLineBytes).append(" B/line, ").append(stderrLinesPerSecond)
-                .append(" lines/s, ").append(stderrTailLines).append(" tail lines")
-                .append(", stderrBytesPerSecond=").append(stderrBytesPerSecond)
-                .append(", metricsListener=").append(metricsListener == WalRedoMetricsListener.NONE ? "none"
-                        : metricsListener.getClass().getName())
-                .append(", shutdownHook=").append(shutdownHook)
-                .append(", sidecarWorkingDirectory=").append(sidecarWorkingDirectory)
-                .append(", sidecarUmask=0").append(Integer.toOctalString(SIDECAR_UMASK))
-                .append(", sidecarOpenFilesLimit=").append(sidecarOpenFilesLimit)
-                .append(", sidecarCoreDumps=").append(sidecarCoreDumps)
-                .append(", sidecarAddressSpaceLimit=").append(sidecarAddressSpaceLimit.isPresent()
-                        ? Long.toString(sidecarAddressSpaceLimit.getAsLong()) : "none")
-                .append(", sidecarCpuTimeLimit=").append(sidecarCpuTimeLimit.map(Duration::toString).orElse("none"))
-                .append(", sidecarOomScoreAdj=").append(sidecarOomScoreAdj)
-                .append(", sidecarCgroup=").append(sidecarCgroup.map(Path::toString).orElse("none"))
-                .append(", killOrphanedSidecars=").append(killOrphanedSidecars).append(']');
+                .append(", warmSpares=")
+                .append(warmSpares)
+                .append(", maxRequestBytes=")
+                .append(maxRequestBytes)
+                .append(", stderrLimits=")
+                .append(stderrMaxLineBytes)
+                .append(" B/line, ")
+                .append(stderrLinesPerSecond)
+                .append(" lines/s, ")
+                .append(stderrTailLines)
+                .append(" tail lines")
+                .append(", stderrBytesPerSecond=")
+                .append(stderrBytesPerSecond)
+                .append(", metricsListener=")
+                .append(
+                        metricsListener == WalRedoMetricsListener.NONE
+                                ? "none"
+                                : metricsListener.getClass().getName())
+                .append(", shutdownHook=")
+                .append(shutdownHook)
+                .append(", sidecarWorkingDirectory=")
+                .append(sidecarWorkingDirectory)
+                .append(", sidecarUmask=0")
+                .append(Integer.toOctalString(SIDECAR_UMASK))
+                .append(", sidecarOpenFilesLimit=")
+                .append(sidecarOpenFilesLimit)
+                .append(", sidecarCoreDumps=")
+                .append(sidecarCoreDumps)
+                .append(", sidecarAddressSpaceLimit=")
+                .append(
+                        sidecarAddressSpaceLimit.isPresent()
+                                ? Long.toString(sidecarAddressSpaceLimit.getAsLong())
+                                : "none")
+                .append(", sidecarCpuTimeLimit=")
+                .append(sidecarCpuTimeLimit.map(Duration::toString).orElse("none"))
+                .append(", sidecarOomScoreAdj=")
+                .append(sidecarOomScoreAdj)
+                .append(", sidecarCgroup=")
+                .append(sidecarCgroup.map(Path::toString).orElse("none"))
+                .append(", killOrphanedSidecars=")
+                .append(killOrphanedSidecars)
+                .append(']');
         return sb.toString();
     }
 
@@ -504,8 +541,7 @@ public final class WalRedoConfig {
         private Optional<Path> sidecarCgroup = Optional.empty();
         private final List<String> problems = new ArrayList<>();
 
-        private Builder() {
-        }
+        private Builder() {}
 
         /** A copy of {@code b}: what {@link WalRedoConfig#toBuilder()} hands out. */
         private Builder(Builder b) {
@@ -555,8 +591,8 @@ public final class WalRedoConfig {
         private Builder putBinary(int pgVersion, Path executable, Path libDir) {
             Objects.requireNonNull(executable, "executable");
             if (pgVersion < RedoRequest.MIN_PG_VERSION || pgVersion > RedoRequest.MAX_PG_VERSION) {
-                problems.add("redoBinary: PostgreSQL version " + pgVersion + " is outside "
-                        + RedoRequest.MIN_PG_VERSION + ".." + RedoRequest.MAX_PG_VERSION);
+                problems.add("redoBinary: PostgreSQL version " + pgVersion + " is outside " + RedoRequest.MIN_PG_VERSION
+                        + ".." + RedoRequest.MAX_PG_VERSION);
             }
             binaries.put(pgVersion, new RedoBinary(executable, Optional.ofNullable(libDir)));
             return this;
@@ -574,8 +610,10 @@ public final class WalRedoConfig {
         /** Variables of the sidecar's environment (nothing else is inherited). Replaces earlier ones. */
         public Builder environment(Map<String, String> env) {
             environment.clear();
-            Objects.requireNonNull(env, "env").forEach((k, v) -> environment.put(
-                    Objects.requireNonNull(k, "environment key"), Objects.requireNonNull(v, "environment value")));
+            Objects.requireNonNull(env, "env")
+                    .forEach((k, v) -> environment.put(
+                            Objects.requireNonNull(k, "environment key"),
+                            Objects.requireNonNull(v, "environment value")));
             return this;
         }
 
@@ -759,7 +797,8 @@ public final class WalRedoConfig {
             positive(p, "spawnBackoffInitial", spawnBackoffInitial);
             positive(p, "spawnBackoffMax", spawnBackoffMax);
             if (spawnBackoffMax.compareTo(spawnBackoffInitial) < 0) {
-                p.add("spawnBackoffMax (" + spawnBackoffMax + ") is below spawnBackoffInitial (" + spawnBackoffInitial + ")");
+                p.add("spawnBackoffMax (" + spawnBackoffMax + ") is below spawnBackoffInitial (" + spawnBackoffInitial
+                        + ")");
             }
             Duration period = housekeepingPeriod;
             if (period == null && !idleTimeout.isNegative() && !idleTimeout.isZero()) {
@@ -788,7 +827,8 @@ public final class WalRedoConfig {
                 p.add("maxRequestBytes must be positive, got " + maxRequestBytes);
             }
             if (stderrMaxLineBytes < MIN_STDERR_MAX_LINE_BYTES) {
-                p.add("stderrMaxLineBytes must be at least " + MIN_STDERR_MAX_LINE_BYTES + ", got " + stderrMaxLineBytes);
+                p.add("stderrMaxLineBytes must be at least " + MIN_STDERR_MAX_LINE_BYTES + ", got "
+                        + stderrMaxLineBytes);
             }
             if (stderrLinesPerSecond < 1) {
                 p.add("stderrLinesPerSecond must be at least 1, got " + stderrLinesPerSecond);
@@ -813,7 +853,8 @@ public final class WalRedoConfig {
             }
             sidecarCgroup.ifPresent(dir -> {
                 if (!dir.isAbsolute() || !Files.isRegularFile(dir.resolve("cgroup.procs"))) {
-                    p.add("sidecarCgroup " + dir + " is not a cgroup directory (an absolute path holding cgroup.procs)");
+                    p.add("sidecarCgroup " + dir
+                            + " is not a cgroup directory (an absolute path holding cgroup.procs)");
                 }
             });
             if (sidecarOpenFilesLimit < MIN_SIDECAR_OPEN_FILES_LIMIT) {

@@ -89,8 +89,8 @@ public final class WalRedoManager implements AutoCloseable {
      * @throws ManagerClosedException after {@link #shutdown}
      * @throws WalRedoException if no page could be produced; {@code page} is then unchanged
      */
-    public void redo(TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout,
-            ByteBuffer page) throws WalRedoException {
+    public void redo(TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout, ByteBuffer page)
+            throws WalRedoException {
         Objects.requireNonNull(page, "page");
         supervisor.redo(tenant, request, attempt, timeout, page);
     }

@@ -48,12 +48,29 @@ import java.util.Objects;
  * @param spawnWait how long redo calls that waited for their tenant's sidecar to be spawned (or for the spawn
  *     back-off) waited, in all; its count is how many calls waited. Calls handed a spare do not wait
  */
-public record WalRedoMetrics(long sidecarsStarted, long spawnFailures, Map<KillCause, Long> sidecarsKilled,
-        int liveSidecars, long redos, long redoFailures, long retries, long records, long requestBytes,
-        Latency spawnLatency, Latency redoLatency, long stderrLinesLogged, long stderrLinesSuppressed,
-        Map<TenantOverloadedException.Reason, Long> refusals, SidecarStatus.Memory sidecarMemory,
-        int sidecarsMeasured, Latency recentSpawnLatency, Latency recentRedoLatency, int spareSidecars, long spareHits,
-        long spareMisses, Latency spawnWait) {
+public record WalRedoMetrics(
+        long sidecarsStarted,
+        long spawnFailures,
+        Map<KillCause, Long> sidecarsKilled,
+        int liveSidecars,
+        long redos,
+        long redoFailures,
+        long retries,
+        long records,
+        long requestBytes,
+        Latency spawnLatency,
+        Latency redoLatency,
+        long stderrLinesLogged,
+        long stderrLinesSuppressed,
+        Map<TenantOverloadedException.Reason, Long> refusals,
+        SidecarStatus.Memory sidecarMemory,
+        int sidecarsMeasured,
+        Latency recentSpawnLatency,
+        Latency recentRedoLatency,
+        int spareSidecars,
+        long spareHits,
+        long spareMisses,
+        Latency spawnWait) {
 
     /** Copies the maps; rejects a null {@code sidecarMemory} and a negative {@code sidecarsMeasured}. */
     public WalRedoMetrics {
@@ -77,6 +94,5 @@ public record WalRedoMetrics(long sidecarsStarted, long spawnFailures, Map<KillC
      * @param p99 99th percentile
      * @param max largest sample (within the same precision)
      */
-    public record Latency(long count, Duration p50, Duration p90, Duration p99, Duration max) {
-    }
+    public record Latency(long count, Duration p50, Duration p90, Duration p99, Duration max) {}
 }

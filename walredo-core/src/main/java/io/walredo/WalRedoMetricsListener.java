@@ -20,20 +20,16 @@ import java.time.Duration;
 public interface WalRedoMetricsListener {
 
     /** A listener that ignores everything. */
-    WalRedoMetricsListener NONE = new WalRedoMetricsListener() {
-    };
+    WalRedoMetricsListener NONE = new WalRedoMetricsListener() {};
 
     /** A sidecar started: posix_spawn returned after {@code latency}. {@code tenant} is null for a warm spare. */
-    default void sidecarStarted(TenantShardId tenant, int pid, Duration latency) {
-    }
+    default void sidecarStarted(TenantShardId tenant, int pid, Duration latency) {}
 
     /** Spawning a sidecar failed. {@code tenant} is null for a warm spare. */
-    default void spawnFailed(TenantShardId tenant) {
-    }
+    default void spawnFailed(TenantShardId tenant) {}
 
     /** A sidecar was killed (or found dead) for {@code cause}. {@code tenant} is null for a spare never handed over. */
-    default void sidecarKilled(TenantShardId tenant, int pid, KillCause cause) {
-    }
+    default void sidecarKilled(TenantShardId tenant, int pid, KillCause cause) {}
 
     /**
      * A redo finished, successfully or not, with everything known about it (outcome, attempt type, PostgreSQL
@@ -52,28 +48,24 @@ public interface WalRedoMetricsListener {
      * @param requestBytes the encoded request size
      * @param succeeded whether a page was returned
      */
-    default void redoFinished(TenantShardId tenant, Duration latency, int records, int requestBytes, boolean succeeded) {
-    }
+    default void redoFinished(
+            TenantShardId tenant, Duration latency, int records, int requestBytes, boolean succeeded) {}
 
     /** A request was refused at once because the tenant's sidecar {@code pid} was overloaded, for {@code reason}. */
-    default void requestRefused(TenantShardId tenant, int pid, TenantOverloadedException.Reason reason) {
-    }
+    default void requestRefused(TenantShardId tenant, int pid, TenantOverloadedException.Reason reason) {}
 
     /**
      * A warm spare sidecar {@code pid} was handed to {@code tenant} for PostgreSQL {@code pgVersion}: a request that
      * would have waited for a spawn runs at once. From now on {@code pid} serves this tenant only.
      */
-    default void spareAssigned(TenantShardId tenant, int pgVersion, int pid) {
-    }
+    default void spareAssigned(TenantShardId tenant, int pgVersion, int pid) {}
 
     /**
      * A redo call waited {@code waited} in all for its tenant's sidecar to be spawned (or for the spawn back-off),
      * whatever its outcome. Not called for calls that found a live sidecar or were handed a spare.
      */
-    default void spawnWaited(TenantShardId tenant, Duration waited) {
-    }
+    default void spawnWaited(TenantShardId tenant, Duration waited) {}
 
     /** A sidecar's stderr line was logged ({@code suppressed} false) or dropped by the rate limit. */
-    default void stderrLine(TenantShardId tenant, boolean suppressed) {
-    }
+    default void stderrLine(TenantShardId tenant, boolean suppressed) {}
 }

@@ -64,7 +64,9 @@ class AdmissionTest {
         for (int i = 0; i < n; i++) {
             calls.add(new Call(m, request(first + i), Duration.ofSeconds(60)));
             int expectInFlight = i + 1;
-            Fixtures.await(expectInFlight + " calls in flight", Duration.ofSeconds(10),
+            Fixtures.await(
+                    expectInFlight + " calls in flight",
+                    Duration.ofSeconds(10),
                     () -> m.status().stream().mapToInt(SidecarStatus::inFlight).sum() == expectInFlight);
         }
         return calls;
@@ -83,13 +85,16 @@ class AdmissionTest {
     @Test
     void theQueueBoundRefusesAtOnceAndAdmitsAgainOnceThereIsRoom() throws Exception {
         RecordingListener listener = new RecordingListener();
-        WalRedoConfig cfg = config(Fault.DELAY_US.args(1_500_000)).maxQueuedPerTenant(2).metricsListener(listener)
+        WalRedoConfig cfg = config(Fault.DELAY_US.args(1_500_000))
+                .maxQueuedPerTenant(2)
+                .metricsListener(listener)
                 .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             m.ping(T, PG);
             int pid = sidecarPid(m, T);
             List<Call> ahead = queued(m, 2, 1);
-            TenantOverloadedException e = assertThrows(TenantOverloadedException.class,
+            TenantOverloadedException e = assertThrows(
+                    TenantOverloadedException.class,
                     () -> m.redo(T, request(3), AttemptType.READ_PAGE, Duration.ofSeconds(60)));
             assertTrue(ahead.get(0).thread.isAlive(), "refused while the first answer (1.5 s) was still due");
             assertEquals(TenantOverloadedException.Reason.QUEUE_BOUND, e.reason());
@@ -100,22 +105,32 @@ class AdmissionTest {
                 assertTrue(e.getMessage().contains(part), "missing '" + part + "' in: " + e.getMessage());
             }
             assertAnswered(ahead, 1);
-            assertArrayEquals(expected(request(4)),
-                    m.redo(T, request(4), AttemptType.READ_PAGE, Duration.ofSeconds(60)), "admitted again");
-            assertEquals(Map.of(TenantOverloadedException.Reason.QUEUE_BOUND, 1L,
-                    TenantOverloadedException.Reason.EXPECTED_WAIT, 0L), m.metrics().refusals());
-            assertTrue(listener.events.contains("refused " + T + " " + pid + " QUEUE_BOUND"), listener.events.toString());
+            assertArrayEquals(
+                    expected(request(4)),
+                    m.redo(T, request(4), AttemptType.READ_PAGE, Duration.ofSeconds(60)),
+                    "admitted again");
+            assertEquals(
+                    Map.of(
+                            TenantOverloadedException.Reason.QUEUE_BOUND,
+                            1L,
+                            TenantOverloadedException.Reason.EXPECTED_WAIT,
+                            0L),
+                    m.metrics().refusals());
+            assertTrue(
+                    listener.events.contains("refused " + T + " " + pid + " QUEUE_BOUND"), listener.events.toString());
             assertEquals(pid, sidecarPid(m, T), "a refusal kills nothing");
         }
     }
 
     @Test
     void aCallerThatCannotBeAnsweredInTimeIsRefusedAtOnceAndOneWithTimeIsServed() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(400_000)).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(Fault.DELAY_US.args(400_000)).build())) {
             m.ping(T, PG); // the process's first answer: includes its start-up, never measured
             m.ping(T, PG); // one answer measured: about 400 ms
             List<Call> ahead = queued(m, 3, 10);
-            TenantOverloadedException e = assertThrows(TenantOverloadedException.class,
+            TenantOverloadedException e = assertThrows(
+                    TenantOverloadedException.class,
                     () -> m.redo(T, request(13), AttemptType.READ_PAGE, Duration.ofMillis(700)));
             assertTrue(ahead.get(2).thread.isAlive(), "refused while the answers ahead were still due");
             assertEquals(TenantOverloadedException.Reason.EXPECTED_WAIT, e.reason());
@@ -132,12 +147,17 @@ class AdmissionTest {
     /** An idle sidecar admits everything: its answer time is the request's own, not a queue's. */
     @Test
     void anIdleSidecarAdmitsEvenACallerItCannotServeInTime() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(1_000_000)).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(Fault.DELAY_US.args(1_000_000)).build())) {
             m.ping(T, PG); // the process's first answer, never measured
             m.ping(T, PG); // answers take 1 s here, and admission knows it
             Object o = new Call(m, request(20), Duration.ofMillis(200)).join();
             assertInstanceOf(RedoTimeoutException.class, o, String.valueOf(o));
-            assertEquals(0L, m.metrics().refusals().values().stream().mapToLong(Long::longValue).sum());
+            assertEquals(
+                    0L,
+                    m.metrics().refusals().values().stream()
+                            .mapToLong(Long::longValue)
+                            .sum());
         }
     }
 
@@ -156,7 +176,8 @@ class AdmissionTest {
                     for (int i = 0; i < 200; i++) {
                         RedoRequest r = request(base + i);
                         try {
-                            if (!Arrays.equals(expected(r), m.redo(T, r, AttemptType.READ_PAGE, Duration.ofSeconds(10)))) {
+                            if (!Arrays.equals(
+                                    expected(r), m.redo(T, r, AttemptType.READ_PAGE, Duration.ofSeconds(10)))) {
                                 problems.add("wrong page " + (base + i));
                             }
                         } catch (WalRedoException e) {
@@ -169,7 +190,11 @@ class AdmissionTest {
                 assertTrue(t.join(Duration.ofSeconds(60)));
             }
             assertTrue(problems.isEmpty(), String.join("\n", problems));
-            assertEquals(0L, m.metrics().refusals().values().stream().mapToLong(Long::longValue).sum());
+            assertEquals(
+                    0L,
+                    m.metrics().refusals().values().stream()
+                            .mapToLong(Long::longValue)
+                            .sum());
         }
     }
 

@@ -15,7 +15,9 @@ class BufferTagTest {
     @Test
     void printsCompactly() {
         assertEquals("rel 1663/13010/1259 fork 0 blk 0", new BufferTag(REL, 0).toString());
-        assertEquals("rel 1663/13010/1259 fork 2 blk 42", BufferTag.of(1663, 13010, 1259, 2, 42).toString());
+        assertEquals(
+                "rel 1663/13010/1259 fork 2 blk 42",
+                BufferTag.of(1663, 13010, 1259, 2, 42).toString());
     }
 
     @Test
@@ -25,8 +27,8 @@ class BufferTagTest {
 
     @Test
     void rejectsInvalidBlockNumber() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new BufferTag(REL, BufferTag.INVALID_BLOCK_NUMBER));
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> new BufferTag(REL, BufferTag.INVALID_BLOCK_NUMBER));
         assertTrue(e.getMessage().startsWith("blockNumber 4294967295"), e.getMessage());
         assertTrue(e.getMessage().contains("InvalidBlockNumber"), e.getMessage());
     }

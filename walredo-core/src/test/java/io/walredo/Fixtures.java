@@ -21,8 +21,7 @@ import java.util.function.BooleanSupplier;
 final class Fixtures {
     static final int PG = 16;
 
-    private Fixtures() {
-    }
+    private Fixtures() {}
 
     /** A config for the fake binary with the given extra (fault) arguments and short, test-friendly timeouts. */
     static WalRedoConfig.Builder config(List<String> fakeArgs) {
@@ -41,8 +40,8 @@ final class Fixtures {
     /** A wrapper script that runs the fake with {@code fakeArgs} plus whatever argv the library passes. */
     static Path wrapper(Path dir, String name, List<String> fakeArgs) throws IOException {
         Path script = dir.resolve(name);
-        Files.writeString(script, "#!/bin/sh\nexec " + FakeRedoModel.binary() + " \"$@\" " + String.join(" ", fakeArgs)
-                + "\n");
+        Files.writeString(
+                script, "#!/bin/sh\nexec " + FakeRedoModel.binary() + " \"$@\" " + String.join(" ", fakeArgs) + "\n");
         Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
         return script;
     }
@@ -58,7 +57,8 @@ final class Fixtures {
 
     static RedoRequest request(int i, int records, int recordBytes) {
         SplittableRandom rnd = new SplittableRandom(i * 31L + 7);
-        BufferTag tag = new BufferTag(new RelTag(1663, 13010, 16384 + (i & 0xffff), RelTag.MAIN_FORKNUM), i & 0x7fffffffL);
+        BufferTag tag =
+                new BufferTag(new RelTag(1663, 13010, 16384 + (i & 0xffff), RelTag.MAIN_FORKNUM), i & 0x7fffffffL);
         long lsn = 0x1000000L + (long) i * 0x10000L;
         RedoRequest.Builder b = RedoRequest.builder(PG, tag, Lsn.of(lsn + (records + 1L) * 0x100L));
         if (i % 5 == 0) {
@@ -107,12 +107,14 @@ final class Fixtures {
 
     /** Waits until {@code pid} is neither alive as our child nor a zombie. */
     static void awaitReaped(int pid) {
-        await("pid " + pid + " reaped", Duration.ofSeconds(10), () -> childState(pid).isEmpty());
+        await(
+                "pid " + pid + " reaped",
+                Duration.ofSeconds(10),
+                () -> childState(pid).isEmpty());
     }
 
     /** One of our child processes: its pid, state letter (Z for a zombie) and command line (NULs as spaces). */
-    record Child(int pid, char state, String cmdline) {
-    }
+    record Child(int pid, char state, String cmdline) {}
 
     /** Our child processes now, zombies included (a process that exits while being read is left out). */
     static List<Child> children() {
@@ -147,7 +149,10 @@ final class Fixtures {
     }
 
     static int sidecarPid(WalRedoManager m, TenantShardId t) {
-        return m.status().stream().filter(s -> s.tenant().equals(t)).findFirst()
-                .orElseThrow(() -> new AssertionError("no live sidecar for " + t)).pid();
+        return m.status().stream()
+                .filter(s -> s.tenant().equals(t))
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("no live sidecar for " + t))
+                .pid();
     }
 }

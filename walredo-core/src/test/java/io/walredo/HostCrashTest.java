@@ -41,7 +41,9 @@ class HostCrashTest {
 
     /** Child JVM: one sidecar for each of 50 tenants (each served a request), their pids, then waits to be killed. */
     public static void main(String[] args) throws Exception {
-        WalRedoConfig cfg = WalRedoConfig.builder().redoBinary(Fixtures.PG, Path.of(args[0])).build();
+        WalRedoConfig cfg = WalRedoConfig.builder()
+                .redoBinary(Fixtures.PG, Path.of(args[0]))
+                .build();
         WalRedoManager m = WalRedoManager.create(cfg);
         List<Thread> callers = new ArrayList<>();
         for (int i = 0; i < SIDECARS; i++) {
@@ -73,22 +75,28 @@ class HostCrashTest {
         // The child's stderr goes to a file, so a child that fails before printing its pids says why.
         Path childStderr = dir.resolve("child-jvm.stderr");
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process jvm = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
-                "-D" + FakeRedoModel.BINARY_PROPERTY + "=" + FakeRedoModel.binary(),
-                "-cp", System.getProperty("java.class.path"), HostCrashTest.class.getName(),
-                FakeRedoModel.binary().toString()))
-                .redirectError(childStderr.toFile()).start();
+        Process jvm = new ProcessBuilder(List.of(
+                        java,
+                        "--enable-native-access=ALL-UNNAMED",
+                        "-D" + FakeRedoModel.BINARY_PROPERTY + "=" + FakeRedoModel.binary(),
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        HostCrashTest.class.getName(),
+                        FakeRedoModel.binary().toString()))
+                .redirectError(childStderr.toFile())
+                .start();
         Map<Integer, String> startTimes = new HashMap<>();
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(jvm.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = r.readLine()) != null && !line.equals("ready");) {
+        try (BufferedReader r =
+                new BufferedReader(new InputStreamReader(jvm.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null && !line.equals("ready"); ) {
                 if (line.startsWith("pid ")) {
                     int pid = Integer.parseInt(line.substring(4).trim());
                     startTimes.put(pid, startTime(pid));
                 }
             }
             if (startTimes.size() != SIDECARS) {
-                fail("the child JVM printed " + startTimes.size() + " sidecar pids, not " + SIDECARS
-                        + "; its stderr:\n" + new String(Files.readAllBytes(childStderr), StandardCharsets.UTF_8));
+                fail("the child JVM printed " + startTimes.size() + " sidecar pids, not " + SIDECARS + "; its stderr:\n"
+                        + new String(Files.readAllBytes(childStderr), StandardCharsets.UTF_8));
             }
             for (Map.Entry<Integer, String> e : startTimes.entrySet()) {
                 assertTrue(e.getValue() != null, "sidecar " + e.getKey() + " is running before the kill");
@@ -109,16 +117,22 @@ class HostCrashTest {
                 }
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
             }
-            List<Integer> survivors = startTimes.keySet().stream().filter(p -> !exitedAfterNanos.containsKey(p))
+            List<Integer> survivors = startTimes.keySet().stream()
+                    .filter(p -> !exitedAfterNanos.containsKey(p))
                     .toList();
             try {
-                assertTrue(survivors.isEmpty(), "sidecars still running " + BOUND + " after the JVM was killed: "
-                        + survivors);
+                assertTrue(
+                        survivors.isEmpty(),
+                        "sidecars still running " + BOUND + " after the JVM was killed: " + survivors);
             } finally {
                 survivors.forEach(p -> ProcessHandle.of(p).ifPresent(ProcessHandle::destroyForcibly));
             }
-            long max = exitedAfterNanos.values().stream().mapToLong(Long::longValue).max().orElseThrow();
-            System.out.printf("host crash: all %d sidecars exited within %d ms of the SIGKILL to their JVM%n",
+            long max = exitedAfterNanos.values().stream()
+                    .mapToLong(Long::longValue)
+                    .max()
+                    .orElseThrow();
+            System.out.printf(
+                    "host crash: all %d sidecars exited within %d ms of the SIGKILL to their JVM%n",
                     SIDECARS, TimeUnit.NANOSECONDS.toMillis(max));
         } finally {
             jvm.destroyForcibly();

@@ -67,17 +67,23 @@ class HostileSidecarTest {
      * @param bigRequests 512 KiB requests (more than a pipe holds), to block a writer
      * @param stderrBytesPerSecond the manager's stderr read rate
      */
-    record Hostility(List<String> args, Class<? extends WalRedoException> signature, Duration timeout,
-            boolean bigRequests, int stderrBytesPerSecond) {
-        Hostility(List<String> args, Class<? extends WalRedoException> signature, Duration timeout,
-                boolean bigRequests) {
+    record Hostility(
+            List<String> args,
+            Class<? extends WalRedoException> signature,
+            Duration timeout,
+            boolean bigRequests,
+            int stderrBytesPerSecond) {
+        Hostility(
+                List<String> args, Class<? extends WalRedoException> signature, Duration timeout, boolean bigRequests) {
             this(args, signature, timeout, bigRequests, WalRedoConfig.DEFAULT_STDERR_BYTES_PER_SECOND);
         }
 
         @Override
         public String toString() {
-            return String.join(" ", args) + (stderrBytesPerSecond == WalRedoConfig.DEFAULT_STDERR_BYTES_PER_SECOND ? ""
-                    : ", stderr read at " + stderrBytesPerSecond + " B/s");
+            return String.join(" ", args)
+                    + (stderrBytesPerSecond == WalRedoConfig.DEFAULT_STDERR_BYTES_PER_SECOND
+                            ? ""
+                            : ", stderr read at " + stderrBytesPerSecond + " B/s");
         }
     }
 
@@ -96,12 +102,21 @@ class HostileSidecarTest {
                 new Hostility(Fault.NO_READ.args(), RedoTimeoutException.class, SHORT, true),
                 new Hostility(Fault.EXIT_AT_START.args(), WalRedoException.class, LONG, false),
                 new Hostility(Fault.NO_WALREDO_SUPPORT.args(), WalRedoException.class, LONG, false),
-                new Hostility(flags(Fault.SPAWN_GRANDCHILD.args(), Fault.EXIT_AFTER.args(2)),
-                        SidecarCrashedException.class, LONG, false),
-                new Hostility(flags(Fault.SPAWN_GRANDCHILD.args(), Fault.HANG_AFTER.args(2)),
-                        RedoTimeoutException.class, SHORT, false),
-                new Hostility(flags(Fault.IGNORE_SIGTERM.args(), Fault.HANG_AFTER.args(2)),
-                        RedoTimeoutException.class, SHORT, false),
+                new Hostility(
+                        flags(Fault.SPAWN_GRANDCHILD.args(), Fault.EXIT_AFTER.args(2)),
+                        SidecarCrashedException.class,
+                        LONG,
+                        false),
+                new Hostility(
+                        flags(Fault.SPAWN_GRANDCHILD.args(), Fault.HANG_AFTER.args(2)),
+                        RedoTimeoutException.class,
+                        SHORT,
+                        false),
+                new Hostility(
+                        flags(Fault.IGNORE_SIGTERM.args(), Fault.HANG_AFTER.args(2)),
+                        RedoTimeoutException.class,
+                        SHORT,
+                        false),
                 new Hostility(Fault.IGNORE_SIGTERM.args(), null, LONG, false),
                 // Read as fast as it comes (no throttle): memory stays bounded and every page is right.
                 new Hostility(Fault.STDERR_FLOOD_NONL.args(100L << 20), null, LONG, false, Integer.MAX_VALUE),
@@ -117,8 +132,8 @@ class HostileSidecarTest {
 
     @ParameterizedTest(name = "{0}, concurrent: {1}")
     @MethodSource("hostilities")
-    void hostileSidecarGetsATypedErrorOrTheRightPageAndOthersAreUnaffected(Hostility h, boolean concurrent,
-            @TempDir Path dir) throws Exception {
+    void hostileSidecarGetsATypedErrorOrTheRightPageAndOthersAreUnaffected(
+            Hostility h, boolean concurrent, @TempDir Path dir) throws Exception {
         Path wrapper = Fixtures.wrapper(dir, "hostile.sh", h.args());
         int hostileCallers = concurrent ? 8 : 1;
         int hostileRounds = 3;
@@ -126,7 +141,8 @@ class HostileSidecarTest {
                 .spawnBackoff(Duration.ofMillis(10), Duration.ofMillis(50))
                 .stderrBytesPerSecond(h.stderrBytesPerSecond())
                 // A hung sidecar is retired by the stall limit, not by a caller's deadline.
-                .stallTimeout(h.timeout().equals(SHORT) ? STALL : h.timeout()).build();
+                .stallTimeout(h.timeout().equals(SHORT) ? STALL : h.timeout())
+                .build();
         Set<Integer> hostilePids = ConcurrentHashMap.newKeySet();
         Set<Integer> failedPids = ConcurrentHashMap.newKeySet();
         ConcurrentLinkedQueue<String> violations = new ConcurrentLinkedQueue<>();
@@ -146,7 +162,8 @@ class HostileSidecarTest {
                     for (int round = 0; round < hostileRounds; round++) {
                         RedoRequest r = hostileRequest(caller * 100 + round, h.bigRequests());
                         AttemptType attempt = round % 2 == 0 ? AttemptType.GC_COMPACTION : AttemptType.READ_PAGE;
-                        m.status().stream().filter(s -> s.tenant().equals(hostile))
+                        m.status().stream()
+                                .filter(s -> s.tenant().equals(hostile))
                                 .forEach(s -> hostilePids.add(s.pid()));
                         try {
                             byte[] page = m.redo(hostile, r, attempt, h.timeout());
@@ -198,22 +215,29 @@ class HostileSidecarTest {
             if (h.signature() == null) {
                 assertEquals(Set.of("page"), outcomes.keySet(), "every hostile call got its page: " + outcomes);
             } else {
-                assertTrue(outcomes.keySet().stream().anyMatch(k -> !k.equals("page")
-                        && (h.signature() == WalRedoException.class || k.equals(h.signature().getSimpleName()))),
+                assertTrue(
+                        outcomes.keySet().stream()
+                                .anyMatch(k -> !k.equals("page")
+                                        && (h.signature() == WalRedoException.class
+                                                || k.equals(h.signature().getSimpleName()))),
                         "the fault fired with " + h.signature().getSimpleName() + ": " + outcomes);
             }
             for (Map.Entry<TenantShardId, Integer> e : healthyPids.entrySet()) {
                 assertEquals(e.getValue(), sidecarPid(m, e.getKey()), "healthy tenant's sidecar was not replaced");
             }
             m.status().stream().filter(s -> s.tenant().equals(hostile)).forEach(s -> hostilePids.add(s.pid()));
-            if (h.signature() != null && !h.args().contains(Fault.EXIT_AT_START.flag())
+            if (h.signature() != null
+                    && !h.args().contains(Fault.EXIT_AT_START.flag())
                     && !h.args().contains(Fault.NO_WALREDO_SUPPORT.flag())) {
                 // Every sidecar that failed was replaced: the next call runs on a new process.
                 assertTrue(!failedPids.isEmpty(), "a failure named its sidecar's pid: " + outcomes);
                 // A sidecar that hangs stays in rotation until the stall limit retires it; until then admission
                 // refuses requests it cannot serve in time (TenantOverloadedException), so wait for the retirement.
-                Fixtures.await("the failed sidecar leaves rotation", Duration.ofSeconds(30), () -> m.status().stream()
-                        .noneMatch(s -> s.tenant().equals(hostile) && failedPids.contains(s.pid())));
+                Fixtures.await(
+                        "the failed sidecar leaves rotation",
+                        Duration.ofSeconds(30),
+                        () -> m.status().stream()
+                                .noneMatch(s -> s.tenant().equals(hostile) && failedPids.contains(s.pid())));
                 int next;
                 try {
                     m.redo(hostile, hostileRequest(99_999, h.bigRequests()), AttemptType.GC_COMPACTION, h.timeout());
@@ -252,14 +276,16 @@ class HostileSidecarTest {
         if (e.pid().isPresent() && !e.getMessage().contains("pid " + e.pid().getAsInt())) {
             violations.add("error does not name its pid " + e.pid().getAsInt() + ": " + e);
         }
-        if ((e instanceof SidecarCrashedException || e instanceof ProtocolException) && e.pid().isEmpty()) {
+        if ((e instanceof SidecarCrashedException || e instanceof ProtocolException)
+                && e.pid().isEmpty()) {
             violations.add("a sidecar failure without a pid: " + e);
         }
     }
 
     private static RedoRequest hostileRequest(int i, boolean big) {
         RedoRequest r = big ? request(i, 32, 16 * 1024) : request(i);
-        RedoRequest.Builder b = RedoRequest.builder(HOSTILE_PG, r.tag(), r.lsn()).addRecords(r.records());
+        RedoRequest.Builder b =
+                RedoRequest.builder(HOSTILE_PG, r.tag(), r.lsn()).addRecords(r.records());
         r.baseImage().ifPresent(img -> b.baseImage(r.baseLsn().orElseThrow(), img));
         return b.build();
     }

@@ -54,8 +54,29 @@ class LsnTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "/", "0", "0/", "/0", "0/0/0", "123456789/0", "0/123456789", "g/0", "0/G",
-        " 0/0", "0/0 ", "0 /0", "+1/0", "-1/0", "0/-1", "0x1/0", "\uFF11/0", "0\\0", "0:0"})
+    @ValueSource(
+            strings = {
+                "",
+                "/",
+                "0",
+                "0/",
+                "/0",
+                "0/0/0",
+                "123456789/0",
+                "0/123456789",
+                "g/0",
+                "0/G",
+                " 0/0",
+                "0/0 ",
+                "0 /0",
+                "+1/0",
+                "-1/0",
+                "0/-1",
+                "0x1/0",
+                "\uFF11/0",
+                "0\\0",
+                "0:0"
+            })
     void rejectsMalformedText(String text) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Lsn.parse(text));
 

@@ -60,7 +60,8 @@ class ManagerBasicsTest {
     @Test
     void concurrentFirstRequestsShareOneSpawnAndWaitersDoNotBlockCarriers() throws Exception {
         int callers = 200;
-        try (WalRedoManager m = WalRedoManager.create(config(FakeRedoModel.Fault.STARTUP_DELAY_MS.args(300)).build())) {
+        try (WalRedoManager m = WalRedoManager.create(
+                config(FakeRedoModel.Fault.STARTUP_DELAY_MS.args(300)).build())) {
             CyclicBarrier start = new CyclicBarrier(callers);
             List<Thread> threads = new ArrayList<>();
             AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -188,7 +189,9 @@ class ManagerBasicsTest {
                 assertArrayEquals(expected(r), m.redo(tenant(100 + t), r, AttemptType.READ_PAGE));
             }
             assertEquals(20, m.status().size());
-            assertEquals(20, m.status().stream().mapToInt(SidecarStatus::pid).distinct().count());
+            assertEquals(
+                    20,
+                    m.status().stream().mapToInt(SidecarStatus::pid).distinct().count());
         }
     }
 }

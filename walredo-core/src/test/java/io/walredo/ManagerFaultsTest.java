@@ -64,8 +64,8 @@ class ManagerFaultsTest {
     }
 
     /** Runs requests 1..n-1 fine, returns the exception of request n. */
-    private static <E extends WalRedoException> E failOnNth(WalRedoManager m, int n, Class<E> type,
-            AttemptType attempt, Duration timeout) throws Exception {
+    private static <E extends WalRedoException> E failOnNth(
+            WalRedoManager m, int n, Class<E> type, AttemptType attempt, Duration timeout) throws Exception {
         for (int i = 1; i < n; i++) {
             assertArrayEquals(expected(request(i)), m.redo(T, request(i), attempt, timeout));
         }
@@ -84,8 +84,8 @@ class ManagerFaultsTest {
             @FakeRedo(faults = @FakeFault(value = Fault.CRASH_AFTER, arg = 4)) WalRedoManager m) throws Exception {
         m.redo(T, request(1), AttemptType.GC_COMPACTION);
         int pid = sidecarPid(m, T);
-        SidecarCrashedException e = failOnNth(m, 3, SidecarCrashedException.class, AttemptType.GC_COMPACTION,
-                Duration.ofSeconds(20));
+        SidecarCrashedException e =
+                failOnNth(m, 3, SidecarCrashedException.class, AttemptType.GC_COMPACTION, Duration.ofSeconds(20));
         assertNamesTenantAndPid(e, pid);
         assertTrue(e.exitStatus().orElseThrow().contains("SIGSEGV"), e.getMessage());
         assertEquals(java.util.OptionalInt.of(11), e.signal(), "the signal without parsing text");
@@ -111,8 +111,8 @@ class ManagerFaultsTest {
             @FakeRedo(faults = @FakeFault(value = Fault.EXIT_AFTER, arg = 2)) WalRedoManager m) throws Exception {
         m.redo(T, request(1), AttemptType.GC_COMPACTION);
         int pid = sidecarPid(m, T);
-        SidecarCrashedException e = assertThrows(SidecarCrashedException.class,
-                () -> m.redo(T, request(2), AttemptType.GC_COMPACTION));
+        SidecarCrashedException e =
+                assertThrows(SidecarCrashedException.class, () -> m.redo(T, request(2), AttemptType.GC_COMPACTION));
         assertNamesTenantAndPid(e, pid);
         assertEquals("exit code 1", e.exitStatus().orElseThrow());
         assertEquals(java.util.OptionalInt.of(1), e.exitCode());
@@ -121,12 +121,12 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void garbageIsAProtocolError(
-            @FakeRedo(faults = @FakeFault(value = Fault.GARBAGE_AFTER, arg = 1)) WalRedoManager m) throws Exception {
+    void garbageIsAProtocolError(@FakeRedo(faults = @FakeFault(value = Fault.GARBAGE_AFTER, arg = 1)) WalRedoManager m)
+            throws Exception {
         m.ping(T, PG);
         int pid = sidecarPid(m, T);
-        ProtocolException e = assertThrows(ProtocolException.class,
-                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        ProtocolException e =
+                assertThrows(ProtocolException.class, () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
         assertNamesTenantAndPid(e, pid);
         assertTrue(e.getMessage().contains("100 of 8192"), e.getMessage());
         awaitReaped(pid);
@@ -135,8 +135,8 @@ class ManagerFaultsTest {
     @Test
     void exitMidPageIsAProtocolError(
             @FakeRedo(faults = @FakeFault(value = Fault.EXIT_MID_PAGE, arg = 1)) WalRedoManager m) throws Exception {
-        ProtocolException e = assertThrows(ProtocolException.class,
-                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        ProtocolException e =
+                assertThrows(ProtocolException.class, () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
         assertTrue(e.getMessage().contains("4096 of 8192"), e.getMessage());
         awaitReaped(e.pid().orElseThrow());
     }
@@ -147,7 +147,8 @@ class ManagerFaultsTest {
             throws Exception {
         m.redo(T, request(1), AttemptType.GC_COMPACTION);
         int pid = sidecarPid(m, T);
-        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+        RedoTimeoutException e = assertThrows(
+                RedoTimeoutException.class,
                 () -> m.redo(T, request(2), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
         assertNamesTenantAndPid(e, pid);
         assertTrue(e.getMessage().contains("made no progress for stallTimeout"), e.getMessage());
@@ -162,8 +163,8 @@ class ManagerFaultsTest {
             @FakeRedo(faults = @FakeFault(value = Fault.HANG_AFTER, arg = 1), stallTimeout = "PT0.2S") WalRedoManager m)
             throws Exception {
         // Every sidecar hangs on its first G: READ_PAGE's two retries each meet a fresh one that stalls too.
-        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                () -> m.redo(T, request(1), AttemptType.READ_PAGE, Duration.ofSeconds(20)));
+        RedoTimeoutException e = assertThrows(
+                RedoTimeoutException.class, () -> m.redo(T, request(1), AttemptType.READ_PAGE, Duration.ofSeconds(20)));
         assertTrue(e.getMessage().contains("made no progress"), e.getMessage());
         assertEquals(2, m.metrics().retries());
         assertEquals(3, m.metrics().sidecarsKilled().get(KillCause.TIMEOUT));
@@ -175,11 +176,13 @@ class ManagerFaultsTest {
             throws Exception {
         m.redo(T, request(1), AttemptType.READ_PAGE);
         int pid = sidecarPid(m, T);
-        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofMillis(100)));
+        RedoTimeoutException e = assertThrows(
+                RedoTimeoutException.class, () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofMillis(100)));
         assertNamesTenantAndPid(e, pid);
         assertTrue(e.getMessage().contains("deadline passed"), e.getMessage());
-        assertEquals(0, m.metrics().sidecarsKilled().getOrDefault(KillCause.TIMEOUT, 0L),
+        assertEquals(
+                0,
+                m.metrics().sidecarsKilled().getOrDefault(KillCause.TIMEOUT, 0L),
                 "a caller's deadline alone kills nothing");
         assertEquals(pid, sidecarPid(m, T));
         // The abandoned request's answer never comes: the drainer's stall limit retires the sidecar.
@@ -188,10 +191,12 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void partialAnswerThenHangIsKilledAfterStallTimeout(@FakeRedo(
-            faults = @FakeFault(value = Fault.PARTIAL_AFTER, arg = 1), stallTimeout = "PT0.3S") WalRedoManager m)
+    void partialAnswerThenHangIsKilledAfterStallTimeout(
+            @FakeRedo(faults = @FakeFault(value = Fault.PARTIAL_AFTER, arg = 1), stallTimeout = "PT0.3S")
+                    WalRedoManager m)
             throws Exception {
-        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
+        RedoTimeoutException e = assertThrows(
+                RedoTimeoutException.class,
                 () -> m.redo(T, request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
         assertTrue(e.getMessage().contains("4096 of 8192"), e.getMessage());
         awaitReaped(e.pid().orElseThrow());
@@ -201,8 +206,8 @@ class ManagerFaultsTest {
     void sidecarThatStopsReadingTimesTheWriterOutAndIsKilledAfterStallTimeout(
             @FakeRedo(faults = @FakeFault(Fault.NO_READ), stallTimeout = "PT0.5S") WalRedoManager m) throws Exception {
         RedoRequest big = request(1, 32, 16 * 1024); // 512 KiB: more than the pipe holds
-        RedoTimeoutException e = assertThrows(RedoTimeoutException.class,
-                () -> m.redo(T, big, AttemptType.READ_PAGE, Duration.ofMillis(300)));
+        RedoTimeoutException e = assertThrows(
+                RedoTimeoutException.class, () -> m.redo(T, big, AttemptType.READ_PAGE, Duration.ofMillis(300)));
         assertTrue(e.getMessage().contains("stdin"), e.getMessage());
         // The caller gave up half-way; the rest is written in the background until the stall limit.
         awaitReaped(e.pid().orElseThrow());
@@ -221,16 +226,19 @@ class ManagerFaultsTest {
             throws Exception {
         // The first caller either saw the death itself (crash) or arrived just after it (back-off); either
         // way the error quotes the exit status and the sidecar's last stderr line.
-        WalRedoException e = assertThrows(WalRedoException.class,
-                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        WalRedoException e =
+                assertThrows(WalRedoException.class, () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
         assertTrue(e instanceof SidecarCrashedException || e instanceof SpawnFailedException, e.toString());
         assertTrue(e.getMessage().contains("exit code 3"), e.getMessage());
         assertTrue(e.getMessage().contains("last stderr"), "the fake's stderr line is in the error: " + e.getMessage());
-        Fixtures.await("crash accounted: " + m.metrics(), Duration.ofSeconds(10),
+        Fixtures.await(
+                "crash accounted: " + m.metrics(),
+                Duration.ofSeconds(10),
                 () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1);
         long started = m.metrics().sidecarsStarted();
         for (int i = 0; i < 20; i++) {
-            SpawnFailedException b = assertThrows(SpawnFailedException.class,
+            SpawnFailedException b = assertThrows(
+                    SpawnFailedException.class,
                     () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofSeconds(1)));
             assertTrue(b.getMessage().contains("backing off"), b.getMessage());
         }
@@ -238,36 +246,52 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void stderrLinesAreLoggedAndKeptForErrors(@FakeRedo(faults = {
-            @FakeFault(value = Fault.STDERR_LINES, arg = 5), @FakeFault(value = Fault.EXIT_AFTER, arg = 1)})
-            WalRedoManager m) throws Exception {
-        SidecarCrashedException e = assertThrows(SidecarCrashedException.class,
-                () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
-        assertTrue(e.stderrTail().stream().anyMatch(l -> l.contains("registered custom resource manager")),
+    void stderrLinesAreLoggedAndKeptForErrors(
+            @FakeRedo(
+                            faults = {
+                                @FakeFault(value = Fault.STDERR_LINES, arg = 5),
+                                @FakeFault(value = Fault.EXIT_AFTER, arg = 1)
+                            })
+                    WalRedoManager m)
+            throws Exception {
+        SidecarCrashedException e =
+                assertThrows(SidecarCrashedException.class, () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+        assertTrue(
+                e.stderrTail().stream().anyMatch(l -> l.contains("registered custom resource manager")),
                 e.getMessage());
-        Fixtures.await("5 lines counted", Duration.ofSeconds(10), () -> m.metrics().stderrLinesLogged() >= 5);
+        Fixtures.await(
+                "5 lines counted", Duration.ofSeconds(10), () -> m.metrics().stderrLinesLogged() >= 5);
     }
 
     @Test
-    void stderrRateLimitCountsSuppressedLines(@FakeRedo(faults = @FakeFault(value = Fault.STDERR_LINES, arg = 500),
-            configure = TightStderrLimits.class) WalRedoManager m) throws Exception {
+    void stderrRateLimitCountsSuppressedLines(
+            @FakeRedo(faults = @FakeFault(value = Fault.STDERR_LINES, arg = 500), configure = TightStderrLimits.class)
+                    WalRedoManager m)
+            throws Exception {
         m.ping(T, PG);
-        Fixtures.await("500 lines seen", Duration.ofSeconds(10),
+        Fixtures.await(
+                "500 lines seen",
+                Duration.ofSeconds(10),
                 () -> m.metrics().stderrLinesLogged() + m.metrics().stderrLinesSuppressed() == 500);
         assertTrue(m.metrics().stderrLinesSuppressed() >= 400, "rate limit: " + m.metrics());
     }
 
     @Test
-    void hundredMegabytesOfStderrWithoutNewlineCostBoundedMemory(@FakeRedo(
-            faults = @FakeFault(value = Fault.STDERR_FLOOD_NONL, arg = FLOOD), configure = UnthrottledStderr.class)
-            WalRedoManager m) throws Exception {
+    void hundredMegabytesOfStderrWithoutNewlineCostBoundedMemory(
+            @FakeRedo(
+                            faults = @FakeFault(value = Fault.STDERR_FLOOD_NONL, arg = FLOOD),
+                            configure = UnthrottledStderr.class)
+                    WalRedoManager m)
+            throws Exception {
         assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
         int pid = sidecarPid(m, T);
         long before = usedHeap();
         // Kill it: the drainer emits the (cut) line at EOF.
         m.detach(T);
         awaitReaped(pid);
-        Fixtures.await("the cut line is counted", Duration.ofSeconds(30),
+        Fixtures.await(
+                "the cut line is counted",
+                Duration.ofSeconds(30),
                 () -> m.metrics().stderrLinesLogged() + m.metrics().stderrLinesSuppressed() >= 1);
         assertTrue(usedHeap() - before < (FLOOD / 4), "stderr flood must not be buffered");
     }
@@ -285,23 +309,27 @@ class ManagerFaultsTest {
         TenantShardId flooder = tenant(43);
         Path flooding = Fixtures.wrapper(dir, "flood.sh", Fault.STDERR_FLOOD.args(10L << 20));
         try (WalRedoManager m = WalRedoManager.create(config().redoBinary(PG + 1, flooding)
-                .redoTimeout(Duration.ofSeconds(5)).stderrLimits(4096, 50, 4).stderrBytesPerSecond(rate).build())) {
+                .redoTimeout(Duration.ofSeconds(5))
+                .stderrLimits(4096, 50, 4)
+                .stderrBytesPerSecond(rate)
+                .build())) {
             long start = System.nanoTime();
             // The fake floods before it reads stdin, so this times out.
             assertThrows(RedoTimeoutException.class, () -> m.ping(flooder, PG + 1));
             // The fake ends every 100th byte with a newline: lines counted = bytes read / 100.
             long beyondBurst = burst / 100 + 1000;
-            Fixtures.await("the drainer reads past its burst", Duration.ofSeconds(60),
-                    () -> lines(m) >= beyondBurst);
+            Fixtures.await("the drainer reads past its burst", Duration.ofSeconds(60), () -> lines(m) >= beyondBurst);
             long lines = lines(m);
             double seconds = (System.nanoTime() - start) / 1e9;
             long allowedBytes = burst + (long) (rate * seconds) + 4096;
-            assertTrue(lines <= allowedBytes / 100 + 1, lines + " lines (" + lines * 100 + " bytes) read in "
-                    + seconds + " s; at most " + allowedBytes + " bytes allowed");
+            assertTrue(
+                    lines <= allowedBytes / 100 + 1,
+                    lines + " lines (" + lines * 100 + " bytes) read in " + seconds + " s; at most " + allowedBytes
+                            + " bytes allowed");
             // The manager still serves another tenant.
             TenantShardId other = tenant(44);
-            assertArrayEquals(expected(request(2)), m.redo(other, request(2), AttemptType.GC_COMPACTION,
-                    Duration.ofSeconds(20)));
+            assertArrayEquals(
+                    expected(request(2)), m.redo(other, request(2), AttemptType.GC_COMPACTION, Duration.ofSeconds(20)));
         }
     }
 
@@ -319,8 +347,11 @@ class ManagerFaultsTest {
     void sidecarIgnoringSigtermIsStillQuiescedAndReaped() throws Exception {
         Duration idle = Duration.ofSeconds(100);
         java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1);
-        WalRedoConfig cfg = config(Fault.IGNORE_SIGTERM.args()).idleTimeout(idle).housekeepingPeriod(idle)
-                .nanoClock(clock::get).build();
+        WalRedoConfig cfg = config(Fault.IGNORE_SIGTERM.args())
+                .idleTimeout(idle)
+                .housekeepingPeriod(idle)
+                .nanoClock(clock::get)
+                .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             m.ping(T, PG);
             int pid = sidecarPid(m, T);
@@ -333,8 +364,8 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void deadIdleSidecarLeavesRotationAtOnce(
-            @FakeRedo(faults = @FakeFault(Fault.SPAWN_GRANDCHILD)) WalRedoManager m) throws Exception {
+    void deadIdleSidecarLeavesRotationAtOnce(@FakeRedo(faults = @FakeFault(Fault.SPAWN_GRANDCHILD)) WalRedoManager m)
+            throws Exception {
         // The grandchild holds every pipe, so the death shows only through the pidfd, not through EOF or EPIPE.
         m.ping(T, PG);
         int pid = sidecarPid(m, T);
@@ -402,7 +433,8 @@ class ManagerFaultsTest {
         TenantShardId a = tenant(500);
         TenantShardId b = tenant(501);
         RedoRequest aReq = RedoRequest.builder(15, request(1).tag(), request(1).lsn())
-                .addRecords(request(1).records()).build();
+                .addRecords(request(1).records())
+                .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             List<Thread> aCallers = new ArrayList<>();
             AtomicReference<Throwable> aResult = new AtomicReference<>();
@@ -415,7 +447,9 @@ class ManagerFaultsTest {
                     }
                 }));
             }
-            Fixtures.await("tenant A's sidecar is hung with requests in flight", Duration.ofSeconds(10),
+            Fixtures.await(
+                    "tenant A's sidecar is hung with requests in flight",
+                    Duration.ofSeconds(10),
                     () -> m.status().stream().anyMatch(s -> s.tenant().equals(a) && s.inFlight() == 10));
             for (int i = 0; i < 1000; i++) {
                 RedoRequest r = request(i);
@@ -431,14 +465,16 @@ class ManagerFaultsTest {
     }
 
     @Test
-    void noSidecarEverSeesAnotherSidecarsFdsOrTheJvms(
-            @FakeRedo(faults = @FakeFault(Fault.REPORT_FDS)) WalRedoManager m) throws Exception {
+    void noSidecarEverSeesAnotherSidecarsFdsOrTheJvms(@FakeRedo(faults = @FakeFault(Fault.REPORT_FDS)) WalRedoManager m)
+            throws Exception {
         m.ping(tenant(1), PG);
         m.ping(tenant(2), PG);
         for (SidecarStatus s : m.status()) {
             Path fdDir = Path.of("/proc/" + s.pid() + "/fd");
             try (var fds = Files.list(fdDir)) {
-                assertEquals(List.of("0", "1", "2"), fds.map(p -> p.getFileName().toString()).sorted().toList(),
+                assertEquals(
+                        List.of("0", "1", "2"),
+                        fds.map(p -> p.getFileName().toString()).sorted().toList(),
                         "sidecar " + s.pid() + " holds exactly fds 0, 1, 2");
             }
         }

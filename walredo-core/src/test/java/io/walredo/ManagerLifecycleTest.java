@@ -35,7 +35,8 @@ class ManagerLifecycleTest {
     @Test
     void idleSidecarsAreQuiescedAndRespawnedOnTheNextRequest() throws Exception {
         AtomicLong clock = new AtomicLong(1_000_000_000L);
-        try (WalRedoManager m = WalRedoManager.create(withClock(clock, List.of()).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(withClock(clock, List.of()).build())) {
             m.redo(tenant(1), request(1), AttemptType.READ_PAGE);
             int pid = sidecarPid(m, tenant(1));
             clock.addAndGet(IDLE.toNanos() - 1);
@@ -54,7 +55,8 @@ class ManagerLifecycleTest {
     @Test
     void aSidecarWithRequestsInFlightIsNeverQuiesced() throws Exception {
         AtomicLong clock = new AtomicLong();
-        try (WalRedoManager m = WalRedoManager.create(withClock(clock, Fault.DELAY_US.args(400_000)).build())) {
+        try (WalRedoManager m = WalRedoManager.create(
+                withClock(clock, Fault.DELAY_US.args(400_000)).build())) {
             m.ping(tenant(1), PG);
             int pid = sidecarPid(m, tenant(1));
             AtomicReference<Object> result = new AtomicReference<>();
@@ -65,7 +67,9 @@ class ManagerLifecycleTest {
                     result.set(t);
                 }
             });
-            Fixtures.await("request in flight", Duration.ofSeconds(10),
+            Fixtures.await(
+                    "request in flight",
+                    Duration.ofSeconds(10),
                     () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
             clock.addAndGet(IDLE.toNanos() * 10);
             m.sweepNow();
@@ -80,7 +84,8 @@ class ManagerLifecycleTest {
     void oneHousekeeperQuiescesAThousandTenants() throws Exception {
         AtomicLong clock = new AtomicLong();
         int tenants = 1000;
-        try (WalRedoManager m = WalRedoManager.create(withClock(clock, List.of()).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(withClock(clock, List.of()).build())) {
             List<Thread> ts = new ArrayList<>();
             AtomicReference<Throwable> failure = new AtomicReference<>();
             for (int t = 0; t < tenants; t++) {
@@ -100,11 +105,16 @@ class ManagerLifecycleTest {
                 throw new AssertionError(failure.get());
             }
             assertEquals(tenants, m.status().size());
-            long platform = Thread.getAllStackTraces().keySet().stream().filter(t -> !t.isVirtual()).count();
+            long platform = Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> !t.isVirtual())
+                    .count();
             assertTrue(platform < 64, "platform threads with 1000 sidecars: " + platform);
             clock.addAndGet(IDLE.toNanos());
             m.sweepNow();
-            Fixtures.await("all quiesced and reaped", Duration.ofSeconds(60), () -> m.metrics().liveSidecars() == 0);
+            Fixtures.await(
+                    "all quiesced and reaped",
+                    Duration.ofSeconds(60),
+                    () -> m.metrics().liveSidecars() == 0);
             assertEquals(tenants, m.metrics().sidecarsKilled().get(KillCause.QUIESCE));
             assertTrue(Fixtures.zombies().isEmpty(), "zombies: " + Fixtures.zombies());
         }
@@ -113,7 +123,8 @@ class ManagerLifecycleTest {
     @Test
     void atTheCapTheLeastRecentlyUsedIdleSidecarIsEvicted() throws Exception {
         AtomicLong clock = new AtomicLong();
-        try (WalRedoManager m = WalRedoManager.create(withClock(clock, List.of()).maxLiveSidecars(2).build())) {
+        try (WalRedoManager m = WalRedoManager.create(
+                withClock(clock, List.of()).maxLiveSidecars(2).build())) {
             m.ping(tenant(1), PG);
             clock.addAndGet(1000);
             m.ping(tenant(2), PG);
@@ -122,14 +133,16 @@ class ManagerLifecycleTest {
             m.ping(tenant(3), PG);
             awaitReaped(oldest);
             assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.EVICT));
-            assertEquals(List.of(tenant(2), tenant(3)),
+            assertEquals(
+                    List.of(tenant(2), tenant(3)),
                     m.status().stream().map(SidecarStatus::tenant).sorted().toList());
         }
     }
 
     @Test
     void atTheCapWithNoIdleSidecarARequestWaitsThenFails() throws Exception {
-        WalRedoManager m = WalRedoManager.create(config(Fault.HANG_AFTER.args(1)).maxLiveSidecars(1).build());
+        WalRedoManager m = WalRedoManager.create(
+                config(Fault.HANG_AFTER.args(1)).maxLiveSidecars(1).build());
         Thread busy = Thread.ofVirtual().start(() -> {
             try {
                 m.redo(tenant(1), request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(30));
@@ -138,10 +151,13 @@ class ManagerLifecycleTest {
             }
         });
         try {
-            Fixtures.await("tenant 1 busy", Duration.ofSeconds(10),
+            Fixtures.await(
+                    "tenant 1 busy",
+                    Duration.ofSeconds(10),
                     () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
             // Backpressure, not cancellation: its own type, so a server can answer "busy" and retry later.
-            CapacityExhaustedException e = assertThrows(CapacityExhaustedException.class,
+            CapacityExhaustedException e = assertThrows(
+                    CapacityExhaustedException.class,
                     () -> m.redo(tenant(2), request(2), AttemptType.GC_COMPACTION, Duration.ofMillis(300)));
             assertTrue(e.getMessage().contains("maxLiveSidecars"), e.getMessage());
             assertEquals(tenant(2), e.tenant());
@@ -154,7 +170,8 @@ class ManagerLifecycleTest {
 
     @Test
     void detachLetsInFlightRequestsFinishThenKills() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(300_000)).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(Fault.DELAY_US.args(300_000)).build())) {
             m.ping(tenant(1), PG);
             int pid = sidecarPid(m, tenant(1));
             AtomicReference<Object> result = new AtomicReference<>();
@@ -165,7 +182,9 @@ class ManagerLifecycleTest {
                     result.set(t);
                 }
             });
-            Fixtures.await("request in flight", Duration.ofSeconds(10),
+            Fixtures.await(
+                    "request in flight",
+                    Duration.ofSeconds(10),
                     () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
             m.detach(tenant(1), Duration.ofSeconds(10));
             assertTrue(caller.join(Duration.ofSeconds(10)));
@@ -181,7 +200,8 @@ class ManagerLifecycleTest {
 
     @Test
     void shutdownCancelsWhatDoesNotFinishReapsEverythingAndIsIdempotent() throws Exception {
-        WalRedoManager m = WalRedoManager.create(config(Fault.HANG_AFTER.args(1)).build());
+        WalRedoManager m =
+                WalRedoManager.create(config(Fault.HANG_AFTER.args(1)).build());
         AtomicReference<Throwable> result = new AtomicReference<>();
         Thread caller = Thread.ofVirtual().start(() -> {
             try {
@@ -190,7 +210,9 @@ class ManagerLifecycleTest {
                 result.set(t);
             }
         });
-        Fixtures.await("request in flight", Duration.ofSeconds(10),
+        Fixtures.await(
+                "request in flight",
+                Duration.ofSeconds(10),
                 () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
         int pid = sidecarPid(m, tenant(1));
         m.shutdown(Duration.ofMillis(200));
@@ -236,12 +258,15 @@ class ManagerLifecycleTest {
     }
 
     static long platformThreads() {
-        return Thread.getAllStackTraces().keySet().stream().filter(t -> !t.isVirtual()).count();
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> !t.isVirtual())
+                .count();
     }
 
     /** Tenant 1 keeps the only sidecar busy; tenant 2's spawn waits for room; then tenant 2 goes away. */
     private static void closingWhileASpawnWaitsForRoomSpawnsAndEvictsNothing(boolean shutdown) throws Exception {
-        WalRedoConfig cfg = config(Fault.DELAY_US.args(500_000)).maxLiveSidecars(1).build();
+        WalRedoConfig cfg =
+                config(Fault.DELAY_US.args(500_000)).maxLiveSidecars(1).build();
         WalRedoManager m = WalRedoManager.create(cfg);
         try {
             m.ping(tenant(1), PG);
@@ -254,7 +279,9 @@ class ManagerLifecycleTest {
                     busy.set(t);
                 }
             });
-            Fixtures.await("tenant 1 busy", Duration.ofSeconds(10),
+            Fixtures.await(
+                    "tenant 1 busy",
+                    Duration.ofSeconds(10),
                     () -> m.status().stream().anyMatch(st -> st.inFlight() == 1));
             AtomicReference<Object> waiting = new AtomicReference<>();
             Thread waiter = Thread.ofVirtual().start(() -> {
@@ -264,7 +291,9 @@ class ManagerLifecycleTest {
                     waiting.set(t);
                 }
             });
-            Fixtures.await("tenant 2 waiting for room", Duration.ofSeconds(10),
+            Fixtures.await(
+                    "tenant 2 waiting for room",
+                    Duration.ofSeconds(10),
                     () -> waiter.getState() == Thread.State.TIMED_WAITING || waiter.getState() == Thread.State.WAITING);
             if (shutdown) {
                 m.shutdown(Duration.ofSeconds(5));
@@ -282,11 +311,15 @@ class ManagerLifecycleTest {
                 while (System.nanoTime() - end < 0) {
                     assertEquals(1, m.metrics().sidecarsStarted(), "a sidecar was started after detach returned");
                     assertEquals(busyPid, sidecarPid(m, tenant(1)));
-                    java.util.concurrent.locks.LockSupport.parkNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(20));
+                    java.util.concurrent.locks.LockSupport.parkNanos(
+                            java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(20));
                 }
                 assertEquals(0, m.metrics().sidecarsKilled().get(KillCause.EVICT));
             }
-            assertEquals(1, m.metrics().sidecarsStarted(), "a sidecar was started after " + (shutdown ? "shutdown" : "detach"));
+            assertEquals(
+                    1,
+                    m.metrics().sidecarsStarted(),
+                    "a sidecar was started after " + (shutdown ? "shutdown" : "detach"));
         } finally {
             m.close();
         }

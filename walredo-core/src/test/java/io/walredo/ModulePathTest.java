@@ -151,19 +151,27 @@ class ModulePathTest {
     void anApplicationModuleRedoesAPageAndReachesNoInternalPackage(@TempDir Path dir) throws Exception {
         String modulePath = modulePath();
         Path app = dir.resolve("app");
-        List<Diagnostic<? extends JavaFileObject>> appErrors = compile(dir.resolve("src/app"), app, modulePath,
-                APP_MODULE, "app/Main.java", APP_MAIN);
+        List<Diagnostic<? extends JavaFileObject>> appErrors =
+                compile(dir.resolve("src/app"), app, modulePath, APP_MODULE, "app/Main.java", APP_MAIN);
         assertTrue(appErrors.isEmpty(), () -> "the application module does not compile: " + appErrors);
 
         List<String> command = new ArrayList<>(List.of(
                 ProcessHandle.current().info().command().orElseThrow(),
                 "--enable-native-access=org.jnrproject.jffi",
-                "--module-path", app + File.pathSeparator + modulePath,
-                "-m", "app/app.Main",
-                FakeRedoModel.binary().toString(), LSN, RECORD_LSN, HexFormat.of().formatHex(RECORD)));
+                "--module-path",
+                app + File.pathSeparator + modulePath,
+                "-m",
+                "app/app.Main",
+                FakeRedoModel.binary().toString(),
+                LSN,
+                RECORD_LSN,
+                HexFormat.of().formatHex(RECORD)));
         command.addAll(FORBIDDEN);
         Path output = dir.resolve("app.out");
-        Process jvm = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
+        Process jvm = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(output.toFile())
+                .start();
         if (!jvm.waitFor(45, TimeUnit.SECONDS)) {
             jvm.destroyForcibly();
             fail("the module-path JVM did not finish in 45 s; its output:\n" + Files.readString(output));
@@ -174,7 +182,8 @@ class ModulePathTest {
         assertTrue(lines.contains("ping ok"), () -> "no ping:\n" + out);
 
         RedoRequest request = RedoRequest.builder(16, PAGE, Lsn.parse(LSN))
-                .addRecord(WalRecord.of(Lsn.parse(RECORD_LSN), false, RECORD)).build();
+                .addRecord(WalRecord.of(Lsn.parse(RECORD_LSN), false, RECORD))
+                .build();
         String expected = "page " + HexFormat.of().formatHex(FakeRedoModel.expectedPage(request));
         assertTrue(lines.contains(expected), () -> "the redone page differs from FakeRedoModel's:\n" + out);
         for (String name : FORBIDDEN) {
@@ -184,42 +193,57 @@ class ModulePathTest {
 
     @Test
     void aModuleThatImportsInternalPackagesDoesNotCompile(@TempDir Path dir) throws Exception {
-        List<Diagnostic<? extends JavaFileObject>> errors = compile(dir.resolve("src/sneak"), dir.resolve("sneak"),
-                modulePath(), SNEAK_MODULE, "sneak/Sneak.java", SNEAK_MAIN);
-        List<String> messages = errors.stream().map(d -> d.getMessage(Locale.ROOT)).toList();
+        List<Diagnostic<? extends JavaFileObject>> errors = compile(
+                dir.resolve("src/sneak"),
+                dir.resolve("sneak"),
+                modulePath(),
+                SNEAK_MODULE,
+                "sneak/Sneak.java",
+                SNEAK_MAIN);
+        List<String> messages =
+                errors.stream().map(d -> d.getMessage(Locale.ROOT)).toList();
         for (String name : FORBIDDEN) {
             String pkg = name.substring(0, name.lastIndexOf('.'));
-            assertTrue(messages.stream().anyMatch(m -> m.contains("package " + pkg + " is not visible")),
+            assertTrue(
+                    messages.stream().anyMatch(m -> m.contains("package " + pkg + " is not visible")),
                     () -> pkg + " is visible to module sneak; javac said: " + messages);
         }
     }
 
     /** Compiles one module; returns its errors (none: it compiled). */
-    private static List<Diagnostic<? extends JavaFileObject>> compile(Path src, Path out, String modulePath,
-            String moduleInfo, String mainFile, String main) throws IOException {
+    private static List<Diagnostic<? extends JavaFileObject>> compile(
+            Path src, Path out, String modulePath, String moduleInfo, String mainFile, String main) throws IOException {
         Files.createDirectories(src.resolve(mainFile).getParent());
         Files.writeString(src.resolve("module-info.java"), moduleInfo, StandardCharsets.UTF_8);
         Files.writeString(src.resolve(mainFile), main, StandardCharsets.UTF_8);
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         assertFalse(javac == null, "this test needs a JDK (javax.tools), not a JRE");
         DiagnosticCollector<JavaFileObject> diagnostics = new DiagnosticCollector<>();
-        try (StandardJavaFileManager files = javac.getStandardFileManager(diagnostics, Locale.ROOT,
-                StandardCharsets.UTF_8)) {
-            Iterable<? extends JavaFileObject> units = files.getJavaFileObjects(
-                    src.resolve("module-info.java"), src.resolve(mainFile));
+        try (StandardJavaFileManager files =
+                javac.getStandardFileManager(diagnostics, Locale.ROOT, StandardCharsets.UTF_8)) {
+            Iterable<? extends JavaFileObject> units =
+                    files.getJavaFileObjects(src.resolve("module-info.java"), src.resolve(mainFile));
             List<String> options = List.of("--module-path", modulePath, "-d", out.toString(), "-proc:none");
             javac.getTask(null, files, diagnostics, options, null, units).call();
         }
-        return diagnostics.getDiagnostics().stream().filter(d -> d.getKind() == Diagnostic.Kind.ERROR).toList();
+        return diagnostics.getDiagnostics().stream()
+                .filter(d -> d.getKind() == Diagnostic.Kind.ERROR)
+                .toList();
     }
 
     /** walredo-core's classes (with its module-info) and its runtime dependencies, walredo-native first. */
     private static String modulePath() throws IOException, URISyntaxException {
-        Path core = Path.of(WalRedoManager.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Path core = Path.of(WalRedoManager.class
+                .getProtectionDomain()
+                .getCodeSource()
+                .getLocation()
+                .toURI());
         assertTrue(Files.isRegularFile(core.resolve("module-info.class")), () -> "no module-info.class in " + core);
         Path runtime = Path.of("target", "runtime-classpath.txt");
-        assertTrue(Files.isRegularFile(runtime), () -> runtime.toAbsolutePath() + " is missing; walredo-core/pom.xml"
-                + " writes it (maven-dependency-plugin build-classpath) before the tests");
+        assertTrue(
+                Files.isRegularFile(runtime),
+                () -> runtime.toAbsolutePath() + " is missing; walredo-core/pom.xml"
+                        + " writes it (maven-dependency-plugin build-classpath) before the tests");
         String deps = Files.readString(runtime, StandardCharsets.UTF_8).strip();
         return core + File.pathSeparator + deps;
     }

@@ -70,11 +70,14 @@ class ObservabilityTest {
             rec.enable("io.walredo.Redo").withThreshold(Duration.ZERO);
             rec.enable("io.walredo.SidecarKill");
             rec.start();
-            try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_LINES.args(3))
-                    .metricsListener(listener).build())) {
+            try (WalRedoManager m = WalRedoManager.create(
+                    config(Fault.STDERR_LINES.args(3)).metricsListener(listener).build())) {
                 m.redo(t, r, AttemptType.READ_PAGE);
                 pid = Fixtures.sidecarPid(m, t);
-                Fixtures.await("3 stderr lines", Duration.ofSeconds(10), () -> m.metrics().stderrLinesLogged() == 3);
+                Fixtures.await(
+                        "3 stderr lines",
+                        Duration.ofSeconds(10),
+                        () -> m.metrics().stderrLinesLogged() == 3);
                 m.detach(t);
                 WalRedoMetrics s = m.metrics();
                 assertEquals(1, s.sidecarsStarted());
@@ -97,25 +100,34 @@ class ObservabilityTest {
         assertTrue(ev.contains("started " + t + " " + pid), ev.toString());
         assertTrue(ev.contains("redo " + t + " " + r.recordCount() + " " + r.encodedSize() + " true"), ev.toString());
         assertTrue(ev.contains("killed " + t + " " + pid + " DETACH"), ev.toString());
-        assertEquals(3, ev.stream().filter(e -> e.equals("stderr " + t + " false")).count(), ev.toString());
+        assertEquals(
+                3, ev.stream().filter(e -> e.equals("stderr " + t + " false")).count(), ev.toString());
 
-        Set<String> names = RecordingFile.readAllEvents(jfr).stream().map(e -> e.getEventType().getName())
+        Set<String> names = RecordingFile.readAllEvents(jfr).stream()
+                .map(e -> e.getEventType().getName())
                 .collect(Collectors.toSet());
-        assertTrue(names.containsAll(Set.of("io.walredo.SidecarSpawn", "io.walredo.Redo", "io.walredo.SidecarKill")),
+        assertTrue(
+                names.containsAll(Set.of("io.walredo.SidecarSpawn", "io.walredo.Redo", "io.walredo.SidecarKill")),
                 names.toString());
         RecordedEvent kill = RecordingFile.readAllEvents(jfr).stream()
-                .filter(e -> e.getEventType().getName().equals("io.walredo.SidecarKill")).findFirst().orElseThrow();
+                .filter(e -> e.getEventType().getName().equals("io.walredo.SidecarKill"))
+                .findFirst()
+                .orElseThrow();
         assertEquals(pid, kill.getInt("pid"));
         assertEquals("DETACH", kill.getString("cause"));
         RecordedEvent redo = RecordingFile.readAllEvents(jfr).stream()
-                .filter(e -> e.getEventType().getName().equals("io.walredo.Redo")).findFirst().orElseThrow();
+                .filter(e -> e.getEventType().getName().equals("io.walredo.Redo"))
+                .findFirst()
+                .orElseThrow();
         assertEquals(PG, redo.getInt("pgVersion"));
         assertEquals("READ_PAGE", redo.getString("attemptType"));
         assertEquals("ok", redo.getString("outcome"));
         assertEquals(r.encodedSize(), redo.getInt("requestBytes"));
         assertEquals(null, redo.getStackTrace(), "no stack trace is recorded");
         RecordedEvent spawn = RecordingFile.readAllEvents(jfr).stream()
-                .filter(e -> e.getEventType().getName().equals("io.walredo.SidecarSpawn")).findFirst().orElseThrow();
+                .filter(e -> e.getEventType().getName().equals("io.walredo.SidecarSpawn"))
+                .findFirst()
+                .orElseThrow();
         assertEquals(PG, spawn.getInt("pgVersion"));
         assertTrue(Files.size(jfr) > 0);
     }
@@ -127,15 +139,18 @@ class ObservabilityTest {
         try (Recording rec = new Recording()) {
             rec.enable("io.walredo.Redo").withThreshold(Duration.ZERO);
             rec.start();
-            try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(1)).build())) {
-                assertThrows(SidecarCrashedException.class,
-                        () -> m.redo(tenant(2), request(2), AttemptType.GC_COMPACTION));
+            try (WalRedoManager m =
+                    WalRedoManager.create(config(Fault.CRASH_AFTER.args(1)).build())) {
+                assertThrows(
+                        SidecarCrashedException.class, () -> m.redo(tenant(2), request(2), AttemptType.GC_COMPACTION));
             }
             rec.stop();
             rec.dump(jfr);
         }
         RecordedEvent redo = RecordingFile.readAllEvents(jfr).stream()
-                .filter(e -> e.getEventType().getName().equals("io.walredo.Redo")).findFirst().orElseThrow();
+                .filter(e -> e.getEventType().getName().equals("io.walredo.Redo"))
+                .findFirst()
+                .orElseThrow();
         assertEquals("crashed", redo.getString("outcome"));
         assertEquals("GC_COMPACTION", redo.getString("attemptType"));
         assertFalse(redo.getBoolean("succeeded"));
@@ -149,7 +164,8 @@ class ObservabilityTest {
                 throw new IllegalStateException("listener bug");
             }
         };
-        try (WalRedoManager m = WalRedoManager.create(config().metricsListener(bad).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config().metricsListener(bad).build())) {
             m.redo(tenant(2), request(2), AttemptType.READ_PAGE);
             m.redo(tenant(2), request(3), AttemptType.READ_PAGE);
             assertEquals(2, m.metrics().redos());
@@ -171,13 +187,19 @@ class ObservabilityTest {
         logger.setLevel(ch.qos.logback.classic.Level.INFO);
         logger.addAppender(appender);
         TenantShardId t = tenant(77);
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.STDERR_LINES.args(2)).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(Fault.STDERR_LINES.args(2)).build())) {
             m.ping(t, PG);
             int pid = Fixtures.sidecarPid(m, t);
-            Fixtures.await("2 lines logged", Duration.ofSeconds(10), () -> events.stream()
-                    .filter(e -> e.getKeyValuePairs() != null && e.getKeyValuePairs().stream()
-                            .anyMatch(kv -> kv.key.equals("pid") && kv.value.equals(pid)))
-                    .count() == 2);
+            Fixtures.await(
+                    "2 lines logged",
+                    Duration.ofSeconds(10),
+                    () -> events.stream()
+                                    .filter(e -> e.getKeyValuePairs() != null
+                                            && e.getKeyValuePairs().stream()
+                                                    .anyMatch(kv -> kv.key.equals("pid") && kv.value.equals(pid)))
+                                    .count()
+                            == 2);
             ILoggingEvent e = events.peek();
             var kvs = e.getKeyValuePairs().stream().collect(Collectors.toMap(kv -> kv.key, kv -> kv.value));
             assertEquals(t, kvs.get("tenant"));
@@ -226,11 +248,12 @@ class ObservabilityTest {
                 results.add(r);
             }
         };
-        try (WalRedoManager m = WalRedoManager.create(config().metricsListener(listener).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config().metricsListener(listener).build())) {
             m.redo(tenant(5), request(5), AttemptType.LEGACY_COMPACTION);
         }
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(1)).metricsListener(listener)
-                .build())) {
+        try (WalRedoManager m = WalRedoManager.create(
+                config(Fault.CRASH_AFTER.args(1)).metricsListener(listener).build())) {
             assertThrows(SidecarCrashedException.class, () -> m.redo(tenant(6), request(6), AttemptType.READ_PAGE));
         }
         List<RedoResult> r = List.copyOf(results);

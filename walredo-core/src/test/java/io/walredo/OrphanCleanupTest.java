@@ -37,8 +37,10 @@ class OrphanCleanupTest {
 
     /** Child JVM: one sidecar hung in a redo; prints its pid and "ready", then waits to be killed. */
     public static void main(String[] args) throws Exception {
-        WalRedoConfig cfg = WalRedoConfig.builder().redoBinary(Fixtures.PG, Path.of(args[0]))
-                .extraArgs(Fault.HANG_AFTER.args(1)).build();
+        WalRedoConfig cfg = WalRedoConfig.builder()
+                .redoBinary(Fixtures.PG, Path.of(args[0]))
+                .extraArgs(Fault.HANG_AFTER.args(1))
+                .build();
         WalRedoManager m = WalRedoManager.create(cfg);
         m.ping(T, Fixtures.PG);
         System.out.println("pid " + m.status().get(0).pid());
@@ -83,11 +85,13 @@ class OrphanCleanupTest {
                 assertTrue(running(orphan), "the hung sidecar should outlive its SIGKILLed JVM");
 
                 long createdAt = System.nanoTime();
-                try (WalRedoManager next = WalRedoManager.create(Fixtures.config().build())) {
+                try (WalRedoManager next =
+                        WalRedoManager.create(Fixtures.config().build())) {
                     int o = orphan;
                     Fixtures.await("the orphan killed", Duration.ofSeconds(10), () -> !running(o));
                     // The figure docs/reliability.md quotes; the bound above is generous, not a timing assertion.
-                    System.out.printf("orphan cleanup: the orphan was gone %d ms after create began%n",
+                    System.out.printf(
+                            "orphan cleanup: the orphan was gone %d ms after create began%n",
                             TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - createdAt));
                     assertTrue(unrelated.isAlive(), "a process of the same binary without the marker was killed");
                     assertTrue(running(aliveSidecar), "a live manager's sidecar was killed");
@@ -116,7 +120,8 @@ class OrphanCleanupTest {
             orphan = readOrphanPid(jvm, dir);
             jvm.destroyForcibly();
             assertTrue(jvm.waitFor(30, TimeUnit.SECONDS));
-            try (WalRedoManager next = WalRedoManager.create(Fixtures.config().killOrphanedSidecars(false).build())) {
+            try (WalRedoManager next = WalRedoManager.create(
+                    Fixtures.config().killOrphanedSidecars(false).build())) {
                 next.ping(T, Fixtures.PG);
                 assertTrue(running(orphan), "killOrphanedSidecars(false) still killed the orphan");
             }
@@ -130,8 +135,11 @@ class OrphanCleanupTest {
 
     @Test
     void theMarkerCannotBeSetByTheConfiguration() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Fixtures.config()
-                .environment(Map.of(WalRedoConfig.SIDECAR_OWNER_VARIABLE, "1:1")).build());
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> Fixtures.config()
+                        .environment(Map.of(WalRedoConfig.SIDECAR_OWNER_VARIABLE, "1:1"))
+                        .build());
         assertTrue(e.getMessage().contains(WalRedoConfig.SIDECAR_OWNER_VARIABLE), e.getMessage());
     }
 
@@ -141,23 +149,31 @@ class OrphanCleanupTest {
             m.ping(T, Fixtures.PG);
             byte[] environ = Files.readAllBytes(Path.of("/proc/" + Fixtures.sidecarPid(m, T) + "/environ"));
             String self = ProcessHandle.current().pid() + ":";
-            assertTrue(new String(environ, StandardCharsets.UTF_8)
-                    .contains(WalRedoConfig.SIDECAR_OWNER_VARIABLE + "=" + self), "no owner marker");
+            assertTrue(
+                    new String(environ, StandardCharsets.UTF_8)
+                            .contains(WalRedoConfig.SIDECAR_OWNER_VARIABLE + "=" + self),
+                    "no owner marker");
         }
     }
 
     private static Process startChildJvm(Path dir, Path binary) throws IOException {
         String java = ProcessHandle.current().info().command().orElseThrow();
-        return new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
-                "-D" + FakeRedoModel.BINARY_PROPERTY + "=" + binary,
-                "-cp", System.getProperty("java.class.path"), OrphanCleanupTest.class.getName(), binary.toString()))
-                .redirectError(dir.resolve("child-jvm.stderr").toFile()).start();
+        return new ProcessBuilder(List.of(
+                        java,
+                        "--enable-native-access=ALL-UNNAMED",
+                        "-D" + FakeRedoModel.BINARY_PROPERTY + "=" + binary,
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        OrphanCleanupTest.class.getName(),
+                        binary.toString()))
+                .redirectError(dir.resolve("child-jvm.stderr").toFile())
+                .start();
     }
 
     private static int readOrphanPid(Process jvm, Path dir) throws IOException {
         int pid = -1;
         BufferedReader r = new BufferedReader(new InputStreamReader(jvm.getInputStream(), StandardCharsets.UTF_8));
-        for (String line; (line = r.readLine()) != null && !line.startsWith("ready");) {
+        for (String line; (line = r.readLine()) != null && !line.startsWith("ready"); ) {
             if (line.startsWith("pid ")) {
                 pid = Integer.parseInt(line.substring(4).trim());
             }

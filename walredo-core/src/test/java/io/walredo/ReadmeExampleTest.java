@@ -21,7 +21,7 @@ class ReadmeExampleTest {
     static byte[] readmeExample(Path postgres) throws WalRedoException {
         // --- README example begins ---
         WalRedoConfig config = WalRedoConfig.builder()
-                .redoBinary(16, postgres)                 // a Neon-built postgres with --wal-redo
+                .redoBinary(16, postgres) // a Neon-built postgres with --wal-redo
                 .idleTimeout(java.time.Duration.ofSeconds(180))
                 .build();
         try (WalRedoManager redo = WalRedoManager.create(config)) {
@@ -30,7 +30,7 @@ class ReadmeExampleTest {
             RedoRequest request = RedoRequest.builder(16, page, Lsn.parse("0/16E2408"))
                     .addRecord(WalRecord.of(Lsn.parse("0/16A9388"), false, new byte[] {1, 2, 3}))
                     .build();
-            return redo.redo(tenant, request, AttemptType.READ_PAGE);   // 8192 bytes
+            return redo.redo(tenant, request, AttemptType.READ_PAGE); // 8192 bytes
         }
         // --- README example ends ---
     }
@@ -43,18 +43,22 @@ class ReadmeExampleTest {
     @Test
     void theReadmeShowsExactlyThisCode() throws IOException {
         Path module = Path.of("").toAbsolutePath();
-        List<String> test = Files.readAllLines(module.resolve("src/test/java/io/walredo/ReadmeExampleTest.java"),
-                StandardCharsets.UTF_8);
+        List<String> test = Files.readAllLines(
+                module.resolve("src/test/java/io/walredo/ReadmeExampleTest.java"), StandardCharsets.UTF_8);
         List<String> readme = Files.readAllLines(module.resolve("../README.md"), StandardCharsets.UTF_8);
 
         int begin = test.indexOf("        // --- README example begins ---");
         int end = test.indexOf("        // --- README example ends ---");
         assertTrue(begin >= 0 && end > begin, "markers in ReadmeExampleTest");
-        List<String> code = test.subList(begin + 1, end).stream().map(l -> l.isEmpty() ? l : l.substring(8)).toList();
+        List<String> code = test.subList(begin + 1, end).stream()
+                .map(l -> l.isEmpty() ? l : l.substring(8))
+                .toList();
         int fence = readme.indexOf("```java");
         assertTrue(fence >= 0, "a ```java block in README.md");
         int close = readme.subList(fence + 1, readme.size()).indexOf("```") + fence + 1;
-        assertEquals(String.join("\n", code), String.join("\n", readme.subList(fence + 1, close)),
+        assertEquals(
+                String.join("\n", code),
+                String.join("\n", readme.subList(fence + 1, close)),
                 "README.md's first Java block differs from ReadmeExampleTest; change both together");
     }
 }

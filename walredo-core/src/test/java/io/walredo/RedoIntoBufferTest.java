@@ -28,8 +28,8 @@ class RedoIntoBufferTest {
     @Test
     void thePageLandsAtThePositionOfAHeapOrDirectBufferAndNothingElseIsTouched() throws Exception {
         try (WalRedoManager m = WalRedoManager.create(config().build())) {
-            for (ByteBuffer b : List.of(filled(ByteBuffer.allocate(PAGE + 300)),
-                    filled(ByteBuffer.allocateDirect(PAGE + 300)))) {
+            for (ByteBuffer b :
+                    List.of(filled(ByteBuffer.allocate(PAGE + 300)), filled(ByteBuffer.allocateDirect(PAGE + 300)))) {
                 b.position(100).limit(PAGE + 200);
                 m.redo(T, request(7), AttemptType.READ_PAGE, TIMEOUT, b);
                 assertEquals(100 + PAGE, b.position(), "the position moves past the page");
@@ -47,14 +47,22 @@ class RedoIntoBufferTest {
     @Test
     void aBufferThatCannotTakeThePageIsRefusedBeforeAnythingIsSpawned() throws Exception {
         try (WalRedoManager m = WalRedoManager.create(config().build())) {
-            assertThrows(IllegalArgumentException.class,
+            assertThrows(
+                    IllegalArgumentException.class,
                     () -> m.redo(T, request(1), AttemptType.READ_PAGE, TIMEOUT, ByteBuffer.allocate(PAGE - 1)));
             ByteBuffer full = ByteBuffer.allocate(PAGE * 2).position(PAGE + 1);
-            assertThrows(IllegalArgumentException.class,
-                    () -> m.redo(T, request(1), AttemptType.READ_PAGE, TIMEOUT, full));
-            assertThrows(IllegalArgumentException.class, () -> m.redo(T, request(1), AttemptType.READ_PAGE, TIMEOUT,
-                    ByteBuffer.allocate(PAGE).asReadOnlyBuffer()));
-            assertThrows(NullPointerException.class,
+            assertThrows(
+                    IllegalArgumentException.class, () -> m.redo(T, request(1), AttemptType.READ_PAGE, TIMEOUT, full));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> m.redo(
+                            T,
+                            request(1),
+                            AttemptType.READ_PAGE,
+                            TIMEOUT,
+                            ByteBuffer.allocate(PAGE).asReadOnlyBuffer()));
+            assertThrows(
+                    NullPointerException.class,
                     () -> m.redo(T, request(1), AttemptType.READ_PAGE, TIMEOUT, (ByteBuffer) null));
             assertTrue(m.status().isEmpty(), "a sidecar was spawned for a refused call");
             assertEquals(0, m.metrics().sidecarsStarted());
@@ -67,10 +75,12 @@ class RedoIntoBufferTest {
      */
     @Test
     void aCallerThatTimedOutNeverHasItsBufferWritten() throws Exception {
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(300_000)).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(Fault.DELAY_US.args(300_000)).build())) {
             m.ping(T, Fixtures.PG);
             ByteBuffer b = filled(ByteBuffer.allocateDirect(PAGE));
-            assertThrows(RedoTimeoutException.class,
+            assertThrows(
+                    RedoTimeoutException.class,
                     () -> m.redo(T, request(2), AttemptType.READ_PAGE, Duration.ofMillis(50), b));
             assertEquals(0, b.position());
             assertSentinel(b, 0, PAGE);

@@ -18,12 +18,15 @@ class RedoOutcomeTest {
     void everyErrorHasItsOutcome() {
         assertEquals(RedoOutcome.OK, RedoOutcome.of(null));
         assertEquals(RedoOutcome.TIMEOUT, RedoOutcome.of(new RedoTimeoutException(T, 1, "m", null)));
-        assertEquals(RedoOutcome.CRASHED, RedoOutcome.of(new SidecarCrashedException(T, 1, null, List.of(), "m", null)));
+        assertEquals(
+                RedoOutcome.CRASHED, RedoOutcome.of(new SidecarCrashedException(T, 1, null, List.of(), "m", null)));
         assertEquals(RedoOutcome.PROTOCOL, RedoOutcome.of(new ProtocolException(T, 1, "m", null)));
         assertEquals(RedoOutcome.CANCELLED, RedoOutcome.of(new RedoCancelledException(T, 1, "m", null)));
         assertEquals(RedoOutcome.CAPACITY, RedoOutcome.of(new CapacityExhaustedException(T, "m", null)));
-        assertEquals(RedoOutcome.OVERLOADED, RedoOutcome.of(new TenantOverloadedException(T, 1,
-                TenantOverloadedException.Reason.QUEUE_BOUND, 4, Duration.ZERO, "m")));
+        assertEquals(
+                RedoOutcome.OVERLOADED,
+                RedoOutcome.of(new TenantOverloadedException(
+                        T, 1, TenantOverloadedException.Reason.QUEUE_BOUND, 4, Duration.ZERO, "m")));
         assertEquals(RedoOutcome.SPAWN_FAILED, RedoOutcome.of(new SpawnFailedException(T, "m", null)));
         assertEquals(RedoOutcome.CLOSED, RedoOutcome.of(new ManagerClosedException("m")));
         assertEquals(RedoOutcome.ERROR, RedoOutcome.of(new WalRedoException(T, 1, "m", null)));
@@ -32,15 +35,29 @@ class RedoOutcomeTest {
 
     @Test
     void aResultKnowsItsRetriesAndRejectsNonsense() {
-        RedoResult r = new RedoResult(T, 16, AttemptType.READ_PAGE, RedoOutcome.OK, Optional.empty(), Duration.ZERO,
-                2, 100, 3);
+        RedoResult r = new RedoResult(
+                T, 16, AttemptType.READ_PAGE, RedoOutcome.OK, Optional.empty(), Duration.ZERO, 2, 100, 3);
         assertEquals(2, r.retries());
         assertEquals(true, r.succeeded());
-        assertEquals(0, new RedoResult(T, 16, AttemptType.READ_PAGE, RedoOutcome.CAPACITY,
-                Optional.of(CapacityExhaustedException.class), Duration.ZERO, 2, 100, 0).retries());
-        assertThrows(IllegalArgumentException.class, () -> new RedoResult(T, 16, AttemptType.READ_PAGE,
-                RedoOutcome.OK, Optional.empty(), Duration.ZERO, -1, 100, 1));
-        assertThrows(NullPointerException.class, () -> new RedoResult(T, 16, AttemptType.READ_PAGE, null,
-                Optional.empty(), Duration.ZERO, 1, 100, 1));
+        assertEquals(
+                0,
+                new RedoResult(
+                                T,
+                                16,
+                                AttemptType.READ_PAGE,
+                                RedoOutcome.CAPACITY,
+                                Optional.of(CapacityExhaustedException.class),
+                                Duration.ZERO,
+                                2,
+                                100,
+                                0)
+                        .retries());
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new RedoResult(
+                        T, 16, AttemptType.READ_PAGE, RedoOutcome.OK, Optional.empty(), Duration.ZERO, -1, 100, 1));
+        assertThrows(
+                NullPointerException.class,
+                () -> new RedoResult(T, 16, AttemptType.READ_PAGE, null, Optional.empty(), Duration.ZERO, 1, 100, 1));
     }
 }

@@ -75,8 +75,8 @@ class RedoRequestTest {
         assertFalse(r.hasBaseImage());
         assertEquals(Optional.empty(), r.baseLsn());
         assertEquals(Optional.empty(), r.baseImage());
-        IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> r.writeBaseImageTo(ByteBuffer.allocate(RedoRequest.PAGE_BYTES)));
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class, () -> r.writeBaseImageTo(ByteBuffer.allocate(RedoRequest.PAGE_BYTES)));
         assertContains(e.getMessage(), "no base image");
     }
 
@@ -104,15 +104,19 @@ class RedoRequestTest {
     @Test
     void acceptsVersionBoundsAndTargetAtLastRecord() {
         assertEquals(14, valid().build().pgVersion());
-        RedoRequest r = RedoRequest.builder(99, TAG, Lsn.of(0x200)).addRecord(rec(0x200, 1)).build();
+        RedoRequest r = RedoRequest.builder(99, TAG, Lsn.of(0x200))
+                .addRecord(rec(0x200, 1))
+                .build();
         assertEquals(99, r.pgVersion());
     }
 
     @Test
     void rejectsPgVersionOutOfRange() {
-        assertContains(rejected(RedoRequest.builder(13, TAG, TARGET).addRecord(rec(0x100, 1))),
+        assertContains(
+                rejected(RedoRequest.builder(13, TAG, TARGET).addRecord(rec(0x100, 1))),
                 "pgVersion 13 is outside 14..99");
-        assertContains(rejected(RedoRequest.builder(100, TAG, TARGET).addRecord(rec(0x100, 1))),
+        assertContains(
+                rejected(RedoRequest.builder(100, TAG, TARGET).addRecord(rec(0x100, 1))),
                 "pgVersion 100 is outside 14..99");
     }
 
@@ -131,24 +135,30 @@ class RedoRequestTest {
 
     @Test
     void rejectsEndLsnsNotStrictlyIncreasing() {
-        assertContains(rejected(valid().addRecord(rec(0x200, 1))),
+        assertContains(
+                rejected(valid().addRecord(rec(0x200, 1))),
                 "records[2].endLsn 0/200 is not after records[1].endLsn 0/200");
-        assertContains(rejected(valid().addRecord(rec(0x150, 1))),
+        assertContains(
+                rejected(valid().addRecord(rec(0x150, 1))),
                 "records[2].endLsn 0/150 is not after records[1].endLsn 0/200");
     }
 
     @Test
     void rejectsBaseLsnNotBeforeFirstRecord() {
         byte[] page = new byte[RedoRequest.PAGE_BYTES];
-        assertContains(rejected(valid().baseImage(Lsn.of(0x100), page)),
+        assertContains(
+                rejected(valid().baseImage(Lsn.of(0x100), page)),
                 "baseLsn 0/100 is not before records[0].endLsn 0/100");
         assertContains(rejected(valid().baseImage(Lsn.of(0x101), page)), "baseLsn 0/101");
     }
 
     @Test
     void rejectsLastRecordAfterTarget() {
-        assertContains(rejected(RedoRequest.builder(14, TAG, Lsn.of(0x1FF)).addRecord(rec(0x100, 1))
-                .addRecord(rec(0x200, 1))), "records[1].endLsn 0/200 is after the target lsn 0/1FF");
+        assertContains(
+                rejected(RedoRequest.builder(14, TAG, Lsn.of(0x1FF))
+                        .addRecord(rec(0x100, 1))
+                        .addRecord(rec(0x200, 1))),
+                "records[1].endLsn 0/200 is after the target lsn 0/1FF");
     }
 
     @Test
@@ -187,16 +197,27 @@ class RedoRequestTest {
 
     @Test
     void rejectsNulls() {
-        assertEquals("tag", assertThrows(NullPointerException.class,
-                () -> RedoRequest.builder(14, null, TARGET)).getMessage());
-        assertEquals("lsn", assertThrows(NullPointerException.class,
-                () -> RedoRequest.builder(14, TAG, null)).getMessage());
+        assertEquals(
+                "tag",
+                assertThrows(NullPointerException.class, () -> RedoRequest.builder(14, null, TARGET))
+                        .getMessage());
+        assertEquals(
+                "lsn",
+                assertThrows(NullPointerException.class, () -> RedoRequest.builder(14, TAG, null))
+                        .getMessage());
         RedoRequest.Builder b = RedoRequest.builder(14, TAG, TARGET);
-        assertEquals("record", assertThrows(NullPointerException.class, () -> b.addRecord(null)).getMessage());
-        assertEquals("baseLsn", assertThrows(NullPointerException.class,
-                () -> b.baseImage(null, new byte[8192])).getMessage());
-        assertEquals("baseImage", assertThrows(NullPointerException.class,
-                () -> b.baseImage(Lsn.of(1), null)).getMessage());
+        assertEquals(
+                "record",
+                assertThrows(NullPointerException.class, () -> b.addRecord(null))
+                        .getMessage());
+        assertEquals(
+                "baseLsn",
+                assertThrows(NullPointerException.class, () -> b.baseImage(null, new byte[8192]))
+                        .getMessage());
+        assertEquals(
+                "baseImage",
+                assertThrows(NullPointerException.class, () -> b.baseImage(Lsn.of(1), null))
+                        .getMessage());
         List<WalRecord> withNull = new ArrayList<>();
         withNull.add(rec(0x100, 1));
         withNull.add(null);
@@ -206,10 +227,17 @@ class RedoRequestTest {
 
     @Test
     void describesItselfLikeNeonsLog() {
-        assertEquals("RedoRequest[pg14 rel 1663/13010/1259 fork 0 blk 0 at 0/1000, no base image, "
-                + "2 records 0/100..0/200 (30 bytes)]", valid().build().toString());
-        assertEquals("RedoRequest[pg14 rel 1663/13010/1259 fork 0 blk 0 at 0/1000, base image at 0/80, "
-                + "1 record 0/100..0/100 (1 bytes)]", RedoRequest.builder(14, TAG, TARGET)
-                .baseImage(Lsn.of(0x80), new byte[8192]).addRecord(rec(0x100, 1)).build().toString());
+        assertEquals(
+                "RedoRequest[pg14 rel 1663/13010/1259 fork 0 blk 0 at 0/1000, no base image, "
+                        + "2 records 0/100..0/200 (30 bytes)]",
+                valid().build().toString());
+        assertEquals(
+                "RedoRequest[pg14 rel 1663/13010/1259 fork 0 blk 0 at 0/1000, base image at 0/80, "
+                        + "1 record 0/100..0/100 (1 bytes)]",
+                RedoRequest.builder(14, TAG, TARGET)
+                        .baseImage(Lsn.of(0x80), new byte[8192])
+                        .addRecord(rec(0x100, 1))
+                        .build()
+                        .toString());
     }
 }

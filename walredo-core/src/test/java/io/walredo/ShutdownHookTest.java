@@ -33,20 +33,27 @@ class ShutdownHookTest {
         WalRedoManager m = WalRedoManager.create(cfg);
         // --no-read: the request stays in flight (on a daemon virtual thread) and the sidecar stays alive.
         m.redoAsync(Fixtures.tenant(1), Fixtures.request(1), AttemptType.GC_COMPACTION);
-        Fixtures.await("sidecar spawned", Duration.ofSeconds(20), () -> !m.status().isEmpty());
+        Fixtures.await(
+                "sidecar spawned", Duration.ofSeconds(20), () -> !m.status().isEmpty());
         System.out.println("pid " + Fixtures.sidecarPid(m, Fixtures.tenant(1)));
         System.out.flush();
     }
 
     private static long runChild(boolean hook) throws Exception {
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process p = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp",
-                System.getProperty("java.class.path"), ShutdownHookTest.class.getName(),
-                FakeRedoModel.binary().toString(), Boolean.toString(hook)))
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        Process p = new ProcessBuilder(List.of(
+                        java,
+                        "--enable-native-access=ALL-UNNAMED",
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        ShutdownHookTest.class.getName(),
+                        FakeRedoModel.binary().toString(),
+                        Boolean.toString(hook)))
+                .redirectError(ProcessBuilder.Redirect.DISCARD)
+                .start();
         long pid = -1;
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = r.readLine()) != null;) {
+            for (String line; (line = r.readLine()) != null; ) {
                 if (line.startsWith("pid ")) {
                     pid = Long.parseLong(line.substring(4).trim());
                 }

@@ -43,14 +43,19 @@ class SidecarContainmentTest {
             assertEquals("0077", status(pid, "Umask"));
             assertEquals(List.of("1024", "1024"), limit(pid, "Max open files"));
             assertEquals(List.of("0", "0"), limit(pid, "Max core file size"));
-            assertEquals("1000", Files.readString(Path.of("/proc/" + pid + "/oom_score_adj")).trim());
+            assertEquals(
+                    "1000",
+                    Files.readString(Path.of("/proc/" + pid + "/oom_score_adj")).trim());
         }
     }
 
     @Test
     void everyContainmentSettingReachesTheSidecar(@TempDir Path dir) throws Exception {
-        WalRedoConfig cfg = config().sidecarWorkingDirectory(dir).sidecarOpenFilesLimit(256)
-                .sidecarAddressSpaceLimit(4L << 30).sidecarCpuTimeLimit(Duration.ofHours(1)).sidecarOomScoreAdj(500)
+        WalRedoConfig cfg = config().sidecarWorkingDirectory(dir)
+                .sidecarOpenFilesLimit(256)
+                .sidecarAddressSpaceLimit(4L << 30)
+                .sidecarCpuTimeLimit(Duration.ofHours(1))
+                .sidecarOomScoreAdj(500)
                 .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
@@ -60,7 +65,9 @@ class SidecarContainmentTest {
             String as = Long.toString(4L << 30);
             assertEquals(List.of(as, as), limit(pid, "Max address space"));
             assertEquals(List.of("3600", "3601"), limit(pid, "Max cpu time"));
-            assertEquals("500", Files.readString(Path.of("/proc/" + pid + "/oom_score_adj")).trim());
+            assertEquals(
+                    "500",
+                    Files.readString(Path.of("/proc/" + pid + "/oom_score_adj")).trim());
         }
     }
 
@@ -69,7 +76,8 @@ class SidecarContainmentTest {
     void aSidecarIsMovedIntoTheConfiguredCgroup() throws Exception {
         Path mount = cgroup2Mount();
         assumeTrue(mount != null, "no cgroup2 hierarchy in /proc/self/mountinfo");
-        Path group = mount.resolve("walredo-core-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        Path group =
+                mount.resolve("walredo-core-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
         try {
             Files.createDirectory(group);
         } catch (IOException e) {
@@ -77,26 +85,42 @@ class SidecarContainmentTest {
         }
         try {
             int pid;
-            try (WalRedoManager m = WalRedoManager.create(config().sidecarCgroup(group).build())) {
+            try (WalRedoManager m =
+                    WalRedoManager.create(config().sidecarCgroup(group).build())) {
                 assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
                 pid = sidecarPid(m, T);
-                assertTrue(Files.readAllLines(Path.of("/proc/" + pid + "/cgroup"))
-                        .contains("0::/" + mount.relativize(group)), "not in " + group);
+                assertTrue(
+                        Files.readAllLines(Path.of("/proc/" + pid + "/cgroup"))
+                                .contains("0::/" + mount.relativize(group)),
+                        "not in " + group);
             }
             Fixtures.awaitReaped(pid);
         } finally {
-            Fixtures.await("the test cgroup removed", Duration.ofSeconds(10), () -> group.toFile().delete());
+            Fixtures.await(
+                    "the test cgroup removed",
+                    Duration.ofSeconds(10),
+                    () -> group.toFile().delete());
         }
     }
 
     @Test
     void badContainmentSettingsAreRejectedAtBuild() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> config()
-                .sidecarWorkingDirectory(Path.of("/nonexistent/walredo")).sidecarOpenFilesLimit(10)
-                .sidecarAddressSpaceLimit(1024).sidecarCpuTimeLimit(Duration.ofMillis(10)).sidecarOomScoreAdj(2000)
-                .sidecarCgroup(Path.of("/tmp")).build());
-        for (String name : List.of("sidecarWorkingDirectory", "sidecarOpenFilesLimit", "sidecarAddressSpaceLimit",
-                "sidecarCpuTimeLimit", "sidecarOomScoreAdj", "sidecarCgroup")) {
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> config().sidecarWorkingDirectory(Path.of("/nonexistent/walredo"))
+                        .sidecarOpenFilesLimit(10)
+                        .sidecarAddressSpaceLimit(1024)
+                        .sidecarCpuTimeLimit(Duration.ofMillis(10))
+                        .sidecarOomScoreAdj(2000)
+                        .sidecarCgroup(Path.of("/tmp"))
+                        .build());
+        for (String name : List.of(
+                "sidecarWorkingDirectory",
+                "sidecarOpenFilesLimit",
+                "sidecarAddressSpaceLimit",
+                "sidecarCpuTimeLimit",
+                "sidecarOomScoreAdj",
+                "sidecarCgroup")) {
             assertTrue(e.getMessage().contains(name), e.getMessage());
         }
     }
@@ -108,8 +132,10 @@ class SidecarContainmentTest {
      */
     @Test
     void aCrashingSidecarWritesNoCoreEvenWhenTheHostAllowsThem(@TempDir Path dir) throws Exception {
-        String pattern = Files.readString(Path.of("/proc/sys/kernel/core_pattern")).trim();
-        assumeTrue(pattern.startsWith("core"), "core_pattern is '" + pattern + "', not a file in the working directory");
+        String pattern =
+                Files.readString(Path.of("/proc/sys/kernel/core_pattern")).trim();
+        assumeTrue(
+                pattern.startsWith("core"), "core_pattern is '" + pattern + "', not a file in the working directory");
         long[] saved = coreLimit();
         assumeTrue(saved[1] != 0, "the hard RLIMIT_CORE is 0: no process here can dump core");
         setCoreLimit(saved[1], saved[1]);
@@ -137,20 +163,23 @@ class SidecarContainmentTest {
      * turns core dumps off itself, so a shell stands in for it here).
      */
     private static SidecarCrashedException crash(Path dir, boolean coreDumps) throws Exception {
-        Path binary = Files.writeString(Files.createTempFile(dir.getParent(), "segv", ".sh"),
+        Path binary = Files.writeString(
+                Files.createTempFile(dir.getParent(), "segv", ".sh"),
                 "#!/bin/sh\nhead -c 1 >/dev/null\nkill -SEGV $$\n");
         Files.setPosixFilePermissions(binary, PosixFilePermissions.fromString("rwx------"));
-        WalRedoConfig cfg = config().redoBinary(Fixtures.PG, binary).sidecarWorkingDirectory(dir)
-                .sidecarCoreDumps(coreDumps).build();
+        WalRedoConfig cfg = config().redoBinary(Fixtures.PG, binary)
+                .sidecarWorkingDirectory(dir)
+                .sidecarCoreDumps(coreDumps)
+                .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            return assertThrows(SidecarCrashedException.class,
-                    () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
+            return assertThrows(SidecarCrashedException.class, () -> m.redo(T, request(1), AttemptType.GC_COMPACTION));
         }
     }
 
     private static List<Path> cores(Path dir) throws IOException {
         try (Stream<Path> files = Files.list(dir)) {
-            return files.filter(f -> f.getFileName().toString().startsWith("core")).toList();
+            return files.filter(f -> f.getFileName().toString().startsWith("core"))
+                    .toList();
         }
     }
 
@@ -192,7 +221,9 @@ class SidecarContainmentTest {
 
     private static String status(int pid, String field) throws IOException {
         return Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream()
-                .filter(l -> l.startsWith(field + ":")).map(l -> l.substring(field.length() + 1).trim()).findFirst()
+                .filter(l -> l.startsWith(field + ":"))
+                .map(l -> l.substring(field.length() + 1).trim())
+                .findFirst()
                 .orElseThrow(() -> new AssertionError(field + " not in /proc/" + pid + "/status"));
     }
 

@@ -24,7 +24,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -75,7 +74,9 @@ class StreamIntegrityTest {
 
         /** Parked (in a timed wait: a pipe, the write permit, the answer, a spawn), as seen from outside. */
         void awaitParked() {
-            Fixtures.await("caller parked", Duration.ofSeconds(10),
+            Fixtures.await(
+                    "caller parked",
+                    Duration.ofSeconds(10),
                     () -> thread.getState() == Thread.State.TIMED_WAITING || thread.getState() == Thread.State.WAITING);
         }
     }
@@ -116,7 +117,9 @@ class StreamIntegrityTest {
     }
 
     private static long killed(WalRedoManager m) {
-        return m.metrics().sidecarsKilled().values().stream().mapToLong(Long::longValue).sum();
+        return m.metrics().sidecarsKilled().values().stream()
+                .mapToLong(Long::longValue)
+                .sum();
     }
 
     // ---- item 1: an Error while a request is being written ----
@@ -127,7 +130,8 @@ class StreamIntegrityTest {
      * checked against the model. Prints {@code oom N wrong W ok K}.
      */
     public static void main(String[] args) throws Exception {
-        WalRedoConfig cfg = WalRedoConfig.builder().redoBinary(PG, Path.of(args[0])).build();
+        WalRedoConfig cfg =
+                WalRedoConfig.builder().redoBinary(PG, Path.of(args[0])).build();
         int ooms = 0;
         int wrong = 0;
         int ok = 0;
@@ -157,15 +161,22 @@ class StreamIntegrityTest {
     void outOfMemoryWhileWritingNeverShiftsAnswers(@TempDir Path dir) throws Exception {
         Path childStderr = dir.resolve("child.stderr");
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process jvm = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED",
-                "-XX:MaxDirectMemorySize=64k", "-Xmx256m",
-                "-D" + FakeRedoModel.BINARY_PROPERTY + "=" + FakeRedoModel.binary(),
-                "-cp", System.getProperty("java.class.path"), StreamIntegrityTest.class.getName(),
-                FakeRedoModel.binary().toString()))
-                .redirectError(childStderr.toFile()).start();
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(jvm.getInputStream(), StandardCharsets.UTF_8))) {
+        Process jvm = new ProcessBuilder(List.of(
+                        java,
+                        "--enable-native-access=ALL-UNNAMED",
+                        "-XX:MaxDirectMemorySize=64k",
+                        "-Xmx256m",
+                        "-D" + FakeRedoModel.BINARY_PROPERTY + "=" + FakeRedoModel.binary(),
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        StreamIntegrityTest.class.getName(),
+                        FakeRedoModel.binary().toString()))
+                .redirectError(childStderr.toFile())
+                .start();
+        try (BufferedReader r =
+                new BufferedReader(new InputStreamReader(jvm.getInputStream(), StandardCharsets.UTF_8))) {
             String result = null;
-            for (String line; (line = r.readLine()) != null;) {
+            for (String line; (line = r.readLine()) != null; ) {
                 if (line.startsWith("oom ")) {
                     result = line;
                 }
@@ -269,7 +280,8 @@ class StreamIntegrityTest {
 
     /** A sidecar answering every G after 300 ms, so callers queue up; 512 KiB requests fill the pipe. */
     private static WalRedoManager slowSidecar() throws Exception {
-        WalRedoManager m = WalRedoManager.create(config(Fault.DELAY_US.args(300_000)).build());
+        WalRedoManager m =
+                WalRedoManager.create(config(Fault.DELAY_US.args(300_000)).build());
         m.ping(T, PG);
         return m;
     }
@@ -348,11 +360,15 @@ class StreamIntegrityTest {
 
     @Test
     void interruptWhileWaitingForRoomUnderTheCapCancelsOnlyThatCaller() throws Exception {
-        WalRedoConfig cfg = config(Fault.DELAY_US.args(300_000)).maxLiveSidecars(1).build();
+        WalRedoConfig cfg =
+                config(Fault.DELAY_US.args(300_000)).maxLiveSidecars(1).build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             TenantShardId other = tenant(14);
             Call busy = parked(m, request(1));
-            Fixtures.await("busy sidecar live", Duration.ofSeconds(10), () -> m.status().size() == 1);
+            Fixtures.await(
+                    "busy sidecar live",
+                    Duration.ofSeconds(10),
+                    () -> m.status().size() == 1);
             Call waitingForRoom = new Call(m, other, request(2), Duration.ofSeconds(20));
             waitingForRoom.awaitParked();
             waitingForRoom.thread.interrupt();
@@ -364,7 +380,8 @@ class StreamIntegrityTest {
 
     @Test
     void interruptWhileBackingOffCancelsThatCaller() throws Exception {
-        WalRedoConfig cfg = config(Fault.EXIT_AT_START.args()).spawnBackoff(Duration.ofSeconds(5), Duration.ofSeconds(5))
+        WalRedoConfig cfg = config(Fault.EXIT_AT_START.args())
+                .spawnBackoff(Duration.ofSeconds(5), Duration.ofSeconds(5))
                 .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             Object first = new Call(m, T, request(1), Duration.ofSeconds(20), AttemptType.GC_COMPACTION).join();
@@ -381,11 +398,15 @@ class StreamIntegrityTest {
     @Test
     void pageWrittenWhileIdleKillsTheSidecarAndTheNextRequestRunsOnAFreshOne() throws Exception {
         // Nobody watches an idle sidecar's stdout; the housekeeper looks on each pass.
-        WalRedoConfig cfg = config(Fault.UNSOLICITED_AFTER.args(1)).housekeepingPeriod(Duration.ofMillis(50)).build();
+        WalRedoConfig cfg = config(Fault.UNSOLICITED_AFTER.args(1))
+                .housekeepingPeriod(Duration.ofMillis(50))
+                .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             assertArrayEquals(expected(request(1)), m.redo(T, request(1), AttemptType.GC_COMPACTION));
             int pid = sidecarPid(m, T);
-            Fixtures.await("the unsolicited page noticed", Duration.ofSeconds(10),
+            Fixtures.await(
+                    "the unsolicited page noticed",
+                    Duration.ofSeconds(10),
                     () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1);
             awaitReaped(pid);
             // GC_COMPACTION has no retries: the request must find a fresh sidecar, not the spoiled stream.

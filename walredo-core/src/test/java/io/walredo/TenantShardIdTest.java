@@ -40,13 +40,17 @@ class TenantShardIdTest {
         assertTrue(id.isSharded());
         assertEquals(TENANT + "-0104", id.toString());
         assertEquals(TENANT, id.tenantId());
-        assertEquals(TENANT + "-0001", TenantShardId.of(0x3f1c0d2e4b5a6978L, 0x8796a5b4c3d2e1f0L, 0, 1).toString());
+        assertEquals(
+                TENANT + "-0001",
+                TenantShardId.of(0x3f1c0d2e4b5a6978L, 0x8796a5b4c3d2e1f0L, 0, 1).toString());
         assertEquals(TENANT + "-feff", TenantShardId.parse(TENANT + "-feff").toString());
     }
 
     @Test
     void canonicalisesCaseAndExplicitUnshardedSuffix() {
-        assertEquals(TENANT + "-0a0b", TenantShardId.parse(TENANT.toUpperCase() + "-0A0B").toString());
+        assertEquals(
+                TENANT + "-0a0b",
+                TenantShardId.parse(TENANT.toUpperCase() + "-0A0B").toString());
         assertEquals(TENANT, TenantShardId.parse(TENANT + "-0000").toString());
     }
 
@@ -74,13 +78,23 @@ class TenantShardIdTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "3f1c0d2e4b5a69788796a5b4c3d2e1f", "3f1c0d2e4b5a69788796a5b4c3d2e1f00",
-        "3f1c0d2e4b5a69788796a5b4c3d2e1f0-010", "3f1c0d2e4b5a69788796a5b4c3d2e1f0-01040",
-        "3f1c0d2e4b5a69788796a5b4c3d2e1fg", "3f1c0d2e4b5a69788796a5b4c3d2e1f0_0104",
-        "3f1c0d2e4b5a69788796a5b4c3d2e1f0-01g4", "3f1c0d2e4b5a69788796a5b4c3d2e1f0-0404",
-        "3f1c0d2e4b5a69788796a5b4c3d2e1f0-0500", "+3f1c0d2e4b5a69788796a5b4c3d2e1f",
-        " 3f1c0d2e4b5a69788796a5b4c3d2e1f", "3f1c0d2e-4b5a-6978-8796-a5b4c3d2e1f0",
-        "\uFF13f1c0d2e4b5a69788796a5b4c3d2e1f"})
+    @ValueSource(
+            strings = {
+                "",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1f",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1f00",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1f0-010",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1f0-01040",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1fg",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1f0_0104",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1f0-01g4",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1f0-0404",
+                "3f1c0d2e4b5a69788796a5b4c3d2e1f0-0500",
+                "+3f1c0d2e4b5a69788796a5b4c3d2e1f",
+                " 3f1c0d2e4b5a69788796a5b4c3d2e1f",
+                "3f1c0d2e-4b5a-6978-8796-a5b4c3d2e1f0",
+                "\uFF13f1c0d2e4b5a69788796a5b4c3d2e1f"
+            })
     void rejectsMalformedText(String text) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TenantShardId.parse(text));
 
@@ -106,7 +120,10 @@ class TenantShardIdTest {
 
     @Test
     void rejectsNullText() {
-        assertEquals("text", assertThrows(NullPointerException.class, () -> TenantShardId.parse(null)).getMessage());
+        assertEquals(
+                "text",
+                assertThrows(NullPointerException.class, () -> TenantShardId.parse(null))
+                        .getMessage());
     }
 
     @Test
@@ -122,7 +139,9 @@ class TenantShardIdTest {
 
         assertEquals(List.of(unsharded, s0, s1, loHigh, low, high), ids);
         assertEquals(TenantShardId.parse(TENANT + "-0104"), TenantShardId.parse(TENANT + "-0104"));
-        assertEquals(TenantShardId.parse(TENANT).hashCode(), TenantShardId.parse(TENANT.toUpperCase()).hashCode());
+        assertEquals(
+                TenantShardId.parse(TENANT).hashCode(),
+                TenantShardId.parse(TENANT.toUpperCase()).hashCode());
         assertNotEquals(TenantShardId.parse(TENANT), TenantShardId.parse(TENANT + "-0001"));
     }
 }

@@ -68,10 +68,14 @@ class WalRecordTest {
 
     @Test
     void rejectsNulls() {
-        assertEquals("endLsn",
-                assertThrows(NullPointerException.class, () -> WalRecord.of(null, false, new byte[1])).getMessage());
-        assertEquals("data",
-                assertThrows(NullPointerException.class, () -> WalRecord.of(END, false, null)).getMessage());
+        assertEquals(
+                "endLsn",
+                assertThrows(NullPointerException.class, () -> WalRecord.of(null, false, new byte[1]))
+                        .getMessage());
+        assertEquals(
+                "data",
+                assertThrows(NullPointerException.class, () -> WalRecord.of(END, false, null))
+                        .getMessage());
     }
 
     @Test

@@ -46,7 +46,8 @@ class WarmSparesTest {
     static Set<Integer> sparePids() {
         Set<Integer> out = new HashSet<>();
         for (Fixtures.Child c : Fixtures.children()) {
-            if (c.state() != 'Z' && c.cmdline().contains(FakeRedoModel.binary().toString())
+            if (c.state() != 'Z'
+                    && c.cmdline().contains(FakeRedoModel.binary().toString())
                     && !c.cmdline().contains("--tenant-shard-id")) {
                 out.add(c.pid());
             }
@@ -83,14 +84,19 @@ class WarmSparesTest {
                 startedFor.add(t);
             }
         };
-        try (WalRedoManager m = WalRedoManager.create(config().warmSpares(2).metricsListener(listener).build())) {
+        try (WalRedoManager m = WalRedoManager.create(
+                config().warmSpares(2).metricsListener(listener).build())) {
             awaitReady(m, 2);
             // The pool counts a spare ready once its spawn returned; its process is then ours and alive unless it
             // died, which the kill counters would show.
             Fixtures.await("2 spare processes", WAIT, () -> sparePids().size() == 2);
             Set<Integer> spares = sparePids();
             assertEquals(2, spares.size(), "spare processes: " + spares);
-            assertEquals(0L, m.metrics().sidecarsKilled().values().stream().mapToLong(Long::longValue).sum(),
+            assertEquals(
+                    0L,
+                    m.metrics().sidecarsKilled().values().stream()
+                            .mapToLong(Long::longValue)
+                            .sum(),
                     "no spare died: " + m.metrics().sidecarsKilled());
             assertTrue(m.status().isEmpty(), "spares serve no tenant, so status() lists none");
             assertEquals(2, m.metrics().liveSidecars(), "spares count as live sidecars");
@@ -174,7 +180,10 @@ class WarmSparesTest {
         };
         Map<Integer, TenantShardId> owner = new ConcurrentHashMap<>();
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        WalRedoConfig cfg = config().warmSpares(pool).maxLiveSidecars(cap).metricsListener(listener).build();
+        WalRedoConfig cfg = config().warmSpares(pool)
+                .maxLiveSidecars(cap)
+                .metricsListener(listener)
+                .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             awaitReady(m, pool);
             CountDownLatch go = new CountDownLatch(1);
@@ -225,11 +234,13 @@ class WarmSparesTest {
             WalRedoMetrics s = m.metrics();
             // A miss is a spawn for a tenant: a sidecar evicted before its first caller got to it (the cap is
             // tight here) costs its tenant another.
-            assertTrue(s.spareHits() + s.spareMisses() >= tenants, "every first request is a hit or a miss: "
-                    + s.spareHits() + " + " + s.spareMisses());
+            assertTrue(
+                    s.spareHits() + s.spareMisses() >= tenants,
+                    "every first request is a hit or a miss: " + s.spareHits() + " + " + s.spareMisses());
             assertTrue(s.spareHits() >= pool, "the ready spares were used: " + s.spareHits());
             // Every spare spawned is one of the pool's or replaced one handed over or killed: nothing more.
-            assertTrue(spareSpawns.get() <= s.spareHits() + pool + spareDeaths.get(),
+            assertTrue(
+                    spareSpawns.get() <= s.spareHits() + pool + spareDeaths.get(),
                     "spare spawns " + spareSpawns + " > hits " + s.spareHits() + " + pool " + pool);
             assertTrue(maxLive.get() <= cap, "live sidecar processes reached " + maxLive + ", above the cap " + cap);
         }
@@ -238,7 +249,10 @@ class WarmSparesTest {
     @Test
     void aSidecarThatServedATenantNeverReturnsToThePool() throws Exception {
         AtomicLong clock = new AtomicLong(1_000_000_000L);
-        WalRedoConfig cfg = config().warmSpares(1).idleTimeout(IDLE).housekeepingPeriod(IDLE).nanoClock(clock::get)
+        WalRedoConfig cfg = config().warmSpares(1)
+                .idleTimeout(IDLE)
+                .housekeepingPeriod(IDLE)
+                .nanoClock(clock::get)
                 .build();
         Set<Integer> served = new HashSet<>();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
@@ -265,7 +279,8 @@ class WarmSparesTest {
         // Every sidecar crashes on its second GetPage after the warm-up's: the first request is answered by a spare,
         // the second crashes it and is retried (READ_PAGE) on the next spare.
         try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(WARM_UP_GETPAGES + 2))
-                .warmSpares(1).build())) {
+                .warmSpares(1)
+                .build())) {
             awaitReady(m, 1);
             m.redo(tenant(1), request(1), AttemptType.READ_PAGE);
             int first = sidecarPid(m, tenant(1));
@@ -293,8 +308,10 @@ class WarmSparesTest {
         assertEquals(3, spares.size());
         m.detach(tenant(1));
         awaitReaped(handed);
-        assertEquals(spares, withoutZombies(sparePids()), "detaching a tenant that holds a handed-over spare leaves "
-                + "the pool's spares alone");
+        assertEquals(
+                spares,
+                withoutZombies(sparePids()),
+                "detaching a tenant that holds a handed-over spare leaves " + "the pool's spares alone");
         m.shutdown(Duration.ofSeconds(10));
         for (int pid : spares) {
             assertTrue(Fixtures.childState(pid).isEmpty(), "spare " + pid + " still there after shutdown");
@@ -307,18 +324,26 @@ class WarmSparesTest {
     @Test
     void sparesOfABinaryThatDiesAtStartBackOffInsteadOfLooping() throws Exception {
         AtomicLong clock = new AtomicLong(1_000_000_000L);
-        WalRedoConfig cfg = config(Fault.EXIT_AT_START.args()).warmSpares(2).idleTimeout(IDLE)
-                .housekeepingPeriod(IDLE).nanoClock(clock::get).build();
+        WalRedoConfig cfg = config(Fault.EXIT_AT_START.args())
+                .warmSpares(2)
+                .idleTimeout(IDLE)
+                .housekeepingPeriod(IDLE)
+                .nanoClock(clock::get)
+                .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            Fixtures.await("both spares died", WAIT,
-                    () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 2 && m.metrics().liveSidecars() == 0);
+            Fixtures.await(
+                    "both spares died",
+                    WAIT,
+                    () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 2
+                            && m.metrics().liveSidecars() == 0);
             for (int i = 0; i < 5; i++) {
                 m.sweepNow();
             }
             assertEquals(2, m.metrics().sidecarsStarted(), "no respawn while the clock stands within back-off");
             clock.addAndGet(Duration.ofSeconds(1).toNanos());
             m.sweepNow();
-            Fixtures.await("respawned after the back-off", WAIT, () -> m.metrics().sidecarsStarted() > 2);
+            Fixtures.await(
+                    "respawned after the back-off", WAIT, () -> m.metrics().sidecarsStarted() > 2);
             assertTrue(m.metrics().sidecarsStarted() <= 4, "at most the pool size per refill");
         }
     }
@@ -328,11 +353,18 @@ class WarmSparesTest {
         // Every process crashes on its last warm-up GetPage: no spare is ever shelved, they back off, and a tenant's
         // own sidecar (spawned for it, so it skips the warm-up) serves its first request.
         AtomicLong clock = new AtomicLong(1_000_000_000L);
-        WalRedoConfig cfg = config(Fault.CRASH_AFTER.args(WARM_UP_GETPAGES)).warmSpares(1).idleTimeout(IDLE)
-                .housekeepingPeriod(IDLE).nanoClock(clock::get).build();
+        WalRedoConfig cfg = config(Fault.CRASH_AFTER.args(WARM_UP_GETPAGES))
+                .warmSpares(1)
+                .idleTimeout(IDLE)
+                .housekeepingPeriod(IDLE)
+                .nanoClock(clock::get)
+                .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
-            Fixtures.await("the spare died in its warm-up", WAIT,
-                    () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1 && m.metrics().liveSidecars() == 0);
+            Fixtures.await(
+                    "the spare died in its warm-up",
+                    WAIT,
+                    () -> m.metrics().sidecarsKilled().get(KillCause.ERROR) == 1
+                            && m.metrics().liveSidecars() == 0);
             assertEquals(0, m.metrics().spareSidecars());
             assertArrayEquals(expected(request(1)), m.redo(tenant(1), request(1), AttemptType.READ_PAGE));
             int pid = sidecarPid(m, tenant(1));
@@ -345,7 +377,9 @@ class WarmSparesTest {
 
     @Test
     void aSpareIsEvictedFirstToMakeRoomForATenant() throws Exception {
-        WalRedoConfig cfg = config().redoBinary(PG + 1, FakeRedoModel.binary()).warmSpares(1).maxLiveSidecars(2)
+        WalRedoConfig cfg = config().redoBinary(PG + 1, FakeRedoModel.binary())
+                .warmSpares(1)
+                .maxLiveSidecars(2)
                 .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             awaitReady(m, 2);
@@ -354,7 +388,8 @@ class WarmSparesTest {
             // No PG spare now and no room to refill; tenant 2 needs room: the PG+1 spare goes, not tenant 1's.
             m.ping(tenant(2), PG);
             assertEquals(1, m.metrics().sidecarsKilled().get(KillCause.EVICT));
-            assertEquals(List.of(tenant(1), tenant(2)),
+            assertEquals(
+                    List.of(tenant(1), tenant(2)),
                     m.status().stream().map(SidecarStatus::tenant).sorted().toList());
             assertEquals(0, m.metrics().spareSidecars());
         }
@@ -384,8 +419,10 @@ class WarmSparesTest {
 
     @Test
     void configRejectsAnUnreasonablePoolSize() {
-        assertThrows(IllegalArgumentException.class, () -> config().warmSpares(-1).build());
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class, () -> config().warmSpares(-1).build());
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> config().warmSpares(WalRedoConfig.MAX_WARM_SPARES + 1).build());
         assertEquals(0, config().build().warmSpares());
         assertTrue(config().warmSpares(2).build().toString().contains("warmSpares=2"));

@@ -53,8 +53,16 @@ public final class BenchSuite {
         private final int isolationRounds;
         private final int isolationSeconds;
 
-        Mode(int jmhWarmupIterations, int jmhMeasurementIterations, int jmhIterationMillis, int spawnSamples,
-                int spawnWarmup, int exitSamples, int coldSamples, int isolationRounds, int isolationSeconds) {
+        Mode(
+                int jmhWarmupIterations,
+                int jmhMeasurementIterations,
+                int jmhIterationMillis,
+                int spawnSamples,
+                int spawnWarmup,
+                int exitSamples,
+                int coldSamples,
+                int isolationRounds,
+                int isolationSeconds) {
             this.jmhWarmupIterations = jmhWarmupIterations;
             this.jmhMeasurementIterations = jmhMeasurementIterations;
             this.jmhIterationMillis = jmhIterationMillis;
@@ -103,22 +111,29 @@ public final class BenchSuite {
         }
 
         String describe() {
-            return String.format("JMH %d warm-up + %d measured iterations of %d ms, one fork per row; %d spawn "
-                    + "samples per cell; %d exit samples; %d cold-start samples; %d isolation round(s) of %d s",
-                    jmhWarmupIterations, jmhMeasurementIterations, jmhIterationMillis, spawnSamples, exitSamples,
-                    coldSamples, isolationRounds, isolationSeconds);
+            return String.format(
+                    "JMH %d warm-up + %d measured iterations of %d ms, one fork per row; %d spawn "
+                            + "samples per cell; %d exit samples; %d cold-start samples; %d isolation round(s) of %d s",
+                    jmhWarmupIterations,
+                    jmhMeasurementIterations,
+                    jmhIterationMillis,
+                    spawnSamples,
+                    exitSamples,
+                    coldSamples,
+                    isolationRounds,
+                    isolationSeconds);
         }
     }
 
-    private static final List<String> ALL = List.of("throughput", "spawn", "cold", "isolation", "shared", "deadlines",
-            "density", "jfr");
+    private static final List<String> ALL =
+            List.of("throughput", "spawn", "cold", "isolation", "shared", "deadlines", "density", "jfr");
     /** Every section: {@link #ALL} and "real", which runs only with {@code --redo-binary}. */
-    private static final List<String> KNOWN = List.of("throughput", "spawn", "cold", "isolation", "shared",
-            "deadlines", "density", "jfr", "real");
+    private static final List<String> KNOWN =
+            List.of("throughput", "spawn", "cold", "isolation", "shared", "deadlines", "density", "jfr", "real");
+
     private static Path reportDir = Path.of("docs");
 
-    private BenchSuite() {
-    }
+    private BenchSuite() {}
 
     /**
      * Entry point.
@@ -175,10 +190,16 @@ public final class BenchSuite {
                 case "shared" -> new SharedCallersScenario(mode, fake, work).run(progress);
                 case "deadlines" -> new DeadlineScenario(fake, work, mode.isolationSeconds()).run(progress);
                 case "density" -> new DensityScenario(fake).run(progress);
-                case "jfr" -> JfrOverheadScenario.run(fake, Duration.ofSeconds(mode == Mode.FULL ? 10 : 5),
-                        mode == Mode.FULL ? 3 : 2, 4, 16);
-                case "real" -> new RealBinaryScenario(RealBinaryScenario.Params.of(mode), redoBinary, fake,
-                        realPages(redoBinary, realPages)).run(progress);
+                case "jfr" ->
+                    JfrOverheadScenario.run(
+                            fake, Duration.ofSeconds(mode == Mode.FULL ? 10 : 5), mode == Mode.FULL ? 3 : 2, 4, 16);
+                case "real" ->
+                    new RealBinaryScenario(
+                                    RealBinaryScenario.Params.of(mode),
+                                    redoBinary,
+                                    fake,
+                                    realPages(redoBinary, realPages))
+                            .run(progress);
                 default -> throw new IllegalStateException(b);
             };
             progress.clear();
@@ -188,8 +209,9 @@ public final class BenchSuite {
         }
         Duration took = Duration.ofNanos(System.nanoTime() - start);
         Path report = writeReport(mode, only, sections, took);
-        System.out.printf("%nall benchmarks done in %d min %d s; report written to %s%n", took.toMinutes(),
-                took.toSecondsPart(), report);
+        System.out.printf(
+                "%nall benchmarks done in %d min %d s; report written to %s%n",
+                took.toMinutes(), took.toSecondsPart(), report);
     }
 
     /** The pages of {@code file}, or of the corpus postgres/capture-corpus captures or finds in its cache. */
@@ -201,34 +223,64 @@ public final class BenchSuite {
     }
 
     /** The benchmarks' command line: picocli fills these fields; see {@link CliArgs}. */
-    @CommandLine.Command(name = "./scripts/bench", sortOptions = false, usageHelpWidth = 110,
+    @CommandLine.Command(
+            name = "./scripts/bench",
+            sortOptions = false,
+            usageHelpWidth = 110,
             description = "Runs the benchmarks, prints one table per benchmark and writes DIR/benchmarks.md (default "
                     + "docs/) with PNG charts under DIR/img/. Run it alone: two busy processes on a 2-core machine "
                     + "make every figure meaningless.")
     static final class Command {
-        @CommandLine.Parameters(index = "0", arity = "0..1", paramLabel = "quick|full", defaultValue = "quick",
-                converter = ModeName.class, description = "quick (default) fits in 10 minutes; full runs about half "
-                        + "an hour for tighter figures")
+        @CommandLine.Parameters(
+                index = "0",
+                arity = "0..1",
+                paramLabel = "quick|full",
+                defaultValue = "quick",
+                converter = ModeName.class,
+                description =
+                        "quick (default) fits in 10 minutes; full runs about half " + "an hour for tighter figures")
         Mode mode;
-        @CommandLine.Option(names = "--only", paramLabel = "LIST", split = ",",
+
+        @CommandLine.Option(
+                names = "--only",
+                paramLabel = "LIST",
+                split = ",",
                 description = "run only these, comma-separated: throughput, spawn, cold, isolation, shared, "
                         + "deadlines, density, jfr, real (default: all but real; real is added by --redo-binary)")
         List<String> only;
-        @CommandLine.Option(names = "--report", paramLabel = "DIR", description = "where benchmarks.md and img/ go "
-                + "(default docs/)")
+
+        @CommandLine.Option(
+                names = "--report",
+                paramLabel = "DIR",
+                description = "where benchmarks.md and img/ go " + "(default docs/)")
         Path report;
-        @CommandLine.Option(names = "--rows", paramLabel = "WORK/CALLERS", split = ",",
+
+        @CommandLine.Option(
+                names = "--rows",
+                paramLabel = "WORK/CALLERS",
+                split = ",",
                 description = "only these throughput rows, e.g. short/1,ping/128")
         List<String> rows = new ArrayList<>();
-        @CommandLine.Option(names = "--profile", description = "profile the throughput row furthest from the C "
-                + "client with JFR even when every target is met (it always does on a miss)")
+
+        @CommandLine.Option(
+                names = "--profile",
+                description = "profile the throughput row furthest from the C "
+                        + "client with JFR even when every target is met (it always does on a miss)")
         boolean profile;
-        @CommandLine.Option(names = "--redo-binary", paramLabel = "POSTGRES", description = "a PostgreSQL 15 with a "
-                + "walredo mode (./scripts/build-postgres prints it): adds the real-binary section")
+
+        @CommandLine.Option(
+                names = "--redo-binary",
+                paramLabel = "POSTGRES",
+                description = "a PostgreSQL 15 with a "
+                        + "walredo mode (./scripts/build-postgres prints it): adds the real-binary section")
         Path redoBinary;
-        @CommandLine.Option(names = "--real-pages", paramLabel = "FILE",
+
+        @CommandLine.Option(
+                names = "--real-pages",
+                paramLabel = "FILE",
                 description = "with --redo-binary: the pages to request (a postgres/capture-corpus file)")
         Path realPages;
+
         @CommandLine.Mixin
         CliArgs.HelpOption help;
     }
@@ -321,17 +373,25 @@ public final class BenchSuite {
 
     private static Path writeReport(Mode mode, Set<String> only, List<Section> sections, Duration took)
             throws IOException {
-        String command = System.getProperty("walredo.bench.command", "./scripts/bench "
-                + mode.name().toLowerCase(Locale.ROOT));
+        String command = System.getProperty(
+                "walredo.bench.command", "./scripts/bench " + mode.name().toLowerCase(Locale.ROOT));
         StringBuilder md = new StringBuilder();
         md.append("# Benchmarks\n\n");
-        md.append("Written by `").append(command).append("` on ")
+        md.append("Written by `")
+                .append(command)
+                .append("` on ")
                 .append(ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z")))
-                .append(" in ").append(took.toMinutes()).append(" min ").append(took.toSecondsPart())
+                .append(" in ")
+                .append(took.toMinutes())
+                .append(" min ")
+                .append(took.toSecondsPart())
                 .append(" s. Every figure below is from that one run; nothing is copied from elsewhere. The machine is "
                         + "a shared VM, so absolute figures move from run to run: compare the ratios, which put "
                         + "two figures measured seconds apart side by side.\n\n");
-        md.append("- Mode: `").append(mode.name().toLowerCase(Locale.ROOT)).append("` (").append(mode.describe())
+        md.append("- Mode: `")
+                .append(mode.name().toLowerCase(Locale.ROOT))
+                .append("` (")
+                .append(mode.describe())
                 .append(")\n");
         if (!only.containsAll(ALL)) {
             md.append("- Benchmarks run: ").append(String.join(", ", only)).append('\n');
@@ -342,10 +402,13 @@ public final class BenchSuite {
         md.append("- Redo binary: the project's fake (`walredo-native/src/main/c/fake_walredo.c`), not Neon's "
                 + "postgres: its work per request is hashing the input, so these figures measure the library and "
                 + "the pipes, not WAL replay"
-                + (only.contains("real") ? "; the last section runs PostgreSQL 15's own redo (docs/real-postgres.md)"
-                        : "") + ".\n\n");
-        md.append("Reproduce: `./scripts/bench quick` (under 10 minutes) or `./scripts/bench full`; "
-                + "`--only throughput,spawn,cold,isolation,shared,deadlines,density,jfr` runs a subset; `--redo-binary POSTGRES` adds the real-binary section.\n\n");
+                + (only.contains("real")
+                        ? "; the last section runs PostgreSQL 15's own redo (docs/real-postgres.md)"
+                        : "")
+                + ".\n\n");
+        md.append(
+                "Reproduce: `./scripts/bench quick` (under 10 minutes) or `./scripts/bench full`; "
+                        + "`--only throughput,spawn,cold,isolation,shared,deadlines,density,jfr` runs a subset; `--redo-binary POSTGRES` adds the real-binary section.\n\n");
         md.append("## Targets\n\n");
         Table all = new Table("benchmark", "target", "this run", "");
         for (Section s : sections) {
@@ -366,7 +429,8 @@ public final class BenchSuite {
             Path img = reportDir.resolve("img");
             Files.createDirectories(img);
             TargetsChart.write(img.resolve("targets.png"), bars);
-            md.append("![Every numeric target: measured against its limit, green met, red missed](img/targets.png)\n\n");
+            md.append(
+                    "![Every numeric target: measured against its limit, green met, red missed](img/targets.png)\n\n");
         }
         for (Section s : sections) {
             md.append(s.markdown());

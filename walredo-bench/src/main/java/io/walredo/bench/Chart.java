@@ -33,7 +33,13 @@ import org.jfree.data.xy.YIntervalSeriesCollection;
  * @param series the lines
  * @param markers horizontal lines (targets) across the plot
  */
-record Chart(String title, String xLabel, String yLabel, boolean logX, boolean logY, List<Series> series,
+record Chart(
+        String title,
+        String xLabel,
+        String yLabel,
+        boolean logX,
+        boolean logY,
+        List<Series> series,
         List<Marker> markers) {
 
     Chart(String title, String xLabel, String yLabel, boolean logX, boolean logY, List<Series> series) {
@@ -48,8 +54,7 @@ record Chart(String title, String xLabel, String yLabel, boolean logX, boolean l
      * @param dashed drawn dashed (used for the reference series)
      * @param group series of one group share a colour (a measurement and its reference)
      */
-    record Series(String name, List<double[]> points, boolean dashed, int group) {
-    }
+    record Series(String name, List<double[]> points, boolean dashed, int group) {}
 
     /**
      * A horizontal line at {@code y}, labelled.
@@ -57,13 +62,16 @@ record Chart(String title, String xLabel, String yLabel, boolean logX, boolean l
      * @param label what the line is, e.g. "target: 50 %"
      * @param y where
      */
-    record Marker(String label, double y) {
-    }
+    record Marker(String label, double y) {}
 
     static final int W = 900;
     static final int H = 560;
     static final Color[] COLORS = {
-        new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0x9467bd), new Color(0xff7f0e),
+        new Color(0x1f77b4),
+        new Color(0xd62728),
+        new Color(0x2ca02c),
+        new Color(0x9467bd),
+        new Color(0xff7f0e),
         new Color(0x8c564b)
     };
     static final Font FONT = new Font(Font.SANS_SERIF, Font.PLAIN, 13);
@@ -94,17 +102,22 @@ record Chart(String title, String xLabel, String yLabel, boolean logX, boolean l
             renderer.setSeriesPaint(i, c);
             renderer.setSeriesLinesVisible(i, true);
             renderer.setSeriesShapesVisible(i, true);
-            renderer.setSeriesStroke(i, s.dashed()
-                    ? new BasicStroke(2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 1f, new float[] {7f, 5f}, 0f)
-                    : new BasicStroke(2.2f));
+            renderer.setSeriesStroke(
+                    i,
+                    s.dashed()
+                            ? new BasicStroke(
+                                    2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 1f, new float[] {7f, 5f}, 0f)
+                            : new BasicStroke(2.2f));
         }
         XYPlot plot = new XYPlot(data, axis(xLabel, logX, true), axis(yLabel, logY, false), renderer);
         plot.setBackgroundPaint(Color.WHITE);
         plot.setDomainGridlinePaint(new Color(0xdddddd));
         plot.setRangeGridlinePaint(new Color(0xdddddd));
         for (Marker m : markers) {
-            ValueMarker vm = new ValueMarker(m.y(), new Color(0x555555), new BasicStroke(1.5f, BasicStroke.CAP_BUTT,
-                    BasicStroke.JOIN_ROUND, 1f, new float[] {3f, 3f}, 0f));
+            ValueMarker vm = new ValueMarker(
+                    m.y(),
+                    new Color(0x555555),
+                    new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 1f, new float[] {3f, 3f}, 0f));
             vm.setLabel(m.label());
             vm.setLabelFont(FONT);
             vm.setLabelAnchor(RectangleAnchor.TOP_LEFT);

@@ -19,8 +19,7 @@ public final class CliArgs {
     /** Exit status of a usage error (a bad or missing option), for every program here. */
     public static final int EXIT_USAGE = 2;
 
-    private CliArgs() {
-    }
+    private CliArgs() {}
 
     /**
      * A program's way from {@code main(args)} to its options, the same for the demo and the soak: {@code parse}
@@ -34,8 +33,8 @@ public final class CliArgs {
      * @param usage the program's usage text
      * @return the options, or empty if help was printed
      */
-    public static <O> Optional<O> parseOrExit(String program, String[] args, Function<String[], O> parse,
-            Supplier<String> usage) {
+    public static <O> Optional<O> parseOrExit(
+            String program, String[] args, Function<String[], O> parse, Supplier<String> usage) {
         O options;
         try {
             options = parse.apply(args);
@@ -69,12 +68,18 @@ public final class CliArgs {
 
     /** The usage text picocli generates for {@code command}, without colours. */
     public static String usage(Object command) {
-        return new CommandLine(command).getUsageMessage(CommandLine.Help.Ansi.OFF).stripTrailing();
+        return new CommandLine(command)
+                .getUsageMessage(CommandLine.Help.Ansi.OFF)
+                .stripTrailing();
     }
 
     /** {@code --tenants N}, default 200: the demo's and the soak's tenant count ({@code @Mixin}). */
     public static final class TenantsOption {
-        @CommandLine.Option(names = "--tenants", paramLabel = "N", defaultValue = "200", converter = PositiveInt.class,
+        @CommandLine.Option(
+                names = "--tenants",
+                paramLabel = "N",
+                defaultValue = "200",
+                converter = PositiveInt.class,
                 description = "tenants (default ${DEFAULT-VALUE})")
         int tenants;
 
@@ -86,7 +91,10 @@ public final class CliArgs {
 
     /** {@code -h}/{@code --help}, mixed into every command ({@code @Mixin}). */
     public static final class HelpOption {
-        @CommandLine.Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
+        @CommandLine.Option(
+                names = {"-h", "--help"},
+                usageHelp = true,
+                description = "this text")
         boolean help;
     }
 
@@ -110,7 +118,10 @@ public final class CliArgs {
     public static final class Seconds implements CommandLine.ITypeConverter<Duration> {
         @Override
         public Duration convert(String v) {
-            return duration(v, ChronoUnit.SECONDS, ChronoUnit.FOREVER.getDuration(),
+            return duration(
+                    v,
+                    ChronoUnit.SECONDS,
+                    ChronoUnit.FOREVER.getDuration(),
                     "a positive duration such as 500ms, 30s or 2m");
         }
     }
@@ -119,7 +130,10 @@ public final class CliArgs {
     public static final class MillisUpToADay implements CommandLine.ITypeConverter<Duration> {
         @Override
         public Duration convert(String v) {
-            return duration(v, ChronoUnit.MILLIS, Duration.ofDays(1),
+            return duration(
+                    v,
+                    ChronoUnit.MILLIS,
+                    Duration.ofDays(1),
                     "a positive duration of at most a day such as 100ms, 5s or 2m");
         }
     }

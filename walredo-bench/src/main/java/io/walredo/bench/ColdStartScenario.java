@@ -76,7 +76,8 @@ final class ColdStartScenario {
         Stats hs = Stats.of(spared);
         Stats ws = Stats.of(warm);
         Stats is = Stats.of(idle);
-        Section s = new Section("Cold start after quiesce",
+        Section s = new Section(
+                "Cold start after quiesce",
                 "One tenant, `idleTimeout` " + IDLE.toMillis() + " ms: wait until the housekeeper has quiesced "
                         + "(killed) the idle sidecar, then time the next `redo` of the short request, then "
                         + WARM_PER_ROUND + " warm `redo` calls right after. Two managers side by side, taking turns: "
@@ -94,10 +95,18 @@ final class ColdStartScenario {
         s.table("", t);
         double p50 = (double) hs.p50() / ws.p50();
         double p99 = (double) hs.p99() / ws.p50();
-        s.target("cold start with warm spares: p50 at most 2x the warm p50", Stats.time(hs.p50()) + " vs "
-                + Stats.time(ws.p50()) + ": " + Stats.ratio(p50), p50, 2, true);
-        s.target("cold start with warm spares: p99 at most 5x the warm p50", Stats.time(hs.p99()) + " vs "
-                + Stats.time(ws.p50()) + ": " + Stats.ratio(p99), p99, 5, true);
+        s.target(
+                "cold start with warm spares: p50 at most 2x the warm p50",
+                Stats.time(hs.p50()) + " vs " + Stats.time(ws.p50()) + ": " + Stats.ratio(p50),
+                p50,
+                2,
+                true);
+        s.target(
+                "cold start with warm spares: p99 at most 5x the warm p50",
+                Stats.time(hs.p99()) + " vs " + Stats.time(ws.p50()) + ": " + Stats.ratio(p99),
+                p99,
+                5,
+                true);
         s.note("Without spares, cold p50 is " + Stats.ratio((double) cs.p50() / ws.p50()) + " the warm p50: the spawn "
                 + "is what a cold request pays for; see the spawn benchmark above for how that cost depends on the "
                 + "host's fds. The spare's targets compare with the warm p50 (issue 16), the p99 too, so a slow tail "
@@ -109,20 +118,30 @@ final class ColdStartScenario {
     }
 
     private WalRedoConfig config(int spares) {
-        return WalRedoConfig.builder().redoBinary(Workload.PG_VERSION, fake).idleTimeout(IDLE).warmSpares(spares)
+        return WalRedoConfig.builder()
+                .redoBinary(Workload.PG_VERSION, fake)
+                .idleTimeout(IDLE)
+                .warmSpares(spares)
                 .build();
     }
 
-    private static long timed(Workload w, WalRedoManager m, TenantShardId tenant, RedoRequest request,
-            byte[] expected) throws Exception {
+    private static long timed(Workload w, WalRedoManager m, TenantShardId tenant, RedoRequest request, byte[] expected)
+            throws Exception {
         long t0 = System.nanoTime();
         w.run(m, tenant, request, expected);
         return System.nanoTime() - t0;
     }
 
     private static void row(Table t, String what, Stats s, Stats warm) {
-        t.row(what, s.n(), Stats.time(s.p50()), Stats.time(s.p90()), Stats.time(s.p99()), Stats.time(s.max()),
-                Stats.ratio((double) s.p50() / warm.p50()), Stats.ratio((double) s.p99() / warm.p50()));
+        t.row(
+                what,
+                s.n(),
+                Stats.time(s.p50()),
+                Stats.time(s.p90()),
+                Stats.time(s.p99()),
+                Stats.time(s.max()),
+                Stats.ratio((double) s.p50() / warm.p50()),
+                Stats.ratio((double) s.p99() / warm.p50()));
     }
 
     /** Waits until {@code spares} spares are ready (the tenant's sidecar may be live). */
@@ -141,8 +160,9 @@ final class ColdStartScenario {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         // Reaped, not only out of rotation (liveSidecars counts a process until its reap): a first request after a
         // quiesce normally comes long after the old process is gone, not while the kernel tears it down.
-        for (WalRedoMetrics m = manager.metrics(); !manager.status().isEmpty() || m.spareSidecars() != spares
-                || m.liveSidecars() != spares; m = manager.metrics()) {
+        for (WalRedoMetrics m = manager.metrics();
+                !manager.status().isEmpty() || m.spareSidecars() != spares || m.liveSidecars() != spares;
+                m = manager.metrics()) {
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException("the idle sidecar was not quiesced within 30 s: " + manager.status());
             }

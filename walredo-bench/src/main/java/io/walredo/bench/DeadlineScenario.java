@@ -40,6 +40,7 @@ final class DeadlineScenario {
     static final long DEADLINE_MILLIS = 100;
     /** Targets: the 99th percentile and the maximum of how late a call returns after its deadline. */
     static final long P99_LATE_MILLIS = 50;
+
     static final long MAX_LATE_MILLIS = 250;
     private static final long SLOW_TENANT_HI = 0x510e;
     private static final long FAST_TENANT_HI = 0xfa57;
@@ -80,8 +81,8 @@ final class DeadlineScenario {
         WalRedoMetrics before;
         WalRedoMetrics after;
         double fastPerSecond;
-        WalRedoManager manager = WalRedoManager.create(WalRedoConfig.builder()
-                .redoBinary(Workload.PG_VERSION, wrapper).build());
+        WalRedoManager manager = WalRedoManager.create(
+                WalRedoConfig.builder().redoBinary(Workload.PG_VERSION, wrapper).build());
         try {
             progress.step("deadlines: starting " + 2 * TENANTS + " sidecars");
             List<Thread> starters = new ArrayList<>();
@@ -108,15 +109,17 @@ final class DeadlineScenario {
                         while (!stop.get()) {
                             long t0 = System.nanoTime();
                             try {
-                                byte[] page = manager.redo(slow, request, AttemptType.READ_PAGE,
-                                        Duration.ofMillis(DEADLINE_MILLIS));
+                                byte[] page = manager.redo(
+                                        slow, request, AttemptType.READ_PAGE, Duration.ofMillis(DEADLINE_MILLIS));
                                 if (!Arrays.equals(expected, page)) {
                                     wrongPages.increment();
                                 }
                                 slowAnswered.increment();
                             } catch (RedoTimeoutException e) {
                                 if (measuring.get()) {
-                                    late.recordValue(Math.max(0, System.nanoTime() - t0 - TimeUnit.MILLISECONDS.toNanos(DEADLINE_MILLIS)));
+                                    late.recordValue(Math.max(
+                                            0,
+                                            System.nanoTime() - t0 - TimeUnit.MILLISECONDS.toNanos(DEADLINE_MILLIS)));
                                     slowTimedOut.increment();
                                 }
                             } catch (TenantOverloadedException e) {
@@ -126,8 +129,8 @@ final class DeadlineScenario {
                                 if (measuring.get()) {
                                     slowRefused.increment();
                                 }
-                                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(DEADLINE_MILLIS)
-                                        - (System.nanoTime() - t0));
+                                LockSupport.parkNanos(
+                                        TimeUnit.MILLISECONDS.toNanos(DEADLINE_MILLIS) - (System.nanoTime() - t0));
                             } catch (Exception e) {
                                 if (!stop.get()) {
                                     noteError(otherErrors, otherErrorCount, e);
@@ -159,7 +162,8 @@ final class DeadlineScenario {
             long end = t0 + TimeUnit.SECONDS.toNanos(seconds);
             while (System.nanoTime() < end) {
                 Thread.sleep(1000);
-                progress.step(String.format("deadlines: %,d timed out, %,d fast redos", slowTimedOut.sum(), fastDone.sum()));
+                progress.step(
+                        String.format("deadlines: %,d timed out, %,d fast redos", slowTimedOut.sum(), fastDone.sum()));
             }
             measuring.set(false);
             fastPerSecond = fastDone.sum() / ((System.nanoTime() - t0) / 1e9);
@@ -172,38 +176,54 @@ final class DeadlineScenario {
             }
         }
         long started = after.sidecarsStarted() - before.sidecarsStarted();
-        long timeoutKills = after.sidecarsKilled().get(KillCause.TIMEOUT) - before.sidecarsKilled().get(KillCause.TIMEOUT);
+        long timeoutKills = after.sidecarsKilled().get(KillCause.TIMEOUT)
+                - before.sidecarsKilled().get(KillCause.TIMEOUT);
         Histogram lateness = late.getIntervalHistogram();
         long p50 = lateness.getValueAtPercentile(50);
         long p99 = lateness.getValueAtPercentile(99);
         long max = lateness.getMaxValue();
         Table t = new Table("metric", "value");
-        t.row("slow callers' calls timed out / refused at once (TenantOverloadedException)",
+        t.row(
+                "slow callers' calls timed out / refused at once (TenantOverloadedException)",
                 String.format("%,d / %,d", slowTimedOut.sum(), slowRefused.sum()));
         t.row("returned after the deadline: p50 / p99 / max", ms(p50) + " / " + ms(p99) + " / " + ms(max));
         t.row("fast tenants' redos/s", String.format("%,.0f", fastPerSecond));
         t.row("sidecars started / killed for TIMEOUT while measuring", started + " / " + timeoutKills);
         t.row("sidecars killed while measuring, by cause", killsByCause(before, after));
-        t.row("wrong pages / other errors", wrongPages.sum() + " / " + otherErrorCount.sum()
-                + (otherErrors.isEmpty() ? "" : " (" + String.join("; ", otherErrors) + ")"));
-        Section s = new Section("Deadlines under load",
+        t.row(
+                "wrong pages / other errors",
+                wrongPages.sum() + " / " + otherErrorCount.sum()
+                        + (otherErrors.isEmpty() ? "" : " (" + String.join("; ", otherErrors) + ")"));
+        Section s = new Section(
+                "Deadlines under load",
                 TENANTS + " tenants whose sidecars answer after 1 s (`--delay-us 1000000`), " + CALLERS_PER_TENANT
                         + " closed-loop callers each with a " + DEADLINE_MILLIS + " ms deadline per redo, beside "
                         + TENANTS + " fast tenants with " + CALLERS_PER_TENANT + " closed-loop callers each (60 s "
                         + "deadline); short requests; " + seconds + " s measured after a 3 s warm-up. \"After the "
                         + "deadline\" is the time a timed-out call returned, minus its start, minus "
-                        + DEADLINE_MILLIS + " ms (nearest-rank percentiles over every timed-out call, to 0.1 %; a call back before its deadline counts as 0). A call refused at once by admission (the "
+                        + DEADLINE_MILLIS
+                        + " ms (nearest-rank percentiles over every timed-out call, to 0.1 %; a call back before its deadline counts as 0). A call refused at once by admission (the "
                         + "answers owed ahead outlast its deadline) is counted apart; its caller waits out the "
                         + "deadline outside the library before its next call, so the load keeps its shape. The default "
                         + "stallTimeout (= redoTimeout, 60 s) applies: the slow sidecars answer once a second, so none "
                         + "stalls, and a caller's deadline alone kills nothing.");
         s.table("", t);
-        s.target("deadlines: p99 return at most " + P99_LATE_MILLIS + " ms after the deadline", ms(p99), p99,
-                TimeUnit.MILLISECONDS.toNanos(P99_LATE_MILLIS), true);
-        s.target("deadlines: no call returns more than " + MAX_LATE_MILLIS + " ms after its deadline", ms(max), max,
-                TimeUnit.MILLISECONDS.toNanos(MAX_LATE_MILLIS), true);
-        s.target("deadlines: no sidecar killed for a caller's deadline", timeoutKills + " TIMEOUT kills, " + started
-                + " spawns", timeoutKills == 0 && started == 0);
+        s.target(
+                "deadlines: p99 return at most " + P99_LATE_MILLIS + " ms after the deadline",
+                ms(p99),
+                p99,
+                TimeUnit.MILLISECONDS.toNanos(P99_LATE_MILLIS),
+                true);
+        s.target(
+                "deadlines: no call returns more than " + MAX_LATE_MILLIS + " ms after its deadline",
+                ms(max),
+                max,
+                TimeUnit.MILLISECONDS.toNanos(MAX_LATE_MILLIS),
+                true);
+        s.target(
+                "deadlines: no sidecar killed for a caller's deadline",
+                timeoutKills + " TIMEOUT kills, " + started + " spawns",
+                timeoutKills == 0 && started == 0);
         return s;
     }
 
@@ -219,7 +239,10 @@ final class DeadlineScenario {
         for (KillCause c : KillCause.values()) {
             long n = after.sidecarsKilled().get(c) - before.sidecarsKilled().get(c);
             if (n > 0) {
-                b.append(b.length() == 0 ? "" : ", ").append(c.name().toLowerCase(java.util.Locale.ROOT)).append(' ').append(n);
+                b.append(b.length() == 0 ? "" : ", ")
+                        .append(c.name().toLowerCase(java.util.Locale.ROOT))
+                        .append(' ')
+                        .append(n);
             }
         }
         return b.length() == 0 ? "none" : b.toString();
@@ -233,11 +256,14 @@ final class DeadlineScenario {
     private Path wrapper() throws IOException {
         Path p = workDir.resolve("slow-tenants.sh");
         String slowPrefix = String.format("%016x", SLOW_TENANT_HI);
-        Files.writeString(p, "#!/bin/sh\n"
-                + "# argv: --wal-redo [extra...] --tenant-shard-id ID\n"
-                + "for a in \"$@\"; do last=$a; done\n"
-                + "case \"$last\" in " + slowPrefix + "*) exec '" + fake + "' \"$@\" --delay-us 1000000;; esac\n"
-                + "exec '" + fake + "' \"$@\"\n");
+        Files.writeString(
+                p,
+                "#!/bin/sh\n"
+                        + "# argv: --wal-redo [extra...] --tenant-shard-id ID\n"
+                        + "for a in \"$@\"; do last=$a; done\n"
+                        + "case \"$last\" in " + slowPrefix + "*) exec '" + fake
+                        + "' \"$@\" --delay-us 1000000;; esac\n"
+                        + "exec '" + fake + "' \"$@\"\n");
         Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
         return p;
     }

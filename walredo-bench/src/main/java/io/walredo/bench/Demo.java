@@ -17,7 +17,6 @@ import io.walredo.bench.RequestMix.Work;
 import io.walredo.micrometer.WalRedoMeters;
 import io.walredo.testing.ChildPid;
 import io.walredo.testing.FakeRedoModel;
-import picocli.CommandLine;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
@@ -28,10 +27,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
-import java.util.Locale;
 import java.util.StringJoiner;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -39,6 +38,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
+import picocli.CommandLine;
 
 /**
  * The main job: a multi-tenant redo workload against a redo binary, by default the fake the build makes.
@@ -74,9 +74,7 @@ public final class Demo {
     /** Exit status of a usage error. */
     static final int EXIT_USAGE = CliArgs.EXIT_USAGE;
 
-
-    private Demo() {
-    }
+    private Demo() {}
 
     /**
      * Parsed command line.
@@ -91,13 +89,40 @@ public final class Demo {
      * @param extraArgs arguments after {@code --wal-redo} (tests pass fault flags of the fake here)
      * @param realPages a corpus of real pages ({@code postgres/capture-corpus}) to request instead of the default
      */
-    record Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary,
-            Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages, int warmSpares,
+    record Options(
+            int tenants,
+            Duration duration,
+            Duration idleTimeout,
+            int callers,
+            Path redoBinary,
+            Optional<Path> libDir,
+            boolean fake,
+            List<String> extraArgs,
+            Optional<Path> realPages,
+            int warmSpares,
             Optional<Path> prometheus) {
-        Options(int tenants, Duration duration, Duration idleTimeout, int callers, Path redoBinary,
-                Optional<Path> libDir, boolean fake, List<String> extraArgs, Optional<Path> realPages) {
-            this(tenants, duration, idleTimeout, callers, redoBinary, libDir, fake, extraArgs, realPages,
-                    DEFAULT_WARM_SPARES, Optional.empty());
+        Options(
+                int tenants,
+                Duration duration,
+                Duration idleTimeout,
+                int callers,
+                Path redoBinary,
+                Optional<Path> libDir,
+                boolean fake,
+                List<String> extraArgs,
+                Optional<Path> realPages) {
+            this(
+                    tenants,
+                    duration,
+                    idleTimeout,
+                    callers,
+                    redoBinary,
+                    libDir,
+                    fake,
+                    extraArgs,
+                    realPages,
+                    DEFAULT_WARM_SPARES,
+                    Optional.empty());
         }
     }
 
@@ -105,6 +130,7 @@ public final class Demo {
     static final int DEFAULT_WARM_SPARES = 2;
     /** Callers by default with the fake; a real postgres redoes for real, so fewer keep 2 cores as busy. */
     static final int DEFAULT_CALLERS = 300;
+
     static final int DEFAULT_CALLERS_REAL = 32;
 
     /**
@@ -125,7 +151,10 @@ public final class Demo {
     }
 
     /** The demo's command line: picocli fills these fields; see {@link CliArgs}. */
-    @CommandLine.Command(name = "./scripts/demo", sortOptions = false, usageHelpWidth = 110,
+    @CommandLine.Command(
+            name = "./scripts/demo",
+            sortOptions = false,
+            usageHelpWidth = 110,
             description = "Runs the walredo manager under a pageserver-like load against the fake redo binary (or a "
                     + "real one), checking every page, and prints a summary.",
             footer = "D: 500ms, 30s, 2m, or a bare number of seconds. Exit status: 0 if every page was right and no "
@@ -133,38 +162,68 @@ public final class Demo {
     static final class Command {
         @CommandLine.Mixin
         CliArgs.TenantsOption tenants;
-        @CommandLine.Option(names = "--duration", paramLabel = "D", defaultValue = "30s",
-                converter = CliArgs.Seconds.class, description = "how long to run (default ${DEFAULT-VALUE})")
+
+        @CommandLine.Option(
+                names = "--duration",
+                paramLabel = "D",
+                defaultValue = "30s",
+                converter = CliArgs.Seconds.class,
+                description = "how long to run (default ${DEFAULT-VALUE})")
         Duration duration;
-        @CommandLine.Option(names = "--idle-timeout", paramLabel = "D", defaultValue = "2s",
+
+        @CommandLine.Option(
+                names = "--idle-timeout",
+                paramLabel = "D",
+                defaultValue = "2s",
                 converter = CliArgs.Seconds.class,
                 description = "quiesce sidecars idle this long (default ${DEFAULT-VALUE})")
         Duration idleTimeout;
-        @CommandLine.Option(names = "--callers", paramLabel = "N", converter = CliArgs.PositiveInt.class,
+
+        @CommandLine.Option(
+                names = "--callers",
+                paramLabel = "N",
+                converter = CliArgs.PositiveInt.class,
                 description = "concurrent virtual-thread callers (default " + DEFAULT_CALLERS + " with the fake, "
                         + DEFAULT_CALLERS_REAL + " with --redo-binary: real redo costs real CPU, and 300 callers would "
                         + "queue seconds of it per hot tenant, which admission refuses)")
         Integer callers;
-        @CommandLine.Option(names = "--warm-spares", paramLabel = "N", defaultValue = "" + DEFAULT_WARM_SPARES,
+
+        @CommandLine.Option(
+                names = "--warm-spares",
+                paramLabel = "N",
+                defaultValue = "" + DEFAULT_WARM_SPARES,
                 converter = CliArgs.NonNegativeInt.class,
                 description = "warm spare sidecars (WalRedoConfig.warmSpares), 0 for none (default ${DEFAULT-VALUE})")
         int warmSpares;
-        @CommandLine.Option(names = "--prometheus", paramLabel = "FILE",
+
+        @CommandLine.Option(
+                names = "--prometheus",
+                paramLabel = "FILE",
                 description = "bind the manager to Micrometer (walredo-micrometer's WalRedoMeters on a Prometheus "
                         + "registry) and write the registry's scrape to FILE at the end")
         Path prometheus;
-        @CommandLine.Option(names = "--redo-binary", paramLabel = "PATH",
+
+        @CommandLine.Option(
+                names = "--redo-binary",
+                paramLabel = "PATH",
                 description = "a postgres with --wal-redo support; default: the fake the build made, whose pages "
                         + "are then checked against its model. PostgreSQL 15 from ./scripts/build-postgres: real pages "
                         + "of a throwaway cluster, checked against the server's (postgres/capture-corpus, cached); a "
                         + "Neon-built PostgreSQL 14: Neon's short request, unchecked")
         Path redoBinary;
-        @CommandLine.Option(names = "--real-pages", paramLabel = "FILE",
+
+        @CommandLine.Option(
+                names = "--real-pages",
+                paramLabel = "FILE",
                 description = "with --redo-binary: the pages to request (a postgres/capture-corpus file)")
         Path realPages;
-        @CommandLine.Option(names = "--lib-dir", paramLabel = "PATH",
+
+        @CommandLine.Option(
+                names = "--lib-dir",
+                paramLabel = "PATH",
                 description = "library directory of --redo-binary, passed to it as LD_LIBRARY_PATH")
         Path libDir;
+
         @CommandLine.Mixin
         CliArgs.HelpOption help;
     }
@@ -184,9 +243,17 @@ public final class Demo {
         }
         Path binary = fake ? FakeRedoModel.binary() : c.redoBinary.toAbsolutePath();
         int callers = c.callers != null ? c.callers : fake ? DEFAULT_CALLERS : DEFAULT_CALLERS_REAL;
-        return new Options(c.tenants.tenants(), c.duration, c.idleTimeout, callers, binary,
-                Optional.ofNullable(c.libDir).map(Path::toAbsolutePath), fake, List.of(),
-                Optional.ofNullable(c.realPages).map(Path::toAbsolutePath), c.warmSpares,
+        return new Options(
+                c.tenants.tenants(),
+                c.duration,
+                c.idleTimeout,
+                callers,
+                binary,
+                Optional.ofNullable(c.libDir).map(Path::toAbsolutePath),
+                fake,
+                List.of(),
+                Optional.ofNullable(c.realPages).map(Path::toAbsolutePath),
+                c.warmSpares,
                 Optional.ofNullable(c.prometheus).map(Path::toAbsolutePath));
     }
 
@@ -202,8 +269,8 @@ public final class Demo {
         int pgVersion = real.map(RealPagesWorkload::pgVersion).orElse(PG_VERSION);
         boolean checked = o.fake() || real.isPresent();
         WalRedoConfig config;
-        PrometheusMeterRegistry registry = o.prometheus().isPresent()
-                ? new PrometheusMeterRegistry(PrometheusConfig.DEFAULT) : null;
+        PrometheusMeterRegistry registry =
+                o.prometheus().isPresent() ? new PrometheusMeterRegistry(PrometheusConfig.DEFAULT) : null;
         try {
             WalRedoConfig.Builder b = WalRedoConfig.builder()
                     .idleTimeout(o.idleTimeout())
@@ -211,7 +278,9 @@ public final class Demo {
                     .redoTimeout(REDO_TIMEOUT)
                     .extraArgs(o.extraArgs());
             if (registry != null) {
-                b.metricsListener(WalRedoMeters.builder(registry).tags(Tags.of("app", "walredo-demo")).build());
+                b.metricsListener(WalRedoMeters.builder(registry)
+                        .tags(Tags.of("app", "walredo-demo"))
+                        .build());
             }
             if (o.libDir().isPresent()) {
                 b.redoBinary(pgVersion, o.redoBinary(), o.libDir().get());
@@ -223,16 +292,21 @@ public final class Demo {
             out.println("demo: " + e.getMessage());
             return EXIT_USAGE;
         }
-        List<Work> work = real.isPresent() ? real.get().work()
-                : o.fake() ? RequestMix.fake() : RequestMix.neonShortOnly();
+        List<Work> work =
+                real.isPresent() ? real.get().work() : o.fake() ? RequestMix.fake() : RequestMix.neonShortOnly();
         TenantShardId[] tenants = RequestMix.tenants(o.tenants());
-        out.printf("walredo demo: %d tenants (%d hot), %d callers, %s, idle timeout %s, %d warm spares%n",
-                tenants.length, hotCount(tenants.length), o.callers(), text(o.duration()), text(o.idleTimeout()),
+        out.printf(
+                "walredo demo: %d tenants (%d hot), %d callers, %s, idle timeout %s, %d warm spares%n",
+                tenants.length,
+                hotCount(tenants.length),
+                o.callers(),
+                text(o.duration()),
+                text(o.idleTimeout()),
                 o.warmSpares());
         out.printf("  binary %s%s%n", o.redoBinary(), o.fake() ? " (the fake; every page is checked)" : "");
-        out.printf("  requests: %s; tenant %s's sidecar is SIGKILLed every %s%n",
-                real.isPresent() ? real.get().describe() : RequestMix.describe(work), tenants[0],
-                text(CRASH_EVERY));
+        out.printf(
+                "  requests: %s; tenant %s's sidecar is SIGKILLed every %s%n",
+                real.isPresent() ? real.get().describe() : RequestMix.describe(work), tenants[0], text(CRASH_EVERY));
 
         WalRedoManager manager = WalRedoManager.create(config);
         long fdsBefore = Probes.fds();
@@ -277,10 +351,12 @@ public final class Demo {
     static String diagnose(Path binary, WalRedoException e) {
         List<String> tail = e instanceof SidecarCrashedException c ? c.stderrTail() : List.of();
         String said = String.join(" ", tail);
-        String neon = "use the postgres of a Neon build (pg_install/v14/bin/postgres) with --lib-dir pg_install/v14/lib";
+        String neon =
+                "use the postgres of a Neon build (pg_install/v14/bin/postgres) with --lib-dir pg_install/v14/lib";
         if (said.contains("\"root\" execution of the PostgreSQL server is not permitted")) {
-            String m = "demo: " + binary + " refused to start as root (\"root\" execution of the PostgreSQL server is not"
-                    + " permitted); run the demo as an unprivileged user.";
+            String m =
+                    "demo: " + binary + " refused to start as root (\"root\" execution of the PostgreSQL server is not"
+                            + " permitted); run the demo as an unprivileged user.";
             if (!mentionsWalRedo(binary)) {
                 m += " Besides, " + binary + " lacks walredo support: it does not contain the option --wal-redo,"
                         + " so it is a PostgreSQL built without Neon's walredo; " + neon + ".";
@@ -333,17 +409,33 @@ public final class Demo {
      * @param peakSidecarMemory the sidecars' summed RSS and PSS in the sample whose PSS sum was the largest
      * @param peakMemorySidecars how many sidecars that sample measured (0 if none ever was)
      */
-    record Result(double seconds, long shortDone, long mediumDone, long errors, Map<String, Long> errorKinds,
-            long wrong, long sigkills, int peakLiveSidecars, int peakPlatformThreads, int peakLibraryThreads,
-            long peakFds, SidecarStatus.Memory peakSidecarMemory, int peakMemorySidecars) {
-    }
+    record Result(
+            double seconds,
+            long shortDone,
+            long mediumDone,
+            long errors,
+            Map<String, Long> errorKinds,
+            long wrong,
+            long sigkills,
+            int peakLiveSidecars,
+            int peakPlatformThreads,
+            int peakLibraryThreads,
+            long peakFds,
+            SidecarStatus.Memory peakSidecarMemory,
+            int peakMemorySidecars) {}
 
     static int hotCount(int tenants) {
         return Math.max(1, tenants / 10);
     }
 
-    private static Result drive(Options o, boolean checked, WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
-            PrintStream out) throws InterruptedException {
+    private static Result drive(
+            Options o,
+            boolean checked,
+            WalRedoManager manager,
+            TenantShardId[] tenants,
+            List<Work> work,
+            PrintStream out)
+            throws InterruptedException {
         LongAdder shortDone = new LongAdder();
         LongAdder mediumDone = new LongAdder();
         LongAdder errors = new LongAdder();
@@ -381,7 +473,9 @@ public final class Demo {
                             (w.kind() == RequestMix.Kind.MEDIUM ? mediumDone : shortDone).increment();
                         } catch (WalRedoException e) {
                             errors.increment();
-                            errorKinds.computeIfAbsent(e.getClass().getSimpleName(), k -> new LongAdder()).increment();
+                            errorKinds
+                                    .computeIfAbsent(e.getClass().getSimpleName(), k -> new LongAdder())
+                                    .increment();
                         }
                     }
                 } finally {
@@ -401,7 +495,9 @@ public final class Demo {
                 }
                 for (SidecarStatus s : manager.status()) {
                     if (s.tenant().equals(tenants[0])
-                            && ChildPid.of(s.pid()).map(c -> c.signal(ChildPid.Signal.SIGKILL)).orElse(false)) {
+                            && ChildPid.of(s.pid())
+                                    .map(c -> c.signal(ChildPid.Signal.SIGKILL))
+                                    .orElse(false)) {
                         sigkills.increment();
                     }
                 }
@@ -433,11 +529,19 @@ public final class Demo {
             if (now >= nextLine || now >= end) {
                 peakLibraryThreads = Math.max(peakLibraryThreads, libraryThreads(threads));
                 long done = shortDone.sum() + mediumDone.sum();
-                out.printf("t=%3ds %8.0f req/s  p99 %7s  live %4d  spawns %5d  spares hit/miss %5d/%-5d quiesced %5d"
-                        + "  crashed %4d  errors %d%s%n",
-                        TimeUnit.NANOSECONDS.toSeconds(now - start), (done - lastDone) * 1e9 / (now - lastLine),
-                        text(interval.takeQuantile(0.99)), m.liveSidecars(), m.sidecarsStarted(), m.spareHits(),
-                        m.spareMisses(), killed(m, KillCause.QUIESCE), killed(m, KillCause.ERROR), errors.sum(),
+                out.printf(
+                        "t=%3ds %8.0f req/s  p99 %7s  live %4d  spawns %5d  spares hit/miss %5d/%-5d quiesced %5d"
+                                + "  crashed %4d  errors %d%s%n",
+                        TimeUnit.NANOSECONDS.toSeconds(now - start),
+                        (done - lastDone) * 1e9 / (now - lastLine),
+                        text(interval.takeQuantile(0.99)),
+                        m.liveSidecars(),
+                        m.sidecarsStarted(),
+                        m.spareHits(),
+                        m.spareMisses(),
+                        killed(m, KillCause.QUIESCE),
+                        killed(m, KillCause.ERROR),
+                        errors.sum(),
                         checked ? "  wrong pages " + wrong.sum() : "");
                 lastDone = done;
                 lastLine = now;
@@ -453,34 +557,67 @@ public final class Demo {
         double secs = (System.nanoTime() - start) / 1e9;
         Map<String, Long> kinds = new TreeMap<>();
         errorKinds.forEach((k, v) -> kinds.put(k, v.sum()));
-        return new Result(secs, shortDone.sum(), mediumDone.sum(), errors.sum(), kinds, wrong.sum(), sigkills.sum(),
-                peakLive, threads.getPeakThreadCount(), peakLibraryThreads, peakFds, peakMemory.sidecarMemory(),
+        return new Result(
+                secs,
+                shortDone.sum(),
+                mediumDone.sum(),
+                errors.sum(),
+                kinds,
+                wrong.sum(),
+                sigkills.sum(),
+                peakLive,
+                threads.getPeakThreadCount(),
+                peakLibraryThreads,
+                peakFds,
+                peakMemory.sidecarMemory(),
                 peakMemory.sidecarsMeasured());
     }
 
-    private static void summary(Options o, boolean checked, WalRedoMetrics m, Result r, long fdsBefore, long fdsAfter, PrintStream out) {
+    private static void summary(
+            Options o, boolean checked, WalRedoMetrics m, Result r, long fdsBefore, long fdsAfter, PrintStream out) {
         long done = r.shortDone() + r.mediumDone();
         Map<String, String> rows = new java.util.LinkedHashMap<>();
-        rows.put("run", String.format("%.1f s, %d tenants, %d callers, idle timeout %s, %d warm spares", r.seconds(),
-                o.tenants(), o.callers(), text(o.idleTimeout()), o.warmSpares()));
-        rows.put("requests", String.format("%d (%.0f/s): %d short, %d medium", done, done / r.seconds(),
-                r.shortDone(), r.mediumDone()));
+        rows.put(
+                "run",
+                String.format(
+                        "%.1f s, %d tenants, %d callers, idle timeout %s, %d warm spares",
+                        r.seconds(), o.tenants(), o.callers(), text(o.idleTimeout()), o.warmSpares()));
+        rows.put(
+                "requests",
+                String.format(
+                        "%d (%.0f/s): %d short, %d medium", done, done / r.seconds(), r.shortDone(), r.mediumDone()));
         rows.put("wrong pages", checked ? Long.toString(r.wrong()) : "not checked (Neon's PostgreSQL 14 request)");
         StringJoiner kinds = new StringJoiner(", ");
         r.errorKinds().forEach((k, v) -> kinds.add(k + " " + v));
         rows.put("failed requests", r.errors() + (r.errorKinds().isEmpty() ? "" : ": " + kinds));
-        rows.put("redo latency p50 / p99 / max", text(m.redoLatency().p50()) + " / " + text(m.redoLatency().p99())
-                + " / " + text(m.redoLatency().max()));
-        rows.put("spawn latency p50 / p99 / max", text(m.spawnLatency().p50()) + " / "
-                + text(m.spawnLatency().p99()) + " / " + text(m.spawnLatency().max()));
+        rows.put(
+                "redo latency p50 / p99 / max",
+                text(m.redoLatency().p50()) + " / " + text(m.redoLatency().p99()) + " / "
+                        + text(m.redoLatency().max()));
+        rows.put(
+                "spawn latency p50 / p99 / max",
+                text(m.spawnLatency().p50()) + " / " + text(m.spawnLatency().p99()) + " / "
+                        + text(m.spawnLatency().max()));
         rows.put("sidecars started / spawn failures", m.sidecarsStarted() + " / " + m.spawnFailures());
         long firsts = m.spareHits() + m.spareMisses();
-        rows.put("warm spares: hits / misses", o.warmSpares() == 0 ? "off (--warm-spares 0)"
-                : m.spareHits() + " / " + m.spareMisses() + (firsts == 0 ? ""
-                        : String.format(Locale.ROOT, " (%.0f %% of first requests handed a spare)",
-                                100.0 * m.spareHits() / firsts)));
-        rows.put("requests that waited for a spawn", m.spawnWait().count() == 0 ? "0" : m.spawnWait().count()
-                + ", waiting p50 " + text(m.spawnWait().p50()) + " / p99 " + text(m.spawnWait().p99()));
+        rows.put(
+                "warm spares: hits / misses",
+                o.warmSpares() == 0
+                        ? "off (--warm-spares 0)"
+                        : m.spareHits() + " / " + m.spareMisses()
+                                + (firsts == 0
+                                        ? ""
+                                        : String.format(
+                                                Locale.ROOT,
+                                                " (%.0f %% of first requests handed a spare)",
+                                                100.0 * m.spareHits() / firsts)));
+        rows.put(
+                "requests that waited for a spawn",
+                m.spawnWait().count() == 0
+                        ? "0"
+                        : m.spawnWait().count() + ", waiting p50 "
+                                + text(m.spawnWait().p50()) + " / p99 "
+                                + text(m.spawnWait().p99()));
         StringJoiner killed = new StringJoiner(", ");
         for (KillCause c : KillCause.values()) {
             killed.add(c.name().toLowerCase(Locale.ROOT) + " " + killed(m, c));
@@ -490,8 +627,9 @@ public final class Demo {
         rows.put("retries on a fresh sidecar", Long.toString(m.retries()));
         rows.put("peak live sidecars", Integer.toString(r.peakLiveSidecars()));
         rows.put("live sidecars after shutdown", Integer.toString(m.liveSidecars()));
-        rows.put("sidecar stderr lines logged / rate-limited", m.stderrLinesLogged() + " / "
-                + m.stderrLinesSuppressed());
+        rows.put(
+                "sidecar stderr lines logged / rate-limited",
+                m.stderrLinesLogged() + " / " + m.stderrLinesSuppressed());
         rows.put("peak platform threads (JVM / walredo-*)", r.peakPlatformThreads() + " / " + r.peakLibraryThreads());
         rows.put("open fds: at start / peak / after shutdown", fdsBefore + " / " + r.peakFds() + " / " + fdsAfter);
         rows.put("sidecars' RSS / PSS at the peak of PSS", sidecarMemory(r));
@@ -502,8 +640,13 @@ public final class Demo {
     /** Prints {@code rows} as an aligned two-column console table. */
     static void table(PrintStream out, Map<String, String> rows) {
         int width = rows.keySet().stream().mapToInt(String::length).max().orElse(0);
-        String rule = "-".repeat(width + 2) + "+" + "-".repeat(
-                rows.values().stream().mapToInt(String::length).max().orElse(0) + 2);
+        String rule = "-".repeat(width + 2) + "+"
+                + "-"
+                        .repeat(rows.values().stream()
+                                        .mapToInt(String::length)
+                                        .max()
+                                        .orElse(0)
+                                + 2);
         out.println(rule);
         rows.forEach((k, v) -> out.printf("%-" + width + "s  | %s%n", k, v));
         out.println(rule);

@@ -34,7 +34,8 @@ final class DensityScenario {
     }
 
     Section run(BenchSuite.Progress progress) throws Exception {
-        Section s = new Section("Density and leaks",
+        Section s = new Section(
+                "Density and leaks",
                 "One manager; tenants are started with `ping` by " + SPAWNERS + " virtual threads until 1,000, then "
                         + "4,000 sidecars are live. Heap is the minimum used heap over four `System.gc()` calls; "
                         + "direct memory is the JVM's direct buffer pool (each sidecar keeps an 8 KiB answer "
@@ -44,14 +45,20 @@ final class DensityScenario {
                         + "Then " + String.format("%,d", CYCLES) + " spawn/kill cycles (ping a new tenant, "
                         + "`detach` it) and a leak check against a baseline taken after 100 warm-up cycles.");
         Snapshot base = Snapshot.take();
-        Table t = new Table("live sidecars", "heap per sidecar", "direct memory per sidecar", "platform threads",
-                "JVM fds", "fds per sidecar",
-                "sidecars' RSS", "sidecars' PSS", "spawn p50 / p99");
+        Table t = new Table(
+                "live sidecars",
+                "heap per sidecar",
+                "direct memory per sidecar",
+                "platform threads",
+                "JVM fds",
+                "fds per sidecar",
+                "sidecars' RSS",
+                "sidecars' PSS",
+                "spawn p50 / p99");
         double heapPerSidecar4000 = Double.NaN;
         int threads4000 = -1;
-        try (WalRedoManager manager = WalRedoManager.create(WalRedoConfig.builder()
-                .redoBinary(Workload.PG_VERSION, fake)
-                .build())) {
+        try (WalRedoManager manager = WalRedoManager.create(
+                WalRedoConfig.builder().redoBinary(Workload.PG_VERSION, fake).build())) {
             int live = 0;
             for (int target : LIVE) {
                 startTenants(manager, live, target, progress);
@@ -60,35 +67,46 @@ final class DensityScenario {
                 Snapshot now = Snapshot.take();
                 List<SidecarStatus> status = manager.status();
                 if (status.size() != live) {
-                    throw new IllegalStateException("expected " + live + " live sidecars, status lists "
-                            + status.size());
+                    throw new IllegalStateException(
+                            "expected " + live + " live sidecars, status lists " + status.size());
                 }
                 List<Integer> pids = status.stream().map(SidecarStatus::pid).toList();
                 long[] mem = Probes.rssPssKb(pids);
                 double heapPer = (double) (now.heap() - base.heap()) / live;
                 var spawn = manager.metrics().spawnLatency();
-                t.row(String.format("%,d", live), String.format("%.1f KiB", heapPer / 1024),
-                        String.format("%.1f KiB", (double) (now.direct() - base.direct()) / live / 1024), now.threads(),
-                        String.format("%,d", now.fds()), String.format("%.2f", (double) (now.fds() - base.fds()) / live),
+                t.row(
+                        String.format("%,d", live),
+                        String.format("%.1f KiB", heapPer / 1024),
+                        String.format("%.1f KiB", (double) (now.direct() - base.direct()) / live / 1024),
+                        now.threads(),
+                        String.format("%,d", now.fds()),
+                        String.format("%.2f", (double) (now.fds() - base.fds()) / live),
                         String.format("%,d MiB (%.0f KiB each)", mem[0] / 1024, (double) mem[0] / live),
                         String.format("%,d MiB (%.0f KiB each)", mem[1] / 1024, (double) mem[1] / live),
-                        Stats.time(spawn.p50().toNanos()) + " / " + Stats.time(spawn.p99().toNanos()));
+                        Stats.time(spawn.p50().toNanos()) + " / "
+                                + Stats.time(spawn.p99().toNanos()));
                 heapPerSidecar4000 = heapPer;
                 threads4000 = now.threads();
             }
             progress.step("density: stopping " + live + " sidecars");
         }
-        s.table("Baseline before the first spawn: " + base.threads() + " platform threads, " + base.fds()
-                + " fds.", t);
-        s.target("4,000 live sidecars with at most 64 platform threads", threads4000 + " platform threads",
-                threads4000, 64, true);
-        s.target("4,000 live sidecars with at most 64 KiB of JVM heap per sidecar",
-                String.format("%.1f KiB", heapPerSidecar4000 / 1024), heapPerSidecar4000, 64 * 1024, true);
+        s.table("Baseline before the first spawn: " + base.threads() + " platform threads, " + base.fds() + " fds.", t);
+        s.target(
+                "4,000 live sidecars with at most 64 platform threads",
+                threads4000 + " platform threads",
+                threads4000,
+                64,
+                true);
+        s.target(
+                "4,000 live sidecars with at most 64 KiB of JVM heap per sidecar",
+                String.format("%.1f KiB", heapPerSidecar4000 / 1024),
+                heapPerSidecar4000,
+                64 * 1024,
+                true);
 
         Table leak = new Table("", "heap", "platform threads", "fds", "zombies");
-        try (WalRedoManager manager = WalRedoManager.create(WalRedoConfig.builder()
-                .redoBinary(Workload.PG_VERSION, fake)
-                .build())) {
+        try (WalRedoManager manager = WalRedoManager.create(
+                WalRedoConfig.builder().redoBinary(Workload.PG_VERSION, fake).build())) {
             cycles(manager, 0, 100, progress);
             Snapshot before = Snapshot.take();
             long t0 = System.nanoTime();
@@ -96,21 +114,42 @@ final class DensityScenario {
             double seconds = (System.nanoTime() - t0) / 1e9;
             Snapshot after = Snapshot.take();
             leak.row("before", kib(before.heap()), before.threads(), before.fds(), before.zombies());
-            leak.row(String.format("after %,d cycles", CYCLES), kib(after.heap()), after.threads(), after.fds(),
+            leak.row(
+                    String.format("after %,d cycles", CYCLES),
+                    kib(after.heap()),
+                    after.threads(),
+                    after.fds(),
                     after.zombies());
-            leak.row("change", String.format("%+.1f KiB", (after.heap() - before.heap()) / 1024.0),
+            leak.row(
+                    "change",
+                    String.format("%+.1f KiB", (after.heap() - before.heap()) / 1024.0),
                     String.format("%+d", after.threads() - before.threads()),
-                    String.format("%+d", after.fds() - before.fds()), after.zombies());
+                    String.format("%+d", after.fds() - before.fds()),
+                    after.zombies());
             long started = manager.metrics().sidecarsStarted();
-            s.table(String.format("%,d spawn/kill cycles in %.1f s (%,.0f cycles/s); the manager counted %,d sidecars "
-                    + "started; live sidecars at the end: %d.", CYCLES, seconds, CYCLES / seconds, started,
-                    manager.status().size()), leak);
-            boolean noLeak = after.fds() <= before.fds() && after.threads() <= before.threads()
-                    && after.zombies() == 0 && after.heap() - before.heap() < 1024 * 1024;
-            s.target("zero leaks after 10,000 spawn/kill cycles (fds, threads, zombies; heap within 1 MiB)",
-                    String.format("fds %+d, threads %+d, zombies %d, heap %+.1f KiB", after.fds() - before.fds(),
-                            after.threads() - before.threads(), after.zombies(),
-                            (after.heap() - before.heap()) / 1024.0), noLeak);
+            s.table(
+                    String.format(
+                            "%,d spawn/kill cycles in %.1f s (%,.0f cycles/s); the manager counted %,d sidecars "
+                                    + "started; live sidecars at the end: %d.",
+                            CYCLES,
+                            seconds,
+                            CYCLES / seconds,
+                            started,
+                            manager.status().size()),
+                    leak);
+            boolean noLeak = after.fds() <= before.fds()
+                    && after.threads() <= before.threads()
+                    && after.zombies() == 0
+                    && after.heap() - before.heap() < 1024 * 1024;
+            s.target(
+                    "zero leaks after 10,000 spawn/kill cycles (fds, threads, zombies; heap within 1 MiB)",
+                    String.format(
+                            "fds %+d, threads %+d, zombies %d, heap %+.1f KiB",
+                            after.fds() - before.fds(),
+                            after.threads() - before.threads(),
+                            after.zombies(),
+                            (after.heap() - before.heap()) / 1024.0),
+                    noLeak);
         }
         return s;
     }
@@ -121,8 +160,8 @@ final class DensityScenario {
 
     private void startTenants(WalRedoManager manager, int from, int to, BenchSuite.Progress progress)
             throws InterruptedException {
-        forEachTenant(from, to, progress, "density: starting sidecars", tenant -> manager.ping(tenant,
-                Workload.PG_VERSION));
+        forEachTenant(
+                from, to, progress, "density: starting sidecars", tenant -> manager.ping(tenant, Workload.PG_VERSION));
     }
 
     private void cycles(WalRedoManager manager, int from, int to, BenchSuite.Progress progress)

@@ -57,8 +57,12 @@ final class IsolationScenario {
             for (boolean slow : order) {
                 String label = (slow ? "one slow" : "all fast") + " #" + (round + 1);
                 double[] r = phase(progress, label, wrapper, tenants, slow, w, request, expected);
-                t.row(label, slow ? "yes (1 s per answer)" : "no", String.format("%,.0f", r[0]),
-                        String.format("%.1f", r[1]), String.format("%.0f", r[2]));
+                t.row(
+                        label,
+                        slow ? "yes (1 s per answer)" : "no",
+                        String.format("%,.0f", r[0]),
+                        String.format("%.1f", r[1]),
+                        String.format("%.0f", r[2]));
                 if (slow) {
                     slowSum += r[0];
                     slowRates.add(r[0]);
@@ -69,29 +73,42 @@ final class IsolationScenario {
             }
         }
         double kept = slowSum / fastSum;
-        Section s = new Section("Isolation: one slow tenant among 100",
+        Section s = new Section(
+                "Isolation: one slow tenant among 100",
                 TENANTS + " tenants, " + CALLERS_PER_TENANT + " closed-loop virtual-thread callers each ("
                         + TENANTS * CALLERS_PER_TENANT + " in all), short requests, every page checked. Each phase "
-                        + "runs " + mode.isolationSeconds() + " s after all sidecars are up and a 2 s warm-up; phases run in ABBA order; in the \"one slow\" "
+                        + "runs " + mode.isolationSeconds()
+                        + " s after all sidecars are up and a 2 s warm-up; phases run in ABBA order; in the \"one slow\" "
                         + "phases tenant 0's sidecar sleeps 1 s before every answer (`--delay-us 1000000`). Both "
                         + "kinds of phase start the fake through the same wrapper script. \"Healthy\" counts "
                         + "tenants 1 to 99 in both kinds of phase. While tenant 0 is slow its 10 callers are "
                         + "parked, which frees about 1 % of the CPU for the others: a figure near 100 % still "
                         + "hides an interference of that size.");
         s.table("", t);
-        s.target("isolation: the 99 healthy tenants keep at least 95 % of their throughput",
+        s.target(
+                "isolation: the 99 healthy tenants keep at least 95 % of their throughput",
                 String.format("%.1f %%", kept * 100), kept, 0.95, false);
         if (fastRates.size() > 1) {
-            s.note(String.format("Noise: phases of the same kind differed by up to %.1f %% (all fast) and %.1f %% (one "
-                    + "slow) in this run, so a difference between the kinds smaller than that is within the "
-                    + "machine's run-to-run noise.", spread(fastRates), spread(slowRates)));
+            s.note(String.format(
+                    "Noise: phases of the same kind differed by up to %.1f %% (all fast) and %.1f %% (one "
+                            + "slow) in this run, so a difference between the kinds smaller than that is within the "
+                            + "machine's run-to-run noise.",
+                    spread(fastRates), spread(slowRates)));
         }
         return s;
     }
 
     /** Returns {healthy redos/s, slow tenant redos/s, errors}. */
-    private double[] phase(BenchSuite.Progress progress, String label, Path wrapper, TenantShardId[] tenants,
-            boolean slow, Workload w, RedoRequest request, byte[] expected) throws Exception {
+    private double[] phase(
+            BenchSuite.Progress progress,
+            String label,
+            Path wrapper,
+            TenantShardId[] tenants,
+            boolean slow,
+            Workload w,
+            RedoRequest request,
+            byte[] expected)
+            throws Exception {
         LongAdder[] done = new LongAdder[tenants.length];
         LongAdder errors = new LongAdder();
         AtomicBoolean measuring = new AtomicBoolean();
@@ -177,11 +194,14 @@ final class IsolationScenario {
      * the environment variable {@value #SLOW_ENV} (a sidecar's environment is exactly the configured one).
      */
     static Path slowOneTenantWrapper(Path fake, Path p) throws IOException {
-        Files.writeString(p, "#!/bin/sh\n"
-                + "# argv: --wal-redo [extra...] --tenant-shard-id ID\n"
-                + "for a in \"$@\"; do last=$a; done\n"
-                + "if [ \"$last\" = \"$" + SLOW_ENV + "\" ]; then exec '" + fake + "' \"$@\" --delay-us 1000000; fi\n"
-                + "exec '" + fake + "' \"$@\"\n");
+        Files.writeString(
+                p,
+                "#!/bin/sh\n"
+                        + "# argv: --wal-redo [extra...] --tenant-shard-id ID\n"
+                        + "for a in \"$@\"; do last=$a; done\n"
+                        + "if [ \"$last\" = \"$" + SLOW_ENV + "\" ]; then exec '" + fake
+                        + "' \"$@\" --delay-us 1000000; fi\n"
+                        + "exec '" + fake + "' \"$@\"\n");
         Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
         return p;
     }

@@ -39,8 +39,7 @@ import org.HdrHistogram.Recorder;
 final class JfrOverheadScenario {
     private static final Duration WARM_UP = Duration.ofSeconds(3);
 
-    private JfrOverheadScenario() {
-    }
+    private JfrOverheadScenario() {}
 
     /** One side's totals: every phase without, or every phase with, a recording. */
     private static final class Side {
@@ -67,7 +66,8 @@ final class JfrOverheadScenario {
         for (int t = 0; t < tenants; t++) {
             ids[t] = TenantShardId.of(0x6a66_7200_0000_0000L + t, t);
         }
-        WalRedoConfig config = WalRedoConfig.builder().redoBinary(Workload.PG_VERSION, fake).build();
+        WalRedoConfig config =
+                WalRedoConfig.builder().redoBinary(Workload.PG_VERSION, fake).build();
         Recorder latency = new Recorder(Stats.SIGNIFICANT_DIGITS);
         LongAdder done = new LongAdder();
         AtomicBoolean stop = new AtomicBoolean();
@@ -145,7 +145,8 @@ final class JfrOverheadScenario {
         Table t = new Table("JFR", "redos", "redos/s", "p50", "p90", "p99", "max", "recording dumped");
         double offRate = row(t, "off", without);
         double onRate = row(t, "default continuous recording", with);
-        Section s = new Section("JFR overhead",
+        Section s = new Section(
+                "JFR overhead",
                 "One manager, " + tenants + " tenants, " + callers + " closed-loop callers, the short request; "
                         + rounds + " pairs of " + phase.toSeconds() + " s phases alternating without and with a "
                         + "recording of JFR's default settings (to disk, 5 min max age), after a "
@@ -162,8 +163,14 @@ final class JfrOverheadScenario {
             return rate;
         }
         Stats st = Stats.of(side.latency);
-        t.row(name, String.format("%,d", side.requests), String.format("%,.0f", rate), Stats.time(st.p50()),
-                Stats.time(st.p90()), Stats.time(st.p99()), Stats.time(st.max()),
+        t.row(
+                name,
+                String.format("%,d", side.requests),
+                String.format("%,.0f", rate),
+                Stats.time(st.p50()),
+                Stats.time(st.p90()),
+                Stats.time(st.p99()),
+                Stats.time(st.max()),
                 side.recordedBytes == 0 ? "-" : String.format("%,d KB", side.recordedBytes / 1024));
         return rate;
     }

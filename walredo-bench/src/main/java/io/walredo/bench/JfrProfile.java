@@ -18,8 +18,7 @@ import jdk.jfr.consumer.RecordingFile;
  * missed target in the report.
  */
 final class JfrProfile {
-    private JfrProfile() {
-    }
+    private JfrProfile() {}
 
     /**
      * Reads {@code recording} and returns the top {@code n} frames of Java and of native samples.
@@ -58,8 +57,10 @@ final class JfrProfile {
         counts.entrySet().stream()
                 .sorted(Map.Entry.<String, Integer>comparingByValue().reversed())
                 .limit(n)
-                .forEach(en -> t.row(kind + " (" + total + " samples)",
-                        String.format("%.1f %%", 100.0 * en.getValue() / total), en.getKey()));
+                .forEach(en -> t.row(
+                        kind + " (" + total + " samples)",
+                        String.format("%.1f %%", 100.0 * en.getValue() / total),
+                        en.getKey()));
     }
 
     private static String describe(RecordedFrame f) {

@@ -14,8 +14,7 @@ import java.util.stream.Stream;
  * place the benchmarks, the soak and the demo take these figures from, so they agree.
  */
 public final class Probes {
-    private Probes() {
-    }
+    private Probes() {}
 
     /** Open file descriptors of this JVM (not counting the one used to list them). */
     public static long fds() {
@@ -36,7 +35,9 @@ public final class Probes {
         long min = Long.MAX_VALUE;
         for (int i = 0; i < 4; i++) {
             System.gc();
-            min = Math.min(min, ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed());
+            min = Math.min(
+                    min,
+                    ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed());
         }
         return min;
     }

@@ -58,21 +58,31 @@ record RealBinaryScenario(Params params, Path realBinary, Path fake, RealPagesCo
     }
 
     Section run(BenchSuite.Progress progress) throws Exception {
-        Section s = new Section("Real redo binary: PostgreSQL 15", "PostgreSQL " + corpus.serverVersionNum()
-                + " with our walredo mode (`" + realBinary + "`), through the library, beside the fake. "
-                + "Real records: " + corpus.pages().size() + " pages a throwaway PostgreSQL 15 cluster wrote "
-                + "(postgres/corpus.py), " + recordCount() + " records; each answer is compared with the server's page "
-                + "outside what PostgreSQL does not WAL-log. Spawn: " + params.spawnSamples() + " samples per binary "
-                + "of `ping` on a new tenant (spawn + first round trip). Cold start: " + params.coldSamples()
-                + " samples, idle timeout " + COLD_IDLE.toMillis() + " ms. Throughput: " + params.throughputTime()
-                .toSeconds() + " s per row. Memory: " + params.idleSidecars() + " idle sidecars per binary, from "
-                + "/proc/PID/smaps_rollup (Neon reported about 22 MB RSS per walredo process).");
+        Section s = new Section(
+                "Real redo binary: PostgreSQL 15",
+                "PostgreSQL " + corpus.serverVersionNum()
+                        + " with our walredo mode (`" + realBinary + "`), through the library, beside the fake. "
+                        + "Real records: " + corpus.pages().size() + " pages a throwaway PostgreSQL 15 cluster wrote "
+                        + "(postgres/corpus.py), " + recordCount()
+                        + " records; each answer is compared with the server's page "
+                        + "outside what PostgreSQL does not WAL-log. Spawn: " + params.spawnSamples()
+                        + " samples per binary "
+                        + "of `ping` on a new tenant (spawn + first round trip). Cold start: " + params.coldSamples()
+                        + " samples, idle timeout " + COLD_IDLE.toMillis() + " ms. Throughput: "
+                        + params.throughputTime().toSeconds() + " s per row. Memory: " + params.idleSidecars()
+                        + " idle sidecars per binary, from "
+                        + "/proc/PID/smaps_rollup (Neon reported about 22 MB RSS per walredo process).");
 
         Table spawn = new Table("binary", "samples", "p50", "p90", "p99", "max");
         for (Path binary : List.of(realBinary, fake)) {
             progress.step("real binary: spawn to first ping, " + name(binary));
             Stats st = Stats.of(spawnToFirstPing(binary));
-            spawn.row(name(binary), st.n(), Stats.time(st.p50()), Stats.time(st.p90()), Stats.time(st.p99()),
+            spawn.row(
+                    name(binary),
+                    st.n(),
+                    Stats.time(st.p50()),
+                    Stats.time(st.p90()),
+                    Stats.time(st.p99()),
                     Stats.time(st.max()));
         }
         s.table("Spawn to first ping", spawn);
@@ -81,11 +91,21 @@ record RealBinaryScenario(Params params, Path realBinary, Path fake, RealPagesCo
         long[][] cold = coldStart();
         Stats cs = Stats.of(cold[0]);
         Stats ws = Stats.of(cold[1]);
-        Table coldTable = new Table("request (real page, " + cold[2][0] + " records)", "samples", "p50", "p90", "p99",
-                "max");
-        coldTable.row("cold (first after quiesce)", cs.n(), Stats.time(cs.p50()), Stats.time(cs.p90()),
-                Stats.time(cs.p99()), Stats.time(cs.max()));
-        coldTable.row("warm (right after)", ws.n(), Stats.time(ws.p50()), Stats.time(ws.p90()), Stats.time(ws.p99()),
+        Table coldTable =
+                new Table("request (real page, " + cold[2][0] + " records)", "samples", "p50", "p90", "p99", "max");
+        coldTable.row(
+                "cold (first after quiesce)",
+                cs.n(),
+                Stats.time(cs.p50()),
+                Stats.time(cs.p90()),
+                Stats.time(cs.p99()),
+                Stats.time(cs.max()));
+        coldTable.row(
+                "warm (right after)",
+                ws.n(),
+                Stats.time(ws.p50()),
+                Stats.time(ws.p90()),
+                Stats.time(ws.p99()),
                 Stats.time(ws.max()));
         s.table("Cold start after quiesce", coldTable);
 
@@ -93,9 +113,12 @@ record RealBinaryScenario(Params params, Path realBinary, Path fake, RealPagesCo
         for (int callers : new int[] {1, 2}) {
             progress.step("real binary: throughput of real records, " + callers + " caller(s)");
             Throughput t = throughput(callers);
-            tp.row(callers, String.format(Locale.ROOT, "%.0f", t.requestsPerSecond()),
+            tp.row(
+                    callers,
+                    String.format(Locale.ROOT, "%.0f", t.requestsPerSecond()),
                     String.format(Locale.ROOT, "%.0f", t.recordsPerSecond()),
-                    String.format(Locale.ROOT, "%.1f", t.recordBytesPerSecond() / 1e6), Stats.time(t.latency().p50()),
+                    String.format(Locale.ROOT, "%.1f", t.recordBytesPerSecond() / 1e6),
+                    Stats.time(t.latency().p50()),
                     Stats.time(t.latency().p99()));
         }
         s.table("Redo throughput of real records (every page checked)", tp);
@@ -142,7 +165,8 @@ record RealBinaryScenario(Params params, Path realBinary, Path fake, RealPagesCo
         long[] cold = new long[params.coldSamples()];
         long[] warm = new long[params.coldSamples()];
         TenantShardId t = TenantShardId.of(0xc01d, 15);
-        try (WalRedoManager m = WalRedoManager.create(config(realBinary).idleTimeout(COLD_IDLE).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(realBinary).idleTimeout(COLD_IDLE).build())) {
             for (int i = 0; i < cold.length; i++) {
                 awaitQuiesced(m);
                 long t0 = System.nanoTime();
@@ -180,13 +204,13 @@ record RealBinaryScenario(Params params, Path realBinary, Path fake, RealPagesCo
         }
     }
 
-    private record Throughput(double requestsPerSecond, double recordsPerSecond, double recordBytesPerSecond,
-            Stats latency) {
-    }
+    private record Throughput(
+            double requestsPerSecond, double recordsPerSecond, double recordBytesPerSecond, Stats latency) {}
 
     private Throughput throughput(int callers) throws Exception {
         List<RealPagesCorpus.Page> pages = corpus.pages();
-        List<RedoRequest> requests = pages.stream().map(p -> p.request(corpus.pgVersion())).toList();
+        List<RedoRequest> requests =
+                pages.stream().map(p -> p.request(corpus.pgVersion())).toList();
         LongAdder done = new LongAdder();
         LongAdder records = new LongAdder();
         LongAdder bytes = new LongAdder();
@@ -258,8 +282,12 @@ record RealBinaryScenario(Params params, Path realBinary, Path fake, RealPagesCo
             if (binary.equals(realBinary)) {
                 for (int i = 0; i < n; i++) {
                     for (RealPagesCorpus.Page p : corpus.pages()) {
-                        check(p, m.redo(TenantShardId.of(0x3e3, i), p.request(corpus.pgVersion()),
-                                AttemptType.READ_PAGE));
+                        check(
+                                p,
+                                m.redo(
+                                        TenantShardId.of(0x3e3, i),
+                                        p.request(corpus.pgVersion()),
+                                        AttemptType.READ_PAGE));
                     }
                 }
                 row(mem, binary, m, "idle after " + corpus.pages().size() + " real pages each");

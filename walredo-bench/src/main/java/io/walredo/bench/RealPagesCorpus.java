@@ -35,6 +35,7 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
 
     /** Offset of {@code pd_prune_xid} in a page header ({@code storage/bufpage.h}). */
     private static final int PD_PRUNE_XID = 20;
+
     private static final int PD_FLAGS = 10;
     private static final int PD_LOWER = 12;
     private static final int PD_UPPER = 14;
@@ -46,6 +47,7 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
     private static final int HEAP_HINT_BITS = 0x0100 | 0x0200 | 0x0400 | 0x0800;
     /** {@code HEAP_XMIN_FROZEN}: both xmin bits set mean frozen, which is WAL-logged, not a hint. */
     private static final int HEAP_XMIN_FROZEN = 0x0100 | 0x0200;
+
     private static final int HEAP_XMAX_HINT_BITS = 0x0400 | 0x0800;
     private static final int T_CID = 8;
     private static final int T_INFOMASK = 20;
@@ -53,10 +55,12 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
     private static final int LP_NORMAL = 1;
     /** In a btree page's special space ({@code BTPageOpaqueData}): flags at +12, cycle id at +14. */
     private static final int BTPO_FLAGS = 12;
+
     private static final int BTPO_CYCLEID = 14;
     private static final int BTP_LEAF = 0x0001;
     /** {@code BTP_SPLIT_END | BTP_HAS_GARBAGE}: set without WAL (garbage) or not set by redo (split end). */
     private static final int BTP_UNLOGGED_FLAGS = 0x0020 | 0x0040;
+
     private static final int LP_DEAD = 3;
 
     /**
@@ -124,7 +128,8 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
                 if (flags == LP_NORMAL && len >= MIN_HEAP_TUPLE && off + len <= special) {
                     System.arraycopy(original, off, out, off, len);
                     int infomask = Short.toUnsignedInt(o.getShort(off + T_INFOMASK));
-                    int hints = (infomask & HEAP_XMIN_FROZEN) == HEAP_XMIN_FROZEN ? HEAP_XMAX_HINT_BITS : HEAP_HINT_BITS;
+                    int hints =
+                            (infomask & HEAP_XMIN_FROZEN) == HEAP_XMIN_FROZEN ? HEAP_XMAX_HINT_BITS : HEAP_HINT_BITS;
                     o.putShort(off + T_INFOMASK, (short) (infomask & ~hints));
                     o.putInt(off + T_CID, 0);
                 }
@@ -161,12 +166,18 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
      * @param imageOfPage for each record, whether it carries a full-page image of this page
      * @param serverPage the page the server wrote to its data file after the final checkpoint
      */
-    public record Page(String relation, Kind kind, BufferTag tag, List<WalRecord> records, List<Boolean> imageOfPage,
+    public record Page(
+            String relation,
+            Kind kind,
+            BufferTag tag,
+            List<WalRecord> records,
+            List<Boolean> imageOfPage,
             byte[] serverPage) {
 
         /** The request that rebuilds the page from nothing: no base image, every record, up to the last one. */
         public RedoRequest request(int pgVersion) {
-            return RedoRequest.builder(pgVersion, tag, records.get(records.size() - 1).endLsn())
+            return RedoRequest.builder(
+                            pgVersion, tag, records.get(records.size() - 1).endLsn())
                     .addRecords(records)
                     .build();
         }
@@ -238,8 +249,13 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
                 }
                 byte[] page = new byte[RedoRequest.PAGE_BYTES];
                 in.readFully(page);
-                pages.add(new Page(new String(name, StandardCharsets.UTF_8), kind,
-                        BufferTag.of(spc, db, rel, fork, blk), List.copyOf(records), List.copyOf(images), page));
+                pages.add(new Page(
+                        new String(name, StandardCharsets.UTF_8),
+                        kind,
+                        BufferTag.of(spc, db, rel, fork, blk),
+                        List.copyOf(records),
+                        List.copyOf(images),
+                        page));
             }
             if (in.read() != -1) {
                 throw new IOException(file + " has bytes after its " + count + " pages; recapture it with"
@@ -247,8 +263,10 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
             }
             return new RealPagesCorpus(pgVersion, versionNum, List.copyOf(pages));
         } catch (EOFException e) {
-            throw new IOException(file + " ends early (a capture that was cut short?); recapture it with"
-                    + " postgres/capture-corpus", e);
+            throw new IOException(
+                    file + " ends early (a capture that was cut short?); recapture it with"
+                            + " postgres/capture-corpus",
+                    e);
         }
     }
 
@@ -261,11 +279,13 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
         int info = Byte.toUnsignedInt(data[16]);
         int rmid = Byte.toUnsignedInt(data[17]);
         return switch (rmid) {
-            case 0 -> "XLOG/" + switch (info & 0xF0) {
-                case 0xB0 -> "FPI";
-                case 0xA0 -> "FPI_FOR_HINT";
-                default -> String.format("0x%02X", info & 0xF0);
-            };
+            case 0 ->
+                "XLOG/"
+                        + switch (info & 0xF0) {
+                            case 0xB0 -> "FPI";
+                            case 0xA0 -> "FPI_FOR_HINT";
+                            default -> String.format("0x%02X", info & 0xF0);
+                        };
             case 9 -> "Heap2/" + HEAP2_OPS[(info & 0x70) >> 4] + ((info & 0x80) != 0 ? "+INIT" : "");
             case 10 -> "Heap/" + HEAP_OPS[(info & 0x70) >> 4] + ((info & 0x80) != 0 ? "+INIT" : "");
             case 11 -> "Btree/" + BTREE_OPS[(info & 0xF0) >> 4];
@@ -274,12 +294,30 @@ public record RealPagesCorpus(int pgVersion, int serverVersionNum, List<Page> pa
     }
 
     /** {@code access/heapam_xlog.h}, PostgreSQL 15: the operation is {@code info & XLOG_HEAP_OPMASK}. */
-    private static final String[] HEAP_OPS = {"INSERT", "DELETE", "UPDATE", "TRUNCATE", "HOT_UPDATE", "CONFIRM",
-        "LOCK", "INPLACE"};
-    private static final String[] HEAP2_OPS = {"REWRITE", "PRUNE", "VACUUM", "FREEZE_PAGE", "VISIBLE",
-        "MULTI_INSERT", "LOCK_UPDATED", "NEW_CID"};
+    private static final String[] HEAP_OPS = {
+        "INSERT", "DELETE", "UPDATE", "TRUNCATE", "HOT_UPDATE", "CONFIRM", "LOCK", "INPLACE"
+    };
+
+    private static final String[] HEAP2_OPS = {
+        "REWRITE", "PRUNE", "VACUUM", "FREEZE_PAGE", "VISIBLE", "MULTI_INSERT", "LOCK_UPDATED", "NEW_CID"
+    };
     /** {@code access/nbtxlog.h}, PostgreSQL 15. */
-    private static final String[] BTREE_OPS = {"INSERT_LEAF", "INSERT_UPPER", "INSERT_META", "SPLIT_L", "SPLIT_R",
-        "INSERT_POST", "DEDUP", "DELETE", "UNLINK_PAGE", "UNLINK_PAGE_META", "NEWROOT", "MARK_PAGE_HALFDEAD",
-        "VACUUM", "REUSE_PAGE", "META_CLEANUP", "0xF0"};
+    private static final String[] BTREE_OPS = {
+        "INSERT_LEAF",
+        "INSERT_UPPER",
+        "INSERT_META",
+        "SPLIT_L",
+        "SPLIT_R",
+        "INSERT_POST",
+        "DEDUP",
+        "DELETE",
+        "UNLINK_PAGE",
+        "UNLINK_PAGE_META",
+        "NEWROOT",
+        "MARK_PAGE_HALFDEAD",
+        "VACUUM",
+        "REUSE_PAGE",
+        "META_CLEANUP",
+        "0xF0"
+    };
 }

@@ -28,6 +28,7 @@ record RealPagesWorkload(RealPagesCorpus corpus, String source) {
     static final int MEDIUM_RECORDS = 100;
     /** The script that captures (or finds in its cache) a corpus; run from the project root, as scripts/demo does. */
     static final Path CAPTURE = Path.of("postgres", "capture-corpus");
+
     private static final Pattern VERSION = Pattern.compile("\\(PostgreSQL\\) (\\d+)");
     private static final long CAPTURE_TIMEOUT_SECONDS = 300;
 
@@ -41,17 +42,21 @@ record RealPagesWorkload(RealPagesCorpus corpus, String source) {
     static Optional<RealPagesWorkload> forBinary(Path binary, Optional<Path> realPages, PrintStream out)
             throws IOException, InterruptedException {
         if (realPages.isPresent()) {
-            return Optional.of(new RealPagesWorkload(RealPagesCorpus.read(realPages.get()), realPages.get().toString()));
+            return Optional.of(new RealPagesWorkload(
+                    RealPagesCorpus.read(realPages.get()), realPages.get().toString()));
         }
         if (!Demo.mentionsWalRedo(binary) || majorVersion(binary).orElse(0) != 15) {
             return Optional.empty();
         }
         if (!Files.isExecutable(CAPTURE)) {
-            throw new IOException("no " + CAPTURE.toAbsolutePath() + " to capture real pages for " + binary
-                    + "; run the demo through ./scripts/demo, or pass --real-pages FILE (postgres/capture-corpus prints one)");
+            throw new IOException(
+                    "no " + CAPTURE.toAbsolutePath() + " to capture real pages for " + binary
+                            + "; run the demo through ./scripts/demo, or pass --real-pages FILE (postgres/capture-corpus prints one)");
         }
         out.println("  real pages: postgres/capture-corpus (a throwaway PostgreSQL 15 cluster, ~5 s, or its cache)");
-        Process p = new ProcessBuilder(CAPTURE.toString()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        Process p = new ProcessBuilder(CAPTURE.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
         p.getOutputStream().close();
         String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         if (!p.waitFor(CAPTURE_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
@@ -70,7 +75,9 @@ record RealPagesWorkload(RealPagesCorpus corpus, String source) {
     /** The major version {@code binary --version} reports, empty if it cannot be run or says something else. */
     static OptionalInt majorVersion(Path binary) throws InterruptedException {
         try {
-            Process p = new ProcessBuilder(binary.toString(), "--version").redirectErrorStream(true).start();
+            Process p = new ProcessBuilder(binary.toString(), "--version")
+                    .redirectErrorStream(true)
+                    .start();
             p.getOutputStream().close();
             String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             if (!p.waitFor(10, TimeUnit.SECONDS)) {
@@ -93,7 +100,9 @@ record RealPagesWorkload(RealPagesCorpus corpus, String source) {
     List<RequestMix.Work> work() {
         List<RequestMix.Work> out = new ArrayList<>();
         for (RealPagesCorpus.Page page : corpus.pages()) {
-            out.add(new RequestMix.Work(page.request(corpus.pgVersion()), page.serverPage(),
+            out.add(new RequestMix.Work(
+                    page.request(corpus.pgVersion()),
+                    page.serverPage(),
                     page.records().size() >= MEDIUM_RECORDS ? RequestMix.Kind.MEDIUM : RequestMix.Kind.SHORT,
                     page::matches));
         }
@@ -109,8 +118,9 @@ record RealPagesWorkload(RealPagesCorpus corpus, String source) {
             records += page.records().size();
         }
         return corpus.pages().size() + " real pages of a PostgreSQL " + corpus.pgVersion() + " server ("
-                + source + "), " + records + " records; short < " + MEDIUM_RECORDS + " records (" + (corpus.pages().size()
-                - medium) + " pages), medium >= " + MEDIUM_RECORDS + " (" + medium + "); each page checked against"
+                + source + "), " + records + " records; short < " + MEDIUM_RECORDS + " records ("
+                + (corpus.pages().size() - medium) + " pages), medium >= " + MEDIUM_RECORDS + " (" + medium
+                + "); each page checked against"
                 + " the server's, outside what PostgreSQL does not WAL-log";
     }
 }

@@ -34,8 +34,7 @@ public final class RequestMix {
     /** Records of a medium request: the shape of Neon's "medium" benchmark request. */
     static final int MEDIUM_RECORDS = 227;
 
-    private RequestMix() {
-    }
+    private RequestMix() {}
 
     /** Short or medium: what the demo counts separately. */
     public enum Kind {
@@ -141,7 +140,8 @@ public final class RequestMix {
             }
         }
         RedoRequest neon = work.get(0).request();
-        String s = "short = Neon's benchmark request (" + neon.encodedSize() + " B, " + neon.recordCount() + " records)";
+        String s =
+                "short = Neon's benchmark request (" + neon.encodedSize() + " B, " + neon.recordCount() + " records)";
         if (mediumCount == 0) {
             return s + " only";
         }

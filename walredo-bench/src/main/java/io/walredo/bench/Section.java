@@ -23,8 +23,7 @@ final class Section {
      * @param margin for a numeric goal, the measured value relative to its limit, oriented so that at most 1 is met
      *     (value / limit for "at most", limit / value for "at least"); NaN for a goal that is not one number
      */
-    record Target(String goal, String measured, boolean met, double margin) {
-    }
+    record Target(String goal, String measured, boolean met, double margin) {}
 
     Section(String title, String method) {
         this.title = title;
@@ -67,7 +66,10 @@ final class Section {
             sb.append(tables.get(i).console()).append('\n');
         }
         for (Target t : targets) {
-            sb.append(t.met() ? "  [met]    " : "  [MISSED] ").append(t.goal()).append(": ").append(t.measured())
+            sb.append(t.met() ? "  [met]    " : "  [MISSED] ")
+                    .append(t.goal())
+                    .append(": ")
+                    .append(t.measured())
                     .append('\n');
         }
         notes.forEach(n -> sb.append("  note: ").append(n).append('\n'));
@@ -75,7 +77,11 @@ final class Section {
     }
 
     String markdown() {
-        StringBuilder sb = new StringBuilder("## ").append(title).append("\n\n").append(method).append("\n\n");
+        StringBuilder sb = new StringBuilder("## ")
+                .append(title)
+                .append("\n\n")
+                .append(method)
+                .append("\n\n");
         for (int i = 0; i < tables.size(); i++) {
             if (!tableCaptions.get(i).isEmpty()) {
                 sb.append(tableCaptions.get(i)).append("\n\n");

@@ -8,10 +8,7 @@ import io.walredo.TenantOverloadedException;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoManager;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -42,21 +39,29 @@ final class SharedCallersScenario {
     static final int QUEUE_BOUND = 4;
     /** Target: the healthy tenants' throughput with one slow tenant, as a share of the same with all fast. */
     static final double KEPT_TARGET = 0.90;
+
     private static final long SAMPLE_MILLIS = 100;
     private static final long WARM_UP_MILLIS = 2000;
     private static final int ERROR_EXAMPLES = 5;
     /** How long a refused caller pauses before its next pick. */
     private static final long REFUSAL_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+
     private static final String SLOW_ENV = IsolationScenario.SLOW_ENV;
 
     /** A configuration under test: its label in the table, a short one for the chart's legend, its queue bound. */
-    private record Config(String label, String legend, int maxQueuedPerTenant) {
-    }
+    private record Config(String label, String legend, int maxQueuedPerTenant) {}
 
     /** One phase's figures; rates, samples, refusals and timeouts cover the measured window only. */
-    private record PhaseResult(double healthyPerSecond, double slowPerSecond, double heldMean, int heldMax,
-            long queueBoundRefusals, long expectedWaitRefusals, long timeouts, long otherErrors, long wrongPages) {
-    }
+    private record PhaseResult(
+            double healthyPerSecond,
+            double slowPerSecond,
+            double heldMean,
+            int heldMax,
+            long queueBoundRefusals,
+            long expectedWaitRefusals,
+            long timeouts,
+            long otherErrors,
+            long wrongPages) {}
 
     private final BenchSuite.Mode mode;
     private final Path fake;
@@ -80,7 +85,8 @@ final class SharedCallersScenario {
         List<Config> configs = List.of(
                 new Config("default", "default", WalRedoConfig.DEFAULT_MAX_QUEUED_PER_TENANT),
                 new Config("maxQueuedPerTenant " + QUEUE_BOUND, "bound " + QUEUE_BOUND, QUEUE_BOUND));
-        Section s = new Section("Shared callers: one slow tenant among 20 sharing 200 callers",
+        Section s = new Section(
+                "Shared callers: one slow tenant among 20 sharing 200 callers",
                 "The slow-server puzzler: a server answers all its tenants from one fixed pool of callers, and a "
                         + "slow backend holds every caller that lands on it for as long as it takes to answer, so "
                         + "the pool drains into the slow tenant and the healthy tenants starve although their own "
@@ -92,7 +98,8 @@ final class SharedCallersScenario {
                         + "picks again at once, a refused one after a 1 ms pause (a refusal does not park; "
                         + "callers retrying at once, even with `Thread.yield()`, kept every admitted call off the "
                         + "carriers when " + CALLERS + " callers met " + TENANTS + " × " + QUEUE_BOUND + " slots, "
-                        + "and a server would answer \"busy\" and be asked again later anyway). Each phase builds a new manager, starts all " + TENANTS
+                        + "and a server would answer \"busy\" and be asked again later anyway). Each phase builds a new manager, starts all "
+                        + TENANTS
                         + " sidecars with a ping, warms up " + WARM_UP_MILLIS / 1000 + " s and measures "
                         + mode.isolationSeconds() + " s; phases run in ABBA order over " + mode.isolationRounds()
                         + " round(s), separately for each configuration: the default `WalRedoConfig` and one with "
@@ -106,9 +113,16 @@ final class SharedCallersScenario {
                         + "tenant 0 takes 1/" + TENANTS + " of the calls, which do not count as healthy; when the "
                         + "slow tenant refuses at once those callers serve the healthy tenants instead, so a "
                         + "share somewhat above 100 % is what working admission looks like.");
-        Table t = new Table("config", "phase", "healthy tenants' redos/s", "slow tenant's redos/s",
-                "callers held by the slow tenant (mean / max)", "refusals (queue bound / expected wait)", "timeouts",
-                "other errors", "wrong pages");
+        Table t = new Table(
+                "config",
+                "phase",
+                "healthy tenants' redos/s",
+                "slow tenant's redos/s",
+                "callers held by the slow tenant (mean / max)",
+                "refusals (queue bound / expected wait)",
+                "timeouts",
+                "other errors",
+                "wrong pages");
         ConcurrentLinkedQueue<String> errorExamples = new ConcurrentLinkedQueue<>();
         List<Chart.Series> series = new ArrayList<>();
         List<String> noise = new ArrayList<>();
@@ -124,13 +138,17 @@ final class SharedCallersScenario {
                 boolean[] order = round % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false};
                 for (boolean slow : order) {
                     String label = (slow ? "one slow" : "all fast") + " #" + (round + 1);
-                    PhaseResult r = phase(progress, config, label, wrapper, tenants, slow, request, expected,
-                            errorExamples);
-                    t.row(config.label(), label, String.format("%,.0f", r.healthyPerSecond()),
+                    PhaseResult r =
+                            phase(progress, config, label, wrapper, tenants, slow, request, expected, errorExamples);
+                    t.row(
+                            config.label(),
+                            label,
+                            String.format("%,.0f", r.healthyPerSecond()),
                             String.format("%,.1f", r.slowPerSecond()),
                             String.format("%.1f / %d", r.heldMean(), r.heldMax()),
                             String.format("%,d / %,d", r.queueBoundRefusals(), r.expectedWaitRefusals()),
-                            String.format("%,d", r.timeouts()), String.format("%,d", r.otherErrors()),
+                            String.format("%,d", r.timeouts()),
+                            String.format("%,d", r.otherErrors()),
                             String.format("%,d", r.wrongPages()));
                     wrongPages += r.wrongPages();
                     (slow ? slowRates : fastRates).add(r.healthyPerSecond());
@@ -140,23 +158,34 @@ final class SharedCallersScenario {
             double fastSum = fastRates.stream().mapToDouble(Double::doubleValue).sum();
             double slowSum = slowRates.stream().mapToDouble(Double::doubleValue).sum();
             double kept = fastSum > 0 ? slowSum / fastSum : 0;
-            s.target("shared callers (" + config.label() + "): healthy tenants keep at least "
-                    + Math.round(KEPT_TARGET * 100) + " % of their all-fast throughput with one slow tenant",
-                    String.format("%.1f %% (%,.0f → %,.0f redos/s)", kept * 100, fastSum / fastRates.size(),
-                            slowSum / slowRates.size()),
-                    kept, KEPT_TARGET, false);
+            s.target(
+                    "shared callers (" + config.label() + "): healthy tenants keep at least "
+                            + Math.round(KEPT_TARGET * 100) + " % of their all-fast throughput with one slow tenant",
+                    String.format(
+                            "%.1f %% (%,.0f → %,.0f redos/s)",
+                            kept * 100, fastSum / fastRates.size(), slowSum / slowRates.size()),
+                    kept,
+                    KEPT_TARGET,
+                    false);
             series.add(new Chart.Series(config.legend() + ", all fast", fastPoints, false, g));
             series.add(new Chart.Series(config.legend() + ", one slow", slowPoints, true, g));
             if (fastRates.size() > 1) {
-                noise.add(String.format("%s (all fast) and %s (one slow) with %s", spread(fastRates),
-                        spread(slowRates), config.label()));
+                noise.add(String.format(
+                        "%s (all fast) and %s (one slow) with %s",
+                        spread(fastRates), spread(slowRates), config.label()));
             }
         }
         s.table("", t);
         s.target("shared callers: no wrong page", String.format("%,d wrong pages", wrongPages), wrongPages == 0);
-        s.charts.add(BenchSuite.chart("shared-callers.png",
-                new Chart("healthy tenants' redos/s, 20 tenants sharing 200 callers", "round",
-                        "healthy tenants' redos/s", false, false, series)));
+        s.charts.add(BenchSuite.chart(
+                "shared-callers.png",
+                new Chart(
+                        "healthy tenants' redos/s, 20 tenants sharing 200 callers",
+                        "round",
+                        "healthy tenants' redos/s",
+                        false,
+                        false,
+                        series)));
         if (!noise.isEmpty()) {
             s.note("Noise: phases of the same kind and configuration differed by up to " + String.join("; ", noise)
                     + " in this run, so a difference between the kinds smaller than that is within the machine's "
@@ -168,9 +197,17 @@ final class SharedCallersScenario {
         return s;
     }
 
-    private PhaseResult phase(BenchSuite.Progress progress, Config config, String label, Path wrapper,
-            TenantShardId[] tenants, boolean slow, RedoRequest request, byte[] expected,
-            ConcurrentLinkedQueue<String> errorExamples) throws Exception {
+    private PhaseResult phase(
+            BenchSuite.Progress progress,
+            Config config,
+            String label,
+            Path wrapper,
+            TenantShardId[] tenants,
+            boolean slow,
+            RedoRequest request,
+            byte[] expected,
+            ConcurrentLinkedQueue<String> errorExamples)
+            throws Exception {
         String name = "shared " + config.label() + " " + label;
         LongAdder healthyDone = new LongAdder();
         LongAdder slowDone = new LongAdder();
@@ -212,8 +249,8 @@ final class SharedCallersScenario {
                             }
                         } catch (TenantOverloadedException e) {
                             if (measuring.get()) {
-                                (e.reason() == TenantOverloadedException.Reason.QUEUE_BOUND ? queueBound
-                                        : expectedWait).increment();
+                                (e.reason() == TenantOverloadedException.Reason.QUEUE_BOUND ? queueBound : expectedWait)
+                                        .increment();
                             }
                             refused = true;
                         } catch (RedoTimeoutException e) {
@@ -260,15 +297,22 @@ final class SharedCallersScenario {
                 samples++;
                 if (System.nanoTime() >= nextProgress) {
                     nextProgress += TimeUnit.SECONDS.toNanos(1);
-                    progress.step(String.format("%s: %,d healthy redos, %d callers held by tenant 0", name,
-                            healthyDone.sum(), h));
+                    progress.step(String.format(
+                            "%s: %,d healthy redos, %d callers held by tenant 0", name, healthyDone.sum(), h));
                 }
             }
             measuring.set(false);
             double seconds = (System.nanoTime() - t0) / 1e9;
-            return new PhaseResult(healthyDone.sum() / seconds, slowDone.sum() / seconds,
-                    samples == 0 ? 0 : (double) heldSum / samples, heldMax, queueBound.sum(), expectedWait.sum(),
-                    timeouts.sum(), otherErrors.sum(), wrongPages.sum());
+            return new PhaseResult(
+                    healthyDone.sum() / seconds,
+                    slowDone.sum() / seconds,
+                    samples == 0 ? 0 : (double) heldSum / samples,
+                    heldMax,
+                    queueBound.sum(),
+                    expectedWait.sum(),
+                    timeouts.sum(),
+                    otherErrors.sum(),
+                    wrongPages.sum());
         } finally {
             stop.set(true);
             manager.close();
@@ -280,7 +324,8 @@ final class SharedCallersScenario {
 
     /** (max - min) / min of a series, in per cent; "n/a" when a phase measured nothing. */
     private static String spread(List<Double> rates) {
-        return rates.stream().anyMatch(r -> r <= 0) ? "n/a (a phase measured 0)"
+        return rates.stream().anyMatch(r -> r <= 0)
+                ? "n/a (a phase measured 0)"
                 : String.format("%.1f %%", IsolationScenario.spread(rates));
     }
 }

@@ -158,7 +158,8 @@ final class SpawnScenario {
 
     private Section report(List<Contender> contenders, long[][][] samples, long[][] cSamples, long[][] exit)
             throws IOException {
-        Section s = new Section("Spawn latency vs the host's open fds",
+        Section s = new Section(
+                "Spawn latency vs the host's open fds",
                 "Spawn → first ping answered (spawn the fake, write a Ping, read its 8,192-byte answer), with 0, "
                         + "1,000, 10,000 and 19,000 extra fds open in the JVM (fd limit: " + Probes.fdLimit() + "). "
                         + "The three Java contenders alternate per iteration (the order rotates) so they see the "
@@ -181,8 +182,13 @@ final class SpawnScenario {
             for (int c = 0; c <= contenders.size(); c++) {
                 Stats st = c < contenders.size() ? Stats.of(samples[level][c]) : Stats.of(cSamples[level]);
                 String name = c < contenders.size() ? contenders.get(c).name() : "C posix_spawn";
-                t.row(String.format("%,d", EXTRA_FDS[level]), name, Stats.time(st.p50()), Stats.time(st.p90()),
-                        Stats.time(st.max()), c == 0 ? "" : Stats.ratio((double) st.p50() / lib.p50()));
+                t.row(
+                        String.format("%,d", EXTRA_FDS[level]),
+                        name,
+                        Stats.time(st.p50()),
+                        Stats.time(st.p90()),
+                        Stats.time(st.max()),
+                        c == 0 ? "" : Stats.ratio((double) st.p50() / lib.p50()));
                 points.get(c).add(new double[] {EXTRA_FDS[level], st.p50() / 1e6, st.p50() / 1e6, st.p90() / 1e6});
             }
         }
@@ -191,23 +197,36 @@ final class SpawnScenario {
             String name = c < contenders.size() ? contenders.get(c).name() : "C posix_spawn";
             series.add(new Chart.Series(name, points.get(c), c == contenders.size(), c));
         }
-        s.charts.add(BenchSuite.chart("spawn-latency-vs-fds.png",
-                new Chart("spawn → first ping vs extra open fds (points: median; bars up to p90)",
+        s.charts.add(BenchSuite.chart(
+                "spawn-latency-vs-fds.png",
+                new Chart(
+                        "spawn → first ping vs extra open fds (points: median; bars up to p90)",
                         "extra open fds in the host",
-                        "ms", false, false, series)));
+                        "ms",
+                        false,
+                        false,
+                        series)));
 
         int top = EXTRA_FDS.length - 1;
         Stats lib = Stats.of(samples[top][0]);
         Stats c19 = Stats.of(cSamples[top]);
         double vsC = (double) lib.p50() / c19.p50();
-        s.target("spawn with 19,000 extra fds: at most 1.3x the C posix_spawn figure",
-                Stats.time(lib.p50()) + " vs " + Stats.time(c19.p50()) + ": " + Stats.ratio(vsC), vsC, 1.3, true);
+        s.target(
+                "spawn with 19,000 extra fds: at most 1.3x the C posix_spawn figure",
+                Stats.time(lib.p50()) + " vs " + Stats.time(c19.p50()) + ": " + Stats.ratio(vsC),
+                vsC,
+                1.3,
+                true);
         for (int c = 1; c < contenders.size(); c++) {
             Stats other = Stats.of(samples[top][c]);
             double speedup = (double) other.p50() / lib.p50();
-            s.target("spawn with 19,000 extra fds: at least 10x faster than " + contenders.get(c).name(),
+            s.target(
+                    "spawn with 19,000 extra fds: at least 10x faster than "
+                            + contenders.get(c).name(),
                     Stats.time(other.p50()) + " vs " + Stats.time(lib.p50()) + ": " + Stats.ratio(speedup),
-                    speedup, 10, false);
+                    speedup,
+                    10,
+                    false);
         }
 
         Table e = new Table("contender", "median", "p90", "max");
@@ -215,9 +234,11 @@ final class SpawnScenario {
             Stats st = Stats.of(exit[c]);
             e.row(contenders.get(c).name(), Stats.time(st.p50()), Stats.time(st.p90()), Stats.time(st.max()));
         }
-        s.table("Exit noticed: SIGKILL sent by pid from outside (`kill(2)` through `ProcessHandle.destroyForcibly`) "
-                + "→ the contender reports the exit (our `onExit()` future, `Process.onExit()`, NuProcess's "
-                + "`onExit` callback); " + exit[0].length + " samples each, 0 extra fds.", e);
+        s.table(
+                "Exit noticed: SIGKILL sent by pid from outside (`kill(2)` through `ProcessHandle.destroyForcibly`) "
+                        + "→ the contender reports the exit (our `onExit()` future, `Process.onExit()`, NuProcess's "
+                        + "`onExit` callback); " + exit[0].length + " samples each, 0 extra fds.",
+                e);
         Stats libExit = Stats.of(exit[0]);
         s.target("exit noticed: median under 5 ms", Stats.time(libExit.p50()), libExit.p50(), 5_000_000, true);
         return s;
@@ -230,7 +251,8 @@ final class SpawnScenario {
     }
 
     private static void killFromOutside(long pid) {
-        ProcessHandle.of(pid).orElseThrow(() -> new IllegalStateException("pid " + pid + " is gone before the kill"))
+        ProcessHandle.of(pid)
+                .orElseThrow(() -> new IllegalStateException("pid " + pid + " is gone before the kill"))
                 .destroyForcibly();
     }
 
@@ -388,8 +410,8 @@ final class SpawnScenario {
             @Override
             public void onExit(int exitCode) {
                 exited.complete(System.nanoTime());
-                answered.completeExceptionally(new IllegalStateException("exited with " + exitCode + " after "
-                        + got + " bytes"));
+                answered.completeExceptionally(
+                        new IllegalStateException("exited with " + exitCode + " after " + got + " bytes"));
             }
         }
 

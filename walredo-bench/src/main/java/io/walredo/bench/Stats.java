@@ -39,8 +39,13 @@ record Stats(int n, long p50, long p90, long p99, long max, double mean) {
         if (h.getTotalCount() == 0) {
             throw new IllegalArgumentException("no samples");
         }
-        return new Stats(Math.toIntExact(h.getTotalCount()), h.getValueAtPercentile(50), h.getValueAtPercentile(90),
-                h.getValueAtPercentile(99), h.getMaxValue(), h.getMean());
+        return new Stats(
+                Math.toIntExact(h.getTotalCount()),
+                h.getValueAtPercentile(50),
+                h.getValueAtPercentile(90),
+                h.getValueAtPercentile(99),
+                h.getMaxValue(),
+                h.getMean());
     }
 
     /** Formats nanoseconds with a unit that keeps three significant digits. */
@@ -52,8 +57,8 @@ record Stats(int n, long p50, long p90, long p99, long max, double mean) {
             return String.format(nanos < 10_000 ? "%.2f µs" : nanos < 100_000 ? "%.1f µs" : "%.0f µs", nanos / 1e3);
         }
         if (nanos < 1_000_000_000) {
-            return String.format(nanos < 10_000_000 ? "%.2f ms" : nanos < 100_000_000 ? "%.1f ms" : "%.0f ms",
-                    nanos / 1e6);
+            return String.format(
+                    nanos < 10_000_000 ? "%.2f ms" : nanos < 100_000_000 ? "%.1f ms" : "%.0f ms", nanos / 1e6);
         }
         return String.format("%.2f s", nanos / 1e9);
     }

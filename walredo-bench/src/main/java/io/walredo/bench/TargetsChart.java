@@ -27,14 +27,13 @@ import org.jfree.data.category.DefaultCategoryDataset;
 final class TargetsChart {
     /** Bars are clamped into this range (a measured 0 would be at minus infinity on the log axis). */
     private static final double MIN = 0.01;
+
     private static final double MAX = 100;
 
-    private TargetsChart() {
-    }
+    private TargetsChart() {}
 
     /** One bar: the benchmark, the goal and the margin ({@link Section.Target#margin()}). */
-    record Bar(String benchmark, String goal, double margin) {
-    }
+    record Bar(String benchmark, String goal, double margin) {}
 
     static void write(Path file, List<Bar> bars) throws IOException {
         System.setProperty("java.awt.headless", "true");
@@ -51,8 +50,8 @@ final class TargetsChart {
         renderer.setBarPainter(new StandardBarPainter());
         renderer.setShadowVisible(false);
         renderer.setMaximumBarWidth(0.08);
-        LogarithmicAxis axis = new LogarithmicAxis(
-                "measured / limit (at most 1 = met; for \"at least\" targets, limit / measured)");
+        LogarithmicAxis axis =
+                new LogarithmicAxis("measured / limit (at most 1 = met; for \"at least\" targets, limit / measured)");
         axis.setStrictValuesFlag(false);
         axis.setExpTickLabelsFlag(false);
         axis.setLog10TickLabelsFlag(false);
@@ -68,8 +67,11 @@ final class TargetsChart {
         ValueMarker line = new ValueMarker(1, Color.BLACK, new BasicStroke(2f));
         line.setLabel("limit");
         plot.addRangeMarker(line);
-        JFreeChart chart = new JFreeChart("Targets: each measured value against its limit",
-                new Font(Font.SANS_SERIF, Font.BOLD, 16), plot, false);
+        JFreeChart chart = new JFreeChart(
+                "Targets: each measured value against its limit",
+                new Font(Font.SANS_SERIF, Font.BOLD, 16),
+                plot,
+                false);
         chart.setBackgroundPaint(Color.WHITE);
         ChartUtils.saveChartAsPNG(file.toFile(), chart, 1100, 120 + 34 * Math.max(1, bars.size()));
     }

@@ -61,8 +61,7 @@ final class ThroughputScenario {
      * @param us µs per redo per caller
      * @param medianUs median round trip in µs at depth 1; NaN at any other depth (the client does not report it)
      */
-    record CRun(CClient client, double us, double medianUs) {
-    }
+    record CRun(CClient client, double us, double medianUs) {}
 
     /**
      * One row: work and callers, the library's µs per redo per caller (with JMH's error) and both C clients'.
@@ -105,8 +104,8 @@ final class ThroughputScenario {
      * @param rowFilter rows to run as "work/callers" (e.g. "short/1"); empty for all
      * @param alwaysProfile profile the row furthest from the C client even if every target is met
      */
-    ThroughputScenario(BenchSuite.Mode mode, Path fake, Path client, Path workDir, Set<String> rowFilter,
-            boolean alwaysProfile) {
+    ThroughputScenario(
+            BenchSuite.Mode mode, Path fake, Path client, Path workDir, Set<String> rowFilter, boolean alwaysProfile) {
         for (String row : rowFilter) {
             if (!allRows().contains(row)) {
                 throw new IllegalArgumentException("--rows: no row " + row + "; rows are WORK/CALLERS with WORK one of "
@@ -146,13 +145,14 @@ final class ThroughputScenario {
                     total--;
                     continue;
                 }
-                progress.step("redo throughput " + w.label() + "/" + callers + " (" + (rows.size() + 1) + "/" + total
-                        + ")");
+                progress.step(
+                        "redo throughput " + w.label() + "/" + callers + " (" + (rows.size() + 1) + "/" + total + ")");
                 int perCaller = RedoThroughputBenchmark.perCaller(callers);
                 RunResult r = new Runner(jmhOptions(w, callers, perCaller, List.of())
-                        .resultFormat(ResultFormatType.JSON)
-                        .result(jmhJson(w, callers).toString())
-                        .build()).runSingle();
+                                .resultFormat(ResultFormatType.JSON)
+                                .result(jmhJson(w, callers).toString())
+                                .build())
+                        .runSingle();
                 double libUs = r.getPrimaryResult().getScore() / perCaller;
                 double errUs = r.getPrimaryResult().getScoreError() / perCaller;
                 CRun threads = cClient(CClient.THREADS, wire.get(w), callers);
@@ -184,17 +184,25 @@ final class ThroughputScenario {
         progress.step("redo throughput: profiling " + worst.work().label() + "/" + worst.callers() + " with JFR");
         Path jfr = workDir.resolve("profile-" + worst.work().label() + "-" + worst.callers() + ".jfr");
         int perCaller = RedoThroughputBenchmark.perCaller(worst.callers());
-        new Runner(jmhOptions(worst.work(), worst.callers(), perCaller, List.of(
-                "-XX:StartFlightRecording:filename=" + jfr + ",settings=profile,dumponexit=true")).build())
+        new Runner(jmhOptions(
+                                worst.work(),
+                                worst.callers(),
+                                perCaller,
+                                List.of("-XX:StartFlightRecording:filename=" + jfr
+                                        + ",settings=profile,dumponexit=true"))
+                        .build())
                 .runSingle();
-        s.table("Where the time goes in the row furthest from the C client (" + worst.work().label() + ", "
-                + worst.callers() + " caller(s), " + Stats.ratio(worst.libUs() / worst.cUs()) + " the C limit, "
-                + "C " + worst.limit().client().label() + "): "
-                + "JFR execution samples of the same JMH run repeated under `settings=profile`, by top frame. \"on "
-                + "CPU\" samples are Java code running; \"in native\" samples are threads inside a native call "
-                + "(`read`, `write`; the reactor's idle `epoll_wait` is left out). JFR does not see the kernel: "
-                + "see docs/architecture.md (\"Where the time goes under deep pipelining\") for what `perf` shows "
-                + "beneath these frames.", JfrProfile.topFrames(jfr, 12));
+        s.table(
+                "Where the time goes in the row furthest from the C client ("
+                        + worst.work().label() + ", "
+                        + worst.callers() + " caller(s), " + Stats.ratio(worst.libUs() / worst.cUs()) + " the C limit, "
+                        + "C " + worst.limit().client().label() + "): "
+                        + "JFR execution samples of the same JMH run repeated under `settings=profile`, by top frame. \"on "
+                        + "CPU\" samples are Java code running; \"in native\" samples are threads inside a native call "
+                        + "(`read`, `write`; the reactor's idle `epoll_wait` is left out). JFR does not see the kernel: "
+                        + "see docs/architecture.md (\"Where the time goes under deep pipelining\") for what `perf` shows "
+                        + "beneath these frames.",
+                JfrProfile.topFrames(jfr, 12));
     }
 
     /** Where the row's JMH JSON result goes: {@value #JMH_JSON_DIR}/ beside the report. */
@@ -204,8 +212,10 @@ final class ThroughputScenario {
 
     /** The row's JMH options, unbuilt so that a caller can add a result file. */
     private ChainedOptionsBuilder jmhOptions(Workload w, int callers, int perCaller, List<String> moreJvmArgs) {
-        List<String> jvmArgs = new ArrayList<>(List.of("--enable-native-access=ALL-UNNAMED",
-                "-XX:+IgnoreUnrecognizedVMOptions", "--sun-misc-unsafe-memory-access=allow",
+        List<String> jvmArgs = new ArrayList<>(List.of(
+                "--enable-native-access=ALL-UNNAMED",
+                "-XX:+IgnoreUnrecognizedVMOptions",
+                "--sun-misc-unsafe-memory-access=allow",
                 "-Dwalredo.fake.binary=" + fake));
         jvmArgs.addAll(moreJvmArgs);
         return new OptionsBuilder()
@@ -227,8 +237,14 @@ final class ThroughputScenario {
     private CRun cClient(CClient which, Path request, int depth) throws IOException, InterruptedException {
         long warmupMs = mode.jmhIterationMillis() * (long) mode.jmhWarmupIterations();
         long measureMs = mode.jmhIterationMillis() * (long) mode.jmhMeasurementIterations();
-        List<String> command = List.of(client.toString(), which.command(), fake.toString(), request.toString(),
-                Integer.toString(depth), Long.toString(warmupMs), Long.toString(measureMs));
+        List<String> command = List.of(
+                client.toString(),
+                which.command(),
+                fake.toString(),
+                request.toString(),
+                Integer.toString(depth),
+                Long.toString(warmupMs),
+                Long.toString(measureMs));
         Map<String, String> kv = BenchSuite.keyValues(BenchSuite.runTool(command));
         if (!kv.containsKey("us_per_redo_per_caller")) {
             throw new IllegalStateException(command + " printed no us_per_redo_per_caller: " + kv);
@@ -239,7 +255,8 @@ final class ThroughputScenario {
     }
 
     private Section report(List<Row> rows) throws IOException {
-        Section s = new Section("Redo throughput vs the C limit (JMH)",
+        Section s = new Section(
+                "Redo throughput vs the C limit (JMH)",
                 "One tenant, one sidecar (the fake redo binary); `callers` virtual threads call `redo` (or `ping`) "
                         + "in a closed loop and every redo page is checked against the fake's model (the C client "
                         + "checks every answer against its first). JMH "
@@ -254,34 +271,64 @@ final class ThroughputScenario {
                         + "the request per free slot, 256 KiB reads). The C limit is the faster of the two in that "
                         + "row; `lib/C`, the targets and the chart compare the library with it. `lib/C` above 1 "
                         + "is overhead; redos/s = callers / latency. `short` is Neon's recorded 1,132-byte request, "
-                        + "`medium` 227 records of 95 to 110 random bytes (" + Workload.MEDIUM.wireBytes() + " bytes on the "
+                        + "`medium` 227 records of 95 to 110 random bytes (" + Workload.MEDIUM.wireBytes()
+                        + " bytes on the "
                         + "wire), the shape of Neon's medium request.");
-        Table t = new Table("work", "callers", "library µs/redo/caller", "C threads µs", "C poll µs", "C limit",
-                "lib/C", "library redos/s", "C limit redos/s");
+        Table t = new Table(
+                "work",
+                "callers",
+                "library µs/redo/caller",
+                "C threads µs",
+                "C poll µs",
+                "C limit",
+                "lib/C",
+                "library redos/s",
+                "C limit redos/s");
         for (Row r : rows) {
-            t.row(r.work().label(), r.callers(), String.format("%.1f ± %.1f", r.libUs(), r.libErrorUs()),
-                    String.format("%.1f", r.threads().us()), String.format("%.1f", r.poll().us()),
-                    r.limit().client().label(), Stats.ratio(r.libUs() / r.cUs()),
-                    String.format("%,.0f", r.libPerSecond()), String.format("%,.0f", r.cPerSecond()));
+            t.row(
+                    r.work().label(),
+                    r.callers(),
+                    String.format("%.1f ± %.1f", r.libUs(), r.libErrorUs()),
+                    String.format("%.1f", r.threads().us()),
+                    String.format("%.1f", r.poll().us()),
+                    r.limit().client().label(),
+                    Stats.ratio(r.libUs() / r.cUs()),
+                    String.format("%,.0f", r.libPerSecond()),
+                    String.format("%,.0f", r.cPerSecond()));
         }
         s.table("", t);
         for (Row r : rows) {
             if (r.callers() == 1) {
                 double ratio = r.libUs() / r.cUs();
-                s.target("redo at 1 caller, " + r.work().label() + ": at most 1.5x the faster C client",
-                        String.format("%.1f µs vs %.1f µs (C %s; its median round trip %.1f µs): %s", r.libUs(),
-                                r.cUs(), r.limit().client().label(), r.limit().medianUs(), Stats.ratio(ratio)),
-                        ratio, 1.5, true);
+                s.target(
+                        "redo at 1 caller, " + r.work().label() + ": at most 1.5x the faster C client",
+                        String.format(
+                                "%.1f µs vs %.1f µs (C %s; its median round trip %.1f µs): %s",
+                                r.libUs(),
+                                r.cUs(),
+                                r.limit().client().label(),
+                                r.limit().medianUs(),
+                                Stats.ratio(ratio)),
+                        ratio,
+                        1.5,
+                        true);
             }
         }
         for (Row r : rows) {
             if (r.work() == Workload.SHORT && r.callers() >= 16) {
-                s.target("short at " + r.callers() + " callers: at least 130k redos/s",
-                        String.format("%,.0f/s", r.libPerSecond()), r.libPerSecond(), 130_000, false);
+                s.target(
+                        "short at " + r.callers() + " callers: at least 130k redos/s",
+                        String.format("%,.0f/s", r.libPerSecond()),
+                        r.libPerSecond(),
+                        130_000,
+                        false);
                 double share = r.libPerSecond() / r.cPerSecond();
-                s.target("short at " + r.callers() + " callers: at least 50 % of the C limit",
+                s.target(
+                        "short at " + r.callers() + " callers: at least 50 % of the C limit",
                         String.format("%.0f %% (%,.0f vs %,.0f/s)", share * 100, r.libPerSecond(), r.cPerSecond()),
-                        share, 0.5, false);
+                        share,
+                        0.5,
+                        false);
             }
         }
         List<Chart.Series> series = new ArrayList<>();
@@ -292,8 +339,8 @@ final class ThroughputScenario {
             List<double[]> share = new ArrayList<>();
             for (Row r : rows) {
                 if (r.work() == w) {
-                    lib.add(new double[] {r.callers(), r.libUs(), r.libUs() - r.libErrorUs(),
-                        r.libUs() + r.libErrorUs()});
+                    lib.add(new double[] {r.callers(), r.libUs(), r.libUs() - r.libErrorUs(), r.libUs() + r.libErrorUs()
+                    });
                     c.add(new double[] {r.callers(), r.cUs()});
                     share.add(new double[] {r.callers(), 100 * r.libPerSecond() / r.cPerSecond()});
                 }
@@ -302,12 +349,25 @@ final class ThroughputScenario {
             series.add(new Chart.Series("C limit " + w.label(), c, true, w.ordinal()));
             shares.add(new Chart.Series("library " + w.label(), share, false, w.ordinal()));
         }
-        s.charts.add(BenchSuite.chart("redo-latency-vs-callers.png",
-                new Chart("µs per redo per caller vs callers (log-log)", "callers", "µs per redo per caller", true,
-                        true, series)));
-        s.charts.add(BenchSuite.chart("redo-share-of-c-limit.png",
-                new Chart("library redos/s as a share of the C limit vs callers", "callers", "% of the C limit",
-                        true, false, shares, List.of(new Chart.Marker("target at 16+ callers (short): 50 %", 50)))));
+        s.charts.add(BenchSuite.chart(
+                "redo-latency-vs-callers.png",
+                new Chart(
+                        "µs per redo per caller vs callers (log-log)",
+                        "callers",
+                        "µs per redo per caller",
+                        true,
+                        true,
+                        series)));
+        s.charts.add(BenchSuite.chart(
+                "redo-share-of-c-limit.png",
+                new Chart(
+                        "library redos/s as a share of the C limit vs callers",
+                        "callers",
+                        "% of the C limit",
+                        true,
+                        false,
+                        shares,
+                        List.of(new Chart.Marker("target at 16+ callers (short): 50 %", 50)))));
         return s;
     }
 }

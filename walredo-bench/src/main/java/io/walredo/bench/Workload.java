@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.bench;
 
+import io.walredo.AttemptType;
 import io.walredo.BufferTag;
 import io.walredo.Lsn;
 import io.walredo.RedoRequest;
@@ -8,7 +9,6 @@ import io.walredo.TenantShardId;
 import io.walredo.WalRecord;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
-import io.walredo.AttemptType;
 import io.walredo.testing.FakeRedoModel;
 import io.walredo.testing.WireEncoder;
 import java.io.IOException;
@@ -90,8 +90,9 @@ public enum Workload {
      * As {@link #run}, with the page written into {@code page} (cleared first; a ping ignores it) and compared in
      * place with {@code expected} (a buffer over the expected page), so nothing is allocated here per call.
      */
-    public void runInto(WalRedoManager manager, TenantShardId tenant, RedoRequest request, ByteBuffer expected,
-            ByteBuffer page) throws WalRedoException {
+    public void runInto(
+            WalRedoManager manager, TenantShardId tenant, RedoRequest request, ByteBuffer expected, ByteBuffer page)
+            throws WalRedoException {
         if (this == PING) {
             manager.ping(tenant, PG_VERSION);
             return;
@@ -141,8 +142,8 @@ public enum Workload {
     private static RedoRequest mediumRequest() {
         SplittableRandom rnd = new SplittableRandom(227);
         long lsn = 0x0200_0000L;
-        RedoRequest.Builder b = RedoRequest.builder(PG_VERSION, BufferTag.of(1663, 13010, 16384, 0, 7),
-                Lsn.of(lsn + MEDIUM_RECORDS * 0x80L + 0x80));
+        RedoRequest.Builder b = RedoRequest.builder(
+                PG_VERSION, BufferTag.of(1663, 13010, 16384, 0, 7), Lsn.of(lsn + MEDIUM_RECORDS * 0x80L + 0x80));
         for (int i = 0; i < MEDIUM_RECORDS; i++) {
             byte[] rec = new byte[95 + rnd.nextInt(16)];
             for (int j = 0; j < rec.length; j++) {

@@ -17,12 +17,28 @@ class ChartTest {
     @Test
     void aLogLogChartWithErrorBarsAndAMarkerRenders(@TempDir Path dir) throws Exception {
         Path png = dir.resolve("c.png");
-        new Chart("t", "callers", "µs", true, true, List.of(
-                new Chart.Series("lib", List.of(new double[] {1, 40, 38, 42}, new double[] {16, 8, 7.5, 8.5},
-                        new double[] {128, 5, 4.5, 5.5}), false, 0),
-                new Chart.Series("C", List.of(new double[] {1, 30}, new double[] {16, 4}, new double[] {128, 4.5}),
-                        true, 0)),
-                List.of(new Chart.Marker("target", 60))).write(png);
+        new Chart(
+                        "t",
+                        "callers",
+                        "µs",
+                        true,
+                        true,
+                        List.of(
+                                new Chart.Series(
+                                        "lib",
+                                        List.of(
+                                                new double[] {1, 40, 38, 42},
+                                                new double[] {16, 8, 7.5, 8.5},
+                                                new double[] {128, 5, 4.5, 5.5}),
+                                        false,
+                                        0),
+                                new Chart.Series(
+                                        "C",
+                                        List.of(new double[] {1, 30}, new double[] {16, 4}, new double[] {128, 4.5}),
+                                        true,
+                                        0)),
+                        List.of(new Chart.Marker("target", 60)))
+                .write(png);
         BufferedImage img = ImageIO.read(png.toFile());
         assertEquals(Chart.W, img.getWidth());
         assertEquals(Chart.H, img.getHeight());
@@ -31,8 +47,12 @@ class ChartTest {
     @Test
     void theTargetsChartColoursMetAndMissed(@TempDir Path dir) throws Exception {
         Path png = dir.resolve("targets.png");
-        TargetsChart.write(png, List.of(new TargetsChart.Bar("a", "met by half", 0.5),
-                new TargetsChart.Bar("b", "missed twice over", 2.0), new TargetsChart.Bar("c", "zero", 0.0)));
+        TargetsChart.write(
+                png,
+                List.of(
+                        new TargetsChart.Bar("a", "met by half", 0.5),
+                        new TargetsChart.Bar("b", "missed twice over", 2.0),
+                        new TargetsChart.Bar("c", "zero", 0.0)));
         BufferedImage img = ImageIO.read(png.toFile());
         boolean green = false;
         boolean red = false;

@@ -35,15 +35,26 @@ class DemoTest {
         assertTrue(o.fake());
         assertEquals(Optional.empty(), o.libDir());
         assertEquals(2, o.warmSpares());
-        assertEquals(32, Demo.parse(new String[] {"--redo-binary", "/bin/true"}).callers(),
+        assertEquals(
+                32,
+                Demo.parse(new String[] {"--redo-binary", "/bin/true"}).callers(),
                 "fewer callers by default for a real binary");
         assertEquals(0, Demo.parse(new String[] {"--warm-spares", "0"}).warmSpares());
     }
 
     @Test
     void parsesEveryOptionInBothForms() {
-        Demo.Options o = Demo.parse(new String[] {"--tenants", "7", "--duration=500ms", "--idle-timeout", "2m",
-            "--callers=3", "--redo-binary", "/bin/true", "--lib-dir=/lib"});
+        Demo.Options o = Demo.parse(new String[] {
+            "--tenants",
+            "7",
+            "--duration=500ms",
+            "--idle-timeout",
+            "2m",
+            "--callers=3",
+            "--redo-binary",
+            "/bin/true",
+            "--lib-dir=/lib"
+        });
 
         assertEquals(7, o.tenants());
         assertEquals(3, o.callers());
@@ -62,22 +73,37 @@ class DemoTest {
     @Test
     void rejectsBadCommandLinesNamingTheOption() {
         assertMessage("Invalid value for option '--tenants': takes a positive whole number, got '0'", "--tenants", "0");
-        assertMessage("Invalid value for option '--callers': takes a positive whole number, got 'many'", "--callers",
-                "many");
-        assertMessage("Invalid value for option '--duration': takes a positive duration such as 500ms, 30s or 2m, "
-                + "got '0s'", "--duration", "0s");
+        assertMessage(
+                "Invalid value for option '--callers': takes a positive whole number, got 'many'", "--callers", "many");
+        assertMessage(
+                "Invalid value for option '--duration': takes a positive duration such as 500ms, 30s or 2m, "
+                        + "got '0s'",
+                "--duration",
+                "0s");
         assertMessage("Missing required parameter for option '--idle-timeout' (D)", "--idle-timeout");
         assertMessage("Unknown options: '--tenant', '5'", "--tenant", "5");
         assertMessage("--lib-dir needs --redo-binary", "--lib-dir", "/lib");
-        assertMessage("Invalid value for option '--warm-spares': takes a whole number, 0 or more, got '-1'",
-                "--warm-spares", "-1");
+        assertMessage(
+                "Invalid value for option '--warm-spares': takes a whole number, 0 or more, got '-1'",
+                "--warm-spares",
+                "-1");
     }
 
     @Test
     void theUsageIsGeneratedAndNamesEveryOption() {
         String u = Demo.usage();
-        for (String o : List.of("--tenants", "--duration", "--idle-timeout", "--callers", "--warm-spares",
-                "--prometheus", "--redo-binary", "--real-pages", "--lib-dir", "--help", "(default 200)")) {
+        for (String o : List.of(
+                "--tenants",
+                "--duration",
+                "--idle-timeout",
+                "--callers",
+                "--warm-spares",
+                "--prometheus",
+                "--redo-binary",
+                "--real-pages",
+                "--lib-dir",
+                "--help",
+                "(default 200)")) {
             assertTrue(u.contains(o), o + " in\n" + u);
         }
     }
@@ -115,19 +141,37 @@ class DemoTest {
 
     @Test
     void aShortRunChecksEveryPageAndPrintsTheSummary() throws Exception {
-        Demo.Options o = new Demo.Options(4, Duration.ofMillis(1500), Duration.ofMillis(200), 4,
-                Demo.parse(new String[0]).redoBinary(), Optional.empty(), true, List.of(), Optional.empty());
+        Demo.Options o = new Demo.Options(
+                4,
+                Duration.ofMillis(1500),
+                Duration.ofMillis(200),
+                4,
+                Demo.parse(new String[0]).redoBinary(),
+                Optional.empty(),
+                true,
+                List.of(),
+                Optional.empty());
         Output out = new Output();
 
         assertEquals(0, Demo.run(o, out.stream), out.text());
-        for (String row : List.of("requests  +\\| [1-9]", "wrong pages  +\\| 0$", "failed requests  +\\| 0$",
-                "redo latency p50 / p99 / max  +\\| ", "spawn latency p50 / p99 / max  +\\| ",
-                "sidecars killed, by cause  +\\| ", "warm spares: hits / misses  +\\| [0-9]+ / [0-9]+",
-                "requests that waited for a spawn  +\\| [0-9]", "peak platform threads \\(JVM / walredo-\\*\\)  +\\| ",
-                "open fds: at start / peak / after shutdown  +\\| ", "live sidecars after shutdown  +\\| 0$",
+        for (String row : List.of(
+                "requests  +\\| [1-9]",
+                "wrong pages  +\\| 0$",
+                "failed requests  +\\| 0$",
+                "redo latency p50 / p99 / max  +\\| ",
+                "spawn latency p50 / p99 / max  +\\| ",
+                "sidecars killed, by cause  +\\| ",
+                "warm spares: hits / misses  +\\| [0-9]+ / [0-9]+",
+                "requests that waited for a spawn  +\\| [0-9]",
+                "peak platform threads \\(JVM / walredo-\\*\\)  +\\| ",
+                "open fds: at start / peak / after shutdown  +\\| ",
+                "live sidecars after shutdown  +\\| 0$",
                 "sidecars' RSS / PSS at the peak of PSS  +\\| [0-9.]+ [KM]iB / [0-9.]+ [KM]iB for [1-9][0-9]* "
                         + "sidecars: ")) {
-            assertTrue(java.util.regex.Pattern.compile("(?m)^" + row).matcher(out.text()).find(),
+            assertTrue(
+                    java.util.regex.Pattern.compile("(?m)^" + row)
+                            .matcher(out.text())
+                            .find(),
                     row + " in\n" + out.text());
         }
         assertTrue(out.text().contains("req/s"), out.text());
@@ -138,14 +182,26 @@ class DemoTest {
     void prometheusWritesTheRegistrysScrape(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
         Path scrape = dir.resolve("scrape.txt");
         Demo.Options p = Demo.parse(new String[] {"--prometheus", scrape.toString()});
-        Demo.Options o = new Demo.Options(4, Duration.ofMillis(1200), Duration.ofMillis(200), 4, p.redoBinary(),
-                Optional.empty(), true, List.of(), Optional.empty(), 1, p.prometheus());
+        Demo.Options o = new Demo.Options(
+                4,
+                Duration.ofMillis(1200),
+                Duration.ofMillis(200),
+                4,
+                p.redoBinary(),
+                Optional.empty(),
+                true,
+                List.of(),
+                Optional.empty(),
+                1,
+                p.prometheus());
         Output out = new Output();
 
         assertEquals(0, Demo.run(o, out.stream), out.text());
         String text = Files.readString(scrape);
-        for (String line : List.of("walredo_redo_seconds_count{app=\"walredo-demo\",attempt=\"read_page\",outcome=\"ok\"}",
-                "walredo_sidecar_spawn_seconds_count{app=\"walredo-demo\"}", "walredo_sidecars_live{app=\"walredo-demo\"} 0",
+        for (String line : List.of(
+                "walredo_redo_seconds_count{app=\"walredo-demo\",attempt=\"read_page\",outcome=\"ok\"}",
+                "walredo_sidecar_spawn_seconds_count{app=\"walredo-demo\"}",
+                "walredo_sidecars_live{app=\"walredo-demo\"} 0",
                 "walredo_sidecar_stopped_total{app=\"walredo-demo\",cause=\"shutdown\"}",
                 "walredo_redo_spawn_wait_seconds_count{app=\"walredo-demo\"}")) {
             assertTrue(text.contains(line), line + " in\n" + text);
@@ -158,8 +214,16 @@ class DemoTest {
     }
 
     private static Demo.Options options(Path binary, List<String> extraArgs) {
-        return new Demo.Options(2, Duration.ofSeconds(1), Duration.ofSeconds(1), 2, binary, Optional.empty(), false,
-                extraArgs, Optional.empty());
+        return new Demo.Options(
+                2,
+                Duration.ofSeconds(1),
+                Duration.ofSeconds(1),
+                2,
+                binary,
+                Optional.empty(),
+                false,
+                extraArgs,
+                Optional.empty());
     }
 
     private static Optional<Path> vanillaPostgres() throws IOException {
@@ -168,7 +232,9 @@ class DemoTest {
             return Optional.empty();
         }
         try (Stream<Path> versions = Files.list(root)) {
-            return versions.map(v -> v.resolve("bin/postgres")).filter(Files::isExecutable).findFirst();
+            return versions.map(v -> v.resolve("bin/postgres"))
+                    .filter(Files::isExecutable)
+                    .findFirst();
         }
     }
 

@@ -21,18 +21,25 @@ class RealBinaryScenarioTest {
     void everyTableHasItsRowsWithTinySizes() throws Exception {
         String bin = System.getProperty("walredo.realPostgres");
         String file = System.getProperty("walredo.realCorpus");
-        assumeTrue(bin != null && file != null, "real-binary bench smoke skipped: -Dwalredo.realPostgres and"
-                + " -Dwalredo.realCorpus are not set (./scripts/test sets them)");
+        assumeTrue(
+                bin != null && file != null,
+                "real-binary bench smoke skipped: -Dwalredo.realPostgres and"
+                        + " -Dwalredo.realCorpus are not set (./scripts/test sets them)");
         RealPagesCorpus corpus = RealPagesCorpus.read(Path.of(file));
         RealBinaryScenario.Params tiny = new RealBinaryScenario.Params(3, 2, Duration.ofMillis(500), 2);
-        Section s = new RealBinaryScenario(tiny, Path.of(bin), Path.of(System.getProperty("walredo.fake.binary")),
-                corpus).run(new BenchSuite.Progress(new PrintStream(PrintStream.nullOutputStream())));
+        Section s = new RealBinaryScenario(
+                        tiny, Path.of(bin), Path.of(System.getProperty("walredo.fake.binary")), corpus)
+                .run(new BenchSuite.Progress(new PrintStream(PrintStream.nullOutputStream())));
 
         System.out.print(s.console());
         assertEquals(4, s.tables.size(), s.console());
         String text = s.console();
-        for (String row : new String[] {"postgres 15 (real)", "fake", "cold (first after quiesce)",
-            "idle after " + corpus.pages().size() + " real pages each"}) {
+        for (String row : new String[] {
+            "postgres 15 (real)",
+            "fake",
+            "cold (first after quiesce)",
+            "idle after " + corpus.pages().size() + " real pages each"
+        }) {
             assertTrue(text.contains(row), row + " in\n" + text);
         }
     }

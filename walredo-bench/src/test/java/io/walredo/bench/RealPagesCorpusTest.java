@@ -39,8 +39,8 @@ class RealPagesCorpusTest {
 
     private static RealPagesCorpus.Page corpusPage(RealPagesCorpus.Kind kind, byte[] serverPage) {
         WalRecord r = WalRecord.of(Lsn.of(0x2000), true, new byte[24]);
-        return new RealPagesCorpus.Page("t", kind, BufferTag.of(1663, 5, 16384, 0, 0), List.of(r), List.of(false),
-                serverPage);
+        return new RealPagesCorpus.Page(
+                "t", kind, BufferTag.of(1663, 5, 16384, 0, 0), List.of(r), List.of(false), serverPage);
     }
 
     private static byte[] with(byte[] page, int offset, int value) {

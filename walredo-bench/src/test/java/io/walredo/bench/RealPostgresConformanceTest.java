@@ -46,9 +46,11 @@ import org.junit.jupiter.api.Test;
 class RealPostgresConformanceTest {
     /** The issue's thresholds: at least this many pages compared, from at least this many record types. */
     private static final int MIN_PAGES = 200;
+
     private static final int MIN_RECORD_TYPES = 4;
     /** Tenants the pages are spread over, so several sidecars of the real binary serve at once. */
     private static final int TENANTS = 4;
+
     private static final Duration TIMEOUT = Duration.ofMinutes(2);
 
     private static Path binary;
@@ -58,12 +60,16 @@ class RealPostgresConformanceTest {
     static void load() throws Exception {
         String bin = System.getProperty("walredo.realPostgres");
         String file = System.getProperty("walredo.realCorpus");
-        assumeTrue(bin != null && file != null, "real PostgreSQL conformance skipped: -Dwalredo.realPostgres and"
-                + " -Dwalredo.realCorpus are not set (./scripts/test sets them after ./scripts/build-postgres and"
-                + " postgres/capture-corpus)");
+        assumeTrue(
+                bin != null && file != null,
+                "real PostgreSQL conformance skipped: -Dwalredo.realPostgres and"
+                        + " -Dwalredo.realCorpus are not set (./scripts/test sets them after ./scripts/build-postgres and"
+                        + " postgres/capture-corpus)");
         binary = Path.of(bin);
-        assertTrue(Files.isExecutable(binary), "walredo.realPostgres=" + bin + " is not an executable file; run"
-                + " ./scripts/build-postgres and pass its last line");
+        assertTrue(
+                Files.isExecutable(binary),
+                "walredo.realPostgres=" + bin + " is not an executable file; run"
+                        + " ./scripts/build-postgres and pass its last line");
         corpus = RealPagesCorpus.read(Path.of(file));
     }
 
@@ -81,7 +87,8 @@ class RealPostgresConformanceTest {
             for (int i = 0; i < pages.size(); i++) {
                 RealPagesCorpus.Page p = pages.get(i);
                 TenantShardId tenant = TenantShardId.of(0x20, i % TENANTS);
-                Callable<byte[]> call = () -> manager.redo(tenant, p.request(corpus.pgVersion()), AttemptType.READ_PAGE);
+                Callable<byte[]> call =
+                        () -> manager.redo(tenant, p.request(corpus.pgVersion()), AttemptType.READ_PAGE);
                 futures.add(callers.submit(call));
             }
             for (Future<byte[]> f : futures) {
@@ -109,8 +116,8 @@ class RealPostgresConformanceTest {
             }
             records += p.records().size();
             viaImage += p.imageOfPage().contains(true) ? 1 : 0;
-            int[] rel = byRelation.computeIfAbsent(p.relation() + " (" + p.kind().name().toLowerCase() + ")",
-                    k -> new int[2]);
+            int[] rel = byRelation.computeIfAbsent(
+                    p.relation() + " (" + p.kind().name().toLowerCase() + ")", k -> new int[2]);
             rel[0]++;
             if (p.exact(page)) {
                 exact++;
@@ -121,25 +128,44 @@ class RealPostgresConformanceTest {
         }
 
         StringBuilder report = new StringBuilder();
-        report.append(String.format("real PostgreSQL %d (server_version_num %d) through the library and %s:%n"
+        report.append(String.format(
+                "real PostgreSQL %d (server_version_num %d) through the library and %s:%n"
                         + "  %d pages rebuilt from %d record applications; %d equal byte for byte, %d equal after"
                         + " masking, %d differ; %d built on a full-page image of their own%n",
-                corpus.pgVersion(), corpus.serverVersionNum(), binary, pages.size(), records, exact,
-                pages.size() - exact - mismatches.size(), mismatches.size(), viaImage));
+                corpus.pgVersion(),
+                corpus.serverVersionNum(),
+                binary,
+                pages.size(),
+                records,
+                exact,
+                pages.size() - exact - mismatches.size(),
+                mismatches.size(),
+                viaImage));
         report.append("  by relation (pages / byte-exact):");
-        byRelation.forEach((k, v) -> report.append(' ').append(k).append(' ').append(v[0]).append('/').append(v[1])
+        byRelation.forEach((k, v) -> report.append(' ')
+                .append(k)
+                .append(' ')
+                .append(v[0])
+                .append('/')
+                .append(v[1])
                 .append(';'));
         report.append(String.format("%n  %-26s %8s %6s%n", "record type", "records", "pages"));
         byType.forEach((k, v) -> report.append(String.format("  %-26s %8d %6d%n", k, v[0], v[1])));
         System.out.print(report);
 
-        assertTrue(mismatches.isEmpty(), mismatches.size() + " of " + pages.size() + " pages differ from the"
-                + " server's: " + String.join("; ", mismatches.subList(0, Math.min(5, mismatches.size())))
-                + "\n" + report);
-        assertTrue(pages.size() >= MIN_PAGES, "only " + pages.size() + " pages compared, the issue asks for "
-                + MIN_PAGES + "; the corpus's workload (postgres/corpus.py) shrank?\n" + report);
-        assertTrue(byType.size() >= MIN_RECORD_TYPES, "only " + byType.size() + " record types " + byType.keySet()
-                + ", the issue asks for " + MIN_RECORD_TYPES + "\n" + report);
+        assertTrue(
+                mismatches.isEmpty(),
+                mismatches.size() + " of " + pages.size() + " pages differ from the"
+                        + " server's: " + String.join("; ", mismatches.subList(0, Math.min(5, mismatches.size())))
+                        + "\n" + report);
+        assertTrue(
+                pages.size() >= MIN_PAGES,
+                "only " + pages.size() + " pages compared, the issue asks for " + MIN_PAGES
+                        + "; the corpus's workload (postgres/corpus.py) shrank?\n" + report);
+        assertTrue(
+                byType.size() >= MIN_RECORD_TYPES,
+                "only " + byType.size() + " record types " + byType.keySet() + ", the issue asks for "
+                        + MIN_RECORD_TYPES + "\n" + report);
     }
 
     /**
@@ -159,13 +185,15 @@ class RealPostgresConformanceTest {
                 .redoTimeout(Duration.ofSeconds(30))
                 .build();
         try (WalRedoManager manager = WalRedoManager.create(config)) {
-            WalRedoException e = assertThrows(WalRedoException.class,
+            WalRedoException e = assertThrows(
+                    WalRedoException.class,
                     () -> manager.redo(TenantShardId.of(0x14, 1), neonShort, AttemptType.READ_PAGE));
             SidecarCrashedException crash = assertInstanceOf(SidecarCrashedException.class, e, e::toString);
             String said = String.join("\n", crash.stderrTail());
             assertTrue(said.contains("could not decode WAL record ending at 0/16A9388"), said);
-            System.out.println("Neon's PostgreSQL 14 short request on PostgreSQL 15: " + e.getClass().getSimpleName()
-                    + "; stderr: " + crash.stderrTail().get(crash.stderrTail().size() - 1));
+            System.out.println("Neon's PostgreSQL 14 short request on PostgreSQL 15: "
+                    + e.getClass().getSimpleName() + "; stderr: "
+                    + crash.stderrTail().get(crash.stderrTail().size() - 1));
         }
     }
 }

@@ -28,7 +28,8 @@ class RequestMixTest {
     @Test
     void isThreeShortToOneMediumOfAbout26KiB() {
         List<RequestMix.Work> work = RequestMix.fake();
-        long medium = work.stream().filter(w -> w.kind() == RequestMix.Kind.MEDIUM).count();
+        long medium =
+                work.stream().filter(w -> w.kind() == RequestMix.Kind.MEDIUM).count();
 
         assertEquals(48, work.size());
         assertEquals(work.size(), 4 * medium);
@@ -38,8 +39,10 @@ class RequestMixTest {
                 assertTrue(w.request().encodedSize() > 24 << 10 && w.request().encodedSize() < 28 << 10);
             }
         }
-        assertEquals("short = Neon's benchmark request (1132 B, 2 records) and 35 of its shape (6 on a base image);"
-                + " medium ~26 KiB (227 records); 3 short to 1 medium", RequestMix.describe(work));
+        assertEquals(
+                "short = Neon's benchmark request (1132 B, 2 records) and 35 of its shape (6 on a base image);"
+                        + " medium ~26 KiB (227 records); 3 short to 1 medium",
+                RequestMix.describe(work));
     }
 
     @Test

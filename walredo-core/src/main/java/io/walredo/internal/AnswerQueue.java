@@ -21,6 +21,7 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
     final ReentrantLock queueLock = new ReentrantLock();
     /** Guarded by queueLock: the entries whose answers are owed, oldest first. */
     Pending head;
+
     Pending tail;
     /** Entries in the queue; written under queueLock. */
     volatile int owed;
@@ -29,7 +30,12 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
     /** Answer times, for admission and the reader's polling. */
     final ServiceTimes times = new ServiceTimes();
 
-    AnswerQueue(SidecarKey key, ChildProcess child, LongSupplier nanoClock, StderrDrainer stderr, Listener listener,
+    AnswerQueue(
+            SidecarKey key,
+            ChildProcess child,
+            LongSupplier nanoClock,
+            StderrDrainer stderr,
+            Listener listener,
             Duration stallTimeout) {
         super(key, child, nanoClock, stderr, listener, stallTimeout);
     }

@@ -55,13 +55,18 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
     /** Only touched by the reader-role holder; its position survives hand-overs. */
     final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
 
-    AnswerReader(SidecarKey key, ChildProcess child, LongSupplier nanoClock, StderrDrainer stderr, Listener listener,
+    AnswerReader(
+            SidecarKey key,
+            ChildProcess child,
+            LongSupplier nanoClock,
+            StderrDrainer stderr,
+            Listener listener,
             Duration stallTimeout) {
         super(key, child, nanoClock, stderr, listener, stallTimeout);
     }
 
     byte[] awaitAnswer(Pending p, Deadline deadline) throws AttemptFailure {
-        for (;;) {
+        for (; ; ) {
             if (p.isDone()) {
                 return p.page;
             }
@@ -85,16 +90,20 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
             if (remaining <= 0) {
                 if (p.abandon()) {
                     ensureReader();
-                    throw new AttemptFailure(failures.callerTimeout("waiting for its answer behind "
-                            + "earlier requests", stallTimeout, null), Retry.NEVER);
+                    throw new AttemptFailure(
+                            failures.callerTimeout(
+                                    "waiting for its answer behind " + "earlier requests", stallTimeout, null),
+                            Retry.NEVER);
                 }
                 continue;
             }
             LockSupport.parkNanos(this, remaining);
             if (Thread.currentThread().isInterrupted() && p.abandon()) {
                 ensureReader();
-                throw new AttemptFailure(failures.cancelled("the calling thread was interrupted while waiting for "
-                        + "the answer", null), Retry.NEVER);
+                throw new AttemptFailure(
+                        failures.cancelled(
+                                "the calling thread was interrupted while waiting for " + "the answer", null),
+                        Retry.NEVER);
             }
         }
     }
@@ -109,15 +118,20 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
             }
             try {
                 if (!readOneAnswer(deadline) && p.abandon()) {
-                    throw new AttemptFailure(failures.callerTimeout("waiting for its answer (" + answer.position()
-                            + " of " + PAGE_BYTES + " bytes of the next answer arrived)", stallTimeout, null),
+                    throw new AttemptFailure(
+                            failures.callerTimeout(
+                                    "waiting for its answer (" + answer.position() + " of " + PAGE_BYTES
+                                            + " bytes of the next answer arrived)",
+                                    stallTimeout,
+                                    null),
                             Retry.NEVER);
                 }
             } catch (InterruptedIOException e) {
                 if (p.abandon()) {
                     Thread.currentThread().interrupt();
-                    throw new AttemptFailure(failures.cancelled("the calling thread was interrupted while reading the"
-                            + " answer", e), Retry.NEVER);
+                    throw new AttemptFailure(
+                            failures.cancelled("the calling thread was interrupted while reading the" + " answer", e),
+                            Retry.NEVER);
                 }
             }
         }
@@ -146,9 +160,15 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
                     return false;
                 }
                 if (System.nanoTime() - progressNanos >= stallNanos) {
-                    throw failed(new Failure(failures.stalled("while " + owed + " answers were owed ("
-                            + answer.position() + " of " + PAGE_BYTES + " bytes of the next arrived)", stallTimeout),
-                            Retry.PER_ATTEMPT_TYPE, true), KillCause.TIMEOUT);
+                    throw failed(
+                            new Failure(
+                                    failures.stalled(
+                                            "while " + owed + " answers were owed (" + answer.position() + " of "
+                                                    + PAGE_BYTES + " bytes of the next arrived)",
+                                            stallTimeout),
+                                    Retry.PER_ATTEMPT_TYPE,
+                                    true),
+                            KillCause.TIMEOUT);
                 }
                 continue;
             } catch (InterruptedIOException e) {
@@ -158,8 +178,12 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
                 if (known != null) {
                     throw recorded(known);
                 }
-                throw failed(new Failure(crashed("reading its stdout", e, answer.position(), callerDeadline),
-                        Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+                throw failed(
+                        new Failure(
+                                crashed("reading its stdout", e, answer.position(), callerDeadline),
+                                Retry.PER_ATTEMPT_TYPE,
+                                true),
+                        KillCause.ERROR);
             }
             if (n < 0) {
                 throw failed(new Failure(endOfFile(callerDeadline), Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
@@ -171,8 +195,12 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
         answer.flip();
         try {
             if (owner == null) {
-                throw failed(new Failure(failures.unsolicited("a whole page more than was asked for"),
-                        Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+                throw failed(
+                        new Failure(
+                                failures.unsolicited("a whole page more than was asked for"),
+                                Retry.PER_ATTEMPT_TYPE,
+                                true),
+                        KillCause.ERROR);
             }
             owner.deliver(answer, page);
         } finally {
@@ -193,8 +221,14 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
             return;
         }
         if (ahead >= maxQueued) {
-            throw new AttemptFailure(failures.overloaded(TenantOverloadedException.Reason.QUEUE_BOUND, ahead,
-                    Duration.ZERO, Duration.ZERO, maxQueued), Retry.NEVER);
+            throw new AttemptFailure(
+                    failures.overloaded(
+                            TenantOverloadedException.Reason.QUEUE_BOUND,
+                            ahead,
+                            Duration.ZERO,
+                            Duration.ZERO,
+                            maxQueued),
+                    Retry.NEVER);
         }
         long remaining = deadline.remainingNanos();
         if (remaining <= 0) {
@@ -202,8 +236,14 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
         }
         long expected = expectedWaitNanos(ahead);
         if (expected >= ADMISSION_MIN_WAIT_NANOS && expected > remaining) {
-            throw new AttemptFailure(failures.overloaded(TenantOverloadedException.Reason.EXPECTED_WAIT, ahead,
-                    Duration.ofNanos(expected), Duration.ofNanos(Math.max(0, remaining)), maxQueued), Retry.NEVER);
+            throw new AttemptFailure(
+                    failures.overloaded(
+                            TenantOverloadedException.Reason.EXPECTED_WAIT,
+                            ahead,
+                            Duration.ofNanos(expected),
+                            Duration.ofNanos(Math.max(0, remaining)),
+                            maxQueued),
+                    Retry.NEVER);
         }
     }
 
@@ -243,7 +283,10 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
                 drainerRunning.set(false);
                 // No thread to read abandoned answers: the next caller reads through them; until then the
                 // housekeeper can still quiesce it. Nothing is misaligned.
-                log.atWarn().setCause(t).addKeyValue("tenant", tenant()).addKeyValue("pid", pid)
+                log.atWarn()
+                        .setCause(t)
+                        .addKeyValue("tenant", tenant())
+                        .addKeyValue("pid", pid)
                         .log("cannot start the walredo answer drainer");
             }
         }
@@ -253,7 +296,10 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
     void drain() {
         boolean clean = false;
         try {
-            while (owed > 0 && failure.get() == null && firstWaiter() == null && readerRole.compareAndSet(false, true)) {
+            while (owed > 0
+                    && failure.get() == null
+                    && firstWaiter() == null
+                    && readerRole.compareAndSet(false, true)) {
                 try {
                     while (owed > 0 && failure.get() == null && firstWaiter() == null) {
                         readOneAnswer(null);
@@ -266,8 +312,13 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
         } catch (AttemptFailure recorded) {
             clean = true;
         } catch (Throwable t) {
-            fail(new Failure(failures.cancelled("reading abandoned answers failed (" + t + "), so the sidecar was killed",
-                    t), Retry.PER_ATTEMPT_TYPE, false), KillCause.ERROR);
+            fail(
+                    new Failure(
+                            failures.cancelled(
+                                    "reading abandoned answers failed (" + t + "), so the sidecar was killed", t),
+                            Retry.PER_ATTEMPT_TYPE,
+                            false),
+                    KillCause.ERROR);
         } finally {
             drainerRunning.set(false);
         }

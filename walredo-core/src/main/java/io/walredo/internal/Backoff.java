@@ -5,8 +5,7 @@ import io.walredo.WalRedoConfig;
 
 /** Exponential spawn back-off: {@code spawnBackoffInitial} doubled per consecutive failure, capped at the max. */
 final class Backoff {
-    private Backoff() {
-    }
+    private Backoff() {}
 
     /** How long to wait before the next spawn after {@code failures} (at least 1) consecutive failures. */
     static long delayNanos(int failures, WalRedoConfig config) {

@@ -97,9 +97,12 @@ final class Drain {
         }
         for (Sidecar sc : sidecars) {
             if (!awaitTerminated(sc, killDeadline)) {
-                log.atError().addKeyValue("tenant", sc.tenant()).addKeyValue("pid", sc.pid())
+                log.atError()
+                        .addKeyValue("tenant", sc.tenant())
+                        .addKeyValue("pid", sc.pid())
                         .addKeyValue("killTimeout", config.killTimeout())
-                        .log("walredo sidecar was not reaped after SIGKILL within killTimeout (uninterruptible sleep?)");
+                        .log(
+                                "walredo sidecar was not reaped after SIGKILL within killTimeout (uninterruptible sleep?)");
             }
         }
         // Only now may a request for these tenants start afresh (after a detach).

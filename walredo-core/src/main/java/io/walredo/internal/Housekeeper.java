@@ -54,13 +54,16 @@ final class Housekeeper {
      */
     void runLater(Runnable task, long delayNanos) {
         try {
-            thread.schedule(() -> {
-                try {
-                    task.run();
-                } catch (Throwable t) {
-                    log.error("walredo housekeeper task failed", t);
-                }
-            }, delayNanos, TimeUnit.NANOSECONDS);
+            thread.schedule(
+                    () -> {
+                        try {
+                            task.run();
+                        } catch (Throwable t) {
+                            log.error("walredo housekeeper task failed", t);
+                        }
+                    },
+                    delayNanos,
+                    TimeUnit.NANOSECONDS);
         } catch (Throwable t) {
             // Stopped (RejectedExecutionException), or no memory for the task: what it would do, a later sweep does.
         }
@@ -109,7 +112,9 @@ final class Housekeeper {
             Slot lruSlot = null;
             for (Slot slot : slots.values()) {
                 Sidecar sc = slot.current.get();
-                if (sc != null && sc.isActive() && sc.inFlight() == 0
+                if (sc != null
+                        && sc.isActive()
+                        && sc.inFlight() == 0
                         && (lru == null || sc.lastUsedNanos() - lru.lastUsedNanos() < 0)) {
                     lru = sc;
                     lruSlot = slot;

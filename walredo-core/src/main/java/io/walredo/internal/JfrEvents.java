@@ -26,8 +26,7 @@ final class JfrEvents {
     /** The default threshold of {@code io.walredo.Redo}: a warm short redo takes tens of microseconds. */
     static final String REDO_THRESHOLD = "1 ms";
 
-    private JfrEvents() {
-    }
+    private JfrEvents() {}
 
     @Name("io.walredo.SidecarSpawn")
     @Label("WAL Redo Sidecar Spawn")
@@ -38,10 +37,13 @@ final class JfrEvents {
         @Label("Tenant")
         @Description("The tenant shard, or \"spare\" for a warm spare spawned before any tenant asked for it")
         String tenant;
+
         @Label("PostgreSQL Version")
         int pgVersion;
+
         @Label("PID")
         int pid;
+
         @Label("Succeeded")
         boolean succeeded;
     }
@@ -55,24 +57,32 @@ final class JfrEvents {
     static final class RedoEvent extends Event {
         @Label("Tenant")
         String tenant;
+
         @Label("PostgreSQL Version")
         int pgVersion;
+
         @Label("Attempt Type")
         @Description("READ_PAGE, LEGACY_COMPACTION or GC_COMPACTION: how many retries the call allowed")
         String attemptType;
+
         @Label("Records")
         int records;
+
         @Label("Request Bytes")
         @DataAmount
         int requestBytes;
+
         @Label("Attempts")
         int attempts;
+
         @Label("Succeeded")
         boolean succeeded;
+
         @Label("Outcome")
         @Description("ok, or the error: a RedoOutcome in lower case (timeout, crashed, protocol, cancelled,"
                 + " capacity, overloaded, spawn_failed, closed, error)")
         String outcome;
+
         @Label("Spawn Wait")
         @Description("How long the call waited for its tenant's sidecar to start (0 if one was live or a warm spare"
                 + " was handed over)")
@@ -88,8 +98,10 @@ final class JfrEvents {
     static final class SpareAssignedEvent extends Event {
         @Label("Tenant")
         String tenant;
+
         @Label("PostgreSQL Version")
         int pgVersion;
+
         @Label("PID")
         int pid;
     }
@@ -103,8 +115,10 @@ final class JfrEvents {
         @Label("Tenant")
         @Description("The tenant shard, or \"spare\" for a warm spare never handed to one")
         String tenant;
+
         @Label("PID")
         int pid;
+
         @Label("Cause")
         String cause;
     }
@@ -117,8 +131,10 @@ final class JfrEvents {
     static final class RefusedEvent extends Event {
         @Label("Tenant")
         String tenant;
+
         @Label("PID")
         int pid;
+
         @Label("Reason")
         String reason;
     }

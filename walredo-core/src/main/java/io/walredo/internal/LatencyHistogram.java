@@ -69,7 +69,11 @@ final class LatencyHistogram {
                 maxIdx = i;
             }
         }
-        return new WalRedoMetrics.Latency(total, pct(c, total, 0.50), pct(c, total, 0.90), pct(c, total, 0.99),
+        return new WalRedoMetrics.Latency(
+                total,
+                pct(c, total, 0.50),
+                pct(c, total, 0.90),
+                pct(c, total, 0.99),
                 total == 0 ? Duration.ZERO : Duration.ofNanos(valueOf(maxIdx)));
     }
 

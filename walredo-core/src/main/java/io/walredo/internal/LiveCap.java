@@ -29,6 +29,7 @@ final class LiveCap {
     private final AtomicInteger live = new AtomicInteger();
     /** Spawns for tenants waiting for room under the cap: while any does, no spare takes a unit. */
     private final AtomicInteger roomWaiters = new AtomicInteger();
+
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition freed = lock.newCondition();
 
@@ -58,7 +59,7 @@ final class LiveCap {
     }
 
     private void reserveWaiting(Slot slot, Deadline deadline, BooleanSupplier evictOne) throws WalRedoException {
-        for (;;) {
+        for (; ; ) {
             if (slot.closedBy != null || managerClosed.get()) {
                 throw slot.closedWhileStarting();
             }
@@ -81,8 +82,12 @@ final class LiveCap {
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new RedoCancelledException(slot.key.tenant(), 0, "walredo spawn for tenant " + slot.key.tenant()
-                        + " was cancelled: interrupted while waiting for room under maxLiveSidecars", e);
+                throw new RedoCancelledException(
+                        slot.key.tenant(),
+                        0,
+                        "walredo spawn for tenant " + slot.key.tenant()
+                                + " was cancelled: interrupted while waiting for room under maxLiveSidecars",
+                        e);
             } finally {
                 lock.unlock();
             }
@@ -91,7 +96,7 @@ final class LiveCap {
 
     /** A unit for a warm spare: only if there is room now and no tenant's spawn is waiting for some. */
     boolean tryReserveForSpare() {
-        for (;;) {
+        for (; ; ) {
             int n = live.get();
             if (n >= max || roomWaiters.get() > 0 || managerClosed.get()) {
                 return false;
@@ -122,8 +127,12 @@ final class LiveCap {
 
     /** The error for a spawn that found no room before its deadline. */
     CapacityExhaustedException exhausted(Slot slot, Throwable cause) {
-        return new CapacityExhaustedException(slot.key.tenant(), "no room for a walredo sidecar for tenant "
-                + slot.key.tenant() + ": maxLiveSidecars (" + max + ") sidecars are alive and none was idle before"
-                + " the request's deadline; raise maxLiveSidecars or lower the load", cause);
+        return new CapacityExhaustedException(
+                slot.key.tenant(),
+                "no room for a walredo sidecar for tenant "
+                        + slot.key.tenant() + ": maxLiveSidecars (" + max
+                        + ") sidecars are alive and none was idle before"
+                        + " the request's deadline; raise maxLiveSidecars or lower the load",
+                cause);
     }
 }

@@ -2,9 +2,9 @@
 package io.walredo.internal;
 
 import io.walredo.KillCause;
+import io.walredo.RedoResult;
 import io.walredo.SidecarStatus;
 import io.walredo.TenantOverloadedException;
-import io.walredo.RedoResult;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoMetrics;
 import io.walredo.WalRedoMetricsListener;
@@ -167,11 +167,29 @@ final class Metrics {
         killed.forEach((c, n) -> k.put(c, n.sum()));
         Map<TenantOverloadedException.Reason, Long> r = new EnumMap<>(TenantOverloadedException.Reason.class);
         refused.forEach((c, n) -> r.put(c, n.sum()));
-        return new WalRedoMetrics(started.sum(), spawnFailures.sum(), k, liveSidecars.getAsInt(), redos.sum(),
-                redoFailures.sum(), retries.sum(), records.sum(), requestBytes.sum(), spawnLatency.snapshot(),
-                redoLatency.snapshot(), stderrLogged.sum(), stderrSuppressed.sum(), r, sidecarMemory, sidecarsMeasured,
-                recentSpawnLatency.snapshot(), recentRedoLatency.snapshot(), sparesReady, spareHits.sum(),
-                spareMisses.sum(), spawnWait.snapshot());
+        return new WalRedoMetrics(
+                started.sum(),
+                spawnFailures.sum(),
+                k,
+                liveSidecars.getAsInt(),
+                redos.sum(),
+                redoFailures.sum(),
+                retries.sum(),
+                records.sum(),
+                requestBytes.sum(),
+                spawnLatency.snapshot(),
+                redoLatency.snapshot(),
+                stderrLogged.sum(),
+                stderrSuppressed.sum(),
+                r,
+                sidecarMemory,
+                sidecarsMeasured,
+                recentSpawnLatency.snapshot(),
+                recentRedoLatency.snapshot(),
+                sparesReady,
+                spareHits.sum(),
+                spareMisses.sum(),
+                spawnWait.snapshot());
     }
 
     private void listenerFailed(RuntimeException e) {

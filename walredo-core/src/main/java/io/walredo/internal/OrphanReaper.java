@@ -41,6 +41,7 @@ final class OrphanReaper {
     private static final Path PROC = Path.of("/proc");
     /** An environment larger than this is not searched (execve allows 2 MiB; the library sets a few variables). */
     private static final int MAX_ENVIRON_BYTES = 256 * 1024;
+
     private static final String MARKER_PREFIX = WalRedoConfig.SIDECAR_OWNER_VARIABLE + "=";
     private static final String SELF = ownerOf(ProcessHandle.current().pid());
 
@@ -79,11 +80,15 @@ final class OrphanReaper {
                 int pid = Integer.parseInt(dir.getFileName().toString());
                 String startTime = field(dir, 22).orElse("?");
                 try {
-                    boolean sent = runtime.killIfStill(pid, () -> field(dir, 22).orElse("").equals(startTime)
-                            && orphanedSidecar(dir, uid, executables).isPresent());
+                    boolean sent = runtime.killIfStill(
+                            pid,
+                            () -> field(dir, 22).orElse("").equals(startTime)
+                                    && orphanedSidecar(dir, uid, executables).isPresent());
                     if (sent) {
                         killed++;
-                        log.atWarn().addKeyValue("pid", pid).addKeyValue("owner", owner.get())
+                        log.atWarn()
+                                .addKeyValue("pid", pid)
+                                .addKeyValue("owner", owner.get())
                                 .addKeyValue("executable", executable(dir).orElse(null))
                                 .log("killed an orphaned walredo sidecar left by a dead earlier instance");
                     }

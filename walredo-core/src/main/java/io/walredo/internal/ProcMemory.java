@@ -28,15 +28,16 @@ import java.util.OptionalLong;
 final class ProcMemory {
     /** smaps_rollup is about 1 KiB (a header line and some 25 fields); reading stops here whatever the file holds. */
     static final int MAX_BYTES = 64 * 1024;
+
     private static final int BYTES_PER_KB = 1024;
     /** At most 15 digits of kB, so the product in bytes cannot overflow a long (10^15 * 1024 < 2^63). */
     private static final int MAX_KB_DIGITS = 15;
+
     private static final String RSS = "Rss:";
     private static final String PSS = "Pss:";
     private static final String KB_SUFFIX = " kB";
 
-    private ProcMemory() {
-    }
+    private ProcMemory() {}
 
     /**
      * The memory of process {@code pid} now, or empty if it cannot be read.
@@ -83,8 +84,8 @@ final class ProcMemory {
                 }
             }
             if (rssKb.isPresent() && pssKb.isPresent()) {
-                return Optional.of(new SidecarStatus.Memory(rssKb.getAsLong() * BYTES_PER_KB,
-                        pssKb.getAsLong() * BYTES_PER_KB));
+                return Optional.of(
+                        new SidecarStatus.Memory(rssKb.getAsLong() * BYTES_PER_KB, pssKb.getAsLong() * BYTES_PER_KB));
             }
         }
         return Optional.empty();

@@ -82,8 +82,7 @@ public final class ProtocolCodec {
     /** See {@link WireSizes#MAX_ENCODED_BYTES}. */
     public static final int MAX_ENCODED_BYTES = WireSizes.MAX_ENCODED_BYTES;
 
-    private ProtocolCodec() {
-    }
+    private ProtocolCodec() {}
 
     /** See {@link WireSizes#encodedSize}. */
     public static long encodedSize(boolean hasBaseImage, int recordCount, long recordBytes) {

@@ -79,13 +79,20 @@ final class Sidecar extends AnswerReader {
     private final Instant startedAt;
     /** NOT_SPARE for a tenant's own spawn; a spare goes SPARE → HANDED_OVER or SPARE → DIED_SPARE, once. */
     private final AtomicReference<SpareState> spare;
+
     private volatile long lastRedoEpochMillis;
 
     /** Held by whoever writes to stdin; a semaphore, not a lock, so a half-written request's permit can move to the background writer. */
     private final Semaphore writePermit = new Semaphore(1);
 
-    Sidecar(SidecarKey key, ChildProcess child, Instant startedAt, LongSupplier nanoClock, StderrDrainer stderr,
-            Listener listener, Duration stallTimeout) {
+    Sidecar(
+            SidecarKey key,
+            ChildProcess child,
+            Instant startedAt,
+            LongSupplier nanoClock,
+            StderrDrainer stderr,
+            Listener listener,
+            Duration stallTimeout) {
         super(key, child, nanoClock, stderr, listener, stallTimeout);
         this.startedAt = startedAt;
         this.spare = new AtomicReference<>(key.isSpare() ? SpareState.SPARE : SpareState.NOT_SPARE);
@@ -205,8 +212,8 @@ final class Sidecar extends AnswerReader {
                 String progress = (src.position() - start) + " of " + (src.limit() - start) + " bytes written";
                 boolean handedOn = !isBrokenPipe(t) && finishInBackground(src, progress);
                 permitHeld = !handedOn;
-                throw writeFailed(t, "after " + progress + (handedOn ? "; the rest is written in the background" : ""),
-                        deadline);
+                throw writeFailed(
+                        t, "after " + progress + (handedOn ? "; the rest is written in the background" : ""), deadline);
             }
         } finally {
             if (permitHeld) {
@@ -218,13 +225,15 @@ final class Sidecar extends AnswerReader {
     private void acquireWritePermit(Deadline deadline) throws AttemptFailure {
         try {
             if (!writePermit.tryAcquire(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS)) {
-                throw new AttemptFailure(failures.callerTimeout("waiting for earlier requests to be written to its"
-                        + " stdin", stallTimeout, null), Retry.NEVER);
+                throw new AttemptFailure(
+                        failures.callerTimeout(
+                                "waiting for earlier requests to be written to its" + " stdin", stallTimeout, null),
+                        Retry.NEVER);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new AttemptFailure(failures.cancelled("the calling thread was interrupted while waiting to write",
-                    e), Retry.NEVER);
+            throw new AttemptFailure(
+                    failures.cancelled("the calling thread was interrupted while waiting to write", e), Retry.NEVER);
         }
     }
 
@@ -279,14 +288,19 @@ final class Sidecar extends AnswerReader {
     }
 
     private Failure unsolicitedOutput(int bytes) {
-        log.atWarn().addKeyValue("tenant", tenant()).addKeyValue("pid", pid).addKeyValue("bytes", bytes)
+        log.atWarn()
+                .addKeyValue("tenant", tenant())
+                .addKeyValue("pid", pid)
+                .addKeyValue("bytes", bytes)
                 .log("walredo sidecar wrote to stdout while no answer was owed; killing it");
-        return fail(new Failure(failures.unsolicited(bytes + " bytes to its stdout"), Retry.PER_ATTEMPT_TYPE, true),
+        return fail(
+                new Failure(failures.unsolicited(bytes + " bytes to its stdout"), Retry.PER_ATTEMPT_TYPE, true),
                 KillCause.ERROR);
     }
 
     private static boolean isBrokenPipe(Throwable t) {
-        return t instanceof IOException && !(t instanceof DeadlineExceededException)
+        return t instanceof IOException
+                && !(t instanceof DeadlineExceededException)
                 && !(t instanceof InterruptedIOException);
     }
 
@@ -299,20 +313,24 @@ final class Sidecar extends AnswerReader {
             throw e;
         }
         if (t instanceof DeadlineExceededException) {
-            return new AttemptFailure(failures.callerTimeout("writing the request to its stdin " + progress,
-                    stallTimeout, t), Retry.NEVER);
+            return new AttemptFailure(
+                    failures.callerTimeout("writing the request to its stdin " + progress, stallTimeout, t),
+                    Retry.NEVER);
         }
         if (t instanceof InterruptedIOException) {
             Thread.currentThread().interrupt();
-            return new AttemptFailure(failures.cancelled("the calling thread was interrupted while writing the request "
-                    + progress, t), Retry.NEVER);
+            return new AttemptFailure(
+                    failures.cancelled("the calling thread was interrupted while writing the request " + progress, t),
+                    Retry.NEVER);
         }
         Failure known = failure.get();
         if (known != null) {
             return recorded(known);
         }
-        return failed(new Failure(crashed("writing to its stdin", (IOException) t, 0, deadline),
-                Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+        return failed(
+                new Failure(
+                        crashed("writing to its stdin", (IOException) t, 0, deadline), Retry.PER_ATTEMPT_TYPE, true),
+                KillCause.ERROR);
     }
 
     /**
@@ -328,9 +346,16 @@ final class Sidecar extends AnswerReader {
             Thread.ofVirtual().name("walredo-finish-" + pid).start(() -> finishWrite(copy));
             return true;
         } catch (Throwable t) {
-            fail(new Failure(failures.cancelled("another request stopped half-way through writing (" + progress
-                    + ") and its rest could not be handed on (" + t + "), so the sidecar was killed", t),
-                    Retry.PER_ATTEMPT_TYPE, false), KillCause.ERROR);
+            fail(
+                    new Failure(
+                            failures.cancelled(
+                                    "another request stopped half-way through writing (" + progress
+                                            + ") and its rest could not be handed on (" + t
+                                            + "), so the sidecar was killed",
+                                    t),
+                            Retry.PER_ATTEMPT_TYPE,
+                            false),
+                    KillCause.ERROR);
             return false;
         }
     }
@@ -344,8 +369,14 @@ final class Sidecar extends AnswerReader {
                     child.stdin().writeFully(rest, Deadline.after(stallTimeout));
                 } catch (DeadlineExceededException e) {
                     if (rest.position() == before) {
-                        fail(new Failure(failures.stalled("reading its stdin (" + rest.remaining()
-                                + " bytes of a request still to write)", stallTimeout), Retry.PER_ATTEMPT_TYPE, true),
+                        fail(
+                                new Failure(
+                                        failures.stalled(
+                                                "reading its stdin (" + rest.remaining()
+                                                        + " bytes of a request still to write)",
+                                                stallTimeout),
+                                        Retry.PER_ATTEMPT_TYPE,
+                                        true),
                                 KillCause.TIMEOUT);
                         return;
                     }
@@ -354,12 +385,19 @@ final class Sidecar extends AnswerReader {
             }
         } catch (IOException e) {
             if (failure.get() == null) {
-                fail(new Failure(crashed("writing to its stdin", e, 0, null),
-                        Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+                fail(
+                        new Failure(crashed("writing to its stdin", e, 0, null), Retry.PER_ATTEMPT_TYPE, true),
+                        KillCause.ERROR);
             }
         } catch (Throwable t) {
-            fail(new Failure(failures.cancelled("finishing a half-written request failed (" + t
-                    + "), so the sidecar was killed", t), Retry.PER_ATTEMPT_TYPE, false), KillCause.ERROR);
+            fail(
+                    new Failure(
+                            failures.cancelled(
+                                    "finishing a half-written request failed (" + t + "), so the sidecar was killed",
+                                    t),
+                            Retry.PER_ATTEMPT_TYPE,
+                            false),
+                    KillCause.ERROR);
         } finally {
             writePermit.release();
             ensureReader();

@@ -23,9 +23,13 @@ final class SidecarContainment {
         }
         config.sidecarAddressSpaceLimit().ifPresent(bytes -> limits.add(ResourceLimit.of(Resource.AS, bytes)));
         // Soft at the limit (SIGXCPU, which kills), hard one second later (SIGKILL, for a sidecar that handles it).
-        config.sidecarCpuTimeLimit().ifPresent(d -> limits.add(
-                new ResourceLimit(Resource.CPU, d.toSeconds(), d.toSeconds() + 1)));
-        return new Containment(Optional.of(config.sidecarWorkingDirectory()), OptionalInt.of(WalRedoConfig.SIDECAR_UMASK),
-                limits, OptionalInt.of(config.sidecarOomScoreAdj()), config.sidecarCgroup());
+        config.sidecarCpuTimeLimit()
+                .ifPresent(d -> limits.add(new ResourceLimit(Resource.CPU, d.toSeconds(), d.toSeconds() + 1)));
+        return new Containment(
+                Optional.of(config.sidecarWorkingDirectory()),
+                OptionalInt.of(WalRedoConfig.SIDECAR_UMASK),
+                limits,
+                OptionalInt.of(config.sidecarOomScoreAdj()),
+                config.sidecarCgroup());
     }
 }

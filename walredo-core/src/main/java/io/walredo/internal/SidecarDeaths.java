@@ -32,8 +32,8 @@ final class SidecarDeaths implements Sidecar.Listener {
     /** Set once by {@link #attach}, before the first sidecar is launched. */
     private volatile SparePool spares;
 
-    SidecarDeaths(WalRedoConfig config, Map<SidecarKey, Slot> slots, LiveCap cap, Metrics metrics,
-            LongSupplier nanoClock) {
+    SidecarDeaths(
+            WalRedoConfig config, Map<SidecarKey, Slot> slots, LiveCap cap, Metrics metrics, LongSupplier nanoClock) {
         this.config = config;
         this.slots = slots;
         this.cap = cap;
@@ -88,8 +88,11 @@ final class SidecarDeaths implements Sidecar.Listener {
         }
         TenantShardId tenant = spare ? null : sc.tenant();
         metrics.sidecarKilled(tenant, sc.pid(), cause);
-        log.atInfo().addKeyValue("tenant", JfrEvents.name(tenant)).addKeyValue("pid", sc.pid())
-                .addKeyValue("cause", cause).log("walredo sidecar killed");
+        log.atInfo()
+                .addKeyValue("tenant", JfrEvents.name(tenant))
+                .addKeyValue("pid", sc.pid())
+                .addKeyValue("cause", cause)
+                .log("walredo sidecar killed");
     }
 
     /**

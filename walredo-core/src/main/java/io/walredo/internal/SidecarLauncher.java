@@ -40,8 +40,13 @@ final class SidecarLauncher {
     private final SidecarDeaths deaths;
     private final StderrLimits stderrLimits;
 
-    SidecarLauncher(WalRedoConfig config, NativeRuntime runtime, Containment containment, Metrics metrics,
-            LongSupplier nanoClock, SidecarDeaths deaths) {
+    SidecarLauncher(
+            WalRedoConfig config,
+            NativeRuntime runtime,
+            Containment containment,
+            Metrics metrics,
+            LongSupplier nanoClock,
+            SidecarDeaths deaths) {
         this.config = config;
         this.runtime = runtime;
         this.containment = containment;
@@ -78,8 +83,8 @@ final class SidecarLauncher {
         try {
             long latency = nanoClock.getAsLong() - t0;
             commit(event, key, child.pid(), true);
-            StderrDrainer drainer = new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock,
-                    stderrLimits);
+            StderrDrainer drainer =
+                    new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock, stderrLimits);
             sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, deaths, config.stallTimeout());
             deaths.born(sc);
             sc.watchExit();
@@ -87,7 +92,9 @@ final class SidecarLauncher {
             // Reported before anything else can fail, so a sidecar killed below still has its start to pair with.
             metrics.sidecarStarted(key.tenant(), child.pid(), latency);
             drainer.start();
-            log.atInfo().addKeyValue("tenant", JfrEvents.name(key.tenant())).addKeyValue("pid", child.pid())
+            log.atInfo()
+                    .addKeyValue("tenant", JfrEvents.name(key.tenant()))
+                    .addKeyValue("pid", child.pid())
                     .addKeyValue("pgVersion", key.pgVersion())
                     .addKeyValue("spawnMicros", TimeUnit.NANOSECONDS.toMicros(latency))
                     .log(key.isSpare() ? "walredo warm spare sidecar spawned" : "walredo sidecar spawned");
@@ -132,14 +139,21 @@ final class SidecarLauncher {
         }
         String who = key.isSpare() ? "a warm spare (pg" + key.pgVersion() + ")" : "tenant " + key.tenant();
         if (t instanceof DeadlineExceededException) {
-            return new SpawnFailedException(tenantOf(key), "spawning the walredo sidecar for " + who
-                    + " did not finish within spawnTimeout " + config.spawnTimeout()
-                    + "; the host may be overloaded or out of processes", t);
+            return new SpawnFailedException(
+                    tenantOf(key),
+                    "spawning the walredo sidecar for " + who
+                            + " did not finish within spawnTimeout " + config.spawnTimeout()
+                            + "; the host may be overloaded or out of processes",
+                    t);
         }
-        String what = t instanceof SpawnException ? "posix_spawn failed for " + who + ": "
+        String what = t instanceof SpawnException
+                ? "posix_spawn failed for " + who + ": "
                 : "spawning the walredo sidecar for " + who + " failed: ";
-        return new SpawnFailedException(tenantOf(key), what + t.getMessage() + "; check redoBinary for PostgreSQL "
-                + key.pgVersion() + " = " + bin.executable(), t);
+        return new SpawnFailedException(
+                tenantOf(key),
+                what + t.getMessage() + "; check redoBinary for PostgreSQL " + key.pgVersion() + " = "
+                        + bin.executable(),
+                t);
     }
 
     private static io.walredo.TenantShardId tenantOf(SidecarKey key) {

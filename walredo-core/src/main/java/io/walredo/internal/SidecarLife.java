@@ -50,6 +50,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
 
     /** Indexed by ordinal; read from the ctl word without allocating. */
     private static final Life[] LIVES = Life.values();
+
     static final Duration CRASH_REPORT_WAIT = Duration.ofMillis(500);
 
     /**
@@ -66,17 +67,18 @@ abstract sealed class SidecarLife permits AnswerQueue {
     }
 
     /** Runs each sidecar's exit processing ({@link #exited}), which may wait briefly for the crash report. */
-    private static final Executor EXIT_THREADS = r -> Thread.ofVirtual().name("walredo-exit").start(r);
+    private static final Executor EXIT_THREADS =
+            r -> Thread.ofVirtual().name("walredo-exit").start(r);
 
     /**
      * What broke this sidecar: the error its waiters get, whether their requests may be retried elsewhere,
      * and whether the sidecar itself is to blame (only then does it count toward spawn back-off).
      */
-    record Failure(WalRedoException error, Retry retry, boolean sidecarAtFault) {
-    }
+    record Failure(WalRedoException error, Retry retry, boolean sidecarAtFault) {}
 
     /** A spare's key names no tenant until {@link Sidecar#assign}; written once, before the first request. */
     volatile SidecarKey key;
+
     final ChildProcess child;
     final int pid;
     final LongSupplier nanoClock;
@@ -89,6 +91,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
 
     /** High 32 bits: state; low 32 bits: borrowers. One CAS decides retain versus retire races. */
     final AtomicLong ctl = new AtomicLong();
+
     final CompletableFuture<Void> accounted = new CompletableFuture<>();
     final AtomicReference<KillCause> retireCause = new AtomicReference<>();
     volatile long lastUsedNanos;
@@ -97,7 +100,12 @@ abstract sealed class SidecarLife permits AnswerQueue {
     final AtomicReference<Failure> failure = new AtomicReference<>();
     final CompletableFuture<ExitStatus> terminated = new CompletableFuture<>();
 
-    SidecarLife(SidecarKey key, ChildProcess child, LongSupplier nanoClock, StderrDrainer stderr, Listener listener,
+    SidecarLife(
+            SidecarKey key,
+            ChildProcess child,
+            LongSupplier nanoClock,
+            StderrDrainer stderr,
+            Listener listener,
             Duration stallTimeout) {
         this.key = key;
         this.child = child;
@@ -213,8 +221,12 @@ abstract sealed class SidecarLife permits AnswerQueue {
             }
         }
         List<String> tail = stderr.tailAfterEof(CRASH_REPORT_WAIT);
-        fail(new Failure(failures.crashed("died with " + status, status, tail, "", 0, null),
-                Retry.PER_ATTEMPT_TYPE, true), KillCause.ERROR);
+        fail(
+                new Failure(
+                        failures.crashed("died with " + status, status, tail, "", 0, null),
+                        Retry.PER_ATTEMPT_TYPE,
+                        true),
+                KillCause.ERROR);
     }
 
     static Life state(long c) {
@@ -234,7 +246,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
             leaveRotation(KillCause.ERROR);
             return false;
         }
-        for (;;) {
+        for (; ; ) {
             long c = ctl.get();
             if (state(c) != Life.ACTIVE) {
                 return false;
@@ -274,7 +286,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
 
     /** ACTIVE → RETIRED; returns the borrowers at that moment, or -1 if it was no longer ACTIVE. */
     int leaveRotation(KillCause cause) {
-        for (;;) {
+        for (; ; ) {
             long c = ctl.get();
             if (state(c) != Life.ACTIVE) {
                 return -1;
@@ -292,7 +304,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
      * few milliseconds later.
      */
     void kill(KillCause cause) {
-        for (;;) {
+        for (; ; ) {
             long c = ctl.get();
             if (state(c) == Life.KILLED) {
                 return;
@@ -330,8 +342,10 @@ abstract sealed class SidecarLife permits AnswerQueue {
         ExitStatus exit = exitedOnItsOwn;
         if (exit != null || !child.isAlive()) {
             // Reaped before this kill: it died on its own (the exit callback may not have run yet).
-            return new Failure(failures.crashed(exit != null ? "died with " + exit : "died", exit, stderr.tail(), "", 0,
-                    null), Retry.PER_ATTEMPT_TYPE, true);
+            return new Failure(
+                    failures.crashed(exit != null ? "died with " + exit : "died", exit, stderr.tail(), "", 0, null),
+                    Retry.PER_ATTEMPT_TYPE,
+                    true);
         }
         // Detach and shutdown close the tenant's slot; a retry would only be refused.
         Retry retry = cause == KillCause.DETACH || cause == KillCause.SHUTDOWN ? Retry.NEVER : Retry.PER_ATTEMPT_TYPE;

@@ -32,8 +32,14 @@ final class SidecarStatuses {
         for (Slot slot : slots.values()) {
             Sidecar sc = slot.current.get();
             if (sc != null) {
-                out.add(new SidecarStatus(sc.tenant(), sc.key().pgVersion(), sc.pid(), sc.startedAt(),
-                        sc.lastRedoAt(), sc.inFlight(), memoryOf(sc)));
+                out.add(new SidecarStatus(
+                        sc.tenant(),
+                        sc.key().pgVersion(),
+                        sc.pid(),
+                        sc.startedAt(),
+                        sc.lastRedoAt(),
+                        sc.inFlight(),
+                        memoryOf(sc)));
             }
         }
         return out;

@@ -54,9 +54,14 @@ final class Slot {
 
     /** The error for a request whose spawn found this slot closed (detach, shutdown) before its sidecar started. */
     RedoCancelledException closedWhileStarting() {
-        return new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
-                + " was cancelled: " + (closedBy == KillCause.DETACH ? "the tenant was detached"
-                        : "the manager shut down") + " before its sidecar started", null);
+        return new RedoCancelledException(
+                key.tenant(),
+                0,
+                "walredo request for tenant " + key.tenant()
+                        + " was cancelled: "
+                        + (closedBy == KillCause.DETACH ? "the tenant was detached" : "the manager shut down")
+                        + " before its sidecar started",
+                null);
     }
 
     void recordSuccess() {

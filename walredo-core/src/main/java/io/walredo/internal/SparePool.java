@@ -77,8 +77,13 @@ final class SparePool {
      *     for room; the launcher gives it back if the spawn fails, the exit hook when the spare is reaped
      * @param releaseUnit gives back a unit reserved for a spawn that could not even start its thread
      */
-    SparePool(WalRedoConfig config, SidecarLauncher launcher, BooleanSupplier reserveUnit, Runnable releaseUnit,
-            LongSupplier nanoClock, Metrics metrics) {
+    SparePool(
+            WalRedoConfig config,
+            SidecarLauncher launcher,
+            BooleanSupplier reserveUnit,
+            Runnable releaseUnit,
+            LongSupplier nanoClock,
+            Metrics metrics) {
         this.config = config;
         this.metrics = metrics;
         this.launcher = launcher;
@@ -107,7 +112,7 @@ final class SparePool {
         if (shelf == null) {
             return null;
         }
-        for (Sidecar sc; (sc = shelf.ready.pollFirst()) != null;) {
+        for (Sidecar sc; (sc = shelf.ready.pollFirst()) != null; ) {
             if (sc.tryRetain()) {
                 shelf.recordSuccess();
                 return sc;
@@ -202,18 +207,21 @@ final class SparePool {
 
     private void startSpawns() {
         for (Shelf shelf : shelves.values()) {
-            for (;;) {
+            for (; ; ) {
                 lock.lock();
                 try {
-                    if (closed || shelf.ready.size() + shelf.spawning >= config.warmSpares()
-                            || nanoClock.getAsLong() - shelf.nextSpawnNanos < 0 || !reserveUnit.getAsBoolean()) {
+                    if (closed
+                            || shelf.ready.size() + shelf.spawning >= config.warmSpares()
+                            || nanoClock.getAsLong() - shelf.nextSpawnNanos < 0
+                            || !reserveUnit.getAsBoolean()) {
                         break;
                     }
                     shelf.spawning++;
                     CompletableFuture<Void> done = new CompletableFuture<>();
                     starting.add(done);
                     try {
-                        Thread.ofVirtual().name("walredo-spare-pg" + shelf.pgVersion)
+                        Thread.ofVirtual()
+                                .name("walredo-spare-pg" + shelf.pgVersion)
                                 .start(() -> spawn(shelf, done));
                     } catch (Throwable t) {
                         // No thread: undo what this spawn took, or the shelf counts a spawn that never ends.
@@ -249,7 +257,9 @@ final class SparePool {
         } catch (Throwable t) {
             metrics.spawnFailed(null);
             shelf.recordFailure(String.valueOf(t.getMessage()));
-            log.atWarn().addKeyValue("pgVersion", shelf.pgVersion).setCause(t)
+            log.atWarn()
+                    .addKeyValue("pgVersion", shelf.pgVersion)
+                    .setCause(t)
                     .log("walredo warm spare could not be spawned; backing off before the next one");
         } finally {
             boolean kill;
@@ -322,7 +332,7 @@ final class SparePool {
             lock.unlock();
         }
         for (Shelf shelf : shelves.values()) {
-            for (Sidecar sc; (sc = shelf.ready.pollFirst()) != null;) {
+            for (Sidecar sc; (sc = shelf.ready.pollFirst()) != null; ) {
                 sc.retire(KillCause.SHUTDOWN);
             }
         }
@@ -350,8 +360,11 @@ final class SparePool {
             try {
                 failures++;
                 nextSpawnNanos = nanoClock.getAsLong() + Backoff.delayNanos(failures, config);
-                log.atDebug().addKeyValue("pgVersion", pgVersion).addKeyValue("failures", failures)
-                        .addKeyValue("lastFailure", what).log("walredo warm spare failed before it was handed over");
+                log.atDebug()
+                        .addKeyValue("pgVersion", pgVersion)
+                        .addKeyValue("failures", failures)
+                        .addKeyValue("lastFailure", what)
+                        .log("walredo warm spare failed before it was handed over");
             } finally {
                 lock.unlock();
             }

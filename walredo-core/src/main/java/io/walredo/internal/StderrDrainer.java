@@ -44,6 +44,7 @@ final class StderrDrainer implements Runnable {
 
     /** Null for a warm spare until {@link #assign}. */
     private volatile TenantShardId tenant;
+
     private final int pid;
     private final PipeReadEnd stderr;
     private final Metrics metrics;
@@ -64,7 +65,12 @@ final class StderrDrainer implements Runnable {
     private long suppressedSinceReport;
     private boolean throttleReported;
 
-    StderrDrainer(TenantShardId tenant, int pid, PipeReadEnd stderr, Metrics metrics, LongSupplier nanoClock,
+    StderrDrainer(
+            TenantShardId tenant,
+            int pid,
+            PipeReadEnd stderr,
+            Metrics metrics,
+            LongSupplier nanoClock,
             StderrLimits limits) {
         this.tenant = tenant;
         this.pid = pid;
@@ -94,7 +100,7 @@ final class StderrDrainer implements Runnable {
     public void run() {
         ByteBuffer buf = ByteBuffer.allocate(READ_CHUNK);
         try {
-            for (;;) {
+            for (; ; ) {
                 buf.clear();
                 int n;
                 try {
@@ -114,7 +120,10 @@ final class StderrDrainer implements Runnable {
         } catch (IOException closedOrFailed) {
             // The owner closed the pipe (kill, quiesce, shutdown): nothing more will come.
         } catch (RuntimeException e) {
-            log.atWarn().addKeyValue("tenant", tenant).addKeyValue("pid", pid).setCause(e)
+            log.atWarn()
+                    .addKeyValue("tenant", tenant)
+                    .addKeyValue("pid", pid)
+                    .setCause(e)
                     .log("stderr drainer failed; the sidecar's stderr is no longer read");
         } finally {
             if (lineLength > 0 || lineTruncated) {
@@ -132,14 +141,16 @@ final class StderrDrainer implements Runnable {
      */
     private boolean throttle(int n) {
         byteTokens.take(n);
-        for (;;) {
+        for (; ; ) {
             double available = byteTokens.refill(System.nanoTime());
             if (available >= 0) {
                 return true;
             }
             if (!throttleReported) {
                 throttleReported = true;
-                log.atWarn().addKeyValue("tenant", tenant).addKeyValue("pid", pid)
+                log.atWarn()
+                        .addKeyValue("tenant", tenant)
+                        .addKeyValue("pid", pid)
                         .addKeyValue("bytesPerSecond", bytesPerSecond)
                         .log("sidecar writes to stderr faster than stderrBytesPerSecond; reading it is slowed down,"
                                 + " so the sidecar blocks on stderr and its requests may time out");
@@ -181,7 +192,10 @@ final class StderrDrainer implements Runnable {
         }
         if (takeToken()) {
             reportSuppressed();
-            log.atLevel(levelOf(text)).addKeyValue("tenant", tenant).addKeyValue("pid", pid).log(text);
+            log.atLevel(levelOf(text))
+                    .addKeyValue("tenant", tenant)
+                    .addKeyValue("pid", pid)
+                    .log(text);
             metrics.stderrLine(tenant, false);
         } else {
             suppressedSinceReport++;
@@ -199,7 +213,9 @@ final class StderrDrainer implements Runnable {
 
     private void reportSuppressed() {
         if (suppressedSinceReport > 0) {
-            log.atWarn().addKeyValue("tenant", tenant).addKeyValue("pid", pid)
+            log.atWarn()
+                    .addKeyValue("tenant", tenant)
+                    .addKeyValue("pid", pid)
                     .addKeyValue("suppressed", suppressedSinceReport)
                     .log("sidecar stderr lines suppressed by the rate limit");
             suppressedSinceReport = 0;

@@ -22,7 +22,10 @@ record StderrLimits(int maxLineBytes, int linesPerSecond, int tailLines, int byt
     }
 
     static StderrLimits from(WalRedoConfig config) {
-        return new StderrLimits(config.stderrMaxLineBytes(), config.stderrLinesPerSecond(), config.stderrTailLines(),
+        return new StderrLimits(
+                config.stderrMaxLineBytes(),
+                config.stderrLinesPerSecond(),
+                config.stderrTailLines(),
                 config.stderrBytesPerSecond());
     }
 }

@@ -70,7 +70,11 @@ public final class Supervisor {
         this.runtime = NativeRuntime.get();
         Containment containment = SidecarContainment.from(config);
         if (config.killOrphanedSidecars()) {
-            OrphanReaper.killOrphans(config.binaries().values().stream().map(WalRedoConfig.RedoBinary::executable).toList(), runtime);
+            OrphanReaper.killOrphans(
+                    config.binaries().values().stream()
+                            .map(WalRedoConfig.RedoBinary::executable)
+                            .toList(),
+                    runtime);
         }
         ConcurrentHashMap<SidecarKey, Slot> slotMap = new ConcurrentHashMap<>();
         this.cap = new LiveCap(config.maxLiveSidecars(), closed);
@@ -104,8 +108,9 @@ public final class Supervisor {
      * See {@link io.walredo.WalRedoManager#redo(TenantShardId, RedoRequest, AttemptType, Duration, ByteBuffer)}:
      * with a {@code target}, the page goes there (and its position moves past it) and null is returned.
      */
-    public byte[] redo(TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout,
-            ByteBuffer target) throws WalRedoException {
+    public byte[] redo(
+            TenantShardId tenant, RedoRequest request, AttemptType attempt, Duration timeout, ByteBuffer target)
+            throws WalRedoException {
         Objects.requireNonNull(tenant, "tenant");
         Objects.requireNonNull(request, "request");
         Objects.requireNonNull(attempt, "attempt");
@@ -143,9 +148,16 @@ public final class Supervisor {
             buffers.release(buf);
             // thrown is null exactly when the call returned a page (ok).
             RedoOutcome outcome = RedoOutcome.of(thrown);
-            metrics.redoFinished(new RedoResult(tenant, request.pgVersion(), attempt, outcome,
+            metrics.redoFinished(new RedoResult(
+                    tenant,
+                    request.pgVersion(),
+                    attempt,
+                    outcome,
                     Optional.ofNullable(thrown).map(Throwable::getClass),
-                    Duration.ofNanos(nanoClock.getAsLong() - start), request.recordCount(), (int) size, call.attempts));
+                    Duration.ofNanos(nanoClock.getAsLong() - start),
+                    request.recordCount(),
+                    (int) size,
+                    call.attempts));
             if (call.spawnWaitNanos > 0) {
                 metrics.spawnWaited(tenant, call.spawnWaitNanos);
             }
@@ -222,8 +234,8 @@ public final class Supervisor {
 
     private SidecarKey keyFor(TenantShardId tenant, int pgVersion) {
         if (!config.binaries().containsKey(pgVersion)) {
-            throw new IllegalArgumentException("no redo binary is configured for PostgreSQL " + pgVersion
-                    + " (tenant " + tenant + "); configured versions: " + config.binaries().keySet());
+            throw new IllegalArgumentException("no redo binary is configured for PostgreSQL " + pgVersion + " (tenant "
+                    + tenant + "); configured versions: " + config.binaries().keySet());
         }
         return new SidecarKey(tenant, pgVersion);
     }

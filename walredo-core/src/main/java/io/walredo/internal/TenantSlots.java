@@ -45,6 +45,7 @@ final class TenantSlots {
     private final LiveCap cap;
     /** The housekeeper's least-recently-used eviction, for a spawn at the cap. */
     private final BooleanSupplier evictOne;
+
     private final SidecarLauncher launcher;
     private final Housekeeper housekeeper;
     private final SparePool spares;
@@ -52,8 +53,15 @@ final class TenantSlots {
     private final LongSupplier nanoClock;
     private final AtomicBoolean managerClosed;
 
-    TenantSlots(WalRedoConfig config, Map<SidecarKey, Slot> slots, LiveCap cap, Housekeeper housekeeper,
-            SidecarLauncher launcher, SparePool spares, Metrics metrics, LongSupplier nanoClock,
+    TenantSlots(
+            WalRedoConfig config,
+            Map<SidecarKey, Slot> slots,
+            LiveCap cap,
+            Housekeeper housekeeper,
+            SidecarLauncher launcher,
+            SparePool spares,
+            Metrics metrics,
+            LongSupplier nanoClock,
             AtomicBoolean managerClosed) {
         this.config = config;
         this.slots = slots;
@@ -72,11 +80,12 @@ final class TenantSlots {
      * the sidecar (it had failed already, or broke the protocol while idle) is retried without using up a retry,
      * at most {@link #MAX_NOT_SENT_RETRIES} times; a caller's own deadline or interrupt is never retried.
      */
-    byte[] execute(SidecarKey key, ByteBuffer request, Deadline deadline, int retries, CallStats call,
-            ByteBuffer target) throws WalRedoException {
+    byte[] execute(
+            SidecarKey key, ByteBuffer request, Deadline deadline, int retries, CallStats call, ByteBuffer target)
+            throws WalRedoException {
         int retried = 0;
         int notSent = 0;
-        for (;;) {
+        for (; ; ) {
             call.attempts++;
             Sidecar sc = acquire(key, deadline, call);
             try {
@@ -90,8 +99,11 @@ final class TenantSlots {
             } catch (AttemptFailure f) {
                 if (f.error() instanceof TenantOverloadedException o) {
                     metrics.refused(key.tenant(), sc.pid(), o.reason());
-                    log.atDebug().addKeyValue("tenant", key.tenant()).addKeyValue("pid", sc.pid())
-                            .addKeyValue("reason", o.reason()).addKeyValue("queued", o.queued())
+                    log.atDebug()
+                            .addKeyValue("tenant", key.tenant())
+                            .addKeyValue("pid", sc.pid())
+                            .addKeyValue("reason", o.reason())
+                            .addKeyValue("queued", o.queued())
                             .addKeyValue("expectedWaitMs", o.expectedWait().toMillis())
                             .log("redo refused: sidecar overloaded");
                 }
@@ -109,8 +121,11 @@ final class TenantSlots {
                     retried++;
                 }
                 metrics.retried();
-                log.atDebug().addKeyValue("tenant", key.tenant()).addKeyValue("pid", sc.pid())
-                        .addKeyValue("attempt", call.attempts).addKeyValue("reason", f.retry())
+                log.atDebug()
+                        .addKeyValue("tenant", key.tenant())
+                        .addKeyValue("pid", sc.pid())
+                        .addKeyValue("attempt", call.attempts)
+                        .addKeyValue("reason", f.retry())
                         .log("retrying redo on a fresh sidecar");
             } finally {
                 sc.release();
@@ -150,7 +165,7 @@ final class TenantSlots {
 
     /** A borrowed sidecar for {@code key}: the live one, or one spawned (once, for every concurrent caller). */
     Sidecar acquire(SidecarKey key, Deadline deadline, CallStats call) throws WalRedoException {
-        for (;;) {
+        for (; ; ) {
             Slot slot = slot(key);
             Sidecar sc = slot.current.get();
             if (sc != null && sc.tryRetain()) {
@@ -167,9 +182,15 @@ final class TenantSlots {
                     slot.closedBy = KillCause.SHUTDOWN;
                 }
                 if (slot.closedBy != null) {
-                    throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
-                            + " was cancelled: " + (slot.closedBy == KillCause.DETACH
-                                    ? "the tenant is being detached" : "the manager is shutting down"), null);
+                    throw new RedoCancelledException(
+                            key.tenant(),
+                            0,
+                            "walredo request for tenant " + key.tenant()
+                                    + " was cancelled: "
+                                    + (slot.closedBy == KillCause.DETACH
+                                            ? "the tenant is being detached"
+                                            : "the manager is shutting down"),
+                            null);
                 }
                 sc = slot.current.get();
                 if (sc != null && sc.tryRetain()) {
@@ -214,10 +235,14 @@ final class TenantSlots {
                             throw t;
                         }
                     } else if (backoffNanos >= deadline.remainingNanos()) {
-                        throw new SpawnFailedException(key.tenant(), "not respawning the walredo sidecar for tenant "
-                                + key.tenant() + " yet: " + slot.failures + " consecutive failures, backing off for "
-                                + TimeUnit.NANOSECONDS.toMillis(backoffNanos) + " ms, longer than the request's"
-                                + " remaining time; last failure: " + slot.lastFailure, null);
+                        throw new SpawnFailedException(
+                                key.tenant(),
+                                "not respawning the walredo sidecar for tenant "
+                                        + key.tenant() + " yet: " + slot.failures
+                                        + " consecutive failures, backing off for "
+                                        + TimeUnit.NANOSECONDS.toMillis(backoffNanos) + " ms, longer than the request's"
+                                        + " remaining time; last failure: " + slot.lastFailure,
+                                null);
                     }
                 }
                 spawning = slot.spawning;
@@ -260,8 +285,11 @@ final class TenantSlots {
         try {
             slot.current.set(spare);
             metrics.spareAssigned(slot.key, spare.pid());
-            log.atInfo().addKeyValue("tenant", slot.key.tenant()).addKeyValue("pid", spare.pid())
-                    .addKeyValue("pgVersion", slot.key.pgVersion()).log("walredo warm spare handed over");
+            log.atInfo()
+                    .addKeyValue("tenant", slot.key.tenant())
+                    .addKeyValue("pid", spare.pid())
+                    .addKeyValue("pgVersion", slot.key.pgVersion())
+                    .log("walredo warm spare handed over");
             return spare;
         } catch (Throwable t) {
             slot.current.compareAndSet(spare, null);
@@ -275,8 +303,12 @@ final class TenantSlots {
         LockSupport.parkNanos(backoffNanos);
         if (Thread.interrupted()) {
             Thread.currentThread().interrupt();
-            throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
-                    + " was cancelled: the calling thread was interrupted while waiting out the spawn back-off", null);
+            throw new RedoCancelledException(
+                    key.tenant(),
+                    0,
+                    "walredo request for tenant " + key.tenant()
+                            + " was cancelled: the calling thread was interrupted while waiting out the spawn back-off",
+                    null);
         }
     }
 
@@ -297,20 +329,24 @@ final class TenantSlots {
      */
     private void awaitAccounted(Sidecar sc, Deadline deadline) throws RedoCancelledException {
         try {
-            sc.accounted().get(Math.max(0, Math.min(deadline.remainingNanos(), ACCOUNTING_WAIT_NANOS)),
-                    TimeUnit.NANOSECONDS);
+            sc.accounted()
+                    .get(Math.max(0, Math.min(deadline.remainingNanos(), ACCOUNTING_WAIT_NANOS)), TimeUnit.NANOSECONDS);
         } catch (TimeoutException | ExecutionException e) {
             // Proceed: the deadline or the bound passed first; back-off may then start one spawn later.
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new RedoCancelledException(sc.tenant(), sc.pid(), "walredo request for tenant " + sc.tenant()
-                    + " was cancelled: the calling thread was interrupted while its dead sidecar (pid " + sc.pid()
-                    + ") was being accounted for", e);
+            throw new RedoCancelledException(
+                    sc.tenant(),
+                    sc.pid(),
+                    "walredo request for tenant " + sc.tenant()
+                            + " was cancelled: the calling thread was interrupted while its dead sidecar (pid "
+                            + sc.pid()
+                            + ") was being accounted for",
+                    e);
         }
     }
 
-    private void awaitSpawn(Slot slot, CompletableFuture<Sidecar> spawning, Deadline deadline)
-            throws WalRedoException {
+    private void awaitSpawn(Slot slot, CompletableFuture<Sidecar> spawning, Deadline deadline) throws WalRedoException {
         SidecarKey key = slot.key;
         try {
             spawning.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
@@ -318,29 +354,39 @@ final class TenantSlots {
             if (slot.waitingForRoom) {
                 throw cap.exhausted(slot, e);
             }
-            throw new RedoTimeoutException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
-                    + " timed out waiting for its sidecar to start; the spawn goes on for later requests", e);
+            throw new RedoTimeoutException(
+                    key.tenant(),
+                    0,
+                    "walredo request for tenant " + key.tenant()
+                            + " timed out waiting for its sidecar to start; the spawn goes on for later requests",
+                    e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new RedoCancelledException(key.tenant(), 0, "walredo request for tenant " + key.tenant()
-                    + " was cancelled: the calling thread was interrupted while waiting for its sidecar to start"
-                    + " (the spawn goes on for later requests)", e);
+            throw new RedoCancelledException(
+                    key.tenant(),
+                    0,
+                    "walredo request for tenant " + key.tenant()
+                            + " was cancelled: the calling thread was interrupted while waiting for its sidecar to start"
+                            + " (the spawn goes on for later requests)",
+                    e);
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
             if (c instanceof WalRedoException w) {
                 // Shared by every caller of the spawn: each gets its own copy, with its own stack trace.
                 throw Failures.copy(w);
             }
-            throw new SpawnFailedException(key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant()
-                    + " failed: " + c, c);
+            throw new SpawnFailedException(
+                    key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant() + " failed: " + c, c);
         }
     }
 
     private void startSpawn(Slot slot, CompletableFuture<Sidecar> result, Deadline firstCallerDeadline) {
         // The spawn is shared: waiting for room under the cap must not end at the first caller's deadline
         // (each caller stops waiting at its own), so it is bounded by the longest a default request waits.
-        Deadline requesterDeadline = firstCallerDeadline.remainingNanos() > config.redoTimeout().toNanos()
-                ? firstCallerDeadline : Deadline.after(config.redoTimeout());
+        Deadline requesterDeadline =
+                firstCallerDeadline.remainingNanos() > config.redoTimeout().toNanos()
+                        ? firstCallerDeadline
+                        : Deadline.after(config.redoTimeout());
         Thread.ofVirtual().name("walredo-spawn-" + slot.key.tenant()).start(() -> {
             Sidecar sc = null;
             Throwable error = null;
@@ -359,21 +405,28 @@ final class TenantSlots {
                 closedBy = slot.closedBy;
                 if (sc != null && closedBy == null) {
                     slot.current.set(sc);
-                } else if (sc == null && !(error instanceof RedoCancelledException)
+                } else if (sc == null
+                        && !(error instanceof RedoCancelledException)
                         && !(error instanceof CapacityExhaustedException)) {
                     // Only a real spawn failure backs off; finding no room under the cap is not one.
-                    slot.recordFailure(String.valueOf(error instanceof WalRedoException w ? w.getMessage() : error),
-                            nanoClock.getAsLong(), config);
+                    slot.recordFailure(
+                            String.valueOf(error instanceof WalRedoException w ? w.getMessage() : error),
+                            nanoClock.getAsLong(),
+                            config);
                 }
             } finally {
                 slot.lock.unlock();
             }
             if (sc != null && closedBy != null) {
                 sc.kill(closedBy);
-                error = new RedoCancelledException(slot.key.tenant(), sc.pid(), "walredo request for tenant "
-                        + slot.key.tenant() + " was cancelled: " + (closedBy == KillCause.DETACH
-                                ? "the tenant was detached" : "the manager shut down") + " while its sidecar (pid "
-                        + sc.pid() + ") started; it was killed before any request reached it",
+                error = new RedoCancelledException(
+                        slot.key.tenant(),
+                        sc.pid(),
+                        "walredo request for tenant "
+                                + slot.key.tenant() + " was cancelled: "
+                                + (closedBy == KillCause.DETACH ? "the tenant was detached" : "the manager shut down")
+                                + " while its sidecar (pid "
+                                + sc.pid() + ") started; it was killed before any request reached it",
                         null);
             }
             if (error == null) {

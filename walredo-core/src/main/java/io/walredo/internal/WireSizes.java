@@ -46,8 +46,7 @@ public final class WireSizes {
      */
     public static final int MAX_ENCODED_BYTES = Integer.MAX_VALUE;
 
-    private WireSizes() {
-    }
+    private WireSizes() {}
 
     /**
      * Computes the encoded size of a request with the given shape, without overflow, so that
@@ -61,7 +60,8 @@ public final class WireSizes {
     public static long encodedSize(boolean hasBaseImage, int recordCount, long recordBytes) {
         return (long) BEGIN_REDO_BYTES
                 + (hasBaseImage ? PUSH_PAGE_BYTES : 0)
-                + (long) recordCount * APPLY_RECORD_OVERHEAD + recordBytes
+                + (long) recordCount * APPLY_RECORD_OVERHEAD
+                + recordBytes
                 + GET_PAGE_BYTES;
     }
 }

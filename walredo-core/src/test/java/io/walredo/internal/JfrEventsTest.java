@@ -15,19 +15,22 @@ class JfrEventsTest {
 
     @Test
     void noEventRecordsAStackTraceAndRedoHasADefaultThreshold() {
-        List<Class<? extends Event>> events = List.of(JfrEvents.SpawnEvent.class, JfrEvents.RedoEvent.class,
-                JfrEvents.KillEvent.class, JfrEvents.RefusedEvent.class);
+        List<Class<? extends Event>> events = List.of(
+                JfrEvents.SpawnEvent.class,
+                JfrEvents.RedoEvent.class,
+                JfrEvents.KillEvent.class,
+                JfrEvents.RefusedEvent.class);
         for (Class<? extends Event> c : events) {
             Map<String, String> defaults = defaults(EventType.getEventType(c));
             assertEquals("false", defaults.get("stackTrace"), c.getSimpleName() + " records stack traces");
-            assertEquals(c == JfrEvents.RedoEvent.class ? "1 ms" : "0 ns", defaults.get("threshold"),
-                    c.getSimpleName());
+            assertEquals(
+                    c == JfrEvents.RedoEvent.class ? "1 ms" : "0 ns", defaults.get("threshold"), c.getSimpleName());
         }
     }
 
     private static Map<String, String> defaults(EventType type) {
         return type.getSettingDescriptors().stream()
-                .collect(java.util.stream.Collectors.toMap(SettingDescriptor::getName,
-                        SettingDescriptor::getDefaultValue));
+                .collect(java.util.stream.Collectors.toMap(
+                        SettingDescriptor::getName, SettingDescriptor::getDefaultValue));
     }
 }

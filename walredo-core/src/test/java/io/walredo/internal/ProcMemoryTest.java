@@ -73,8 +73,20 @@ class ProcMemoryTest {
 
     @Test
     void aMalformedRssOrPssLineIsUnknown() {
-        for (String bad : new String[] {"Rss: kB", "Rss: 12", "Rss: 12 KB", "Rss: 12 MB", "Rss: -12 kB", "Rss: 1.5 kB",
-            "Rss: 12kB", "Rss: 0x10 kB", "Rss: 12 kB trailing", "Rss: 1 2 kB", "Rss: ١٢ kB", "Rss:"}) {
+        for (String bad : new String[] {
+            "Rss: kB",
+            "Rss: 12",
+            "Rss: 12 KB",
+            "Rss: 12 MB",
+            "Rss: -12 kB",
+            "Rss: 1.5 kB",
+            "Rss: 12kB",
+            "Rss: 0x10 kB",
+            "Rss: 12 kB trailing",
+            "Rss: 1 2 kB",
+            "Rss: ١٢ kB",
+            "Rss:"
+        }) {
             assertEquals(Optional.empty(), ProcMemory.parse(bad + "\nPss: 1 kB\n"), bad);
             assertEquals(Optional.empty(), ProcMemory.parse("Rss: 1 kB\n" + bad.replace("Rss", "Pss") + "\n"), bad);
         }
@@ -94,7 +106,8 @@ class ProcMemoryTest {
 
     @Test
     void theLiveJvmHasResidentMemory() {
-        SidecarStatus.Memory m = ProcMemory.read((int) ProcessHandle.current().pid()).orElseThrow();
+        SidecarStatus.Memory m =
+                ProcMemory.read((int) ProcessHandle.current().pid()).orElseThrow();
 
         assertTrue(m.rssBytes() > 0, m.toString());
         assertTrue(m.pssBytes() > 0 && m.pssBytes() <= m.rssBytes(), m.toString());

@@ -30,7 +30,8 @@ class ProtocolCodecConformanceTest {
     @Test
     void encodesNeonsShortRequestByteForByte() throws IOException {
         byte[] expected = resource("short.request.bin");
-        RedoRequest request = RedoRequest.builder(14, TAG, TARGET).addRecords(shortRecords()).build();
+        RedoRequest request =
+                RedoRequest.builder(14, TAG, TARGET).addRecords(shortRecords()).build();
 
         assertEquals(1132, expected.length);
         assertEquals(1132, ProtocolCodec.encodedSize(request));
@@ -43,13 +44,16 @@ class ProtocolCodecConformanceTest {
 
     @Test
     void recordsMatchNeonsLoggedDescription() throws IOException {
-        RedoRequest request = RedoRequest.builder(14, TAG, TARGET).addRecords(shortRecords()).build();
+        RedoRequest request =
+                RedoRequest.builder(14, TAG, TARGET).addRecords(shortRecords()).build();
 
         assertEquals(2, request.recordCount());
         assertEquals("0/16A9388", request.records().get(0).endLsn().toString());
         assertEquals("0/16D4080", request.records().get(1).endLsn().toString());
-        assertEquals("RedoRequest[pg14 rel 1663/13010/1259 fork 0 blk 0 at 0/16E2408, no base image, "
-                + "2 records 0/16A9388..0/16D4080 (1062 bytes)]", request.toString());
+        assertEquals(
+                "RedoRequest[pg14 rel 1663/13010/1259 fork 0 blk 0 at 0/16E2408, no base image, "
+                        + "2 records 0/16A9388..0/16D4080 (1062 bytes)]",
+                request.toString());
     }
 
     /** Proves the test decoder reads real Neon bytes, so the property tests' round trip is not circular. */

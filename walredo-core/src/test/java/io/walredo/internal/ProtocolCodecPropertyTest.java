@@ -114,8 +114,15 @@ class ProtocolCodecPropertyTest {
 
     static void assertMatches(RedoRequest expected, ProtocolDecoder.Request actual, String ctx) {
         BufferTag t = expected.tag();
-        assertEquals(new ProtocolDecoder.Tag(t.rel().forkNum(), t.rel().spcNode(), t.rel().dbNode(),
-                t.rel().relNode(), t.blockNumber()), actual.tag(), ctx);
+        assertEquals(
+                new ProtocolDecoder.Tag(
+                        t.rel().forkNum(),
+                        t.rel().spcNode(),
+                        t.rel().dbNode(),
+                        t.rel().relNode(),
+                        t.blockNumber()),
+                actual.tag(),
+                ctx);
         if (expected.hasBaseImage()) {
             assertArrayEquals(expected.baseImage().orElseThrow(), actual.baseImage(), ctx);
         } else {

@@ -142,8 +142,8 @@ class ProtocolCodecTest {
         IllegalArgumentException e =
                 assertThrows(IllegalArgumentException.class, () -> ProtocolCodec.encodeRequest(request, dst));
 
-        assertTrue(e.getMessage().contains("dst has " + (request.encodedSize() - 1) + " bytes remaining"),
-                e.getMessage());
+        assertTrue(
+                e.getMessage().contains("dst has " + (request.encodedSize() - 1) + " bytes remaining"), e.getMessage());
         assertTrue(e.getMessage().contains("needs " + request.encodedSize()), e.getMessage());
         assertEquals(2, dst.position());
         assertArrayEquals(new byte[request.encodedSize() + 1], dst.array(), "nothing was written");
@@ -172,7 +172,8 @@ class ProtocolCodecTest {
 
     @Test
     void encodesBlankPageRequestAsBeginZeroPushAndGet() {
-        ByteBuffer dst = ByteBuffer.allocate(ProtocolCodec.BLANK_PAGE_REQUEST_BYTES + 3).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer dst =
+                ByteBuffer.allocate(ProtocolCodec.BLANK_PAGE_REQUEST_BYTES + 3).order(ByteOrder.LITTLE_ENDIAN);
         dst.position(3);
 
         ProtocolCodec.encodeBlankPageRequest(TAG, dst);
@@ -186,7 +187,8 @@ class ProtocolCodecTest {
         assertEquals(new ProtocolDecoder.Tag(0, 1663, 13010, 1259, 7), r.tag());
         assertArrayEquals(new byte[8192], r.baseImage());
         assertEquals(List.of(), r.records());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
                 () -> ProtocolCodec.encodeBlankPageRequest(TAG, ByteBuffer.allocate(100)));
         assertTrue(e.getMessage().contains("the blank page request needs 8258"), e.getMessage());
     }
@@ -214,8 +216,9 @@ class ProtocolCodecTest {
     void testDecoderRejectsMalformedFrames() {
         assertThrows(IllegalStateException.class, () -> ProtocolDecoder.decodeAll(HEX.parseHex("5800000004")));
         assertThrows(IllegalStateException.class, () -> ProtocolDecoder.decodeAll(HEX.parseHex("4800000005ff")));
-        assertThrows(IllegalStateException.class, () -> ProtocolDecoder.decodeAll(HEX.parseHex("41000000" + "0c"
-                + "0000000000000001")));
+        assertThrows(
+                IllegalStateException.class,
+                () -> ProtocolDecoder.decodeAll(HEX.parseHex("41000000" + "0c" + "0000000000000001")));
         assertThrows(IllegalStateException.class, () -> ProtocolDecoder.decodeAll(HEX.parseHex("48000000")));
     }
 }

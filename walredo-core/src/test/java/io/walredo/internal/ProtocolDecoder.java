@@ -44,16 +44,13 @@ final class ProtocolDecoder {
     }
 
     /** A BufferTag as read off the wire, fields unsigned. */
-    record Tag(int fork, long spc, long db, long rel, long blk) {
-    }
+    record Tag(int fork, long spc, long db, long rel, long blk) {}
 
     /** One ApplyRecord. */
-    record Applied(long endLsn, byte[] data) {
-    }
+    record Applied(long endLsn, byte[] data) {}
 
     /** One B, optional P, A…, G group. */
-    record Request(Tag tag, byte[] baseImage, List<Applied> records) {
-    }
+    record Request(Tag tag, byte[] baseImage, List<Applied> records) {}
 
     /**
      * Appends {@code len} bytes and returns every frame completed by them.

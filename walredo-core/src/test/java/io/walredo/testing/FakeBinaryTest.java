@@ -72,14 +72,19 @@ class FakeBinaryTest {
     @Test
     void modelPageLayout() {
         byte[] wireTag = FakeRedoModel.wireTag(SHORT_TAG);
-        byte[] page = new FakeRedoModel.Session().begin(wireTag).apply(0x16A9388L, new byte[] {1, 2, 3})
+        byte[] page = new FakeRedoModel.Session()
+                .begin(wireTag)
+                .apply(0x16A9388L, new byte[] {1, 2, 3})
                 .getPage(wireTag);
         ByteBuffer b = ByteBuffer.wrap(page);
         assertArrayEquals(wireTag, Arrays.copyOf(page, FakeRedoModel.TAG_BYTES));
         assertEquals(1, b.getInt(17));
         assertEquals(0x16A9388L, b.getLong(21));
-        long h = FakeRedoModel.fnv(FakeRedoModel.FNV_OFFSET_BASIS,
-                new byte[] {0, 0, 0, 0, 0x01, 0x6A, (byte) 0x93, (byte) 0x88, 1, 2, 3}, 0, 11);
+        long h = FakeRedoModel.fnv(
+                FakeRedoModel.FNV_OFFSET_BASIS,
+                new byte[] {0, 0, 0, 0, 0x01, 0x6A, (byte) 0x93, (byte) 0x88, 1, 2, 3},
+                0,
+                11);
         assertEquals(h, b.getLong(29));
         assertArrayEquals(new byte[3], Arrays.copyOfRange(page, 37, 40));
         assertEquals(FakeRedoModel.splitmix64(h), b.getLong(40));
@@ -232,24 +237,34 @@ class FakeBinaryTest {
     @ValueSource(ints = {'X', 'Q', 0, 0xFF})
     void rejectsUnknownMessageType(int type) throws Exception {
         byte[] bad = ByteBuffer.allocate(5).put((byte) type).putInt(4).array();
-        assertProtocolError(concat(frame('B', FakeRedoModel.wireTag(SHORT_TAG)), bad),
+        assertProtocolError(
+                concat(frame('B', FakeRedoModel.wireTag(SHORT_TAG)), bad),
                 "invalid frontend message type " + type + " ");
     }
 
     static Stream<Arguments> badLengths() {
         return Stream.of(
-                Arguments.of('B', 3), Arguments.of('B', 20), Arguments.of('B', 22),
-                Arguments.of('G', 0), Arguments.of('G', 25),
-                Arguments.of('P', 21), Arguments.of('P', 8212), Arguments.of('P', 8214),
-                Arguments.of('H', 5), Arguments.of('H', 3),
-                Arguments.of('A', 11), Arguments.of('A', (1 << 30) + 13), Arguments.of('A', -1));
+                Arguments.of('B', 3),
+                Arguments.of('B', 20),
+                Arguments.of('B', 22),
+                Arguments.of('G', 0),
+                Arguments.of('G', 25),
+                Arguments.of('P', 21),
+                Arguments.of('P', 8212),
+                Arguments.of('P', 8214),
+                Arguments.of('H', 5),
+                Arguments.of('H', 3),
+                Arguments.of('A', 11),
+                Arguments.of('A', (1 << 30) + 13),
+                Arguments.of('A', -1));
     }
 
     @ParameterizedTest
     @MethodSource("badLengths")
     void rejectsBadLength(char type, int length) throws Exception {
         byte[] bad = ByteBuffer.allocate(5).put((byte) type).putInt(length).array();
-        assertProtocolError(concat(frame('B', FakeRedoModel.wireTag(SHORT_TAG)), bad),
+        assertProtocolError(
+                concat(frame('B', FakeRedoModel.wireTag(SHORT_TAG)), bad),
                 "invalid message length " + Integer.toUnsignedString(length) + " for '" + type + "'");
     }
 
@@ -262,14 +277,14 @@ class FakeBinaryTest {
             case 'P' -> concat(tag, new byte[PAGE]);
             default -> tag;
         };
-        assertProtocolError(concat(frame('H', new byte[0]), frame(type, payload)),
-                "'" + type + "' (");
+        assertProtocolError(concat(frame('H', new byte[0]), frame(type, payload)), "'" + type + "' (");
     }
 
     @Test
     void rejectsEofInsideMessage() throws Exception {
         byte[] a = frame('A', lsnAndRecord(5, new byte[100]));
-        assertProtocolError(concat(frame('B', FakeRedoModel.wireTag(SHORT_TAG)), Arrays.copyOf(a, 50)),
+        assertProtocolError(
+                concat(frame('B', FakeRedoModel.wireTag(SHORT_TAG)), Arrays.copyOf(a, 50)),
                 "unexpected EOF on stdin inside a 'A'");
         assertProtocolError(Arrays.copyOf(frame('H', new byte[0]), 3), "inside a message header");
     }
@@ -278,33 +293,37 @@ class FakeBinaryTest {
 
     @Test
     void refusesToRunWithoutWalRedo() throws Exception {
-        assertStartupFailure(List.of("--tenant-shard-id", FakeProcess.TENANT), FakeRedoModel.EXIT_FAILURE,
-                "--wal-redo is required");
+        assertStartupFailure(
+                List.of("--tenant-shard-id", FakeProcess.TENANT), FakeRedoModel.EXIT_FAILURE, "--wal-redo is required");
     }
 
     @Test
     void noWalRedoSupportMimicsVanillaPostgres() throws Exception {
-        assertStartupFailure(List.of("--wal-redo", "--no-walredo-support"), FakeRedoModel.EXIT_FAILURE,
+        assertStartupFailure(
+                List.of("--wal-redo", "--no-walredo-support"),
+                FakeRedoModel.EXIT_FAILURE,
                 "FATAL:  --wal-redo requires a value");
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"--bogus", "--crash-after=2", "-D"})
     void rejectsUnknownFlag(String flag) throws Exception {
-        assertStartupFailure(List.of("--wal-redo", flag), FakeRedoModel.EXIT_FAILURE,
-                "unknown option \"" + flag + "\"");
+        assertStartupFailure(
+                List.of("--wal-redo", flag), FakeRedoModel.EXIT_FAILURE, "unknown option \"" + flag + "\"");
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"0", "-1", "x", "", "99999999999999999999999"})
     void rejectsBadFlagValue(String value) throws Exception {
-        assertStartupFailure(List.of("--wal-redo", "--crash-after", value), FakeRedoModel.EXIT_FAILURE,
-                "--crash-after");
+        assertStartupFailure(
+                List.of("--wal-redo", "--crash-after", value), FakeRedoModel.EXIT_FAILURE, "--crash-after");
     }
 
     @Test
     void rejectsMissingFlagValue() throws Exception {
-        assertStartupFailure(List.of("--wal-redo", "--tenant-shard-id"), FakeRedoModel.EXIT_FAILURE,
+        assertStartupFailure(
+                List.of("--wal-redo", "--tenant-shard-id"),
+                FakeRedoModel.EXIT_FAILURE,
                 "--tenant-shard-id requires a value");
     }
 
@@ -323,8 +342,10 @@ class FakeBinaryTest {
 
     @Test
     void delayUsStillAnswersCorrectly() throws Exception {
-        List<RedoRequest> requests = List.of(request(new Random(7), 1, false, 1, 10),
-                request(new Random(8), 2, true, 2, 10), request(new Random(9), 3, false, 1, 10));
+        List<RedoRequest> requests = List.of(
+                request(new Random(7), 1, false, 1, 10),
+                request(new Random(8), 2, true, 2, 10),
+                request(new Random(9), 3, false, 1, 10));
         long started = System.nanoTime();
         try (FakeProcess fake = FakeProcess.start(Fault.DELAY_US.args(20_000))) {
             fake.write(encode(requests));
@@ -332,7 +353,9 @@ class FakeBinaryTest {
             // A lower bound only: the fake sleeps at least this long per answer, so this cannot flake.
             assertTrue(System.nanoTime() - started >= Duration.ofMillis(60).toNanos());
             for (int i = 0; i < requests.size(); i++) {
-                assertPage(FakeRedoModel.expectedPage(requests.get(i)), fake.stdout().range(i * PAGE, PAGE));
+                assertPage(
+                        FakeRedoModel.expectedPage(requests.get(i)),
+                        fake.stdout().range(i * PAGE, PAGE));
             }
         }
     }
@@ -357,7 +380,8 @@ class FakeBinaryTest {
             assertEquals(128 + FakeRedoModel.CRASH_SIGNAL, fake.awaitExit(TIMEOUT), fake::describe);
             assertTrue(fake.stdout().awaitEof(TIMEOUT));
             assertEquals(PAGE, fake.stdout().size(), fake::describe);
-            assertPage(FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().bytes());
+            assertPage(
+                    FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().bytes());
             assertTrue(fake.stderr().awaitText("--crash-after 2", TIMEOUT), fake::describe);
         }
     }
@@ -371,7 +395,9 @@ class FakeBinaryTest {
             assertTrue(fake.stdout().awaitEof(TIMEOUT));
             assertEquals(2 * PAGE, fake.stdout().size(), fake::describe);
             for (int i = 0; i < 2; i++) {
-                assertPage(FakeRedoModel.expectedPage(requests.get(i)), fake.stdout().range(i * PAGE, PAGE));
+                assertPage(
+                        FakeRedoModel.expectedPage(requests.get(i)),
+                        fake.stdout().range(i * PAGE, PAGE));
             }
         }
     }
@@ -386,7 +412,8 @@ class FakeBinaryTest {
             assertFalse(fake.stdout().awaitBytes(PAGE + 1, QUIET), fake::describe);
             assertFalse(fake.stdout().awaitEof(Duration.ZERO));
             assertTrue(fake.process().isAlive());
-            assertPage(FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().bytes());
+            assertPage(
+                    FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().bytes());
             // It no longer reads, so EOF on stdin does not end it either.
             fake.closeStdin();
             assertFalse(fake.process().waitFor(QUIET.toMillis(), TimeUnit.MILLISECONDS), fake::describe);
@@ -400,7 +427,8 @@ class FakeBinaryTest {
             fake.write(encode(requests));
             assertTrue(fake.stdout().awaitEof(TIMEOUT), fake::describe);
             assertEquals(PAGE + FakeRedoModel.GARBAGE_BYTES, fake.stdout().size(), fake::describe);
-            assertPage(FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
+            assertPage(
+                    FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
             assertArrayEquals(FakeRedoModel.garbage(), fake.stdout().range(PAGE, FakeRedoModel.GARBAGE_BYTES));
             // Still reading: it ends at stdin EOF, not at the garbage.
             assertTrue(fake.process().isAlive(), fake::describe);
@@ -420,8 +448,10 @@ class FakeBinaryTest {
             assertFalse(fake.stdout().awaitBytes(PAGE + FakeRedoModel.PARTIAL_BYTES + 1, QUIET), fake::describe);
             assertFalse(fake.stdout().awaitEof(Duration.ZERO));
             assertTrue(fake.process().isAlive());
-            assertPage(FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
-            assertArrayEquals(Arrays.copyOf(FakeRedoModel.expectedPage(requests.get(1)), FakeRedoModel.PARTIAL_BYTES),
+            assertPage(
+                    FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
+            assertArrayEquals(
+                    Arrays.copyOf(FakeRedoModel.expectedPage(requests.get(1)), FakeRedoModel.PARTIAL_BYTES),
                     fake.stdout().range(PAGE, FakeRedoModel.PARTIAL_BYTES));
         }
     }
@@ -433,13 +463,15 @@ class FakeBinaryTest {
             fake.write(encode(requests.subList(0, 1)));
             fake.awaitStdout(2 * PAGE, TIMEOUT);
             assertTrue(fake.stderr().awaitText("--unsolicited-after 1", TIMEOUT), fake::describe);
-            assertPage(FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
+            assertPage(
+                    FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
             byte[] extra = new byte[PAGE];
             Arrays.fill(extra, (byte) 0xFF);
             assertArrayEquals(extra, fake.stdout().range(PAGE, PAGE));
             fake.write(encode(requests.subList(1, 2)));
             fake.awaitStdout(3 * PAGE, TIMEOUT);
-            assertPage(FakeRedoModel.expectedPage(requests.get(1)), fake.stdout().range(2 * PAGE, PAGE));
+            assertPage(
+                    FakeRedoModel.expectedPage(requests.get(1)), fake.stdout().range(2 * PAGE, PAGE));
         }
     }
 
@@ -451,8 +483,10 @@ class FakeBinaryTest {
             assertEquals(FakeRedoModel.EXIT_FAILURE, fake.awaitExit(TIMEOUT), fake::describe);
             assertTrue(fake.stdout().awaitEof(TIMEOUT));
             assertEquals(PAGE + FakeRedoModel.PARTIAL_BYTES, fake.stdout().size(), fake::describe);
-            assertPage(FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
-            assertArrayEquals(Arrays.copyOf(FakeRedoModel.expectedPage(requests.get(1)), FakeRedoModel.PARTIAL_BYTES),
+            assertPage(
+                    FakeRedoModel.expectedPage(requests.get(0)), fake.stdout().range(0, PAGE));
+            assertArrayEquals(
+                    Arrays.copyOf(FakeRedoModel.expectedPage(requests.get(1)), FakeRedoModel.PARTIAL_BYTES),
                     fake.stdout().range(PAGE, FakeRedoModel.PARTIAL_BYTES));
         }
     }
@@ -491,8 +525,8 @@ class FakeBinaryTest {
         byte[] err = floodAndCollect(Fault.STDERR_FLOOD.args(bytes));
         assertEquals(bytes, err.length);
         for (int i = 0; i < err.length; i++) {
-            byte expected = i % FakeRedoModel.FLOOD_LINE_BYTES == FakeRedoModel.FLOOD_LINE_BYTES - 1 ? (byte) '\n'
-                    : (byte) 'x';
+            byte expected =
+                    i % FakeRedoModel.FLOOD_LINE_BYTES == FakeRedoModel.FLOOD_LINE_BYTES - 1 ? (byte) '\n' : (byte) 'x';
             if (err[i] != expected) {
                 assertEquals(expected, err[i], "stderr byte " + i);
             }
@@ -535,7 +569,8 @@ class FakeBinaryTest {
                     writerDone.countDown();
                 }
             });
-            assertFalse(writerDone.await(QUIET.toMillis(), TimeUnit.MILLISECONDS),
+            assertFalse(
+                    writerDone.await(QUIET.toMillis(), TimeUnit.MILLISECONDS),
                     () -> "writer finished " + written + " bytes although the fake never reads: " + fake.describe());
             assertTrue(written.get() < many.length);
             fake.process().destroyForcibly();
@@ -548,8 +583,7 @@ class FakeBinaryTest {
 
     @Test
     void reportFdsIsTheFirstStderrLine() throws Exception {
-        try (FakeProcess fake = FakeProcess.start(
-                concatArgs(Fault.STDERR_LINES.args(1), Fault.REPORT_FDS.args()))) {
+        try (FakeProcess fake = FakeProcess.start(concatArgs(Fault.STDERR_LINES.args(1), Fault.REPORT_FDS.args()))) {
             fake.write(ping());
             fake.awaitStdout(PAGE, TIMEOUT);
             fake.closeStdin();
@@ -610,7 +644,8 @@ class FakeBinaryTest {
     @Test
     void spawnGrandchildHoldsStdoutOpenAfterTheFakeDies(@TempDir Path dir) throws Exception {
         File fifo = dir.resolve("stdout.fifo").toFile();
-        Process mkfifo = new ProcessBuilder("mkfifo", fifo.getPath()).inheritIO().start();
+        Process mkfifo =
+                new ProcessBuilder("mkfifo", fifo.getPath()).inheritIO().start();
         assertTrue(mkfifo.waitFor(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS), "mkfifo did not finish");
         assertEquals(0, mkfifo.exitValue(), "mkfifo failed");
 
@@ -618,7 +653,8 @@ class FakeBinaryTest {
         try (FakeProcess fake = FakeProcess.startWithStdoutFifo(fifo, Fault.SPAWN_GRANDCHILD.args())) {
             try {
                 assertTrue(fake.stderr().awaitText("\n", TIMEOUT), fake::describe);
-                Matcher m = Pattern.compile("grandchild: (\\d+)").matcher(fake.stderr().text());
+                Matcher m = Pattern.compile("grandchild: (\\d+)")
+                        .matcher(fake.stderr().text());
                 assertTrue(m.find(), fake::describe);
                 long pid = Long.parseLong(m.group(1));
                 grandchild = ProcessHandle.of(pid);
@@ -653,8 +689,8 @@ class FakeBinaryTest {
             for (int i = 0; i < requests.size(); i++) {
                 byte[] actual = Arrays.copyOfRange(out, i * PAGE, (i + 1) * PAGE);
                 byte[] expected = FakeRedoModel.expectedPage(requests.get(i));
-                assertArrayEquals(expected, actual,
-                        "answer " + i + ": " + FakeRedoModel.describeMismatch(expected, actual));
+                assertArrayEquals(
+                        expected, actual, "answer " + i + ": " + FakeRedoModel.describeMismatch(expected, actual));
             }
         }
     }
@@ -676,8 +712,8 @@ class FakeBinaryTest {
             List<String> lines = fake.stderr().text().lines().toList();
             assertEquals(1, lines.size(), fake::describe);
             assertTrue(lines.get(0).startsWith("FATAL:  "), fake::describe);
-            assertTrue(lines.get(0).contains(expectedText), () -> "expected \"" + expectedText + "\": "
-                    + fake.describe());
+            assertTrue(
+                    lines.get(0).contains(expectedText), () -> "expected \"" + expectedText + "\": " + fake.describe());
         }
     }
 
@@ -687,8 +723,8 @@ class FakeBinaryTest {
             assertTrue(fake.stderr().awaitEof(TIMEOUT));
             List<String> lines = fake.stderr().text().lines().toList();
             assertEquals(1, lines.size(), fake::describe);
-            assertTrue(lines.get(0).contains(expectedText), () -> "expected \"" + expectedText + "\": "
-                    + fake.describe());
+            assertTrue(
+                    lines.get(0).contains(expectedText), () -> "expected \"" + expectedText + "\": " + fake.describe());
             assertEquals(0, fake.stdout().size());
         }
     }
@@ -741,7 +777,10 @@ class FakeBinaryTest {
 
     /** A frame written by hand: {@code type, length = 4 + payload, payload}. */
     private static byte[] frame(char type, byte[] payload) {
-        return ByteBuffer.allocate(5 + payload.length).put((byte) type).putInt(4 + payload.length).put(payload)
+        return ByteBuffer.allocate(5 + payload.length)
+                .put((byte) type)
+                .putInt(4 + payload.length)
+                .put(payload)
                 .array();
     }
 

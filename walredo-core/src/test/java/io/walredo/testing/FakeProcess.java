@@ -75,8 +75,11 @@ final class FakeProcess implements AutoCloseable {
      */
     static FakeProcess startRaw(List<String> command) throws IOException {
         Process p = new ProcessBuilder(command).start();
-        return new FakeProcess(p, StreamCollector.start("stdout", p.getInputStream()),
-                StreamCollector.start("stderr", p.getErrorStream()), List.copyOf(command));
+        return new FakeProcess(
+                p,
+                StreamCollector.start("stdout", p.getInputStream()),
+                StreamCollector.start("stderr", p.getErrorStream()),
+                List.copyOf(command));
     }
 
     /**
@@ -167,8 +170,9 @@ final class FakeProcess implements AutoCloseable {
      * @throws InterruptedException if interrupted
      */
     void awaitStdout(int count, Duration timeout) throws InterruptedException {
-        assertTrue(stdout.awaitBytes(count, timeout), () -> "expected " + count + " stdout bytes within "
-                + timeout + ": " + describe());
+        assertTrue(
+                stdout.awaitBytes(count, timeout),
+                () -> "expected " + count + " stdout bytes within " + timeout + ": " + describe());
     }
 
     /**

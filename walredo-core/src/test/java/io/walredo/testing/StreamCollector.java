@@ -72,7 +72,7 @@ final class StreamCollector {
     private void run(StreamOpener opener) {
         byte[] buf = new byte[64 * 1024];
         try (InputStream in = opener.open()) {
-            for (;;) {
+            for (; ; ) {
                 int n = in.read(buf);
                 if (n < 0) {
                     break;

@@ -79,6 +79,7 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
             new AtomicReferenceArray<>(RedoOutcome.values().length * ATTEMPT_TYPES);
     /** With a tenant tag. */
     private final ConcurrentHashMap<Object, Timer> tenantRedoTimers = new ConcurrentHashMap<>();
+
     private final ConcurrentHashMap<Object, Counter> counters = new ConcurrentHashMap<>();
     private final DistributionSummary records;
     private final DistributionSummary requestBytes;
@@ -93,24 +94,38 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
         this.registry = b.registry;
         this.common = b.tags;
         this.tenantTag = b.tenantTag;
-        this.records = DistributionSummary.builder("walredo.redo.records").description("WAL records per redo request")
-                .tags(common).register(registry);
-        this.requestBytes = DistributionSummary.builder("walredo.redo.request.bytes").baseUnit("bytes")
-                .description("encoded size of a redo request").tags(common).register(registry);
-        this.spawn = Timer.builder("walredo.sidecar.spawn").description("posix_spawn of a sidecar, successful ones")
-                .tags(common).register(registry);
-        this.spawnFailures = Counter.builder("walredo.sidecar.spawn.failures").description("failed sidecar spawns")
-                .tags(common).register(registry);
+        this.records = DistributionSummary.builder("walredo.redo.records")
+                .description("WAL records per redo request")
+                .tags(common)
+                .register(registry);
+        this.requestBytes = DistributionSummary.builder("walredo.redo.request.bytes")
+                .baseUnit("bytes")
+                .description("encoded size of a redo request")
+                .tags(common)
+                .register(registry);
+        this.spawn = Timer.builder("walredo.sidecar.spawn")
+                .description("posix_spawn of a sidecar, successful ones")
+                .tags(common)
+                .register(registry);
+        this.spawnFailures = Counter.builder("walredo.sidecar.spawn.failures")
+                .description("failed sidecar spawns")
+                .tags(common)
+                .register(registry);
         Gauge.builder("walredo.sidecars.live", live, AtomicInteger::get)
-                .description("sidecars started and not yet stopped").tags(common).register(registry);
+                .description("sidecars started and not yet stopped")
+                .tags(common)
+                .register(registry);
         this.spawnWait = Timer.builder("walredo.redo.spawn.wait")
                 .description("redo calls that waited for their tenant's sidecar to be spawned, and how long")
-                .tags(common).register(registry);
+                .tags(common)
+                .register(registry);
         this.sparesAssigned = Counter.builder("walredo.sidecar.spares.assigned")
-                .description("first requests handed a warm spare sidecar instead of waiting for a spawn").tags(common)
+                .description("first requests handed a warm spare sidecar instead of waiting for a spawn")
+                .tags(common)
                 .register(registry);
         Gauge.builder("walredo.sidecars.spare", spares, AtomicInteger::get)
-                .description("warm spare sidecars started and not yet handed to a tenant").tags(common)
+                .description("warm spare sidecars started and not yet handed to a tenant")
+                .tags(common)
                 .register(registry);
     }
 
@@ -151,7 +166,8 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
         if (tenant == null) {
             spares.decrementAndGet();
         }
-        counter("walredo.sidecar.stopped", "sidecars killed or found dead", "cause", lower(cause), null).increment();
+        counter("walredo.sidecar.stopped", "sidecars killed or found dead", "cause", lower(cause), null)
+                .increment();
     }
 
     @Override
@@ -167,14 +183,24 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
 
     @Override
     public void requestRefused(TenantShardId tenant, int pid, TenantOverloadedException.Reason reason) {
-        counter("walredo.redo.refused", "requests refused at once by admission", "reason", lower(reason),
-                tenantTag ? tenant.toString() : null).increment();
+        counter(
+                        "walredo.redo.refused",
+                        "requests refused at once by admission",
+                        "reason",
+                        lower(reason),
+                        tenantTag ? tenant.toString() : null)
+                .increment();
     }
 
     @Override
     public void stderrLine(TenantShardId tenant, boolean suppressed) {
-        counter("walredo.sidecar.stderr.lines", "sidecar stderr lines, logged or suppressed by the rate limit",
-                "suppressed", Boolean.toString(suppressed), null).increment();
+        counter(
+                        "walredo.sidecar.stderr.lines",
+                        "sidecar stderr lines, logged or suppressed by the rate limit",
+                        "suppressed",
+                        Boolean.toString(suppressed),
+                        null)
+                .increment();
     }
 
     /** Nothing is allocated per call without a tenant tag: this runs once per redo. */
@@ -188,22 +214,26 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
             }
             return t;
         }
-        return tenantRedoTimers.computeIfAbsent(List.of(outcome, attempt, tenant),
-                k -> registerRedoTimer(outcome, attempt, tenant));
+        return tenantRedoTimers.computeIfAbsent(
+                List.of(outcome, attempt, tenant), k -> registerRedoTimer(outcome, attempt, tenant));
     }
 
     private Timer registerRedoTimer(RedoOutcome outcome, AttemptType attempt, String tenant) {
         Tags tags = common.and("outcome", lower(outcome), "attempt", lower(attempt));
-        return Timer.builder("walredo.redo").description("redo calls, from entry to the page or the error")
-                .tags(tenant == null ? tags : tags.and("tenant", tenant)).register(registry);
+        return Timer.builder("walredo.redo")
+                .description("redo calls, from entry to the page or the error")
+                .tags(tenant == null ? tags : tags.and("tenant", tenant))
+                .register(registry);
     }
 
     private Counter counter(String name, String description, String tag, String value, String tenant) {
         Object key = name + '/' + value + (tenant == null ? "" : '/' + tenant);
         return counters.computeIfAbsent(key, k -> {
             Tags tags = common.and(tag, value);
-            return Counter.builder(name).description(description)
-                    .tags(tenant == null ? tags : tags.and("tenant", tenant)).register(registry);
+            return Counter.builder(name)
+                    .description(description)
+                    .tags(tenant == null ? tags : tags.and("tenant", tenant))
+                    .register(registry);
         });
     }
 

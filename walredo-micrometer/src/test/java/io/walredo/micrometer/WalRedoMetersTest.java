@@ -36,33 +36,55 @@ class WalRedoMetersTest {
     private static final TenantShardId T = TenantShardId.of(0x0e7e_0000L, 1);
 
     private static WalRedoConfig.Builder config(List<String> fakeArgs) {
-        return WalRedoConfig.builder().redoBinary(PG, FakeRedoModel.binary()).extraArgs(fakeArgs)
-                .redoTimeout(Duration.ofSeconds(20)).spawnBackoff(Duration.ofMillis(20), Duration.ofMillis(200));
+        return WalRedoConfig.builder()
+                .redoBinary(PG, FakeRedoModel.binary())
+                .extraArgs(fakeArgs)
+                .redoTimeout(Duration.ofSeconds(20))
+                .spawnBackoff(Duration.ofMillis(20), Duration.ofMillis(200));
     }
 
     private static RedoRequest request(int i) {
-        return RedoRequest.builder(PG, new BufferTag(new RelTag(1663, 13010, 16384 + i, RelTag.MAIN_FORKNUM), i),
-                Lsn.of(0x2000L + i * 0x100L)).addRecord(WalRecord.of(Lsn.of(0x1000L + i * 0x100L), false,
-                new byte[] {1, 2, (byte) i})).build();
+        return RedoRequest.builder(
+                        PG,
+                        new BufferTag(new RelTag(1663, 13010, 16384 + i, RelTag.MAIN_FORKNUM), i),
+                        Lsn.of(0x2000L + i * 0x100L))
+                .addRecord(WalRecord.of(Lsn.of(0x1000L + i * 0x100L), false, new byte[] {1, 2, (byte) i}))
+                .build();
     }
 
     @Test
     void aGoodRedoASpawnAndADetachAreCountedWithoutATenantTag() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
-        WalRedoMeters meters = WalRedoMeters.builder(registry).tags(Tags.of("pageserver", "ps-1")).build();
-        try (WalRedoManager m = WalRedoManager.create(config(List.of()).metricsListener(meters).build())) {
+        WalRedoMeters meters = WalRedoMeters.builder(registry)
+                .tags(Tags.of("pageserver", "ps-1"))
+                .build();
+        try (WalRedoManager m =
+                WalRedoManager.create(config(List.of()).metricsListener(meters).build())) {
             assertArrayEquals(FakeRedoModel.expectedPage(request(1)), m.redo(T, request(1), AttemptType.READ_PAGE));
             assertEquals(1.0, registry.get("walredo.sidecars.live").gauge().value());
             m.detach(T);
             assertEquals(0.0, registry.get("walredo.sidecars.live").gauge().value());
         }
-        assertEquals(1, registry.get("walredo.redo").tags("outcome", "ok", "attempt", "read_page").timer().count());
+        assertEquals(
+                1,
+                registry.get("walredo.redo")
+                        .tags("outcome", "ok", "attempt", "read_page")
+                        .timer()
+                        .count());
         assertEquals(1, registry.get("walredo.sidecar.spawn").timer().count());
-        assertEquals(1.0, registry.get("walredo.sidecar.stopped").tags("cause", "detach").counter().count());
+        assertEquals(
+                1.0,
+                registry.get("walredo.sidecar.stopped")
+                        .tags("cause", "detach")
+                        .counter()
+                        .count());
         assertEquals(1, registry.get("walredo.redo.records").summary().count());
-        assertEquals(request(1).encodedSize(), registry.get("walredo.redo.request.bytes").summary().totalAmount());
+        assertEquals(
+                request(1).encodedSize(),
+                registry.get("walredo.redo.request.bytes").summary().totalAmount());
         for (Meter meter : registry.getMeters()) {
-            assertEquals("ps-1", meter.getId().getTag("pageserver"), meter.getId().toString());
+            assertEquals(
+                    "ps-1", meter.getId().getTag("pageserver"), meter.getId().toString());
             assertEquals(null, meter.getId().getTag("tenant"), "no tenant tag by default: " + meter.getId());
         }
     }
@@ -71,7 +93,8 @@ class WalRedoMetersTest {
     void spawnWaitsAndWarmSparesAreCounted() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         WalRedoMeters meters = WalRedoMeters.builder(registry).build();
-        try (WalRedoManager m = WalRedoManager.create(config(List.of()).metricsListener(meters).build())) {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(List.of()).metricsListener(meters).build())) {
             m.redo(T, request(1), AttemptType.READ_PAGE);
             m.redo(T, request(2), AttemptType.READ_PAGE);
             assertEquals(1, registry.get("walredo.redo.spawn.wait").timer().count(), "only the first call waited");
@@ -79,8 +102,8 @@ class WalRedoMetersTest {
         }
         SimpleMeterRegistry withSpares = new SimpleMeterRegistry();
         WalRedoMeters spareMeters = WalRedoMeters.builder(withSpares).build();
-        try (WalRedoManager m = WalRedoManager.create(config(List.of()).warmSpares(2).metricsListener(spareMeters)
-                .build())) {
+        try (WalRedoManager m = WalRedoManager.create(
+                config(List.of()).warmSpares(2).metricsListener(spareMeters).build())) {
             awaitGauge(withSpares, "walredo.sidecars.spare", 2.0);
             // The gauge counts a spare from its start; the pool hands it out once its warm-up is answered.
             long end = System.nanoTime() + Duration.ofSeconds(20).toNanos();
@@ -88,7 +111,9 @@ class WalRedoMetersTest {
                 java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
             }
             m.redo(T, request(3), AttemptType.READ_PAGE);
-            assertEquals(1.0, withSpares.get("walredo.sidecar.spares.assigned").counter().count());
+            assertEquals(
+                    1.0,
+                    withSpares.get("walredo.sidecar.spares.assigned").counter().count());
             assertEquals(0, withSpares.get("walredo.redo.spawn.wait").timer().count(), "a spare was ready");
             awaitGauge(withSpares, "walredo.sidecars.spare", 2.0);
             assertEquals(3.0, withSpares.get("walredo.sidecars.live").gauge().value());
@@ -101,7 +126,8 @@ class WalRedoMetersTest {
         long end = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         while (registry.get(name).gauge().value() != value) {
             if (System.nanoTime() - end > 0) {
-                throw new AssertionError(name + " stayed at " + registry.get(name).gauge().value() + ", not " + value);
+                throw new AssertionError(
+                        name + " stayed at " + registry.get(name).gauge().value() + ", not " + value);
             }
             java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
         }
@@ -111,23 +137,38 @@ class WalRedoMetersTest {
     void aCrashEveryRetryAndEveryKillAreCounted() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         WalRedoMeters meters = WalRedoMeters.builder(registry).build();
-        try (WalRedoManager m = WalRedoManager.create(config(Fault.CRASH_AFTER.args(1)).metricsListener(meters)
-                .build())) {
+        try (WalRedoManager m = WalRedoManager.create(
+                config(Fault.CRASH_AFTER.args(1)).metricsListener(meters).build())) {
             assertThrows(SidecarCrashedException.class, () -> m.redo(T, request(2), AttemptType.READ_PAGE));
         }
-        assertEquals(1, registry.get("walredo.redo").tags("outcome", "crashed", "attempt", "read_page").timer()
-                .count());
-        assertEquals(AttemptType.READ_PAGE.retries(),
-                registry.get("walredo.redo.retries").tags("attempt", "read_page").counter().count());
-        assertEquals(1 + AttemptType.READ_PAGE.retries(),
-                registry.get("walredo.sidecar.stopped").tags("cause", "error").counter().count());
+        assertEquals(
+                1,
+                registry.get("walredo.redo")
+                        .tags("outcome", "crashed", "attempt", "read_page")
+                        .timer()
+                        .count());
+        assertEquals(
+                AttemptType.READ_PAGE.retries(),
+                registry.get("walredo.redo.retries")
+                        .tags("attempt", "read_page")
+                        .counter()
+                        .count());
+        assertEquals(
+                1 + AttemptType.READ_PAGE.retries(),
+                registry.get("walredo.sidecar.stopped")
+                        .tags("cause", "error")
+                        .counter()
+                        .count());
     }
 
     @Test
     void theTenantTagIsOptInAndRefusalsAreCountedByReason() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         WalRedoMeters meters = WalRedoMeters.builder(registry).tenantTag(true).build();
-        WalRedoConfig cfg = config(Fault.DELAY_US.args(300_000)).maxQueuedPerTenant(1).metricsListener(meters).build();
+        WalRedoConfig cfg = config(Fault.DELAY_US.args(300_000))
+                .maxQueuedPerTenant(1)
+                .metricsListener(meters)
+                .build();
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             m.ping(T, PG);
             AtomicInteger refused = new AtomicInteger();
@@ -148,10 +189,18 @@ class WalRedoMetersTest {
                 assertTrue(t.join(Duration.ofSeconds(30)));
             }
             assertTrue(refused.get() > 0, "with a bound of 1 and 4 callers some must be refused");
-            assertEquals(refused.get(), registry.get("walredo.redo.refused")
-                    .tags("reason", "queue_bound", "tenant", T.toString()).counter().count());
-            assertEquals(refused.get(), registry.get("walredo.redo")
-                    .tags("outcome", "overloaded", "tenant", T.toString()).timer().count());
+            assertEquals(
+                    refused.get(),
+                    registry.get("walredo.redo.refused")
+                            .tags("reason", "queue_bound", "tenant", T.toString())
+                            .counter()
+                            .count());
+            assertEquals(
+                    refused.get(),
+                    registry.get("walredo.redo")
+                            .tags("outcome", "overloaded", "tenant", T.toString())
+                            .timer()
+                            .count());
         }
     }
 }

@@ -28,57 +28,56 @@ import java.util.OptionalInt;
  *     right after the spawn, or empty to stay in the JVM's cgroup
  */
 public record Containment(
-    Optional<Path> workingDirectory,
-    OptionalInt umask,
-    List<ResourceLimit> limits,
-    OptionalInt oomScoreAdj,
-    Optional<Path> cgroup) {
+        Optional<Path> workingDirectory,
+        OptionalInt umask,
+        List<ResourceLimit> limits,
+        OptionalInt oomScoreAdj,
+        Optional<Path> cgroup) {
 
-  /** Inherit everything that may be inherited (only the process group differs). */
-  public static final Containment NONE =
-      new Containment(Optional.empty(), OptionalInt.empty(), List.of(), OptionalInt.empty(), Optional.empty());
+    /** Inherit everything that may be inherited (only the process group differs). */
+    public static final Containment NONE =
+            new Containment(Optional.empty(), OptionalInt.empty(), List.of(), OptionalInt.empty(), Optional.empty());
 
-  /** A containment that leaves the child in the JVM's cgroup. */
-  public Containment(
-      Optional<Path> workingDirectory, OptionalInt umask, List<ResourceLimit> limits, OptionalInt oomScoreAdj) {
-    this(workingDirectory, umask, limits, oomScoreAdj, Optional.empty());
-  }
+    /** A containment that leaves the child in the JVM's cgroup. */
+    public Containment(
+            Optional<Path> workingDirectory, OptionalInt umask, List<ResourceLimit> limits, OptionalInt oomScoreAdj) {
+        this(workingDirectory, umask, limits, oomScoreAdj, Optional.empty());
+    }
 
-  /**
-   * Validates and copies.
-   *
-   * @throws IllegalArgumentException for a relative directory or cgroup, a umask outside 0..0777, an oom_score_adj
-   *     outside -1000..1000, or two limits on one resource
-   */
-  public Containment {
-    Objects.requireNonNull(workingDirectory, "workingDirectory");
-    Objects.requireNonNull(cgroup, "cgroup");
-    cgroup.ifPresent(
-        d -> {
-          if (!d.isAbsolute() || d.toString().indexOf('\0') >= 0) {
-            throw new IllegalArgumentException("cgroup must be an absolute path without NUL: " + d);
-          }
+    /**
+     * Validates and copies.
+     *
+     * @throws IllegalArgumentException for a relative directory or cgroup, a umask outside 0..0777, an oom_score_adj
+     *     outside -1000..1000, or two limits on one resource
+     */
+    public Containment {
+        Objects.requireNonNull(workingDirectory, "workingDirectory");
+        Objects.requireNonNull(cgroup, "cgroup");
+        cgroup.ifPresent(d -> {
+            if (!d.isAbsolute() || d.toString().indexOf('\0') >= 0) {
+                throw new IllegalArgumentException("cgroup must be an absolute path without NUL: " + d);
+            }
         });
-    Objects.requireNonNull(umask, "umask");
-    Objects.requireNonNull(oomScoreAdj, "oomScoreAdj");
-    limits = List.copyOf(limits);
-    workingDirectory.ifPresent(
-        d -> {
-          if (!d.isAbsolute() || d.toString().indexOf('\0') >= 0) {
-            throw new IllegalArgumentException("working directory must be an absolute path without NUL: " + d);
-          }
+        Objects.requireNonNull(umask, "umask");
+        Objects.requireNonNull(oomScoreAdj, "oomScoreAdj");
+        limits = List.copyOf(limits);
+        workingDirectory.ifPresent(d -> {
+            if (!d.isAbsolute() || d.toString().indexOf('\0') >= 0) {
+                throw new IllegalArgumentException("working directory must be an absolute path without NUL: " + d);
+            }
         });
-    if (umask.isPresent() && (umask.getAsInt() < 0 || umask.getAsInt() > 0777)) {
-      throw new IllegalArgumentException("umask must be within 0..0777: " + Integer.toOctalString(umask.getAsInt()));
+        if (umask.isPresent() && (umask.getAsInt() < 0 || umask.getAsInt() > 0777)) {
+            throw new IllegalArgumentException(
+                    "umask must be within 0..0777: " + Integer.toOctalString(umask.getAsInt()));
+        }
+        if (oomScoreAdj.isPresent() && Math.abs(oomScoreAdj.getAsInt()) > 1000) {
+            throw new IllegalArgumentException("oom_score_adj must be within -1000..1000: " + oomScoreAdj.getAsInt());
+        }
+        EnumSet<ResourceLimit.Resource> seen = EnumSet.noneOf(ResourceLimit.Resource.class);
+        for (ResourceLimit l : limits) {
+            if (!seen.add(l.resource())) {
+                throw new IllegalArgumentException("two limits on " + l.resource());
+            }
+        }
     }
-    if (oomScoreAdj.isPresent() && Math.abs(oomScoreAdj.getAsInt()) > 1000) {
-      throw new IllegalArgumentException("oom_score_adj must be within -1000..1000: " + oomScoreAdj.getAsInt());
-    }
-    EnumSet<ResourceLimit.Resource> seen = EnumSet.noneOf(ResourceLimit.Resource.class);
-    for (ResourceLimit l : limits) {
-      if (!seen.add(l.resource())) {
-        throw new IllegalArgumentException("two limits on " + l.resource());
-      }
-    }
-  }
 }

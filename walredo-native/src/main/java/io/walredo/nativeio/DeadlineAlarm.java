@@ -17,10 +17,10 @@ package io.walredo.nativeio;
  */
 public interface DeadlineAlarm extends AutoCloseable {
 
-  /**
-   * Disarms the alarm. An alarm closed before the reactor fired it never fires; if it fired just before, its unpark
-   * may still arrive after this returns (see the class comment). Idempotent; may be called from any thread.
-   */
-  @Override
-  void close();
+    /**
+     * Disarms the alarm. An alarm closed before the reactor fired it never fires; if it fired just before, its unpark
+     * may still arrive after this returns (see the class comment). Idempotent; may be called from any thread.
+     */
+    @Override
+    void close();
 }

@@ -10,14 +10,14 @@ import java.io.IOException;
  */
 public final class DeadlineExceededException extends IOException {
 
-  private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 1L;
 
-  /**
-   * Creates the exception.
-   *
-   * @param message what was awaited, on which pipe or pid, and the progress made
-   */
-  public DeadlineExceededException(String message) {
-    super(message);
-  }
+    /**
+     * Creates the exception.
+     *
+     * @param message what was awaited, on which pipe or pid, and the progress made
+     */
+    public DeadlineExceededException(String message) {
+        super(message);
+    }
 }

@@ -27,98 +27,97 @@ import java.nio.channels.AsynchronousCloseException;
  */
 public abstract sealed class PipeEnd implements AutoCloseable permits PipeReadEnd, PipeWriteEnd {
 
-  private static final int TEMP_MIN = 8192;
+    private static final int TEMP_MIN = 8192;
 
-  /** The largest temporary direct buffer a heap-buffer read or write goes through. */
-  static final int TEMP_MAX = 64 * 1024;
+    /** The largest temporary direct buffer a heap-buffer read or write goes through. */
+    static final int TEMP_MAX = 64 * 1024;
 
-  final NativeLibrary nl = NativeLibrary.get();
-  final LibC libc = nl.libc();
-  final FdHandle fd;
-  final Readiness readiness;
-  final String description;
-  /** Used only by the single reader or writer of this end. */
-  private ByteBuffer temp;
+    final NativeLibrary nl = NativeLibrary.get();
+    final LibC libc = nl.libc();
+    final FdHandle fd;
+    final Readiness readiness;
+    final String description;
+    /** Used only by the single reader or writer of this end. */
+    private ByteBuffer temp;
 
-  PipeEnd(FdHandle fd, Readiness readiness, String description) {
-    this.fd = fd;
-    this.readiness = readiness;
-    this.description = description;
-  }
-
-  /** Returns true until {@link #close()} is called. */
-  public final boolean isOpen() {
-    return !fd.isClosed();
-  }
-
-  /**
-   * Closes this end. Idempotent, non-blocking, callable from any thread. A thread parked in read or write wakes with
-   * {@link AsynchronousCloseException}; the fd is removed from the reactor and closed once no syscall uses it.
-   */
-  @Override
-  public final void close() {
-    if (fd.close()) {
-      readiness.wakeWaiter();
+    PipeEnd(FdHandle fd, Readiness readiness, String description) {
+        this.fd = fd;
+        this.readiness = readiness;
+        this.description = description;
     }
-  }
 
-  @Override
-  public final String toString() {
-    return description + (isOpen() ? "" : " (closed)");
-  }
+    /** Returns true until {@link #close()} is called. */
+    public final boolean isOpen() {
+        return !fd.isClosed();
+    }
 
-  /**
-   * One non-blocking read(2) or write(2) on the fd, holding it open for the duration.
-   *
-   * @return the byte count, or minus errno
-   * @throws AsynchronousCloseException if the handle was closed
-   */
-  final long transfer(long address, int length, boolean read) throws AsynchronousCloseException {
-    if (!fd.acquire()) {
-      throw new AsynchronousCloseException();
+    /**
+     * Closes this end. Idempotent, non-blocking, callable from any thread. A thread parked in read or write wakes with
+     * {@link AsynchronousCloseException}; the fd is removed from the reactor and closed once no syscall uses it.
+     */
+    @Override
+    public final void close() {
+        if (fd.close()) {
+            readiness.wakeWaiter();
+        }
     }
-    try {
-      long n = read ? libc.read(fd.fd(), address, length) : libc.write(fd.fd(), address, length);
-      return n >= 0 ? n : -nl.errno();
-    } finally {
-      fd.release();
-    }
-  }
 
-  /**
-   * Parks until the reactor reports readiness after sequence {@code observed} (see {@link Readiness}), the deadline
-   * passes, this end is closed or the thread is interrupted.
-   *
-   * @param op "read from" or "write to", for messages
-   * @param moved "arrived" or "written", for the timeout message
-   * @param done bytes moved so far of {@code total}
-   */
-  final void await(long observed, Deadline deadline, String op, String moved, int done, int total)
-      throws IOException {
-    switch (readiness.await(observed, deadline, fd)) {
-      case READY -> {}
-      case CLOSED -> throw new AsynchronousCloseException();
-      case TIMED_OUT ->
-          throw new DeadlineExceededException(
-              op + " " + description + " did not complete by its deadline: " + done + " of " + total + " bytes "
-                  + moved);
-      case INTERRUPTED -> {
-        InterruptedIOException e =
-            new InterruptedIOException("interrupted while waiting to " + op + " " + description);
-        e.bytesTransferred = done;
-        throw e;
-      }
+    @Override
+    public final String toString() {
+        return description + (isOpen() ? "" : " (closed)");
     }
-  }
 
-  /** The temporary direct buffer for heap-buffer I/O, grown to {@code wanted} bytes within [8 KiB, 64 KiB]. */
-  final ByteBuffer temp(int wanted) {
-    ByteBuffer t = temp;
-    int size = Math.min(TEMP_MAX, Math.max(TEMP_MIN, wanted));
-    if (t == null || (t.capacity() < size)) {
-      t = ByteBuffer.allocateDirect(size);
-      temp = t;
+    /**
+     * One non-blocking read(2) or write(2) on the fd, holding it open for the duration.
+     *
+     * @return the byte count, or minus errno
+     * @throws AsynchronousCloseException if the handle was closed
+     */
+    final long transfer(long address, int length, boolean read) throws AsynchronousCloseException {
+        if (!fd.acquire()) {
+            throw new AsynchronousCloseException();
+        }
+        try {
+            long n = read ? libc.read(fd.fd(), address, length) : libc.write(fd.fd(), address, length);
+            return n >= 0 ? n : -nl.errno();
+        } finally {
+            fd.release();
+        }
     }
-    return t;
-  }
+
+    /**
+     * Parks until the reactor reports readiness after sequence {@code observed} (see {@link Readiness}), the deadline
+     * passes, this end is closed or the thread is interrupted.
+     *
+     * @param op "read from" or "write to", for messages
+     * @param moved "arrived" or "written", for the timeout message
+     * @param done bytes moved so far of {@code total}
+     */
+    final void await(long observed, Deadline deadline, String op, String moved, int done, int total)
+            throws IOException {
+        switch (readiness.await(observed, deadline, fd)) {
+            case READY -> {}
+            case CLOSED -> throw new AsynchronousCloseException();
+            case TIMED_OUT ->
+                throw new DeadlineExceededException(op + " " + description + " did not complete by its deadline: "
+                        + done + " of " + total + " bytes " + moved);
+            case INTERRUPTED -> {
+                InterruptedIOException e =
+                        new InterruptedIOException("interrupted while waiting to " + op + " " + description);
+                e.bytesTransferred = done;
+                throw e;
+            }
+        }
+    }
+
+    /** The temporary direct buffer for heap-buffer I/O, grown to {@code wanted} bytes within [8 KiB, 64 KiB]. */
+    final ByteBuffer temp(int wanted) {
+        ByteBuffer t = temp;
+        int size = Math.min(TEMP_MAX, Math.max(TEMP_MIN, wanted));
+        if (t == null || (t.capacity() < size)) {
+            t = ByteBuffer.allocateDirect(size);
+            temp = t;
+        }
+        return t;
+    }
 }

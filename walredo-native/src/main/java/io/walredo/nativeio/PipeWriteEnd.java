@@ -19,76 +19,76 @@ import java.util.Objects;
  */
 public final class PipeWriteEnd extends PipeEnd {
 
-  PipeWriteEnd(FdHandle fd, Readiness readiness, String description) {
-    super(fd, readiness, description);
-  }
+    PipeWriteEnd(FdHandle fd, Readiness readiness, String description) {
+        super(fd, readiness, description);
+    }
 
-  /**
-   * Writes all of {@code src}, parking while the pipe is full.
-   *
-   * @throws NativeCallException with errno EPIPE if the reader is gone (the child exited or closed its stdin)
-   * @throws DeadlineExceededException if not everything was written by the deadline; {@code src}'s position then tells
-   *     how much was
-   * @throws java.nio.channels.AsynchronousCloseException if this end was closed while waiting
-   * @throws ClosedChannelException if this end was closed before the call
-   * @throws java.io.InterruptedIOException if the thread was interrupted while waiting (its interrupt status stays
-   *     set)
-   * @throws IOException otherwise if write(2) fails
-   */
-  public void writeFully(ByteBuffer src, Deadline deadline) throws IOException {
-    Objects.requireNonNull(src, "src");
-    Objects.requireNonNull(deadline, "deadline");
-    if (!isOpen()) {
-      throw new ClosedChannelException();
+    /**
+     * Writes all of {@code src}, parking while the pipe is full.
+     *
+     * @throws NativeCallException with errno EPIPE if the reader is gone (the child exited or closed its stdin)
+     * @throws DeadlineExceededException if not everything was written by the deadline; {@code src}'s position then tells
+     *     how much was
+     * @throws java.nio.channels.AsynchronousCloseException if this end was closed while waiting
+     * @throws ClosedChannelException if this end was closed before the call
+     * @throws java.io.InterruptedIOException if the thread was interrupted while waiting (its interrupt status stays
+     *     set)
+     * @throws IOException otherwise if write(2) fails
+     */
+    public void writeFully(ByteBuffer src, Deadline deadline) throws IOException {
+        Objects.requireNonNull(src, "src");
+        Objects.requireNonNull(deadline, "deadline");
+        if (!isOpen()) {
+            throw new ClosedChannelException();
+        }
+        int first = src.position();
+        int total = src.remaining();
+        if (src.isDirect()) {
+            writeDirect(src, deadline, 0, total);
+            return;
+        }
+        while (src.hasRemaining()) {
+            int start = src.position();
+            int chunk = Math.min(src.remaining(), TEMP_MAX);
+            ByteBuffer t = temp(chunk);
+            t.clear();
+            t.put(src.slice(start, chunk));
+            t.flip();
+            try {
+                writeDirect(t, deadline, start - first, total);
+            } finally {
+                src.position(start + t.position());
+            }
+        }
     }
-    int first = src.position();
-    int total = src.remaining();
-    if (src.isDirect()) {
-      writeDirect(src, deadline, 0, total);
-      return;
-    }
-    while (src.hasRemaining()) {
-      int start = src.position();
-      int chunk = Math.min(src.remaining(), TEMP_MAX);
-      ByteBuffer t = temp(chunk);
-      t.clear();
-      t.put(src.slice(start, chunk));
-      t.flip();
-      try {
-        writeDirect(t, deadline, start - first, total);
-      } finally {
-        src.position(start + t.position());
-      }
-    }
-  }
 
-  /** Writes all of direct {@code src}; {@code doneBefore}/{@code total} count bytes of the caller's whole buffer. */
-  private void writeDirect(ByteBuffer src, Deadline deadline, int doneBefore, int total) throws IOException {
-    long base = nl.address(src);
-    int start = src.position();
-    while (src.hasRemaining()) {
-      long observed = readiness.sequence();
-      long n = transfer(base + src.position(), src.remaining(), false);
-      if (n > 0) {
-        src.position(src.position() + (int) n);
-        continue;
-      }
-      int errno = n == 0 ? Linux.EAGAIN : (int) -n;
-      if (errno == Linux.EINTR) {
-        continue;
-      }
-      int done = doneBefore + src.position() - start;
-      if (errno == Linux.EPIPE) {
-        throw new NativeCallException(
-            "write",
-            errno,
-            "writing " + description + ": the reader is gone (the child exited or closed its stdin) after " + done
-                + " of " + total + " bytes");
-      }
-      if (errno != Linux.EAGAIN) {
-        throw new NativeCallException("write", errno, "writing " + description);
-      }
-      await(observed, deadline, "write to", "written", done, total);
+    /** Writes all of direct {@code src}; {@code doneBefore}/{@code total} count bytes of the caller's whole buffer. */
+    private void writeDirect(ByteBuffer src, Deadline deadline, int doneBefore, int total) throws IOException {
+        long base = nl.address(src);
+        int start = src.position();
+        while (src.hasRemaining()) {
+            long observed = readiness.sequence();
+            long n = transfer(base + src.position(), src.remaining(), false);
+            if (n > 0) {
+                src.position(src.position() + (int) n);
+                continue;
+            }
+            int errno = n == 0 ? Linux.EAGAIN : (int) -n;
+            if (errno == Linux.EINTR) {
+                continue;
+            }
+            int done = doneBefore + src.position() - start;
+            if (errno == Linux.EPIPE) {
+                throw new NativeCallException(
+                        "write",
+                        errno,
+                        "writing " + description + ": the reader is gone (the child exited or closed its stdin) after "
+                                + done + " of " + total + " bytes");
+            }
+            if (errno != Linux.EAGAIN) {
+                throw new NativeCallException("write", errno, "writing " + description);
+            }
+            await(observed, deadline, "write to", "written", done, total);
+        }
     }
-  }
 }

@@ -85,7 +85,9 @@ public record ChildPid(int pid, long startTime) {
      * @return whether it was running when {@code /proc/PID/stat} was read
      */
     public boolean isRunning() {
-        return Stat.read(pid).filter(s -> s.runningChildOfThisJvm() && s.startTime() == startTime).isPresent();
+        return Stat.read(pid)
+                .filter(s -> s.runningChildOfThisJvm() && s.startTime() == startTime)
+                .isPresent();
     }
 
     /**

@@ -43,8 +43,7 @@ public final class FakeBinaryCompiler {
     /** How long one compilation may take before the compiler is killed: generous for a loaded CI machine. */
     public static final Duration COMPILE_TIMEOUT = Duration.ofMinutes(2);
 
-    private FakeBinaryCompiler() {
-    }
+    private FakeBinaryCompiler() {}
 
     /**
      * Returns the cache directory used when none is given: {@code $XDG_CACHE_HOME/walredo-testing}, or
@@ -86,14 +85,16 @@ public final class FakeBinaryCompiler {
             log = Files.createTempFile(entry, "cc-", ".log");
             Files.write(src, source);
             List<String> argv = new ArrayList<>(cc);
-            argv.addAll(List.of("-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-o", tmp.toString(),
-                    src.toString()));
+            argv.addAll(List.of(
+                    "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-o", tmp.toString(), src.toString()));
             run(argv, log);
             Files.move(tmp, binary, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             return binary;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the fake redo binary's cache entry " + entry
-                    + "; pass another directory to FakeBinaryCompiler.compileInto or set XDG_CACHE_HOME", e);
+            throw new UncheckedIOException(
+                    "cannot write the fake redo binary's cache entry " + entry
+                            + "; pass another directory to FakeBinaryCompiler.compileInto or set XDG_CACHE_HOME",
+                    e);
         } finally {
             deleteQuietly(src);
             deleteQuietly(tmp);
@@ -146,17 +147,22 @@ public final class FakeBinaryCompiler {
         long deadline = System.nanoTime() + COMPILE_TIMEOUT.toNanos();
         Process p;
         try {
-            p = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            p = new ProcessBuilder(argv)
+                    .redirectErrorStream(true)
+                    .redirectOutput(log.toFile())
+                    .start();
         } catch (IOException e) {
-            throw new IllegalStateException("no C compiler: cannot run " + argv.get(0) + " (" + e.getMessage()
-                    + ") to build the fake redo binary; install gcc (apt-get install gcc), set CC, or point -D"
-                    + FakeRedoModel.BINARY_PROPERTY + " at a built fake", e);
+            throw new IllegalStateException(
+                    "no C compiler: cannot run " + argv.get(0) + " (" + e.getMessage()
+                            + ") to build the fake redo binary; install gcc (apt-get install gcc), set CC, or point -D"
+                            + FakeRedoModel.BINARY_PROPERTY + " at a built fake",
+                    e);
         }
         try {
             if (!p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
                 p.destroyForcibly();
-                p.waitFor(Math.max(1, deadline - System.nanoTime()) + TimeUnit.SECONDS.toNanos(5),
-                        TimeUnit.NANOSECONDS);
+                p.waitFor(
+                        Math.max(1, deadline - System.nanoTime()) + TimeUnit.SECONDS.toNanos(5), TimeUnit.NANOSECONDS);
                 throw new IllegalStateException(argv.get(0) + " did not finish compiling the fake redo binary within "
                         + COMPILE_TIMEOUT + "; killed it. Output: " + Files.readString(log));
             }

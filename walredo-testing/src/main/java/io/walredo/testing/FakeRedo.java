@@ -62,11 +62,9 @@ public @interface FakeRedo {
     /** The default of {@link #configure()}: leaves the builder as it is. */
     final class NoChange implements Consumer<WalRedoConfig.Builder> {
         /** Creates the no-op. */
-        public NoChange() {
-        }
+        public NoChange() {}
 
         @Override
-        public void accept(WalRedoConfig.Builder builder) {
-        }
+        public void accept(WalRedoConfig.Builder builder) {}
     }
 }

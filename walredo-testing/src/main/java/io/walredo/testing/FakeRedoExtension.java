@@ -39,11 +39,11 @@ public final class FakeRedoExtension implements ParameterResolver {
     /** The kill timeout of {@link #config}. */
     public static final Duration KILL_TIMEOUT = Duration.ofSeconds(5);
 
-    private static final ExtensionContext.Namespace NAMESPACE = ExtensionContext.Namespace.create(FakeRedoExtension.class);
+    private static final ExtensionContext.Namespace NAMESPACE =
+            ExtensionContext.Namespace.create(FakeRedoExtension.class);
 
     /** Created by JUnit, through {@link FakeRedo}'s {@code @ExtendWith}. */
-    public FakeRedoExtension() {
-    }
+    public FakeRedoExtension() {}
 
     /**
      * Returns the configuration the extension starts from, for a test that creates its own manager: the fake
@@ -76,12 +76,14 @@ public final class FakeRedoExtension implements ParameterResolver {
         try {
             config = configFor(spec);
         } catch (IllegalArgumentException | IllegalStateException e) {
-            throw new ParameterResolutionException("@FakeRedo on parameter " + parameter.getIndex() + " of "
-                    + parameter.getDeclaringExecutable() + ": " + e.getMessage(), e);
+            throw new ParameterResolutionException(
+                    "@FakeRedo on parameter " + parameter.getIndex() + " of " + parameter.getDeclaringExecutable()
+                            + ": " + e.getMessage(),
+                    e);
         }
         WalRedoManager manager = WalRedoManager.create(config);
-        context.getStore(NAMESPACE).put(new StoreKey(parameter.getDeclaringExecutable().toString(),
-                parameter.getIndex()), manager);
+        context.getStore(NAMESPACE)
+                .put(new StoreKey(parameter.getDeclaringExecutable().toString(), parameter.getIndex()), manager);
         return manager;
     }
 
@@ -92,8 +94,9 @@ public final class FakeRedoExtension implements ParameterResolver {
             try {
                 b.stallTimeout(Duration.parse(spec.stallTimeout()));
             } catch (DateTimeParseException e) {
-                throw new IllegalArgumentException("stallTimeout \"" + spec.stallTimeout() + "\" is not an ISO-8601"
-                        + " duration such as PT0.3S", e);
+                throw new IllegalArgumentException(
+                        "stallTimeout \"" + spec.stallTimeout() + "\" is not an ISO-8601" + " duration such as PT0.3S",
+                        e);
             }
         }
         Consumer<WalRedoConfig.Builder> configure = ReflectionSupport.newInstance(spec.configure());
@@ -106,16 +109,23 @@ public final class FakeRedoExtension implements ParameterResolver {
         List<String> argv = new ArrayList<>();
         for (FakeFault f : faults) {
             try {
-                argv.addAll(f.arg() == FakeFault.NO_ARG ? f.value().args() : f.value().args(f.arg()));
+                argv.addAll(
+                        f.arg() == FakeFault.NO_ARG
+                                ? f.value().args()
+                                : f.value().args(f.arg()));
             } catch (IllegalStateException e) {
-                throw new IllegalArgumentException("@FakeFault(" + f.value() + (f.arg() == FakeFault.NO_ARG
-                        ? ") needs arg = N" : ", arg = " + f.arg() + ") takes no arg") + ": " + e.getMessage(), e);
+                throw new IllegalArgumentException(
+                        "@FakeFault(" + f.value()
+                                + (f.arg() == FakeFault.NO_ARG
+                                        ? ") needs arg = N"
+                                        : ", arg = " + f.arg() + ") takes no arg")
+                                + ": " + e.getMessage(),
+                        e);
             }
         }
         return argv;
     }
 
     /** One stored manager per parameter of one method. */
-    private record StoreKey(String executable, int index) {
-    }
+    private record StoreKey(String executable, int index) {}
 }

@@ -80,8 +80,7 @@ public final class FakeRedoModel {
     private static final int OFF_BODY = 40;
     private static final int BODY_WORDS = (PAGE_BYTES - OFF_BODY) / Long.BYTES;
 
-    private FakeRedoModel() {
-    }
+    private FakeRedoModel() {}
 
     /**
      * The fault flags of the fake binary, each documented in {@code docs/protocol.md}. "Nth G" counts GetPage
@@ -300,8 +299,7 @@ public final class FakeRedoModel {
         private long hash;
 
         /** Creates a session that has seen no message yet. */
-        public Session() {
-        }
+        public Session() {}
 
         /**
          * Applies a BeginRedoForBlock: forget the base image, zero the count and last LSN, restart the hash.
@@ -387,8 +385,8 @@ public final class FakeRedoModel {
 
         private void checkBegun(String message) {
             if (!begun) {
-                throw new IllegalStateException(message + " before any BeginRedoForBlock; the fake exits with"
-                        + " status " + EXIT_PROTOCOL);
+                throw new IllegalStateException(
+                        message + " before any BeginRedoForBlock; the fake exits with" + " status " + EXIT_PROTOCOL);
             }
         }
 
@@ -444,8 +442,13 @@ public final class FakeRedoModel {
             return "length " + actual.length + ", expected " + expected.length;
         }
         int i = Arrays.mismatch(expected, actual);
-        String field = i < OFF_COUNT ? "tag" : i < OFF_LAST_LSN ? "record count" : i < OFF_HASH ? "last LSN"
-                : i < OFF_HASH + Long.BYTES ? "hash" : i < OFF_BODY ? "padding" : "body";
+        String field = i < OFF_COUNT
+                ? "tag"
+                : i < OFF_LAST_LSN
+                        ? "record count"
+                        : i < OFF_HASH
+                                ? "last LSN"
+                                : i < OFF_HASH + Long.BYTES ? "hash" : i < OFF_BODY ? "padding" : "body";
         return "first difference at byte " + i + " (" + field + "): expected 0x"
                 + Integer.toHexString(expected[i] & 0xff) + ", got 0x" + Integer.toHexString(actual[i] & 0xff);
     }

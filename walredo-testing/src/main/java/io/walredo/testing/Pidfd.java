@@ -43,8 +43,7 @@ final class Pidfd {
     private static final Runtime RUNTIME = Runtime.getRuntime(LIBC);
     private static final int ESRCH = Errno.ESRCH.intValue();
 
-    private Pidfd() {
-    }
+    private Pidfd() {}
 
     /**
      * Opens a pidfd for {@code pid}, asks {@code stillTheOne} (which then speaks about the process the pidfd pins),
@@ -87,13 +86,16 @@ final class Pidfd {
         Errno e = Errno.valueOf(errno);
         boolean known = e != null && e.defined() && e != Errno.__UNKNOWN_CONSTANT__;
         String what = known ? e.name() + " (" + e.description() + ")" : "(unknown errno)";
-        String hint = !known ? "" : switch (e) {
-            case EPERM -> "; the process belongs to another user: only the sidecar's own user or root may signal it";
-            case ENOSYS -> "; pidfds need Linux 5.3 or later";
-            case EMFILE, ENFILE -> "; this JVM (or the system) is out of file descriptors: look for a leak";
-            default -> "";
-        };
-        return new IllegalStateException(call + " failed sending " + signal + " to pid " + pid + ": errno " + errno
-                + " " + what + hint);
+        String hint = !known
+                ? ""
+                : switch (e) {
+                    case EPERM ->
+                        "; the process belongs to another user: only the sidecar's own user or root may signal it";
+                    case ENOSYS -> "; pidfds need Linux 5.3 or later";
+                    case EMFILE, ENFILE -> "; this JVM (or the system) is out of file descriptors: look for a leak";
+                    default -> "";
+                };
+        return new IllegalStateException(
+                call + " failed sending " + signal + " to pid " + pid + ": errno " + errno + " " + what + hint);
     }
 }

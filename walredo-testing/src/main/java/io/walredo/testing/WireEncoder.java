@@ -58,8 +58,7 @@ public final class WireEncoder {
     /** A, without its record bytes: header and end LSN. */
     private static final int APPLY_RECORD_OVERHEAD = HEADER_BYTES + LSN_BYTES;
 
-    private WireEncoder() {
-    }
+    private WireEncoder() {}
 
     /**
      * Returns a ping: {@code 'H'}, then length 4.

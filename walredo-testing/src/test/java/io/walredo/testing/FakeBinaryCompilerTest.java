@@ -30,14 +30,18 @@ class FakeBinaryCompilerTest {
         assertEquals(binary, FakeBinaryCompiler.compileInto(cache), "the second call finds the entry");
         assertEquals(built, Files.getLastModifiedTime(binary), "and does not compile again");
         try (var entry = Files.list(binary.getParent())) {
-            assertEquals(List.of(FakeBinaryCompiler.BINARY_NAME),
-                    entry.map(p -> p.getFileName().toString()).toList(), "no temporary file is left behind");
+            assertEquals(
+                    List.of(FakeBinaryCompiler.BINARY_NAME),
+                    entry.map(p -> p.getFileName().toString()).toList(),
+                    "no temporary file is left behind");
         }
 
         WalRedoConfig config = FakeRedoExtension.config(FakeRedoExtension.PG_VERSION, List.of())
-                .redoBinary(FakeRedoExtension.PG_VERSION, binary).build();
+                .redoBinary(FakeRedoExtension.PG_VERSION, binary)
+                .build();
         try (WalRedoManager m = WalRedoManager.create(config)) {
-            assertArrayEquals(FakeRedoModel.expectedPage(ReadmeTestingExampleTest.REQUEST),
+            assertArrayEquals(
+                    FakeRedoModel.expectedPage(ReadmeTestingExampleTest.REQUEST),
                     m.redo(ReadmeTestingExampleTest.TENANT, ReadmeTestingExampleTest.REQUEST, AttemptType.READ_PAGE));
         }
     }

@@ -27,15 +27,20 @@ import org.junit.platform.launcher.listeners.TestExecutionSummary;
 class FakeRedoExtensionTest {
 
     @Test
-    void theAnnotationBecomesTheConfiguration(@FakeRedo(faults = {
-            @FakeFault(value = Fault.DELAY_US, arg = 10), @FakeFault(Fault.REPORT_FDS)},
-            stallTimeout = "PT0.3S", configure = FourSidecars.class) WalRedoManager redo) {
+    void theAnnotationBecomesTheConfiguration(
+            @FakeRedo(
+                            faults = {@FakeFault(value = Fault.DELAY_US, arg = 10), @FakeFault(Fault.REPORT_FDS)},
+                            stallTimeout = "PT0.3S",
+                            configure = FourSidecars.class)
+                    WalRedoManager redo) {
         WalRedoConfig c = redo.config();
         assertEquals(List.of("--delay-us", "10", "--report-fds"), c.extraArgs());
         assertEquals(Duration.ofMillis(300), c.stallTimeout());
         assertEquals(4, c.maxLiveSidecars());
         assertEquals(FakeRedoExtension.REDO_TIMEOUT, c.redoTimeout());
-        assertEquals(FakeRedoModel.binary(), c.binaries().get(FakeRedoExtension.PG_VERSION).executable());
+        assertEquals(
+                FakeRedoModel.binary(),
+                c.binaries().get(FakeRedoExtension.PG_VERSION).executable());
     }
 
     @Test
@@ -45,21 +50,27 @@ class FakeRedoExtensionTest {
 
     @Test
     void aFlagWithoutItsValueIsRefusedWithTheFlagNamed() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> FakeRedoExtension.args(new FakeFault[] {Holder.annotation("crashWithoutN").faults()[0]}));
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> FakeRedoExtension.args(
+                        new FakeFault[] {Holder.annotation("crashWithoutN").faults()[0]}));
         assertTrue(e.getMessage().contains("CRASH_AFTER") && e.getMessage().contains("needs arg"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class,
-                () -> FakeRedoExtension.args(new FakeFault[] {Holder.annotation("fdsWithN").faults()[0]}));
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> FakeRedoExtension.args(
+                        new FakeFault[] {Holder.annotation("fdsWithN").faults()[0]}));
         assertTrue(e.getMessage().contains("takes no arg"), e.getMessage());
     }
 
     @Test
     void theManagerIsClosedAfterTheTest() {
         TestExecutionSummary summary = runSample("keepsItsManager");
-        assertEquals(1, summary.getTestsSucceededCount(), () -> summary.getFailures().toString());
+        assertEquals(
+                1, summary.getTestsSucceededCount(), () -> summary.getFailures().toString());
         WalRedoManager m = Sample.seen.getAndSet(null);
-        assertThrows(ManagerClosedException.class, () -> m.ping(ReadmeTestingExampleTest.TENANT,
-                FakeRedoExtension.PG_VERSION));
+        assertThrows(
+                ManagerClosedException.class,
+                () -> m.ping(ReadmeTestingExampleTest.TENANT, FakeRedoExtension.PG_VERSION));
     }
 
     @Test
@@ -67,16 +78,20 @@ class FakeRedoExtensionTest {
         List<TestExecutionSummary.Failure> failures = runSample("badDuration").getFailures();
         assertEquals(1, failures.size());
         Throwable t = failures.get(0).getException();
-        assertTrue(t instanceof ParameterResolutionException && t.getMessage().contains("stallTimeout \"300ms\""),
+        assertTrue(
+                t instanceof ParameterResolutionException && t.getMessage().contains("stallTimeout \"300ms\""),
                 t.toString());
     }
 
     /** Runs one test method of {@link Sample} through the JUnit launcher. */
     private static TestExecutionSummary runSample(String method) {
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
-        LauncherFactory.create().execute(LauncherDiscoveryRequestBuilder.request()
-                .selectors(selectMethod(Sample.class, method, WalRedoManager.class.getName()))
-                .build(), listener);
+        LauncherFactory.create()
+                .execute(
+                        LauncherDiscoveryRequestBuilder.request()
+                                .selectors(selectMethod(Sample.class, method, WalRedoManager.class.getName()))
+                                .build(),
+                        listener);
         return listener.getSummary();
     }
 
@@ -100,20 +115,19 @@ class FakeRedoExtensionTest {
         }
 
         @Test
-        void badDuration(@FakeRedo(stallTimeout = "300ms") WalRedoManager redo) {
-        }
+        void badDuration(@FakeRedo(stallTimeout = "300ms") WalRedoManager redo) {}
     }
 
     /** Annotations to read, for the flag checks that must not reach JUnit. */
     static final class Holder {
-        void crashWithoutN(@FakeRedo(faults = @FakeFault(Fault.CRASH_AFTER)) WalRedoManager m) {
-        }
+        void crashWithoutN(@FakeRedo(faults = @FakeFault(Fault.CRASH_AFTER)) WalRedoManager m) {}
 
-        void fdsWithN(@FakeRedo(faults = @FakeFault(value = Fault.REPORT_FDS, arg = 1)) WalRedoManager m) {
-        }
+        void fdsWithN(@FakeRedo(faults = @FakeFault(value = Fault.REPORT_FDS, arg = 1)) WalRedoManager m) {}
 
         static FakeRedo annotation(String method) throws NoSuchMethodException {
-            return Holder.class.getDeclaredMethod(method, WalRedoManager.class).getParameters()[0]
+            return Holder.class
+                    .getDeclaredMethod(method, WalRedoManager.class)
+                    .getParameters()[0]
                     .getAnnotation(FakeRedo.class);
         }
     }

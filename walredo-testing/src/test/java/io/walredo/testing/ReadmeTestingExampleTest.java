@@ -34,8 +34,8 @@ class ReadmeTestingExampleTest {
 
     // --- README testing example begins ---
     static final TenantShardId TENANT = TenantShardId.parse("3f1c0b7e9a4d4c2a8e5b6d7f8091a2b3");
-    static final RedoRequest REQUEST = RedoRequest.builder(16,
-                    new BufferTag(new RelTag(1663, 13010, 1259, RelTag.MAIN_FORKNUM), 0), Lsn.parse("0/16E2408"))
+    static final RedoRequest REQUEST = RedoRequest.builder(
+                    16, new BufferTag(new RelTag(1663, 13010, 1259, RelTag.MAIN_FORKNUM), 0), Lsn.parse("0/16E2408"))
             .addRecord(WalRecord.of(Lsn.parse("0/16A9388"), false, new byte[] {1, 2, 3}))
             .build();
 
@@ -47,8 +47,8 @@ class ReadmeTestingExampleTest {
     @Test
     void aCrashedSidecarIsATypedError(
             @FakeRedo(faults = @FakeFault(value = Fault.CRASH_AFTER, arg = 1)) WalRedoManager redo) {
-        SidecarCrashedException e = assertThrows(SidecarCrashedException.class,
-                () -> redo.redo(TENANT, REQUEST, AttemptType.GC_COMPACTION));
+        SidecarCrashedException e = assertThrows(
+                SidecarCrashedException.class, () -> redo.redo(TENANT, REQUEST, AttemptType.GC_COMPACTION));
         assertEquals(FakeRedoModel.CRASH_SIGNAL, e.signal().orElseThrow());
     }
     // --- README testing example ends ---
@@ -57,19 +57,24 @@ class ReadmeTestingExampleTest {
     void theReadmeShowsExactlyThisCode() throws IOException {
         Path module = Path.of("").toAbsolutePath();
         List<String> test = Files.readAllLines(
-                module.resolve("src/test/java/io/walredo/testing/ReadmeTestingExampleTest.java"), StandardCharsets.UTF_8);
+                module.resolve("src/test/java/io/walredo/testing/ReadmeTestingExampleTest.java"),
+                StandardCharsets.UTF_8);
         List<String> readme = Files.readAllLines(module.resolve("../README.md"), StandardCharsets.UTF_8);
 
         int begin = test.indexOf("    // --- README testing example begins ---");
         int end = test.indexOf("    // --- README testing example ends ---");
         assertTrue(begin >= 0 && end > begin, "markers in ReadmeTestingExampleTest");
-        List<String> code = test.subList(begin + 1, end).stream().map(l -> l.isEmpty() ? l : l.substring(4)).toList();
+        List<String> code = test.subList(begin + 1, end).stream()
+                .map(l -> l.isEmpty() ? l : l.substring(4))
+                .toList();
         int section = readme.indexOf("## Testing your code against the fake");
         assertTrue(section >= 0, "a section \"Testing your code against the fake\" in README.md");
         int fence = readme.subList(section, readme.size()).indexOf("```java") + section;
         assertTrue(fence > section, "a ```java block in that section");
         int close = readme.subList(fence + 1, readme.size()).indexOf("```") + fence + 1;
-        assertEquals(String.join("\n", code), String.join("\n", readme.subList(fence + 1, close)),
+        assertEquals(
+                String.join("\n", code),
+                String.join("\n", readme.subList(fence + 1, close)),
                 "README.md's testing example differs from ReadmeTestingExampleTest; change both together");
     }
 }

@@ -34,12 +34,15 @@ class WireEncoderTest {
 
     /** Neon's "short" request (src/test/resources/neon-vectors/README.md). */
     private static final BufferTag NEON_TAG = BufferTag.of(1663, 13010, 1259, 0, 0);
+
     private static final Lsn NEON_LSN = Lsn.parse("0/16E2408");
 
     @Test
     void neonsShortRequestIsTheRecordedStreamByteForByte() throws IOException {
         byte[] recorded = resource("short.request.bin");
-        RedoRequest request = RedoRequest.builder(14, NEON_TAG, NEON_LSN).addRecords(neonShortRecords()).build();
+        RedoRequest request = RedoRequest.builder(14, NEON_TAG, NEON_LSN)
+                .addRecords(neonShortRecords())
+                .build();
 
         assertEquals(1132, recorded.length);
         assertEquals(recorded.length, WireEncoder.requestBytes(request));
@@ -119,7 +122,8 @@ class WireEncoderTest {
         }
 
         Process fake = new ProcessBuilder(FakeRedoModel.command("wire-encoder-test", List.of()))
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                .redirectError(ProcessBuilder.Redirect.DISCARD)
+                .start();
         try {
             // The fake answers while it reads, so the answers are drained on another thread while this one writes.
             Thread writer = Thread.ofVirtual().start(() -> {
@@ -147,8 +151,12 @@ class WireEncoderTest {
      * fork), LSNs both small and above 2^63 (unsigned), a base image or none, 1 to 40 records of 1 to 3000 bytes.
      */
     static RedoRequest randomRequest(SplittableRandom rnd) {
-        BufferTag tag = BufferTag.of(rnd.nextLong(RelTag.MAX_OID + 1), rnd.nextLong(RelTag.MAX_OID + 1),
-                rnd.nextLong(RelTag.MAX_OID + 1), rnd.nextInt(4), rnd.nextLong(BufferTag.MAX_BLOCK_NUMBER + 1));
+        BufferTag tag = BufferTag.of(
+                rnd.nextLong(RelTag.MAX_OID + 1),
+                rnd.nextLong(RelTag.MAX_OID + 1),
+                rnd.nextLong(RelTag.MAX_OID + 1),
+                rnd.nextInt(4),
+                rnd.nextLong(BufferTag.MAX_BLOCK_NUMBER + 1));
         long lsn = rnd.nextBoolean() ? rnd.nextLong(1, 1L << 40) : 0xFFFF_FF00_0000_0000L + rnd.nextLong(1L << 32);
         long start = lsn;
         List<WalRecord> records = new ArrayList<>();

@@ -15,7 +15,6 @@ import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
 import io.walredo.bench.CliArgs;
-import picocli.CommandLine;
 import io.walredo.bench.Probes;
 import io.walredo.bench.RequestMix;
 import io.walredo.bench.RequestMix.Work;
@@ -54,6 +53,7 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
 
 /**
  * The chaos soak: many tenants, thousands of virtual-thread callers, every page checked against the fake's
@@ -84,15 +84,16 @@ public final class Soak {
     private static final Duration SETTLE = Duration.ofSeconds(20);
     /** Open fds and platform threads may exceed the baseline by this much at the end (JDK-internal churn). */
     private static final int FD_SLACK = 4;
+
     private static final int THREAD_SLACK = 2;
     /** Heap used after a full GC may exceed the baseline by this much at the end. */
     private static final long HEAP_SLACK_BYTES = 32L << 20;
     /** Default of {@code --zombie-limit}: a zombie child seen in two samples this far apart is reaped too late. */
     static final String DEFAULT_ZOMBIE_LIMIT = "1s";
+
     private static final int MAX_EXAMPLES = 5;
 
-    private Soak() {
-    }
+    private Soak() {}
 
     /**
      * What to run.
@@ -107,8 +108,16 @@ public final class Soak {
      * @param report file for the Markdown report, or null
      * @param command the command line quoted in the report
      */
-    public record Options(Duration duration, int tenants, int callers, Duration faultEvery, Set<FaultKind> faults,
-            Duration hangGrace, Duration zombieLimit, Path report, String command) {
+    public record Options(
+            Duration duration,
+            int tenants,
+            int callers,
+            Duration faultEvery,
+            Set<FaultKind> faults,
+            Duration hangGrace,
+            Duration zombieLimit,
+            Path report,
+            String command) {
         /** Copies the set. */
         public Options {
             faults = faults.isEmpty() ? EnumSet.noneOf(FaultKind.class) : EnumSet.copyOf(faults);
@@ -121,8 +130,7 @@ public final class Soak {
      * @param table the Markdown table printed at the end
      * @param violations one line per violated invariant (with examples); empty if every invariant held
      */
-    public record Result(String table, List<String> violations) {
-    }
+    public record Result(String table, List<String> violations) {}
 
     /**
      * Runs {@code ./scripts/soak MINUTES [--tenants N] [--callers N] [--fault-every DURATION]
@@ -172,40 +180,74 @@ public final class Soak {
     }
 
     /** The soak's command line: picocli fills these fields; see {@link CliArgs}. */
-    @CommandLine.Command(name = "./scripts/soak", sortOptions = false, usageHelpWidth = 110,
+    @CommandLine.Command(
+            name = "./scripts/soak",
+            sortOptions = false,
+            usageHelpWidth = 110,
             description = "Runs many callers against many tenants of the fake redo binary while injecting faults, and "
                     + "checks the library's invariants (no wrong page, no untyped error, no hang, no leak).",
             footer = "D: a whole number of ms, s or m, e.g. 100ms, 5s, 2m (no unit means ms).%n"
                     + "Exit status: 0 if every invariant held, 1 if one was violated, 2 for a usage error.")
     static final class Command {
-        @CommandLine.Parameters(index = "0", paramLabel = "MINUTES", converter = CliArgs.Minutes.class,
+        @CommandLine.Parameters(
+                index = "0",
+                paramLabel = "MINUTES",
+                converter = CliArgs.Minutes.class,
                 description = "how long to run; may be fractional, e.g. 0.5")
         Duration duration;
+
         @CommandLine.Mixin
         CliArgs.TenantsOption tenants;
-        @CommandLine.Option(names = "--callers", paramLabel = "N", defaultValue = "2000",
+
+        @CommandLine.Option(
+                names = "--callers",
+                paramLabel = "N",
+                defaultValue = "2000",
                 converter = CliArgs.PositiveInt.class,
                 description = "virtual-thread callers (default ${DEFAULT-VALUE})")
         int callers;
-        @CommandLine.Option(names = "--fault-every", paramLabel = "D", defaultValue = "100ms",
+
+        @CommandLine.Option(
+                names = "--fault-every",
+                paramLabel = "D",
+                defaultValue = "100ms",
                 converter = CliArgs.MillisUpToADay.class,
                 description = "mean interval between faults (default ${DEFAULT-VALUE})")
         Duration faultEvery;
-        @CommandLine.Option(names = "--faults", paramLabel = "LIST", defaultValue = "all", converter = FaultKinds.class,
+
+        @CommandLine.Option(
+                names = "--faults",
+                paramLabel = "LIST",
+                defaultValue = "all",
+                converter = FaultKinds.class,
                 description = "kinds of fault to inject: all (default), none, or a comma-separated list of "
                         + "${COMPLETION-CANDIDATES}")
         Set<FaultKind> faults;
-        @CommandLine.Option(names = "--hang-grace", paramLabel = "D", defaultValue = DEFAULT_HANG_GRACE,
-                converter = CliArgs.MillisUpToADay.class, description = "a call returning later than this after its "
+
+        @CommandLine.Option(
+                names = "--hang-grace",
+                paramLabel = "D",
+                defaultValue = DEFAULT_HANG_GRACE,
+                converter = CliArgs.MillisUpToADay.class,
+                description = "a call returning later than this after its "
                         + "deadline counts as hung (default ${DEFAULT-VALUE}; SoakTest passes 30s)")
         Duration hangGrace;
-        @CommandLine.Option(names = "--zombie-limit", paramLabel = "D", defaultValue = DEFAULT_ZOMBIE_LIMIT,
-                converter = CliArgs.MillisUpToADay.class, description = "a child that stays a zombie longer than "
+
+        @CommandLine.Option(
+                names = "--zombie-limit",
+                paramLabel = "D",
+                defaultValue = DEFAULT_ZOMBIE_LIMIT,
+                converter = CliArgs.MillisUpToADay.class,
+                description = "a child that stays a zombie longer than "
                         + "this counts as not reaped (default ${DEFAULT-VALUE}; SoakTest passes 10s)")
         Duration zombieLimit;
-        @CommandLine.Option(names = "--report", paramLabel = "FILE",
+
+        @CommandLine.Option(
+                names = "--report",
+                paramLabel = "FILE",
                 description = "also write the final table as Markdown, with date, command and machine")
         Path report;
+
         @CommandLine.Mixin
         CliArgs.HelpOption help;
     }
@@ -215,8 +257,15 @@ public final class Soak {
         if (c == null) {
             return null;
         }
-        return new Options(c.duration, c.tenants.tenants(), c.callers, c.faultEvery,
-                c.faults, c.hangGrace, c.zombieLimit, c.report == null ? null : c.report.toAbsolutePath(),
+        return new Options(
+                c.duration,
+                c.tenants.tenants(),
+                c.callers,
+                c.faultEvery,
+                c.faults,
+                c.hangGrace,
+                c.zombieLimit,
+                c.report == null ? null : c.report.toAbsolutePath(),
                 "./scripts/soak " + String.join(" ", args));
     }
 
@@ -231,12 +280,14 @@ public final class Soak {
         final AtomicReference<String> latestReturn = new AtomicReference<>("");
         /** Calls that returned more than 50 ms, 250 ms and 1 s after their deadline. */
         final LongAdder lateOver50ms = new LongAdder();
+
         final LongAdder lateOver250ms = new LongAdder();
         final LongAdder lateOver1s = new LongAdder();
         final Map<String, LongAdder> violationCounts = new ConcurrentHashMap<>();
         final Map<String, ConcurrentLinkedQueue<String>> violationExamples = new ConcurrentHashMap<>();
         /** Callers inside redo, with the time they entered it: the monitor prints the stack of one that hangs. */
         final Map<Thread, Long> inFlight = new ConcurrentHashMap<>();
+
         final AtomicInteger stacksPrinted = new AtomicInteger();
         final AtomicInteger maxLiveSidecars = new AtomicInteger();
         final AtomicInteger maxInRotation = new AtomicInteger();
@@ -252,8 +303,8 @@ public final class Soak {
 
         void violation(String invariant, String example) {
             count(violationCounts, invariant);
-            ConcurrentLinkedQueue<String> q = violationExamples.computeIfAbsent(invariant,
-                    k -> new ConcurrentLinkedQueue<>());
+            ConcurrentLinkedQueue<String> q =
+                    violationExamples.computeIfAbsent(invariant, k -> new ConcurrentLinkedQueue<>());
             if (q.size() < MAX_EXAMPLES) {
                 q.add(example);
             }
@@ -261,8 +312,9 @@ public final class Soak {
 
         List<String> violations() {
             List<String> out = new ArrayList<>();
-            new TreeMap<>(violationCounts).forEach((k, v) -> out.add(k + ": " + v.sum() + " time(s); e.g. "
-                    + String.join(" || ", violationExamples.getOrDefault(k, new ConcurrentLinkedQueue<>()))));
+            new TreeMap<>(violationCounts)
+                    .forEach((k, v) -> out.add(k + ": " + v.sum() + " time(s); e.g. "
+                            + String.join(" || ", violationExamples.getOrDefault(k, new ConcurrentLinkedQueue<>()))));
             return out;
         }
     }
@@ -307,10 +359,19 @@ public final class Soak {
                 .build();
 
         Baseline base = baseline(wrapper, work.get(0));
-        out.printf("walredo soak: %s, %d tenants, %d callers, a fault every %d ms on average, redo timeout %s,"
-                + " hang grace %s, zombie limit %s; baseline %d fds, %d platform threads, %d MiB heap%n",
-                o.duration(), o.tenants(), o.callers(), o.faultEvery().toMillis(), redoTimeout, text(o.hangGrace()),
-                text(o.zombieLimit()), base.fds, base.threads, base.heap >> 20);
+        out.printf(
+                "walredo soak: %s, %d tenants, %d callers, a fault every %d ms on average, redo timeout %s,"
+                        + " hang grace %s, zombie limit %s; baseline %d fds, %d platform threads, %d MiB heap%n",
+                o.duration(),
+                o.tenants(),
+                o.callers(),
+                o.faultEvery().toMillis(),
+                redoTimeout,
+                text(o.hangGrace()),
+                text(o.zombieLimit()),
+                base.fds,
+                base.threads,
+                base.heap >> 20);
 
         Tally tally = new Tally();
         WalRedoMetrics metrics;
@@ -326,7 +387,16 @@ public final class Soak {
                 SplittableRandom rnd = new SplittableRandom(1000 + c);
                 Thread.ofVirtual().name("soak-caller-" + c).start(() -> {
                     try {
-                        callerLoop(manager, tenants, work, rnd, stop, start, redoTimeout, o.hangGrace(), tally,
+                        callerLoop(
+                                manager,
+                                tenants,
+                                work,
+                                rnd,
+                                stop,
+                                start,
+                                redoTimeout,
+                                o.hangGrace(),
+                                tally,
                                 o.faults());
                     } finally {
                         finished.countDown();
@@ -335,8 +405,8 @@ public final class Soak {
             }
             // A platform thread: among thousands of busy virtual threads a virtual one would inject far fewer faults.
             Thread chaosThread = Thread.ofPlatform().daemon().name("soak-chaos").start(chaos);
-            Monitor monitor = new Monitor(manager, o.tenants(), tally, redoTimeout, o.hangGrace(), o.zombieLimit(),
-                    out);
+            Monitor monitor =
+                    new Monitor(manager, o.tenants(), tally, redoTimeout, o.hangGrace(), o.zombieLimit(), out);
             long nextProgress = start;
             while (System.nanoTime() - end < 0) {
                 monitor.sample();
@@ -355,8 +425,9 @@ public final class Soak {
             }
             Duration callersBound = redoTimeout.plus(o.hangGrace()).plusSeconds(30);
             if (!finished.await(callersBound.toMillis(), TimeUnit.MILLISECONDS)) {
-                tally.violation("no hang: every caller returns", finished.getCount() + " callers still in redo "
-                        + callersBound + " after the end");
+                tally.violation(
+                        "no hang: every caller returns",
+                        finished.getCount() + " callers still in redo " + callersBound + " after the end");
             }
             monitor.sample();
             seconds = (System.nanoTime() - start) / 1e9;
@@ -385,8 +456,16 @@ public final class Soak {
         return new Result(table, violations);
     }
 
-    private static void callerLoop(WalRedoManager manager, TenantShardId[] tenants, List<Work> work,
-            SplittableRandom rnd, AtomicBoolean stop, long start, Duration timeout, Duration hangGrace, Tally tally,
+    private static void callerLoop(
+            WalRedoManager manager,
+            TenantShardId[] tenants,
+            List<Work> work,
+            SplittableRandom rnd,
+            AtomicBoolean stop,
+            long start,
+            Duration timeout,
+            Duration hangGrace,
+            Tally tally,
             Set<FaultKind> faults) {
         AttemptType[] attempts = AttemptType.values();
         boolean impatient = faults.contains(FaultKind.IMPATIENT_CALLER);
@@ -423,17 +502,22 @@ public final class Soak {
                 if (w.check().test(page)) {
                     tally.correct.increment();
                 } else {
-                    tally.violation("no wrong page, ever", "tenant " + tenant + ", " + w.request() + ": "
-                            + FakeRedoModel.describeMismatch(w.expected(), page));
+                    tally.violation(
+                            "no wrong page, ever",
+                            "tenant " + tenant + ", " + w.request() + ": "
+                                    + FakeRedoModel.describeMismatch(w.expected(), page));
                 }
             } catch (WalRedoException e) {
                 outcome = e.toString();
-                tally.count(tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
+                tally.count(
+                        tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
                 if (e instanceof TenantOverloadedException && !refusalsExpected && callTimeout == timeout) {
                     // An impatient call (1-5 ms) is rightly refused whenever 50 ms of answers are owed ahead of it;
                     // a call with the full timeout is refused only if its sidecar is slow or its queue is deep.
-                    tally.violation("no overload refusal of a call with the full timeout while no fault slows a "
-                            + "sidecar's answers", e.toString());
+                    tally.violation(
+                            "no overload refusal of a call with the full timeout while no fault slows a "
+                                    + "sidecar's answers",
+                            e.toString());
                 }
                 if (e instanceof TenantOverloadedException) {
                     // A refusal does not park; a server would answer "busy" and be asked again later, so this
@@ -441,7 +525,8 @@ public final class Soak {
                     LockSupport.parkNanos(REFUSAL_PAUSE_NANOS);
                 }
                 checkNamed(e, tenant, tally);
-                if (e instanceof RedoCancelledException && e.getMessage().contains("interrupted")
+                if (e instanceof RedoCancelledException
+                        && e.getMessage().contains("interrupted")
                         && !Thread.currentThread().isInterrupted()) {
                     tally.violation("an interrupted caller keeps its interrupt status", e.toString());
                 }
@@ -465,7 +550,8 @@ public final class Soak {
                 }
             }
             if (overrun > hangGrace.toNanos()) {
-                tally.violation("no hang: every call returns by its deadline + " + text(hangGrace),
+                tally.violation(
+                        "no hang: every call returns by its deadline + " + text(hangGrace),
                         "tenant " + tenant + " returned " + TimeUnit.NANOSECONDS.toMillis(overrun)
                                 + " ms after its deadline (" + attempt + ") with " + outcome);
             }
@@ -477,13 +563,16 @@ public final class Soak {
         if (e.getClass() == WalRedoException.class) {
             tally.violation("every error is a typed WalRedoException", e.toString());
         }
-        if (!tenant.equals(e.tenant()) || e.getMessage() == null || !e.getMessage().contains(tenant.toString())) {
+        if (!tenant.equals(e.tenant())
+                || e.getMessage() == null
+                || !e.getMessage().contains(tenant.toString())) {
             tally.violation("every error names its tenant", "asked for " + tenant + ": " + e);
         }
         if (e.pid().isPresent() && !e.getMessage().contains("pid " + e.pid().getAsInt())) {
             tally.violation("every error names its pid", e.toString());
         }
-        if ((e instanceof SidecarCrashedException || e instanceof ProtocolException) && e.pid().isEmpty()) {
+        if ((e instanceof SidecarCrashedException || e instanceof ProtocolException)
+                && e.pid().isEmpty()) {
             tally.violation("every sidecar failure names its pid", e.toString());
         }
     }
@@ -492,15 +581,24 @@ public final class Soak {
         long errors = tally.errors.values().stream().mapToLong(LongAdder::sum).sum();
         long faults = tally.faults.values().stream().mapToLong(LongAdder::sum).sum();
         long secs = Math.max(1, TimeUnit.NANOSECONDS.toSeconds(elapsedNanos));
-        out.printf("t=%4ds  requests %9d (%6d/s)  correct %9d  typed errors %7d  faults %5d  spawned %6d"
-                + "  live %4d  violations %d%n", TimeUnit.NANOSECONDS.toSeconds(elapsedNanos), tally.requests.sum(),
-                tally.requests.sum() / secs, tally.correct.sum(), errors, faults, m.sidecarsStarted(),
-                m.liveSidecars(), tally.violationCounts.values().stream().mapToLong(LongAdder::sum).sum());
+        out.printf(
+                "t=%4ds  requests %9d (%6d/s)  correct %9d  typed errors %7d  faults %5d  spawned %6d"
+                        + "  live %4d  violations %d%n",
+                TimeUnit.NANOSECONDS.toSeconds(elapsedNanos),
+                tally.requests.sum(),
+                tally.requests.sum() / secs,
+                tally.correct.sum(),
+                errors,
+                faults,
+                m.sidecarsStarted(),
+                m.liveSidecars(),
+                tally.violationCounts.values().stream()
+                        .mapToLong(LongAdder::sum)
+                        .sum());
     }
 
     /** Resource levels of this JVM before the soak manager exists (after a warm-up manager has come and gone). */
-    record Baseline(long fds, long threads, long heap) {
-    }
+    record Baseline(long fds, long threads, long heap) {}
 
     private static Baseline baseline(Path wrapper, Work warmup) throws Exception {
         WalRedoConfig config = WalRedoConfig.builder().redoBinary(PG, wrapper).build();
@@ -527,20 +625,27 @@ public final class Soak {
             tally.violation("fds return to baseline", Probes.fds() + " open, baseline " + base.fds());
         }
         if (!awaitOrFalse(SETTLE, () -> Probes.platformThreads() <= base.threads() + THREAD_SLACK)) {
-            tally.violation("threads return to baseline", Probes.platformThreads() + " platform threads, baseline "
-                    + base.threads());
+            tally.violation(
+                    "threads return to baseline",
+                    Probes.platformThreads() + " platform threads, baseline " + base.threads());
         }
         long heap = Probes.heapAfterGc();
         if (heap > base.heap() + HEAP_SLACK_BYTES) {
             heap = Probes.heapAfterGc();
             if (heap > base.heap() + HEAP_SLACK_BYTES) {
-                tally.violation("heap returns to baseline", (heap >> 20) + " MiB used after GC, baseline "
-                        + (base.heap() >> 20) + " MiB");
+                tally.violation(
+                        "heap returns to baseline",
+                        (heap >> 20) + " MiB used after GC, baseline " + (base.heap() >> 20) + " MiB");
             }
         }
-        return new String[] {Long.toString(Probes.fds()), Long.toString(Probes.platformThreads()), mib(heap),
-            Integer.toString(zombieChildren().size()), mib(Probes.directBytes()),
-            Integer.toString(liveSidecarChildren().size())};
+        return new String[] {
+            Long.toString(Probes.fds()),
+            Long.toString(Probes.platformThreads()),
+            mib(heap),
+            Integer.toString(zombieChildren().size()),
+            mib(Probes.directBytes()),
+            Integer.toString(liveSidecarChildren().size())
+        };
     }
 
     private static boolean awaitOrFalse(Duration timeout, BooleanSupplier condition) {
@@ -569,8 +674,14 @@ public final class Soak {
         private final PrintStream out;
         private Map<Integer, Long> zombiesSince = new HashMap<>();
 
-        Monitor(WalRedoManager manager, int tenants, Tally tally, Duration timeout, Duration hangGrace,
-                Duration zombieLimit, PrintStream out) {
+        Monitor(
+                WalRedoManager manager,
+                int tenants,
+                Tally tally,
+                Duration timeout,
+                Duration hangGrace,
+                Duration zombieLimit,
+                PrintStream out) {
             this.manager = manager;
             this.tenants = tenants;
             this.tally = tally;
@@ -583,8 +694,8 @@ public final class Soak {
             long t = System.nanoTime();
             tally.inFlight.forEach((thread, since) -> {
                 if (t - since > stackAfterNanos && tally.stacksPrinted.getAndIncrement() < 3) {
-                    StringBuilder sb = new StringBuilder("a caller has been in redo for "
-                            + TimeUnit.NANOSECONDS.toMillis(t - since) + " ms:");
+                    StringBuilder sb = new StringBuilder(
+                            "a caller has been in redo for " + TimeUnit.NANOSECONDS.toMillis(t - since) + " ms:");
                     for (StackTraceElement e : thread.getStackTrace()) {
                         sb.append("\n    at ").append(e);
                     }
@@ -595,16 +706,18 @@ public final class Soak {
             Set<TenantShardId> seen = new HashSet<>();
             for (SidecarStatus s : status) {
                 if (!seen.add(s.tenant())) {
-                    tally.violation("at most one sidecar per tenant in rotation", "tenant " + s.tenant()
-                            + " twice in status()");
+                    tally.violation(
+                            "at most one sidecar per tenant in rotation",
+                            "tenant " + s.tenant() + " twice in status()");
                 }
             }
             tally.maxInRotation.accumulateAndGet(status.size(), Math::max);
             List<Integer> live = liveSidecarChildren();
             tally.maxLiveSidecars.accumulateAndGet(live.size(), Math::max);
             if (live.size() > tenants) {
-                tally.violation("live sidecars <= tenants", live.size() + " live sidecar processes for " + tenants
-                        + " tenants");
+                tally.violation(
+                        "live sidecars <= tenants",
+                        live.size() + " live sidecar processes for " + tenants + " tenants");
             }
             long now = System.nanoTime();
             Map<Integer, Long> zombies = new HashMap<>();
@@ -612,8 +725,9 @@ public final class Soak {
                 long since = zombiesSince.getOrDefault(pid, now);
                 zombies.put(pid, since);
                 if (now - since > zombieLimit.toNanos()) {
-                    tally.violation("no zombie children", "pid " + pid + " a zombie for "
-                            + TimeUnit.NANOSECONDS.toMillis(now - since) + " ms");
+                    tally.violation(
+                            "no zombie children",
+                            "pid " + pid + " a zombie for " + TimeUnit.NANOSECONDS.toMillis(now - since) + " ms");
                 }
             }
             zombiesSince = zombies;
@@ -628,12 +742,22 @@ public final class Soak {
 
     /** Kinds of injected faults. Spawn-time kinds carry the fake's flags; the others act on a running sidecar. */
     public enum FaultKind {
-        SIGKILL, SIGSTOP_SIGCONT, DETACH, INTERRUPT_CALLER,
+        SIGKILL,
+        SIGSTOP_SIGCONT,
+        DETACH,
+        INTERRUPT_CALLER,
         /** Not injected by the chaos thread: callers give one call in twenty a 1-5 ms deadline. */
         IMPATIENT_CALLER,
-        CRASH(Fault.CRASH_AFTER), EXIT(Fault.EXIT_AFTER), GARBAGE(Fault.GARBAGE_AFTER), HANG(Fault.HANG_AFTER),
-        PARTIAL_ANSWER(Fault.PARTIAL_AFTER), EXIT_MID_PAGE(Fault.EXIT_MID_PAGE), STDERR_FLOOD(Fault.STDERR_FLOOD),
-        STDERR_FLOOD_NO_NEWLINE(Fault.STDERR_FLOOD_NONL), NO_READ(Fault.NO_READ), SLOW(Fault.DELAY_US),
+        CRASH(Fault.CRASH_AFTER),
+        EXIT(Fault.EXIT_AFTER),
+        GARBAGE(Fault.GARBAGE_AFTER),
+        HANG(Fault.HANG_AFTER),
+        PARTIAL_ANSWER(Fault.PARTIAL_AFTER),
+        EXIT_MID_PAGE(Fault.EXIT_MID_PAGE),
+        STDERR_FLOOD(Fault.STDERR_FLOOD),
+        STDERR_FLOOD_NO_NEWLINE(Fault.STDERR_FLOOD_NONL),
+        NO_READ(Fault.NO_READ),
+        SLOW(Fault.DELAY_US),
         IGNORE_SIGTERM(Fault.IGNORE_SIGTERM);
 
         final Fault fault;
@@ -653,7 +777,8 @@ public final class Soak {
          */
         boolean slowsAnswers() {
             return switch (this) {
-                case SLOW, HANG, SIGSTOP_SIGCONT, NO_READ, PARTIAL_ANSWER, STDERR_FLOOD, STDERR_FLOOD_NO_NEWLINE -> true;
+                case SLOW, HANG, SIGSTOP_SIGCONT, NO_READ, PARTIAL_ANSWER, STDERR_FLOOD, STDERR_FLOOD_NO_NEWLINE ->
+                    true;
                 default -> false;
             };
         }
@@ -680,11 +805,18 @@ public final class Soak {
         private final Map<String, FaultKind> armed = new HashMap<>();
         /** Sidecars stopped by SIGSTOP and not yet continued, by pid; at most one stop per pid at a time. */
         private final Map<Integer, ChildPid> stopped = new ConcurrentHashMap<>();
+
         private volatile boolean stopping;
 
-        Chaos(WalRedoManager manager, TenantShardId[] tenants, Path faultDir, Tally tally, Duration every,
+        Chaos(
+                WalRedoManager manager,
+                TenantShardId[] tenants,
+                Path faultDir,
+                Tally tally,
+                Duration every,
                 Set<FaultKind> kinds) {
-            this.kinds = kinds.stream().filter(k -> k != FaultKind.IMPATIENT_CALLER).toArray(FaultKind[]::new);
+            this.kinds =
+                    kinds.stream().filter(k -> k != FaultKind.IMPATIENT_CALLER).toArray(FaultKind[]::new);
             this.manager = manager;
             this.tenants = tenants;
             this.faultDir = faultDir;
@@ -821,7 +953,9 @@ public final class Soak {
          */
         private Optional<ChildPid> randomLiveChild() {
             List<SidecarStatus> live = manager.status();
-            return live.isEmpty() ? Optional.empty() : ChildPid.of(live.get(rnd.nextInt(live.size())).pid());
+            return live.isEmpty()
+                    ? Optional.empty()
+                    : ChildPid.of(live.get(rnd.nextInt(live.size())).pid());
         }
     }
 
@@ -850,7 +984,8 @@ public final class Soak {
 
     private static void deleteTree(Path dir) throws IOException {
         try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
+            for (Path p :
+                    paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
                 Files.deleteIfExists(p);
             }
         }
@@ -886,8 +1021,10 @@ public final class Soak {
                     boolean zombie = f[0].equals("Z");
                     if (zombies && zombie) {
                         out.add(Integer.parseInt(n));
-                    } else if (!zombies && !zombie
-                            && Files.readString(d.resolve("cmdline"), StandardCharsets.ISO_8859_1).contains("--wal-redo")) {
+                    } else if (!zombies
+                            && !zombie
+                            && Files.readString(d.resolve("cmdline"), StandardCharsets.ISO_8859_1)
+                                    .contains("--wal-redo")) {
                         out.add(Integer.parseInt(n));
                     }
                 } catch (IOException | RuntimeException gone) {
@@ -906,28 +1043,53 @@ public final class Soak {
 
     // ---- the report ----
 
-    private static String table(Options o, Tally t, WalRedoMetrics m, double seconds, Baseline base,
-            String[] finals) {
+    private static String table(Options o, Tally t, WalRedoMetrics m, double seconds, Baseline base, String[] finals) {
         StringBuilder sb = new StringBuilder();
         sb.append("| metric | value |\n|---|---|\n");
-        row(sb, "duration", String.format(Locale.ROOT, "%.1f s (%d tenants, %d callers, a fault every %d ms on"
-                + " average)", seconds, o.tenants(), o.callers(), o.faultEvery().toMillis()));
-        row(sb, "fault kinds", o.faults().size() == FaultKind.values().length ? "all"
-                : o.faults().isEmpty() ? "none" : o.faults().toString().toLowerCase(Locale.ROOT));
+        row(
+                sb,
+                "duration",
+                String.format(
+                        Locale.ROOT,
+                        "%.1f s (%d tenants, %d callers, a fault every %d ms on" + " average)",
+                        seconds,
+                        o.tenants(),
+                        o.callers(),
+                        o.faultEvery().toMillis()));
+        row(
+                sb,
+                "fault kinds",
+                o.faults().size() == FaultKind.values().length
+                        ? "all"
+                        : o.faults().isEmpty() ? "none" : o.faults().toString().toLowerCase(Locale.ROOT));
         long requests = t.requests.sum();
         row(sb, "requests", String.format(Locale.ROOT, "%d (%.0f/s)", requests, requests / seconds));
         row(sb, "correct pages", Long.toString(t.correct.sum()));
-        row(sb, "wrong pages", Long.toString(t.violationCounts.getOrDefault("no wrong page, ever", new LongAdder())
-                .sum()));
+        row(
+                sb,
+                "wrong pages",
+                Long.toString(t.violationCounts
+                        .getOrDefault("no wrong page, ever", new LongAdder())
+                        .sum()));
         long errors = t.errors.values().stream().mapToLong(LongAdder::sum).sum();
         row(sb, "typed errors", errors + (errors == 0 ? "" : ": " + sums(t.errors)));
-        row(sb, "untyped errors", Long.toString(t.violationCounts.getOrDefault(
-                "every error is a typed WalRedoException", new LongAdder()).sum()));
-        row(sb, "latest return after a deadline", t.maxOverrunNanos.get() == Long.MIN_VALUE ? "n/a"
-                : Math.max(0, TimeUnit.NANOSECONDS.toMillis(t.maxOverrunNanos.get())) + " ms (hang threshold "
-                        + text(o.hangGrace()) + "); it was " + t.latestReturn.get());
-        row(sb, "calls returned more than 50 ms / 250 ms / 1 s after their deadline", t.lateOver50ms.sum() + " / "
-                + t.lateOver250ms.sum() + " / " + t.lateOver1s.sum());
+        row(
+                sb,
+                "untyped errors",
+                Long.toString(t.violationCounts
+                        .getOrDefault("every error is a typed WalRedoException", new LongAdder())
+                        .sum()));
+        row(
+                sb,
+                "latest return after a deadline",
+                t.maxOverrunNanos.get() == Long.MIN_VALUE
+                        ? "n/a"
+                        : Math.max(0, TimeUnit.NANOSECONDS.toMillis(t.maxOverrunNanos.get())) + " ms (hang threshold "
+                                + text(o.hangGrace()) + "); it was " + t.latestReturn.get());
+        row(
+                sb,
+                "calls returned more than 50 ms / 250 ms / 1 s after their deadline",
+                t.lateOver50ms.sum() + " / " + t.lateOver250ms.sum() + " / " + t.lateOver1s.sum());
         long faults = t.faults.values().stream().mapToLong(LongAdder::sum).sum();
         row(sb, "faults injected", faults + ": " + sums(t.faults));
         row(sb, "sidecars spawned", m.sidecarsStarted() + " (" + m.spawnFailures() + " spawn failures)");
@@ -936,15 +1098,25 @@ public final class Soak {
         row(sb, "sidecars killed by cause", kills.toString());
         row(sb, "retries on a fresh sidecar", Long.toString(m.retries()));
         row(sb, "stderr lines logged / rate-limited", m.stderrLinesLogged() + " / " + m.stderrLinesSuppressed());
-        row(sb, "live sidecar processes: max / final", t.maxLiveSidecars.get() + " / " + finals[5] + " (tenants "
-                + o.tenants() + "; in rotation max " + t.maxInRotation.get() + ")");
-        row(sb, "zombie children: max seen / final", t.maxZombies.get() + " / " + finals[3]
-                + " (a child is a zombie for the instant between its exit and the reap)");
+        row(
+                sb,
+                "live sidecar processes: max / final",
+                t.maxLiveSidecars.get() + " / " + finals[5] + " (tenants " + o.tenants() + "; in rotation max "
+                        + t.maxInRotation.get() + ")");
+        row(
+                sb,
+                "zombie children: max seen / final",
+                t.maxZombies.get() + " / " + finals[3]
+                        + " (a child is a zombie for the instant between its exit and the reap)");
         row(sb, "open fds: baseline / max / final", base.fds() + " / " + t.maxFds.get() + " / " + finals[0]);
-        row(sb, "platform threads: baseline / max / final", base.threads() + " / " + t.maxThreads.get() + " / "
-                + finals[1]);
-        row(sb, "heap used: baseline / max / final (after GC)", mib(base.heap()) + " / " + mib(t.maxHeap.get())
-                + " / " + finals[2]);
+        row(
+                sb,
+                "platform threads: baseline / max / final",
+                base.threads() + " / " + t.maxThreads.get() + " / " + finals[1]);
+        row(
+                sb,
+                "heap used: baseline / max / final (after GC)",
+                mib(base.heap()) + " / " + mib(t.maxHeap.get()) + " / " + finals[2]);
         row(sb, "direct buffers: max / final", mib(t.maxDirect.get()) + " / " + finals[4]);
         List<String> v = t.violations();
         row(sb, "invariant violations", v.isEmpty() ? "none" : v.size() + " invariant(s) violated");
@@ -953,8 +1125,11 @@ public final class Soak {
 
     private static String sums(Map<String, LongAdder> map) {
         StringBuilder sb = new StringBuilder();
-        new TreeMap<>(map).forEach((k, v) -> sb.append(sb.isEmpty() ? "" : ", ").append(k).append(' ')
-                .append(v.sum()));
+        new TreeMap<>(map)
+                .forEach((k, v) -> sb.append(sb.isEmpty() ? "" : ", ")
+                        .append(k)
+                        .append(' ')
+                        .append(v.sum()));
         return sb.toString();
     }
 
@@ -965,12 +1140,15 @@ public final class Soak {
     private static void writeReport(Options o, String table, List<String> violations) throws IOException {
         StringBuilder sb = new StringBuilder();
         sb.append("# Chaos soak report\n\n");
-        sb.append("- date: ").append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME)).append('\n');
+        sb.append("- date: ")
+                .append(ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME))
+                .append('\n');
         sb.append("- command: `").append(o.command()).append("`\n");
         for (String line : Probes.machine()) {
             sb.append("- ").append(line).append('\n');
         }
-        sb.append("- result: ").append(violations.isEmpty() ? "all invariants held" : "INVARIANTS VIOLATED")
+        sb.append("- result: ")
+                .append(violations.isEmpty() ? "all invariants held" : "INVARIANTS VIOLATED")
                 .append("\n\n");
         sb.append(table);
         if (!violations.isEmpty()) {

@@ -31,8 +31,18 @@ class SoakOptionsTest {
 
     @Test
     void parsesEveryOptionInBothForms() {
-        Soak.Options o = Soak.parse(new String[] {"2", "--tenants", "7", "--callers=3", "--fault-every", "250",
-            "--faults=sigkill,detach", "--hang-grace", "30s", "--zombie-limit=2m"});
+        Soak.Options o = Soak.parse(new String[] {
+            "2",
+            "--tenants",
+            "7",
+            "--callers=3",
+            "--fault-every",
+            "250",
+            "--faults=sigkill,detach",
+            "--hang-grace",
+            "30s",
+            "--zombie-limit=2m"
+        });
 
         assertEquals(Duration.ofMinutes(2), o.duration());
         assertEquals(7, o.tenants());
@@ -41,7 +51,9 @@ class SoakOptionsTest {
         assertEquals(EnumSet.of(Soak.FaultKind.SIGKILL, Soak.FaultKind.DETACH), o.faults());
         assertEquals(Duration.ofSeconds(30), o.hangGrace());
         assertEquals(Duration.ofMinutes(2), o.zombieLimit());
-        assertEquals(EnumSet.noneOf(Soak.FaultKind.class), Soak.parse(new String[] {"1", "--faults", "none"}).faults());
+        assertEquals(
+                EnumSet.noneOf(Soak.FaultKind.class),
+                Soak.parse(new String[] {"1", "--faults", "none"}).faults());
     }
 
     @Test
@@ -52,21 +64,37 @@ class SoakOptionsTest {
     @Test
     void rejectsBadCommandLinesNamingTheProblem() {
         assertMessage("Missing required parameter: 'MINUTES'");
-        assertMessage("Invalid value for positional parameter at index 0 (MINUTES): MINUTES must be above 0 and at most"
-                + " a week, got 0", "0");
-        assertMessage("Invalid value for positional parameter at index 0 (MINUTES): MINUTES must be a number, got 'x'",
-                "x");
-        assertMessage("Invalid value for option '--tenants': takes a positive whole number, got 'x'", "1", "--tenants",
-                "x");
-        assertMessage("Invalid value for option '--fault-every': takes a positive duration of at most a day such as "
-                + "100ms, 5s or 2m, got '2d'", "1", "--fault-every", "2d");
+        assertMessage(
+                "Invalid value for positional parameter at index 0 (MINUTES): MINUTES must be above 0 and at most"
+                        + " a week, got 0",
+                "0");
+        assertMessage(
+                "Invalid value for positional parameter at index 0 (MINUTES): MINUTES must be a number, got 'x'", "x");
+        assertMessage(
+                "Invalid value for option '--tenants': takes a positive whole number, got 'x'", "1", "--tenants", "x");
+        assertMessage(
+                "Invalid value for option '--fault-every': takes a positive duration of at most a day such as "
+                        + "100ms, 5s or 2m, got '2d'",
+                "1",
+                "--fault-every",
+                "2d");
     }
 
     @Test
     void theUsageIsGeneratedAndNamesEveryOption() {
         String u = Soak.usage();
-        for (String o : List.of("MINUTES", "--tenants", "--callers", "--fault-every", "--faults", "--hang-grace",
-                "--zombie-limit", "--report", "--help", "(default 200)", "(default 2000)")) {
+        for (String o : List.of(
+                "MINUTES",
+                "--tenants",
+                "--callers",
+                "--fault-every",
+                "--faults",
+                "--hang-grace",
+                "--zombie-limit",
+                "--report",
+                "--help",
+                "(default 200)",
+                "(default 2000)")) {
             assertTrue(u.contains(o), o + " in\n" + u);
         }
     }

@@ -30,8 +30,15 @@ class SoakTest {
     @Timeout(value = 20, unit = TimeUnit.MINUTES)
     void chaosSoakHoldsEveryInvariant() throws Exception {
         double minutes = Double.parseDouble(System.getProperty(MINUTES_PROPERTY, "1"));
-        Soak.Options o = new Soak.Options(Duration.ofMillis(Math.round(minutes * 60_000)), 200, 2000,
-                Duration.ofMillis(100), EnumSet.allOf(Soak.FaultKind.class), HANG_GRACE, ZOMBIE_LIMIT, null,
+        Soak.Options o = new Soak.Options(
+                Duration.ofMillis(Math.round(minutes * 60_000)),
+                200,
+                2000,
+                Duration.ofMillis(100),
+                EnumSet.allOf(Soak.FaultKind.class),
+                HANG_GRACE,
+                ZOMBIE_LIMIT,
+                null,
                 "SoakTest (-D" + MINUTES_PROPERTY + "=" + minutes + ", hang grace " + Soak.text(HANG_GRACE)
                         + ", zombie limit " + Soak.text(ZOMBIE_LIMIT) + ")");
         Soak.Result r = Soak.run(o, System.out);

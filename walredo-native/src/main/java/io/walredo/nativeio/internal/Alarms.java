@@ -27,109 +27,109 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class Alarms {
 
-  /** An alarm's state; see the class comment for the two transitions out of ARMED. */
-  enum State {
-    ARMED,
-    FIRED,
-    DISARMED
-  }
-
-  /** CAS on {@link Entry}'s state field, so an alarm is one object; enum constants compare by reference. */
-  private static final VarHandle STATE;
-
-  static {
-    try {
-      STATE = MethodHandles.lookup().findVarHandle(Entry.class, "state", State.class);
-    } catch (ReflectiveOperationException e) {
-      throw new ExceptionInInitializerError(e);
+    /** An alarm's state; see the class comment for the two transitions out of ARMED. */
+    enum State {
+        ARMED,
+        FIRED,
+        DISARMED
     }
-  }
 
-  private static final Comparator<Entry> ORDER =
-      (a, b) -> {
+    /** CAS on {@link Entry}'s state field, so an alarm is one object; enum constants compare by reference. */
+    private static final VarHandle STATE;
+
+    static {
+        try {
+            STATE = MethodHandles.lookup().findVarHandle(Entry.class, "state", State.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private static final Comparator<Entry> ORDER = (a, b) -> {
         long d = a.at - b.at;
         return d != 0 ? (d < 0 ? -1 : 1) : Long.compare(a.seq, b.seq);
-      };
+    };
 
-  /** A map only because its {@code firstEntry()} returns null when empty (a set's {@code first()} throws). */
-  private final ConcurrentSkipListMap<Entry, Boolean> armed = new ConcurrentSkipListMap<>(ORDER);
-  private final AtomicLong sequence = new AtomicLong();
+    /** A map only because its {@code firstEntry()} returns null when empty (a set's {@code first()} throws). */
+    private final ConcurrentSkipListMap<Entry, Boolean> armed = new ConcurrentSkipListMap<>(ORDER);
 
-  /** Arms an alarm that unparks {@code thread} at {@code atNanos} (a {@code System.nanoTime()} value). */
-  public Entry arm(long atNanos, Thread thread) {
-    Entry e = new Entry(this, atNanos, sequence.incrementAndGet(), thread);
-    armed.put(e, Boolean.TRUE);
-    return e;
-  }
+    private final AtomicLong sequence = new AtomicLong();
 
-  /**
-   * Fires every alarm due at {@code now} (unparks its thread) and returns how long the reactor may sleep: the nanos
-   * until the next armed deadline, at most {@code horizonNanos}. Reactor thread only.
-   */
-  public long fireDue(long now, long horizonNanos) {
-    Entry first;
-    while ((first = firstOrNull()) != null) {
-      long left = first.at - now;
-      if (left > 0) {
-        return Math.min(left, horizonNanos);
-      }
-      if (armed.remove(first) != null && STATE.compareAndSet(first, State.ARMED, State.FIRED)) {
-        LockSupport.unpark(first.thread);
-      }
-    }
-    return horizonNanos;
-  }
-
-  /** Returns true if an alarm is armed for before {@code nanoTime}. */
-  public boolean anyBefore(long nanoTime) {
-    Entry first = firstOrNull();
-    return first != null && first.at - nanoTime < 0;
-  }
-
-  /** Returns the number of armed alarms (for tests and diagnostics). */
-  public int size() {
-    return armed.size();
-  }
-
-  private Entry firstOrNull() {
-    Map.Entry<Entry, Boolean> first = armed.firstEntry();
-    return first == null ? null : first.getKey();
-  }
-
-  /** One armed alarm. */
-  public static final class Entry implements DeadlineAlarm {
-    private final Alarms owner;
-    final long at;
-    final long seq;
-    final Thread thread;
-
-    @SuppressWarnings("unused") // through STATE
-    private volatile State state = State.ARMED;
-
-    private Entry(Alarms owner, long at, long seq, Thread thread) {
-      this.owner = owner;
-      this.at = at;
-      this.seq = seq;
-      this.thread = thread;
+    /** Arms an alarm that unparks {@code thread} at {@code atNanos} (a {@code System.nanoTime()} value). */
+    public Entry arm(long atNanos, Thread thread) {
+        Entry e = new Entry(this, atNanos, sequence.incrementAndGet(), thread);
+        armed.put(e, Boolean.TRUE);
+        return e;
     }
 
-    @Override
-    public void close() {
-      disarm();
+    /**
+     * Fires every alarm due at {@code now} (unparks its thread) and returns how long the reactor may sleep: the nanos
+     * until the next armed deadline, at most {@code horizonNanos}. Reactor thread only.
+     */
+    public long fireDue(long now, long horizonNanos) {
+        Entry first;
+        while ((first = firstOrNull()) != null) {
+            long left = first.at - now;
+            if (left > 0) {
+                return Math.min(left, horizonNanos);
+            }
+            if (armed.remove(first) != null && STATE.compareAndSet(first, State.ARMED, State.FIRED)) {
+                LockSupport.unpark(first.thread);
+            }
+        }
+        return horizonNanos;
     }
 
-    /** Disarms; returns true if this call stopped the alarm from firing (false: closed before, or fired). */
-    boolean disarm() {
-      if (STATE.compareAndSet(this, State.ARMED, State.DISARMED)) {
-        owner.armed.remove(this);
-        return true;
-      }
-      return false;
+    /** Returns true if an alarm is armed for before {@code nanoTime}. */
+    public boolean anyBefore(long nanoTime) {
+        Entry first = firstOrNull();
+        return first != null && first.at - nanoTime < 0;
     }
 
-    /** Returns true once the alarm has fired (its thread unparked or about to be). */
-    boolean fired() {
-      return (State) STATE.getVolatile(this) == State.FIRED;
+    /** Returns the number of armed alarms (for tests and diagnostics). */
+    public int size() {
+        return armed.size();
     }
-  }
+
+    private Entry firstOrNull() {
+        Map.Entry<Entry, Boolean> first = armed.firstEntry();
+        return first == null ? null : first.getKey();
+    }
+
+    /** One armed alarm. */
+    public static final class Entry implements DeadlineAlarm {
+        private final Alarms owner;
+        final long at;
+        final long seq;
+        final Thread thread;
+
+        @SuppressWarnings("unused") // through STATE
+        private volatile State state = State.ARMED;
+
+        private Entry(Alarms owner, long at, long seq, Thread thread) {
+            this.owner = owner;
+            this.at = at;
+            this.seq = seq;
+            this.thread = thread;
+        }
+
+        @Override
+        public void close() {
+            disarm();
+        }
+
+        /** Disarms; returns true if this call stopped the alarm from firing (false: closed before, or fired). */
+        boolean disarm() {
+            if (STATE.compareAndSet(this, State.ARMED, State.DISARMED)) {
+                owner.armed.remove(this);
+                return true;
+            }
+            return false;
+        }
+
+        /** Returns true once the alarm has fired (its thread unparked or about to be). */
+        boolean fired() {
+            return (State) STATE.getVolatile(this) == State.FIRED;
+        }
+    }
 }

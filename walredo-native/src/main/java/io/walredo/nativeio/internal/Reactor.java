@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.nativeio.internal;
 
-import io.walredo.nativeio.NativeCallException;
 import io.walredo.nativeio.Deadline;
 import io.walredo.nativeio.DeadlineAlarm;
+import io.walredo.nativeio.NativeCallException;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -57,267 +57,273 @@ import org.slf4j.LoggerFactory;
  */
 public final class Reactor {
 
-  /** Receives the epoll events of one registration, on the reactor thread. Must not block. */
-  public interface Target {
-    /** Called with the {@code events} mask reported by epoll. */
-    void onEvents(int events);
-  }
-
-  private static final Logger log = LoggerFactory.getLogger(Reactor.class);
-  private static final int MAX_EVENTS = 256;
-  /**
-   * The longest the reactor sleeps, alarms or not. An alarm whose deadline lies beyond the planned wake-up needs no
-   * eventfd write: with this horizon, only deadlines under a second can need one. Costs one idle wake-up a second.
-   */
-  static final Duration HORIZON = Duration.ofSeconds(1);
-  /**
-   * struct epoll_event is {u32 events; u64 data} and packed on x86-64 only (12 bytes, data at offset 4); other
-   * architectures use natural alignment (16 bytes, data at offset 8).
-   */
-  private static final boolean PACKED_EPOLL_EVENT = isX86_64();
-  private static final int EVENT_SIZE = PACKED_EPOLL_EVENT ? 12 : 16;
-  private static final int DATA_OFFSET = PACKED_EPOLL_EVENT ? 4 : 8;
-
-  private final NativeLibrary nl = NativeLibrary.get();
-  private final LibC libc = nl.libc();
-  private final int epfd;
-  private final ConcurrentHashMap<Long, Target> targets = new ConcurrentHashMap<>();
-  private final AtomicLong nextToken = new AtomicLong(1);
-  private final Thread thread;
-  private final long horizonNanos;
-  private final Alarms alarms = new Alarms();
-  private final FdHandle wakeFd;
-  /** Eight bytes holding the counter increment 1; read-only after construction, shared by every writer. */
-  private final long one;
-  /** Eight bytes the reactor thread reads the counter into. */
-  private final long counter;
-  /** The nanoTime the reactor plans to wake at; see the class comment. */
-  private volatile long plannedWake;
-  private final AtomicBoolean wakeRequested = new AtomicBoolean();
-  /** Events dispatched to targets; written by the reactor thread only. */
-  private volatile long dispatched;
-
-  private Reactor(int epfd, FdHandle wakeFd, Duration horizon) {
-    this.epfd = epfd;
-    this.wakeFd = wakeFd;
-    this.horizonNanos = horizon.toNanos();
-    this.plannedWake = System.nanoTime();
-    // Lives as long as the reactor, which lives as long as the process.
-    @SuppressWarnings("resource")
-    NativeMemory words = new NativeMemory(2 * NativeMemory.footprint(Long.BYTES));
-    this.one = words.allocate(Long.BYTES);
-    this.counter = words.allocate(Long.BYTES);
-    words.putLong(one, 1);
-    this.thread = Thread.ofPlatform().name("walredo-reactor").daemon(true).unstarted(this::run);
-  }
-
-  /**
-   * Creates the epoll set and the wake-up eventfd and starts the reactor thread. Called once per process by the
-   * native runtime.
-   *
-   * @throws NativeCallException if {@code epoll_create1}, {@code eventfd} or registering it fails
-   */
-  public static Reactor start() throws NativeCallException {
-    return start(HORIZON);
-  }
-
-  /** As {@link #start()}, with a different sleep horizon; tests use a long one to prove the eventfd wakes it. */
-  static Reactor start(Duration horizon) throws NativeCallException {
-    NativeLibrary nl = NativeLibrary.get();
-    int epfd = nl.libc().epoll_create1(Linux.EPOLL_CLOEXEC);
-    if (epfd < 0) {
-      throw new NativeCallException("epoll_create1", nl.errno(), "cannot create the walredo reactor");
+    /** Receives the epoll events of one registration, on the reactor thread. Must not block. */
+    public interface Target {
+        /** Called with the {@code events} mask reported by epoll. */
+        void onEvents(int events);
     }
-    int efd = nl.libc().eventfd(0, Linux.EFD_CLOEXEC | Linux.EFD_NONBLOCK);
-    if (efd < 0) {
-      int errno = nl.errno();
-      nl.libc().close(epfd);
-      throw new NativeCallException("eventfd", errno, "cannot create the walredo reactor's wake-up fd");
-    }
-    FdHandle wakeFd = new FdHandle(efd);
-    Reactor reactor = new Reactor(epfd, wakeFd, horizon);
-    try {
-      // Level-triggered: the fd reports until drainWakeFd reads the counter back to zero.
-      reactor.register(wakeFd, Linux.EPOLLIN, reactor::drainWakeFd);
-    } catch (NativeCallException e) {
-      wakeFd.close();
-      nl.libc().close(epfd);
-      throw e;
-    }
-    reactor.thread.start();
-    return reactor;
-  }
 
-  /**
-   * Arms an alarm that unparks {@code thread} when {@code deadline} passes, unless closed first (see {@link
-   * DeadlineAlarm}). Non-blocking apart from at most one eventfd write; callable from any thread.
-   */
-  public DeadlineAlarm arm(Deadline deadline, Thread thread) {
-    Alarms.Entry e = alarms.arm(deadline.nanoTime(), thread);
-    if (deadline.nanoTime() - plannedWake < 0 && wakeRequested.compareAndSet(false, true)) {
-      wake();
-    }
-    return e;
-  }
+    private static final Logger log = LoggerFactory.getLogger(Reactor.class);
+    private static final int MAX_EVENTS = 256;
+    /**
+     * The longest the reactor sleeps, alarms or not. An alarm whose deadline lies beyond the planned wake-up needs no
+     * eventfd write: with this horizon, only deadlines under a second can need one. Costs one idle wake-up a second.
+     */
+    static final Duration HORIZON = Duration.ofSeconds(1);
+    /**
+     * struct epoll_event is {u32 events; u64 data} and packed on x86-64 only (12 bytes, data at offset 4); other
+     * architectures use natural alignment (16 bytes, data at offset 8).
+     */
+    private static final boolean PACKED_EPOLL_EVENT = isX86_64();
 
-  /** Returns the number of armed alarms (for tests and diagnostics). */
-  public int armedAlarms() {
-    return alarms.size();
-  }
+    private static final int EVENT_SIZE = PACKED_EPOLL_EVENT ? 12 : 16;
+    private static final int DATA_OFFSET = PACKED_EPOLL_EVENT ? 4 : 8;
 
-  private void wake() {
-    if (!wakeFd.acquire()) {
-      return;
-    }
-    try {
-      if (libc.write(wakeFd.fd(), one, Long.BYTES) < 0) {
-        int errno = nl.errno();
-        // EAGAIN only at a counter of 2^64-2, i.e. never; anything else is a bug. Either way the reactor still wakes
-        // within HORIZON, so the alarm fires late rather than never.
-        log.atError().addKeyValue("errno", Errors.name(errno)).log("eventfd write failed");
-      }
-    } finally {
-      wakeFd.release();
-    }
-  }
+    private final NativeLibrary nl = NativeLibrary.get();
+    private final LibC libc = nl.libc();
+    private final int epfd;
+    private final ConcurrentHashMap<Long, Target> targets = new ConcurrentHashMap<>();
+    private final AtomicLong nextToken = new AtomicLong(1);
+    private final Thread thread;
+    private final long horizonNanos;
+    private final Alarms alarms = new Alarms();
+    private final FdHandle wakeFd;
+    /** Eight bytes holding the counter increment 1; read-only after construction, shared by every writer. */
+    private final long one;
+    /** Eight bytes the reactor thread reads the counter into. */
+    private final long counter;
+    /** The nanoTime the reactor plans to wake at; see the class comment. */
+    private volatile long plannedWake;
 
-  /**
-   * Adds {@code fd} to the epoll set with {@code events}; its events go to {@code target} until the handle is closed
-   * (closing deregisters). Call at most once per handle, before the handle is shared. With {@link
-   * Linux#EPOLLONESHOT} in {@code events}, the registration reports one event and then nothing until {@link
-   * FdHandle#rearm()} (see the class comment).
-   *
-   * @throws NativeCallException if {@code epoll_ctl} fails (ENOMEM, ENOSPC: max_user_watches reached)
-   */
-  public void register(FdHandle fd, int events, Target target) throws NativeCallException {
-    long token = nextToken.getAndIncrement();
-    // The target goes in first: an event may arrive before epoll_ctl returns.
-    targets.put(token, target);
-    NativeMemory event = new NativeMemory(16);
-    long address = event.allocate(EVENT_SIZE);
-    event.putInt(address, events);
-    event.putLong(address + DATA_OFFSET, token);
-    int rc = libc.epoll_ctl(epfd, Linux.EPOLL_CTL_ADD, fd.fd(), address);
-    int errno = rc == 0 ? 0 : nl.errno();
-    if (rc != 0) {
-      event.close();
-      targets.remove(token);
-      throw new NativeCallException("epoll_ctl", errno, "cannot register " + fd + " with the walredo reactor");
-    }
-    if ((events & Linux.EPOLLONESHOT) == 0) {
-      event.close();
-      fd.registered(this, token, null, 0);
-    } else {
-      // Kept for rearm: EPOLL_CTL_MOD with the same mask and token. Freed when the fd is closed.
-      fd.registered(this, token, event, address);
-    }
-  }
+    private final AtomicBoolean wakeRequested = new AtomicBoolean();
+    /** Events dispatched to targets; written by the reactor thread only. */
+    private volatile long dispatched;
 
-  /**
-   * Re-enables a one-shot registration ({@code EPOLL_CTL_MOD} with its original mask). The kernel checks readiness
-   * during the call, so an fd that became ready while disabled reports an event at once. The caller holds a use of
-   * {@code fd}.
-   *
-   * @return false if the registration is gone (the fd was closed meanwhile)
-   * @throws NativeCallException if {@code epoll_ctl} fails otherwise
-   */
-  boolean rearm(int fd, long event) throws NativeCallException {
-    if (libc.epoll_ctl(epfd, Linux.EPOLL_CTL_MOD, fd, event) == 0) {
-      return true;
+    private Reactor(int epfd, FdHandle wakeFd, Duration horizon) {
+        this.epfd = epfd;
+        this.wakeFd = wakeFd;
+        this.horizonNanos = horizon.toNanos();
+        this.plannedWake = System.nanoTime();
+        // Lives as long as the reactor, which lives as long as the process.
+        @SuppressWarnings("resource")
+        NativeMemory words = new NativeMemory(2 * NativeMemory.footprint(Long.BYTES));
+        this.one = words.allocate(Long.BYTES);
+        this.counter = words.allocate(Long.BYTES);
+        words.putLong(one, 1);
+        this.thread = Thread.ofPlatform().name("walredo-reactor").daemon(true).unstarted(this::run);
     }
-    int errno = nl.errno();
-    if (errno == Linux.ENOENT) {
-      return false;
+
+    /**
+     * Creates the epoll set and the wake-up eventfd and starts the reactor thread. Called once per process by the
+     * native runtime.
+     *
+     * @throws NativeCallException if {@code epoll_create1}, {@code eventfd} or registering it fails
+     */
+    public static Reactor start() throws NativeCallException {
+        return start(HORIZON);
     }
-    throw new NativeCallException("epoll_ctl", errno, "cannot re-arm fd " + fd + " with the walredo reactor");
-  }
 
-  /** Returns the number of events the reactor has dispatched to targets so far (for tests and diagnostics). */
-  public long eventsDispatched() {
-    return dispatched;
-  }
-
-  /**
-   * Removes a registration; {@code fd} must still be open (the caller holds a use of it). Called by {@link
-   * FdHandle#close()}.
-   */
-  void deregister(int fd, long token) {
-    // EPOLL_CTL_DEL ignores the event argument since Linux 2.6.9.
-    if (libc.epoll_ctl(epfd, Linux.EPOLL_CTL_DEL, fd, 0) != 0) {
-      int errno = nl.errno();
-      log.atWarn().addKeyValue("fd", fd).addKeyValue("errno", Errors.name(errno)).log("epoll_ctl DEL failed");
-    }
-    targets.remove(token);
-  }
-
-  /** Returns the number of live registrations (for tests and diagnostics). */
-  public int registrations() {
-    return targets.size();
-  }
-
-  private void run() {
-    // Lives as long as the process: the buffer is never freed.
-    @SuppressWarnings("resource")
-    NativeMemory events = new NativeMemory((long) MAX_EVENTS * EVENT_SIZE);
-    long buffer = events.allocate((long) MAX_EVENTS * EVENT_SIZE);
-    while (true) {
-      wakeRequested.set(false);
-      long sleepNanos;
-      try {
-        long now = System.nanoTime();
-        sleepNanos = alarms.fireDue(now, horizonNanos);
-        long plan = now + sleepNanos;
-        plannedWake = plan;
-        if (alarms.anyBefore(plan)) {
-          continue;
+    /** As {@link #start()}, with a different sleep horizon; tests use a long one to prove the eventfd wakes it. */
+    static Reactor start(Duration horizon) throws NativeCallException {
+        NativeLibrary nl = NativeLibrary.get();
+        int epfd = nl.libc().epoll_create1(Linux.EPOLL_CLOEXEC);
+        if (epfd < 0) {
+            throw new NativeCallException("epoll_create1", nl.errno(), "cannot create the walredo reactor");
         }
-      } catch (Throwable t) {
-        // Only an Error (OOM in the skip list) gets here: keep serving events, retry the alarms next pass.
-        log.atError().setCause(t).log("firing walredo deadline alarms failed");
-        sleepNanos = TimeUnit.MILLISECONDS.toNanos(10);
-      }
-      int n = libc.epoll_wait(epfd, buffer, MAX_EVENTS, timeoutMillis(sleepNanos));
-      if (n < 0) {
-        int errno = nl.errno();
-        if (errno != Linux.EINTR) {
-          // Only a bug (EBADF, EINVAL) gets here; back off instead of spinning, and keep serving.
-          log.atError().addKeyValue("errno", Errors.name(errno)).log("epoll_wait failed");
-          LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+        int efd = nl.libc().eventfd(0, Linux.EFD_CLOEXEC | Linux.EFD_NONBLOCK);
+        if (efd < 0) {
+            int errno = nl.errno();
+            nl.libc().close(epfd);
+            throw new NativeCallException("eventfd", errno, "cannot create the walredo reactor's wake-up fd");
         }
-        continue;
-      }
-      for (int i = 0; i < n; i++) {
-        long address = buffer + (long) i * EVENT_SIZE;
-        int mask = events.getInt(address);
-        long token = events.getLong(address + DATA_OFFSET);
-        Target target = targets.get(token);
-        if (target == null) {
-          continue;
-        }
-        dispatched++;
+        FdHandle wakeFd = new FdHandle(efd);
+        Reactor reactor = new Reactor(epfd, wakeFd, horizon);
         try {
-          target.onEvents(mask);
-        } catch (Throwable t) {
-          // The reactor must survive anything: if it died, every parked reader and every exit would hang.
-          log.atError().setCause(t).addKeyValue("token", token).log("reactor target failed");
+            // Level-triggered: the fd reports until drainWakeFd reads the counter back to zero.
+            reactor.register(wakeFd, Linux.EPOLLIN, reactor::drainWakeFd);
+        } catch (NativeCallException e) {
+            wakeFd.close();
+            nl.libc().close(epfd);
+            throw e;
         }
-      }
+        reactor.thread.start();
+        return reactor;
     }
-  }
 
-  /** The wake-up fd's target: reads (resets) the counter, so the level-triggered fd stops reporting. */
-  private void drainWakeFd(int events) {
-    // Non-blocking; the fd is never closed while the reactor runs, so no acquire is needed here.
-    libc.read(wakeFd.fd(), counter, Long.BYTES);
-  }
+    /**
+     * Arms an alarm that unparks {@code thread} when {@code deadline} passes, unless closed first (see {@link
+     * DeadlineAlarm}). Non-blocking apart from at most one eventfd write; callable from any thread.
+     */
+    public DeadlineAlarm arm(Deadline deadline, Thread thread) {
+        Alarms.Entry e = alarms.arm(deadline.nanoTime(), thread);
+        if (deadline.nanoTime() - plannedWake < 0 && wakeRequested.compareAndSet(false, true)) {
+            wake();
+        }
+        return e;
+    }
 
-  /** Rounds up, so the reactor wakes at or just after the deadline, never before it. */
-  private static int timeoutMillis(long nanos) {
-    return (int) Math.min(Integer.MAX_VALUE, (nanos + 999_999) / 1_000_000);
-  }
+    /** Returns the number of armed alarms (for tests and diagnostics). */
+    public int armedAlarms() {
+        return alarms.size();
+    }
 
-  private static boolean isX86_64() {
-    String arch = System.getProperty("os.arch", "");
-    return arch.equals("amd64") || arch.equals("x86_64");
-  }
+    private void wake() {
+        if (!wakeFd.acquire()) {
+            return;
+        }
+        try {
+            if (libc.write(wakeFd.fd(), one, Long.BYTES) < 0) {
+                int errno = nl.errno();
+                // EAGAIN only at a counter of 2^64-2, i.e. never; anything else is a bug. Either way the reactor still
+                // wakes
+                // within HORIZON, so the alarm fires late rather than never.
+                log.atError().addKeyValue("errno", Errors.name(errno)).log("eventfd write failed");
+            }
+        } finally {
+            wakeFd.release();
+        }
+    }
+
+    /**
+     * Adds {@code fd} to the epoll set with {@code events}; its events go to {@code target} until the handle is closed
+     * (closing deregisters). Call at most once per handle, before the handle is shared. With {@link
+     * Linux#EPOLLONESHOT} in {@code events}, the registration reports one event and then nothing until {@link
+     * FdHandle#rearm()} (see the class comment).
+     *
+     * @throws NativeCallException if {@code epoll_ctl} fails (ENOMEM, ENOSPC: max_user_watches reached)
+     */
+    public void register(FdHandle fd, int events, Target target) throws NativeCallException {
+        long token = nextToken.getAndIncrement();
+        // The target goes in first: an event may arrive before epoll_ctl returns.
+        targets.put(token, target);
+        NativeMemory event = new NativeMemory(16);
+        long address = event.allocate(EVENT_SIZE);
+        event.putInt(address, events);
+        event.putLong(address + DATA_OFFSET, token);
+        int rc = libc.epoll_ctl(epfd, Linux.EPOLL_CTL_ADD, fd.fd(), address);
+        int errno = rc == 0 ? 0 : nl.errno();
+        if (rc != 0) {
+            event.close();
+            targets.remove(token);
+            throw new NativeCallException("epoll_ctl", errno, "cannot register " + fd + " with the walredo reactor");
+        }
+        if ((events & Linux.EPOLLONESHOT) == 0) {
+            event.close();
+            fd.registered(this, token, null, 0);
+        } else {
+            // Kept for rearm: EPOLL_CTL_MOD with the same mask and token. Freed when the fd is closed.
+            fd.registered(this, token, event, address);
+        }
+    }
+
+    /**
+     * Re-enables a one-shot registration ({@code EPOLL_CTL_MOD} with its original mask). The kernel checks readiness
+     * during the call, so an fd that became ready while disabled reports an event at once. The caller holds a use of
+     * {@code fd}.
+     *
+     * @return false if the registration is gone (the fd was closed meanwhile)
+     * @throws NativeCallException if {@code epoll_ctl} fails otherwise
+     */
+    boolean rearm(int fd, long event) throws NativeCallException {
+        if (libc.epoll_ctl(epfd, Linux.EPOLL_CTL_MOD, fd, event) == 0) {
+            return true;
+        }
+        int errno = nl.errno();
+        if (errno == Linux.ENOENT) {
+            return false;
+        }
+        throw new NativeCallException("epoll_ctl", errno, "cannot re-arm fd " + fd + " with the walredo reactor");
+    }
+
+    /** Returns the number of events the reactor has dispatched to targets so far (for tests and diagnostics). */
+    public long eventsDispatched() {
+        return dispatched;
+    }
+
+    /**
+     * Removes a registration; {@code fd} must still be open (the caller holds a use of it). Called by {@link
+     * FdHandle#close()}.
+     */
+    void deregister(int fd, long token) {
+        // EPOLL_CTL_DEL ignores the event argument since Linux 2.6.9.
+        if (libc.epoll_ctl(epfd, Linux.EPOLL_CTL_DEL, fd, 0) != 0) {
+            int errno = nl.errno();
+            log.atWarn()
+                    .addKeyValue("fd", fd)
+                    .addKeyValue("errno", Errors.name(errno))
+                    .log("epoll_ctl DEL failed");
+        }
+        targets.remove(token);
+    }
+
+    /** Returns the number of live registrations (for tests and diagnostics). */
+    public int registrations() {
+        return targets.size();
+    }
+
+    private void run() {
+        // Lives as long as the process: the buffer is never freed.
+        @SuppressWarnings("resource")
+        NativeMemory events = new NativeMemory((long) MAX_EVENTS * EVENT_SIZE);
+        long buffer = events.allocate((long) MAX_EVENTS * EVENT_SIZE);
+        while (true) {
+            wakeRequested.set(false);
+            long sleepNanos;
+            try {
+                long now = System.nanoTime();
+                sleepNanos = alarms.fireDue(now, horizonNanos);
+                long plan = now + sleepNanos;
+                plannedWake = plan;
+                if (alarms.anyBefore(plan)) {
+                    continue;
+                }
+            } catch (Throwable t) {
+                // Only an Error (OOM in the skip list) gets here: keep serving events, retry the alarms next pass.
+                log.atError().setCause(t).log("firing walredo deadline alarms failed");
+                sleepNanos = TimeUnit.MILLISECONDS.toNanos(10);
+            }
+            int n = libc.epoll_wait(epfd, buffer, MAX_EVENTS, timeoutMillis(sleepNanos));
+            if (n < 0) {
+                int errno = nl.errno();
+                if (errno != Linux.EINTR) {
+                    // Only a bug (EBADF, EINVAL) gets here; back off instead of spinning, and keep serving.
+                    log.atError().addKeyValue("errno", Errors.name(errno)).log("epoll_wait failed");
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+                }
+                continue;
+            }
+            for (int i = 0; i < n; i++) {
+                long address = buffer + (long) i * EVENT_SIZE;
+                int mask = events.getInt(address);
+                long token = events.getLong(address + DATA_OFFSET);
+                Target target = targets.get(token);
+                if (target == null) {
+                    continue;
+                }
+                dispatched++;
+                try {
+                    target.onEvents(mask);
+                } catch (Throwable t) {
+                    // The reactor must survive anything: if it died, every parked reader and every exit would hang.
+                    log.atError().setCause(t).addKeyValue("token", token).log("reactor target failed");
+                }
+            }
+        }
+    }
+
+    /** The wake-up fd's target: reads (resets) the counter, so the level-triggered fd stops reporting. */
+    private void drainWakeFd(int events) {
+        // Non-blocking; the fd is never closed while the reactor runs, so no acquire is needed here.
+        libc.read(wakeFd.fd(), counter, Long.BYTES);
+    }
+
+    /** Rounds up, so the reactor wakes at or just after the deadline, never before it. */
+    private static int timeoutMillis(long nanos) {
+        return (int) Math.min(Integer.MAX_VALUE, (nanos + 999_999) / 1_000_000);
+    }
+
+    private static boolean isX86_64() {
+        String arch = System.getProperty("os.arch", "");
+        return arch.equals("amd64") || arch.equals("x86_64");
+    }
 }

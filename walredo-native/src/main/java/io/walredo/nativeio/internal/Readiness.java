@@ -39,78 +39,78 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class Readiness implements Reactor.Target {
 
-  /** Why {@link #await} returned. */
-  public enum Wake {
-    /** The sequence changed: retry the syscall. */
-    READY,
-    /** The fd handle was closed. */
-    CLOSED,
-    /** The deadline passed. */
-    TIMED_OUT,
-    /** The waiting thread was interrupted (its interrupt status is still set). */
-    INTERRUPTED
-  }
-
-  private final AtomicLong sequence = new AtomicLong();
-  private volatile Thread waiter;
-
-  /** Creates a readiness with sequence 0 and no waiter. */
-  public Readiness() {}
-
-  /** Step (1): returns the current sequence; read it before the syscall that may fail with EAGAIN. */
-  public long sequence() {
-    return sequence.get();
-  }
-
-  /** Steps (a) and (b); runs on the reactor thread. */
-  @Override
-  public void onEvents(int events) {
-    sequence.incrementAndGet();
-    Thread w = waiter;
-    if (w != null) {
-      LockSupport.unpark(w);
+    /** Why {@link #await} returned. */
+    public enum Wake {
+        /** The sequence changed: retry the syscall. */
+        READY,
+        /** The fd handle was closed. */
+        CLOSED,
+        /** The deadline passed. */
+        TIMED_OUT,
+        /** The waiting thread was interrupted (its interrupt status is still set). */
+        INTERRUPTED
     }
-  }
 
-  /** Unparks the waiter, if any; call after closing the handle it waits on. */
-  public void wakeWaiter() {
-    Thread w = waiter;
-    if (w != null) {
-      LockSupport.unpark(w);
-    }
-  }
+    private final AtomicLong sequence = new AtomicLong();
+    private volatile Thread waiter;
 
-  /**
-   * Steps (3) to (6): parks the calling thread until the sequence differs from {@code observed}, {@code fd} is closed,
-   * the deadline passes or the thread is interrupted. Parking a virtual thread releases its carrier.
-   *
-   * @throws NativeCallException if re-arming the registration failed (then nothing would wake the thread)
-   */
-  public Wake await(long observed, Deadline deadline, FdHandle fd) throws NativeCallException {
-    Thread me = Thread.currentThread();
-    waiter = me;
-    try {
-      if (!fd.rearm()) {
-        return Wake.CLOSED;
-      }
-      while (true) {
-        if (sequence.get() != observed) {
-          return Wake.READY;
-        }
-        if (fd.isClosed()) {
-          return Wake.CLOSED;
-        }
-        long remaining = deadline.remainingNanos();
-        if (remaining <= 0) {
-          return Wake.TIMED_OUT;
-        }
-        if (me.isInterrupted()) {
-          return Wake.INTERRUPTED;
-        }
-        LockSupport.parkNanos(this, remaining);
-      }
-    } finally {
-      waiter = null;
+    /** Creates a readiness with sequence 0 and no waiter. */
+    public Readiness() {}
+
+    /** Step (1): returns the current sequence; read it before the syscall that may fail with EAGAIN. */
+    public long sequence() {
+        return sequence.get();
     }
-  }
+
+    /** Steps (a) and (b); runs on the reactor thread. */
+    @Override
+    public void onEvents(int events) {
+        sequence.incrementAndGet();
+        Thread w = waiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    /** Unparks the waiter, if any; call after closing the handle it waits on. */
+    public void wakeWaiter() {
+        Thread w = waiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    /**
+     * Steps (3) to (6): parks the calling thread until the sequence differs from {@code observed}, {@code fd} is closed,
+     * the deadline passes or the thread is interrupted. Parking a virtual thread releases its carrier.
+     *
+     * @throws NativeCallException if re-arming the registration failed (then nothing would wake the thread)
+     */
+    public Wake await(long observed, Deadline deadline, FdHandle fd) throws NativeCallException {
+        Thread me = Thread.currentThread();
+        waiter = me;
+        try {
+            if (!fd.rearm()) {
+                return Wake.CLOSED;
+            }
+            while (true) {
+                if (sequence.get() != observed) {
+                    return Wake.READY;
+                }
+                if (fd.isClosed()) {
+                    return Wake.CLOSED;
+                }
+                long remaining = deadline.remainingNanos();
+                if (remaining <= 0) {
+                    return Wake.TIMED_OUT;
+                }
+                if (me.isInterrupted()) {
+                    return Wake.INTERRUPTED;
+                }
+                LockSupport.parkNanos(this, remaining);
+            }
+        } finally {
+            waiter = null;
+        }
+    }
 }

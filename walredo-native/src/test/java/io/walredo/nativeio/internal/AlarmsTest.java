@@ -18,168 +18,159 @@ import org.junit.jupiter.api.Test;
 /** The bookkeeping of {@link Alarms}, with the clock reading passed in: nothing here waits for time to pass. */
 class AlarmsTest {
 
-  private static final long HORIZON = TimeUnit.SECONDS.toNanos(1);
-  /** Unparking a thread that was never started has no effect (LockSupport), so the bookkeeping tests wake nobody. */
-  private final Thread me = Thread.ofPlatform().unstarted(() -> {});
+    private static final long HORIZON = TimeUnit.SECONDS.toNanos(1);
+    /** Unparking a thread that was never started has no effect (LockSupport), so the bookkeeping tests wake nobody. */
+    private final Thread me = Thread.ofPlatform().unstarted(() -> {});
 
-  @Test
-  void firesOnlyDueAlarmsAndSaysHowLongToSleep() {
-    Alarms alarms = new Alarms();
-    long now = 1_000_000;
-    Alarms.Entry late = alarms.arm(now + 300, me);
-    Alarms.Entry early = alarms.arm(now + 100, me);
-    Alarms.Entry farAway = alarms.arm(now + 10 * HORIZON, me);
+    @Test
+    void firesOnlyDueAlarmsAndSaysHowLongToSleep() {
+        Alarms alarms = new Alarms();
+        long now = 1_000_000;
+        Alarms.Entry late = alarms.arm(now + 300, me);
+        Alarms.Entry early = alarms.arm(now + 100, me);
+        Alarms.Entry farAway = alarms.arm(now + 10 * HORIZON, me);
 
-    assertEquals(100, alarms.fireDue(now, HORIZON), "sleep until the earliest deadline");
-    assertFalse(early.fired());
-    assertEquals(200, alarms.fireDue(now + 100, HORIZON), "the earliest fired, the next is 200 ns away");
-    assertTrue(early.fired());
-    assertFalse(late.fired());
-    assertEquals(HORIZON, alarms.fireDue(now + 300, HORIZON), "never sleep beyond the horizon");
-    assertTrue(late.fired());
-    assertFalse(farAway.fired());
-    assertEquals(1, alarms.size());
-    assertTrue(alarms.anyBefore(now + 10 * HORIZON + 1));
-    assertFalse(alarms.anyBefore(now + 10 * HORIZON));
-  }
+        assertEquals(100, alarms.fireDue(now, HORIZON), "sleep until the earliest deadline");
+        assertFalse(early.fired());
+        assertEquals(200, alarms.fireDue(now + 100, HORIZON), "the earliest fired, the next is 200 ns away");
+        assertTrue(early.fired());
+        assertFalse(late.fired());
+        assertEquals(HORIZON, alarms.fireDue(now + 300, HORIZON), "never sleep beyond the horizon");
+        assertTrue(late.fired());
+        assertFalse(farAway.fired());
+        assertEquals(1, alarms.size());
+        assertTrue(alarms.anyBefore(now + 10 * HORIZON + 1));
+        assertFalse(alarms.anyBefore(now + 10 * HORIZON));
+    }
 
-  @Test
-  void aClosedAlarmNeverFiresAndClosingAFiredOneIsHarmless() {
-    Alarms alarms = new Alarms();
-    Alarms.Entry closed = alarms.arm(10, me);
-    Alarms.Entry fired = alarms.arm(20, me);
-    closed.close();
-    closed.close();
-    assertEquals(1, alarms.size());
-    assertEquals(HORIZON, alarms.fireDue(100, HORIZON));
-    assertFalse(closed.fired());
-    assertTrue(fired.fired());
-    fired.close();
-    assertEquals(0, alarms.size());
-    assertFalse(alarms.anyBefore(Long.MAX_VALUE / 2));
-  }
+    @Test
+    void aClosedAlarmNeverFiresAndClosingAFiredOneIsHarmless() {
+        Alarms alarms = new Alarms();
+        Alarms.Entry closed = alarms.arm(10, me);
+        Alarms.Entry fired = alarms.arm(20, me);
+        closed.close();
+        closed.close();
+        assertEquals(1, alarms.size());
+        assertEquals(HORIZON, alarms.fireDue(100, HORIZON));
+        assertFalse(closed.fired());
+        assertTrue(fired.fired());
+        fired.close();
+        assertEquals(0, alarms.size());
+        assertFalse(alarms.anyBefore(Long.MAX_VALUE / 2));
+    }
 
-  @Test
-  void deadlinesAcrossTheNanoTimeWrapKeepTheirOrder() {
-    Alarms alarms = new Alarms();
-    long now = Long.MAX_VALUE - 50;
-    Alarms.Entry afterWrap = alarms.arm(Long.MIN_VALUE + 50, me); // 101 ns from now
-    Alarms.Entry beforeWrap = alarms.arm(Long.MAX_VALUE - 10, me); // 40 ns from now
+    @Test
+    void deadlinesAcrossTheNanoTimeWrapKeepTheirOrder() {
+        Alarms alarms = new Alarms();
+        long now = Long.MAX_VALUE - 50;
+        Alarms.Entry afterWrap = alarms.arm(Long.MIN_VALUE + 50, me); // 101 ns from now
+        Alarms.Entry beforeWrap = alarms.arm(Long.MAX_VALUE - 10, me); // 40 ns from now
 
-    assertEquals(40, alarms.fireDue(now, HORIZON));
-    assertEquals(61, alarms.fireDue(now + 40, HORIZON));
-    assertTrue(beforeWrap.fired());
-    assertFalse(afterWrap.fired());
-    assertEquals(HORIZON, alarms.fireDue(now + 101, HORIZON));
-    assertTrue(afterWrap.fired());
-  }
+        assertEquals(40, alarms.fireDue(now, HORIZON));
+        assertEquals(61, alarms.fireDue(now + 40, HORIZON));
+        assertTrue(beforeWrap.fired());
+        assertFalse(afterWrap.fired());
+        assertEquals(HORIZON, alarms.fireDue(now + 101, HORIZON));
+        assertTrue(afterWrap.fired());
+    }
 
-  @Test
-  void equalDeadlinesAreDistinctAlarms() {
-    Alarms alarms = new Alarms();
-    Alarms.Entry a = alarms.arm(5, me);
-    Alarms.Entry b = alarms.arm(5, me);
-    assertEquals(2, alarms.size());
-    a.close();
-    alarms.fireDue(5, HORIZON);
-    assertFalse(a.fired());
-    assertTrue(b.fired());
-  }
+    @Test
+    void equalDeadlinesAreDistinctAlarms() {
+        Alarms alarms = new Alarms();
+        Alarms.Entry a = alarms.arm(5, me);
+        Alarms.Entry b = alarms.arm(5, me);
+        assertEquals(2, alarms.size());
+        a.close();
+        alarms.fireDue(5, HORIZON);
+        assertFalse(a.fired());
+        assertTrue(b.fired());
+    }
 
-  @Test
-  void firingUnparksTheArmingThread() throws Exception {
-    Alarms alarms = new Alarms();
-    AtomicBoolean woken = new AtomicBoolean();
-    CountDownLatch armed = new CountDownLatch(1);
-    long[] at = new long[1];
-    Thread sleeper =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  at[0] = System.nanoTime();
-                  alarms.arm(at[0], Thread.currentThread());
-                  armed.countDown();
-                  while (!woken.get()) {
-                    LockSupport.park(this); // untimed: only the alarm (or a spurious wake-up) ends it
-                    woken.set(alarms.size() == 0);
-                  }
-                });
-    assertTrue(armed.await(10, TimeUnit.SECONDS));
-    alarms.fireDue(at[0], HORIZON);
-    sleeper.join(Duration.ofSeconds(30));
-    assertFalse(sleeper.isAlive(), "the alarm did not unpark its thread");
-  }
+    @Test
+    void firingUnparksTheArmingThread() throws Exception {
+        Alarms alarms = new Alarms();
+        AtomicBoolean woken = new AtomicBoolean();
+        CountDownLatch armed = new CountDownLatch(1);
+        long[] at = new long[1];
+        Thread sleeper = Thread.ofPlatform().start(() -> {
+            at[0] = System.nanoTime();
+            alarms.arm(at[0], Thread.currentThread());
+            armed.countDown();
+            while (!woken.get()) {
+                LockSupport.park(this); // untimed: only the alarm (or a spurious wake-up) ends it
+                woken.set(alarms.size() == 0);
+            }
+        });
+        assertTrue(armed.await(10, TimeUnit.SECONDS));
+        alarms.fireDue(at[0], HORIZON);
+        sleeper.join(Duration.ofSeconds(30));
+        assertFalse(sleeper.isAlive(), "the alarm did not unpark its thread");
+    }
 
-  /**
-   * Arming and closing race the firing pass: every alarm ends exactly one way, fired or closed, and one that was
-   * never closed always fires.
-   */
-  @Test
-  void armCloseAndFireRaceWithoutLosingOrDoublingAnAlarm() throws Exception {
-    Alarms alarms = new Alarms();
-    int threads = 4;
-    int perThread = 20_000;
-    List<List<Alarms.Entry>> kept = new ArrayList<>();
-    List<List<Alarms.Entry>> closed = new ArrayList<>();
-    List<List<Boolean>> disarmed = new ArrayList<>();
-    List<Thread> armers = new ArrayList<>();
-    AtomicBoolean done = new AtomicBoolean();
-    Thread parked = Thread.ofPlatform().start(() -> {
-      while (!done.get()) {
-        LockSupport.park(this);
-      }
-    });
-    for (int t = 0; t < threads; t++) {
-      List<Alarms.Entry> keep = new ArrayList<>();
-      List<Alarms.Entry> close = new ArrayList<>();
-      List<Boolean> won = new ArrayList<>();
-      kept.add(keep);
-      closed.add(close);
-      disarmed.add(won);
-      long seed = t;
-      armers.add(
-          Thread.ofPlatform()
-              .start(
-                  () -> {
-                    SplittableRandom random = new SplittableRandom(seed);
-                    for (int i = 0; i < perThread; i++) {
-                      Alarms.Entry e = alarms.arm(System.nanoTime() + random.nextInt(2_000), parked);
-                      if (random.nextBoolean()) {
+    /**
+     * Arming and closing race the firing pass: every alarm ends exactly one way, fired or closed, and one that was
+     * never closed always fires.
+     */
+    @Test
+    void armCloseAndFireRaceWithoutLosingOrDoublingAnAlarm() throws Exception {
+        Alarms alarms = new Alarms();
+        int threads = 4;
+        int perThread = 20_000;
+        List<List<Alarms.Entry>> kept = new ArrayList<>();
+        List<List<Alarms.Entry>> closed = new ArrayList<>();
+        List<List<Boolean>> disarmed = new ArrayList<>();
+        List<Thread> armers = new ArrayList<>();
+        AtomicBoolean done = new AtomicBoolean();
+        Thread parked = Thread.ofPlatform().start(() -> {
+            while (!done.get()) {
+                LockSupport.park(this);
+            }
+        });
+        for (int t = 0; t < threads; t++) {
+            List<Alarms.Entry> keep = new ArrayList<>();
+            List<Alarms.Entry> close = new ArrayList<>();
+            List<Boolean> won = new ArrayList<>();
+            kept.add(keep);
+            closed.add(close);
+            disarmed.add(won);
+            long seed = t;
+            armers.add(Thread.ofPlatform().start(() -> {
+                SplittableRandom random = new SplittableRandom(seed);
+                for (int i = 0; i < perThread; i++) {
+                    Alarms.Entry e = alarms.arm(System.nanoTime() + random.nextInt(2_000), parked);
+                    if (random.nextBoolean()) {
                         won.add(e.disarm());
                         close.add(e);
-                      } else {
+                    } else {
                         keep.add(e);
-                      }
                     }
-                  }));
+                }
+            }));
+        }
+        Thread firer = Thread.ofPlatform().start(() -> {
+            while (armers.stream().anyMatch(Thread::isAlive) || alarms.size() > 0) {
+                alarms.fireDue(System.nanoTime(), HORIZON);
+            }
+        });
+        for (Thread a : armers) {
+            a.join(Duration.ofSeconds(60));
+        }
+        firer.join(Duration.ofSeconds(60));
+        done.set(true);
+        LockSupport.unpark(parked);
+        parked.join(Duration.ofSeconds(10));
+        assertFalse(firer.isAlive(), "alarms left unfired: " + alarms.size());
+        for (int t = 0; t < threads; t++) {
+            for (Alarms.Entry e : kept.get(t)) {
+                assertTrue(e.fired(), "an alarm that was never closed did not fire");
+            }
+            for (int i = 0; i < closed.get(t).size(); i++) {
+                assertEquals(
+                        !disarmed.get(t).get(i),
+                        closed.get(t).get(i).fired(),
+                        "an alarm must end either disarmed or fired, never both or neither");
+            }
+        }
+        assertEquals(0, alarms.size());
     }
-    Thread firer =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  while (armers.stream().anyMatch(Thread::isAlive) || alarms.size() > 0) {
-                    alarms.fireDue(System.nanoTime(), HORIZON);
-                  }
-                });
-    for (Thread a : armers) {
-      a.join(Duration.ofSeconds(60));
-    }
-    firer.join(Duration.ofSeconds(60));
-    done.set(true);
-    LockSupport.unpark(parked);
-    parked.join(Duration.ofSeconds(10));
-    assertFalse(firer.isAlive(), "alarms left unfired: " + alarms.size());
-    for (int t = 0; t < threads; t++) {
-      for (Alarms.Entry e : kept.get(t)) {
-        assertTrue(e.fired(), "an alarm that was never closed did not fire");
-      }
-      for (int i = 0; i < closed.get(t).size(); i++) {
-        assertEquals(
-            !disarmed.get(t).get(i),
-            closed.get(t).get(i).fired(),
-            "an alarm must end either disarmed or fired, never both or neither");
-      }
-    }
-    assertEquals(0, alarms.size());
-  }
 }

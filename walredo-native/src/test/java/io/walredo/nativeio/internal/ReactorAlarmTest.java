@@ -21,61 +21,63 @@ import org.junit.jupiter.api.Test;
  */
 class ReactorAlarmTest {
 
-  private static final Duration LONG_HORIZON = Duration.ofHours(1);
-  private static final Duration JOIN = Duration.ofSeconds(60);
+    private static final Duration LONG_HORIZON = Duration.ofHours(1);
+    private static final Duration JOIN = Duration.ofSeconds(60);
 
-  @Test
-  void anAlarmEarlierThanTheReactorsPlanWakesIt() throws Exception {
-    Reactor reactor = Reactor.start(LONG_HORIZON);
-    // Let the reactor plan its sleep around a far alarm first, then arm a near one from another thread.
-    try (DeadlineAlarm far = reactor.arm(Deadline.after(Duration.ofMinutes(30)), Thread.currentThread())) {
-      Thread sleeper = Thread.ofPlatform().start(() -> sleepUntil(reactor, Deadline.after(Duration.ofMillis(20))));
-      sleeper.join(JOIN);
-      assertFalse(sleeper.isAlive(), "the near alarm never fired: arming it did not wake the reactor");
+    @Test
+    void anAlarmEarlierThanTheReactorsPlanWakesIt() throws Exception {
+        Reactor reactor = Reactor.start(LONG_HORIZON);
+        // Let the reactor plan its sleep around a far alarm first, then arm a near one from another thread.
+        try (DeadlineAlarm far = reactor.arm(Deadline.after(Duration.ofMinutes(30)), Thread.currentThread())) {
+            Thread sleeper =
+                    Thread.ofPlatform().start(() -> sleepUntil(reactor, Deadline.after(Duration.ofMillis(20))));
+            sleeper.join(JOIN);
+            assertFalse(sleeper.isAlive(), "the near alarm never fired: arming it did not wake the reactor");
+        }
+        assertEquals(0, reactor.armedAlarms());
     }
-    assertEquals(0, reactor.armedAlarms());
-  }
 
-  /**
-   * Many virtual threads arm alarms a few milliseconds apart and park untimed until each has passed: every arm races
-   * the reactor's planning, and none may be missed.
-   */
-  @Test
-  void aBurstOfArmsRacingTheReactorLosesNone() throws Exception {
-    Reactor reactor = Reactor.start(LONG_HORIZON);
-    SplittableRandom random = new SplittableRandom(11);
-    List<Thread> sleepers = new ArrayList<>();
-    for (int i = 0; i < 5_000; i++) {
-      long micros = random.nextLong(50_000);
-      sleepers.add(
-          Thread.ofVirtual().start(() -> sleepUntil(reactor, Deadline.after(Duration.ofNanos(micros * 1_000)))));
+    /**
+     * Many virtual threads arm alarms a few milliseconds apart and park untimed until each has passed: every arm races
+     * the reactor's planning, and none may be missed.
+     */
+    @Test
+    void aBurstOfArmsRacingTheReactorLosesNone() throws Exception {
+        Reactor reactor = Reactor.start(LONG_HORIZON);
+        SplittableRandom random = new SplittableRandom(11);
+        List<Thread> sleepers = new ArrayList<>();
+        for (int i = 0; i < 5_000; i++) {
+            long micros = random.nextLong(50_000);
+            sleepers.add(Thread.ofVirtual()
+                    .start(() -> sleepUntil(reactor, Deadline.after(Duration.ofNanos(micros * 1_000)))));
+        }
+        for (Thread t : sleepers) {
+            t.join(JOIN);
+            assertFalse(t.isAlive(), "an alarm was missed");
+        }
+        assertEquals(0, reactor.armedAlarms());
     }
-    for (Thread t : sleepers) {
-      t.join(JOIN);
-      assertFalse(t.isAlive(), "an alarm was missed");
-    }
-    assertEquals(0, reactor.armedAlarms());
-  }
 
-  @Test
-  void aClosedAlarmLeavesNothingArmed() throws Exception {
-    Reactor reactor = Reactor.start(LONG_HORIZON);
-    for (int i = 0; i < 1_000; i++) {
-      reactor.arm(Deadline.after(Duration.ofMillis(i)), Thread.currentThread()).close();
+    @Test
+    void aClosedAlarmLeavesNothingArmed() throws Exception {
+        Reactor reactor = Reactor.start(LONG_HORIZON);
+        for (int i = 0; i < 1_000; i++) {
+            reactor.arm(Deadline.after(Duration.ofMillis(i)), Thread.currentThread())
+                    .close();
+        }
+        assertEquals(0, reactor.armedAlarms());
     }
-    assertEquals(0, reactor.armedAlarms());
-  }
 
-  /** Arms an alarm for {@code deadline} and parks without a timeout until it has passed and the alarm has fired. */
-  private static void sleepUntil(Reactor reactor, Deadline deadline) {
-    Alarms.Entry alarm = (Alarms.Entry) reactor.arm(deadline, Thread.currentThread());
-    try {
-      while (!alarm.fired()) {
-        LockSupport.park(ReactorAlarmTest.class);
-      }
-      assertTrue(deadline.isExpired(), "fired before its deadline");
-    } finally {
-      alarm.close();
+    /** Arms an alarm for {@code deadline} and parks without a timeout until it has passed and the alarm has fired. */
+    private static void sleepUntil(Reactor reactor, Deadline deadline) {
+        Alarms.Entry alarm = (Alarms.Entry) reactor.arm(deadline, Thread.currentThread());
+        try {
+            while (!alarm.fired()) {
+                LockSupport.park(ReactorAlarmTest.class);
+            }
+            assertTrue(deadline.isExpired(), "fired before its deadline");
+        } finally {
+            alarm.close();
+        }
     }
-  }
 }

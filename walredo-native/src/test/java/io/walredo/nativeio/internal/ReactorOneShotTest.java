@@ -19,133 +19,129 @@ import org.junit.jupiter.api.Test;
  */
 class ReactorOneShotTest {
 
-  private static final int ONE_SHOT_READ = Linux.EPOLLIN | Linux.EPOLLRDHUP | Linux.EPOLLET | Linux.EPOLLONESHOT;
-  private static final Duration WAIT = Duration.ofSeconds(60);
+    private static final int ONE_SHOT_READ = Linux.EPOLLIN | Linux.EPOLLRDHUP | Linux.EPOLLET | Linux.EPOLLONESHOT;
+    private static final Duration WAIT = Duration.ofSeconds(60);
 
-  private final LibC libc = NativeLibrary.get().libc();
-  private NativeMemory memory;
-  private long buffer;
-  private FdHandle readEnd;
-  private FdHandle writeEnd;
-  private Reactor reactor;
-  private Readiness readiness;
+    private final LibC libc = NativeLibrary.get().libc();
+    private NativeMemory memory;
+    private long buffer;
+    private FdHandle readEnd;
+    private FdHandle writeEnd;
+    private Reactor reactor;
+    private Readiness readiness;
 
-  @BeforeEach
-  void pipe() throws Exception {
-    memory = new NativeMemory(4096);
-    long fds = memory.allocate(8);
-    buffer = memory.allocate(1024);
-    assertEquals(0, libc.pipe2(fds, Linux.O_CLOEXEC | Linux.O_NONBLOCK));
-    readEnd = new FdHandle(memory.getInt(fds));
-    writeEnd = new FdHandle(memory.getInt(fds + 4));
-    reactor = Reactor.start(Duration.ofHours(1));
-    readiness = new Readiness();
-    reactor.register(readEnd, ONE_SHOT_READ, readiness);
-  }
-
-  @AfterEach
-  void close() {
-    readEnd.close();
-    writeEnd.close();
-    memory.close();
-  }
-
-  /**
-   * Once the pipe has been polled, the kernel wakes epoll on every write to it. Armed for good, the reactor would
-   * dispatch about one event per write here; one-shot, it dispatches the first and then nothing until re-armed.
-   */
-  @Test
-  void writesNobodyWaitsForReachTheReactorOnce() throws Exception {
-    for (int i = 0; i < 50; i++) {
-      write(1);
-      Thread.sleep(2);
+    @BeforeEach
+    void pipe() throws Exception {
+        memory = new NativeMemory(4096);
+        long fds = memory.allocate(8);
+        buffer = memory.allocate(1024);
+        assertEquals(0, libc.pipe2(fds, Linux.O_CLOEXEC | Linux.O_NONBLOCK));
+        readEnd = new FdHandle(memory.getInt(fds));
+        writeEnd = new FdHandle(memory.getInt(fds + 4));
+        reactor = Reactor.start(Duration.ofHours(1));
+        readiness = new Readiness();
+        reactor.register(readEnd, ONE_SHOT_READ, readiness);
     }
-    awaitAtLeast(reactor::eventsDispatched, 1);
-    Thread.sleep(100);
-    assertEquals(1, reactor.eventsDispatched(), "events for 50 writes while nobody waited");
-    assertEquals(50, read(1024), "every byte is still there");
-  }
 
-  /** The registration fired while nobody waited and is disabled: a waiter that re-arms it is woken by the next write. */
-  @Test
-  void aWaiterReArmsADisabledRegistrationAndIsWokenByTheNextWrite() throws Exception {
-    disableByOneUnattendedEvent();
-    long observed = readiness.sequence();
-    assertEquals(-Linux.EAGAIN, read(1024), "empty now");
-    Thread writer =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    Thread.sleep(100);
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  write(1);
-                });
-    assertEquals(Readiness.Wake.READY, readiness.await(observed, Deadline.after(WAIT), readEnd));
-    writer.join(WAIT);
-    assertEquals(1, read(1024));
-  }
-
-  /**
-   * Data that arrived while the registration was disabled produces no event of its own; re-arming finds the pipe
-   * readable (the kernel polls it inside EPOLL_CTL_MOD), so the waiter is still woken. This is the window between a
-   * waiter's EAGAIN and its re-arm.
-   */
-  @Test
-  void dataThatArrivedWhileDisabledWakesTheWaiterThatReArms() throws Exception {
-    disableByOneUnattendedEvent();
-    long observed = readiness.sequence();
-    // The "EAGAIN" happened here; then data arrives before the waiter re-arms.
-    write(1);
-    Thread.sleep(50);
-    assertEquals(1, reactor.eventsDispatched(), "disabled: the write reported nothing");
-    assertEquals(Readiness.Wake.READY, readiness.await(observed, Deadline.after(WAIT), readEnd));
-    assertEquals(2, reactor.eventsDispatched());
-  }
-
-  /** Re-arming a closed handle reports it instead of parking forever. */
-  @Test
-  void aClosedHandleIsNotReArmed() throws Exception {
-    readEnd.close();
-    assertFalse(readEnd.rearm());
-    assertEquals(
-        Readiness.Wake.CLOSED, readiness.await(readiness.sequence(), Deadline.after(WAIT), readEnd));
-  }
-
-  /** One write nobody waits for fires the registration, which disables it; the byte is read back. */
-  private void disableByOneUnattendedEvent() throws InterruptedException {
-    write(1);
-    awaitAtLeast(reactor::eventsDispatched, 1);
-    assertEquals(1, read(1024));
-  }
-
-  private void write(int n) {
-    assertTrue(writeEnd.acquire());
-    try {
-      assertEquals(n, libc.write(writeEnd.fd(), buffer, n));
-    } finally {
-      writeEnd.release();
+    @AfterEach
+    void close() {
+        readEnd.close();
+        writeEnd.close();
+        memory.close();
     }
-  }
 
-  /** Returns the byte count, or minus errno. */
-  private long read(int max) {
-    assertTrue(readEnd.acquire());
-    try {
-      long n = libc.read(readEnd.fd(), buffer, max);
-      return n >= 0 ? n : -NativeLibrary.get().errno();
-    } finally {
-      readEnd.release();
+    /**
+     * Once the pipe has been polled, the kernel wakes epoll on every write to it. Armed for good, the reactor would
+     * dispatch about one event per write here; one-shot, it dispatches the first and then nothing until re-armed.
+     */
+    @Test
+    void writesNobodyWaitsForReachTheReactorOnce() throws Exception {
+        for (int i = 0; i < 50; i++) {
+            write(1);
+            Thread.sleep(2);
+        }
+        awaitAtLeast(reactor::eventsDispatched, 1);
+        Thread.sleep(100);
+        assertEquals(1, reactor.eventsDispatched(), "events for 50 writes while nobody waited");
+        assertEquals(50, read(1024), "every byte is still there");
     }
-  }
 
-  private static void awaitAtLeast(LongSupplier counter, long n) throws InterruptedException {
-    Deadline deadline = Deadline.after(WAIT);
-    while (counter.getAsLong() < n) {
-      assertFalse(deadline.isExpired(), "the reactor never reported the first write");
-      Thread.sleep(1);
+    /** The registration fired while nobody waited and is disabled: a waiter that re-arms it is woken by the next write. */
+    @Test
+    void aWaiterReArmsADisabledRegistrationAndIsWokenByTheNextWrite() throws Exception {
+        disableByOneUnattendedEvent();
+        long observed = readiness.sequence();
+        assertEquals(-Linux.EAGAIN, read(1024), "empty now");
+        Thread writer = Thread.ofPlatform().start(() -> {
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                return;
+            }
+            write(1);
+        });
+        assertEquals(Readiness.Wake.READY, readiness.await(observed, Deadline.after(WAIT), readEnd));
+        writer.join(WAIT);
+        assertEquals(1, read(1024));
     }
-  }
+
+    /**
+     * Data that arrived while the registration was disabled produces no event of its own; re-arming finds the pipe
+     * readable (the kernel polls it inside EPOLL_CTL_MOD), so the waiter is still woken. This is the window between a
+     * waiter's EAGAIN and its re-arm.
+     */
+    @Test
+    void dataThatArrivedWhileDisabledWakesTheWaiterThatReArms() throws Exception {
+        disableByOneUnattendedEvent();
+        long observed = readiness.sequence();
+        // The "EAGAIN" happened here; then data arrives before the waiter re-arms.
+        write(1);
+        Thread.sleep(50);
+        assertEquals(1, reactor.eventsDispatched(), "disabled: the write reported nothing");
+        assertEquals(Readiness.Wake.READY, readiness.await(observed, Deadline.after(WAIT), readEnd));
+        assertEquals(2, reactor.eventsDispatched());
+    }
+
+    /** Re-arming a closed handle reports it instead of parking forever. */
+    @Test
+    void aClosedHandleIsNotReArmed() throws Exception {
+        readEnd.close();
+        assertFalse(readEnd.rearm());
+        assertEquals(Readiness.Wake.CLOSED, readiness.await(readiness.sequence(), Deadline.after(WAIT), readEnd));
+    }
+
+    /** One write nobody waits for fires the registration, which disables it; the byte is read back. */
+    private void disableByOneUnattendedEvent() throws InterruptedException {
+        write(1);
+        awaitAtLeast(reactor::eventsDispatched, 1);
+        assertEquals(1, read(1024));
+    }
+
+    private void write(int n) {
+        assertTrue(writeEnd.acquire());
+        try {
+            assertEquals(n, libc.write(writeEnd.fd(), buffer, n));
+        } finally {
+            writeEnd.release();
+        }
+    }
+
+    /** Returns the byte count, or minus errno. */
+    private long read(int max) {
+        assertTrue(readEnd.acquire());
+        try {
+            long n = libc.read(readEnd.fd(), buffer, max);
+            return n >= 0 ? n : -NativeLibrary.get().errno();
+        } finally {
+            readEnd.release();
+        }
+    }
+
+    private static void awaitAtLeast(LongSupplier counter, long n) throws InterruptedException {
+        Deadline deadline = Deadline.after(WAIT);
+        while (counter.getAsLong() < n) {
+            assertFalse(deadline.isExpired(), "the reactor never reported the first write");
+            Thread.sleep(1);
+        }
+    }
 }

@@ -17,74 +17,68 @@ import org.junit.jupiter.api.Test;
  */
 class ReadinessTest {
 
-  @Test
-  void edgeTriggeredHandOffLosesNoWakeUps() throws Exception {
-    int items = 300_000;
-    int fd = NativeLibrary.get().libc().open("/dev/null", Linux.O_RDONLY | Linux.O_CLOEXEC);
-    assertTrue(fd >= 0);
-    FdHandle handle = new FdHandle(fd);
-    Readiness readiness = new Readiness();
-    AtomicInteger available = new AtomicInteger();
-    AtomicInteger parks = new AtomicInteger();
-    Thread producer =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  for (int i = 0; i < items; i++) {
-                    while (available.get() > 4) {
-                      Thread.onSpinWait();
-                    }
-                    if (available.getAndIncrement() == 0) {
-                      readiness.onEvents(Linux.EPOLLIN);
-                    }
-                  }
-                });
-    try {
-      Deadline deadline = Deadline.after(Duration.ofSeconds(60));
-      SplittableRandom random = new SplittableRandom(5);
-      for (int consumed = 0; consumed < items; ) {
-        long observed = readiness.sequence();
-        if (available.getAndUpdate(n -> n > 0 ? n - 1 : 0) > 0) {
-          consumed++;
-          continue;
+    @Test
+    void edgeTriggeredHandOffLosesNoWakeUps() throws Exception {
+        int items = 300_000;
+        int fd = NativeLibrary.get().libc().open("/dev/null", Linux.O_RDONLY | Linux.O_CLOEXEC);
+        assertTrue(fd >= 0);
+        FdHandle handle = new FdHandle(fd);
+        Readiness readiness = new Readiness();
+        AtomicInteger available = new AtomicInteger();
+        AtomicInteger parks = new AtomicInteger();
+        Thread producer = Thread.ofPlatform().start(() -> {
+            for (int i = 0; i < items; i++) {
+                while (available.get() > 4) {
+                    Thread.onSpinWait();
+                }
+                if (available.getAndIncrement() == 0) {
+                    readiness.onEvents(Linux.EPOLLIN);
+                }
+            }
+        });
+        try {
+            Deadline deadline = Deadline.after(Duration.ofSeconds(60));
+            SplittableRandom random = new SplittableRandom(5);
+            for (int consumed = 0; consumed < items; ) {
+                long observed = readiness.sequence();
+                if (available.getAndUpdate(n -> n > 0 ? n - 1 : 0) > 0) {
+                    consumed++;
+                    continue;
+                }
+                // Widen the window between the failed "syscall" and parking, where a wake-up is easiest to lose.
+                for (int spin = random.nextInt(256); spin > 0; spin--) {
+                    Thread.onSpinWait();
+                }
+                parks.incrementAndGet();
+                Readiness.Wake wake = readiness.await(observed, Deadline.after(Duration.ofSeconds(10)), handle);
+                assertEquals(Readiness.Wake.READY, wake, "lost wake-up after " + consumed + " items");
+                assertTrue(!deadline.isExpired());
+            }
+            producer.join(Duration.ofSeconds(10));
+            System.out.println("readiness hammer: " + items + " items, " + parks.get() + " waits");
+        } finally {
+            handle.close();
         }
-        // Widen the window between the failed "syscall" and parking, where a wake-up is easiest to lose.
-        for (int spin = random.nextInt(256); spin > 0; spin--) {
-          Thread.onSpinWait();
-        }
-        parks.incrementAndGet();
-        Readiness.Wake wake = readiness.await(observed, Deadline.after(Duration.ofSeconds(10)), handle);
-        assertEquals(Readiness.Wake.READY, wake, "lost wake-up after " + consumed + " items");
-        assertTrue(!deadline.isExpired());
-      }
-      producer.join(Duration.ofSeconds(10));
-      System.out.println("readiness hammer: " + items + " items, " + parks.get() + " waits");
-    } finally {
-      handle.close();
     }
-  }
 
-  /** close() racing with a waiter about to park: the waiter always sees CLOSED and never sleeps to its deadline. */
-  @Test
-  void closeWakesTheWaiter() throws Exception {
-    for (int i = 0; i < 2000; i++) {
-      int fd = NativeLibrary.get().libc().open("/dev/null", Linux.O_RDONLY | Linux.O_CLOEXEC);
-      assertTrue(fd >= 0);
-      FdHandle handle = new FdHandle(fd);
-      Readiness readiness = new Readiness();
-      long observed = readiness.sequence();
-      Thread closer =
-          Thread.ofVirtual()
-              .start(
-                  () -> {
-                    handle.close();
-                    readiness.wakeWaiter();
-                  });
-      assertEquals(
-          Readiness.Wake.CLOSED,
-          readiness.await(observed, Deadline.after(Duration.ofSeconds(10)), handle),
-          "iteration " + i);
-      assertTrue(closer.join(Duration.ofSeconds(10)));
+    /** close() racing with a waiter about to park: the waiter always sees CLOSED and never sleeps to its deadline. */
+    @Test
+    void closeWakesTheWaiter() throws Exception {
+        for (int i = 0; i < 2000; i++) {
+            int fd = NativeLibrary.get().libc().open("/dev/null", Linux.O_RDONLY | Linux.O_CLOEXEC);
+            assertTrue(fd >= 0);
+            FdHandle handle = new FdHandle(fd);
+            Readiness readiness = new Readiness();
+            long observed = readiness.sequence();
+            Thread closer = Thread.ofVirtual().start(() -> {
+                handle.close();
+                readiness.wakeWaiter();
+            });
+            assertEquals(
+                    Readiness.Wake.CLOSED,
+                    readiness.await(observed, Deadline.after(Duration.ofSeconds(10)), handle),
+                    "iteration " + i);
+            assertTrue(closer.join(Duration.ofSeconds(10)));
+        }
     }
-  }
 }

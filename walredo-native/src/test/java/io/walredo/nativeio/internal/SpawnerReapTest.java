@@ -21,59 +21,59 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(60)
 class SpawnerReapTest {
 
-  /** Our child {@code pid}'s /proc state letter, or null once it is gone (reaped). */
-  private static String state(int pid) {
-    try {
-      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-      return stat.substring(stat.lastIndexOf(')') + 2).split(" ")[0];
-    } catch (IOException | RuntimeException gone) {
-      return null;
-    }
-  }
-
-  private static void closeFds(Spawner.Spawned child) {
-    LibC libc = NativeLibrary.get().libc();
-    for (int fd : new int[] {child.pidfd(), child.stdin(), child.stdout(), child.stderr()}) {
-      libc.close(fd);
-    }
-  }
-
-  @Test
-  void awaitReapedGivesUpAtItsDeadlineAndTheChildIsStillReapedLater() throws Exception {
-    Spawner spawner = new Spawner();
-    Spawner.Spawned child = spawner.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"), Map.of());
-    LibC libc = NativeLibrary.get().libc();
-    try {
-      // Alive and not signalled: nothing to reap, so this must return at the deadline instead of waiting on.
-      // The child still sleeping afterwards proves it did not wait for the death (no timing assertion needed).
-      assertFalse(spawner.awaitReaped(child.pid(), Deadline.after(Duration.ofMillis(100))));
-      assertTrue("S".equals(state(child.pid())), "still running: " + state(child.pid()));
-      // Handed to the background reaper: once the child dies it must not stay a zombie.
-      libc.kill(child.pid(), Linux.SIGKILL);
-      long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-      while (state(child.pid()) != null) {
-        if (System.nanoTime() - end > 0) {
-          fail("pid " + child.pid() + " not reaped in the background: state " + state(child.pid()));
+    /** Our child {@code pid}'s /proc state letter, or null once it is gone (reaped). */
+    private static String state(int pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return stat.substring(stat.lastIndexOf(')') + 2).split(" ")[0];
+        } catch (IOException | RuntimeException gone) {
+            return null;
         }
-        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
-      }
-    } finally {
-      if (state(child.pid()) != null) {
-        libc.kill(child.pid(), Linux.SIGKILL);
-      }
-      closeFds(child);
     }
-  }
 
-  @Test
-  void killAndReapReturnsOnceTheChildIsGone() throws Exception {
-    Spawner spawner = new Spawner();
-    Spawner.Spawned child = spawner.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"), Map.of());
-    try {
-      assertTrue(spawner.killAndReap(child.pid(), Deadline.after(Duration.ofSeconds(10))));
-      assertTrue(state(child.pid()) == null, "reaped: " + state(child.pid()));
-    } finally {
-      closeFds(child);
+    private static void closeFds(Spawner.Spawned child) {
+        LibC libc = NativeLibrary.get().libc();
+        for (int fd : new int[] {child.pidfd(), child.stdin(), child.stdout(), child.stderr()}) {
+            libc.close(fd);
+        }
     }
-  }
+
+    @Test
+    void awaitReapedGivesUpAtItsDeadlineAndTheChildIsStillReapedLater() throws Exception {
+        Spawner spawner = new Spawner();
+        Spawner.Spawned child = spawner.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"), Map.of());
+        LibC libc = NativeLibrary.get().libc();
+        try {
+            // Alive and not signalled: nothing to reap, so this must return at the deadline instead of waiting on.
+            // The child still sleeping afterwards proves it did not wait for the death (no timing assertion needed).
+            assertFalse(spawner.awaitReaped(child.pid(), Deadline.after(Duration.ofMillis(100))));
+            assertTrue("S".equals(state(child.pid())), "still running: " + state(child.pid()));
+            // Handed to the background reaper: once the child dies it must not stay a zombie.
+            libc.kill(child.pid(), Linux.SIGKILL);
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (state(child.pid()) != null) {
+                if (System.nanoTime() - end > 0) {
+                    fail("pid " + child.pid() + " not reaped in the background: state " + state(child.pid()));
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+            }
+        } finally {
+            if (state(child.pid()) != null) {
+                libc.kill(child.pid(), Linux.SIGKILL);
+            }
+            closeFds(child);
+        }
+    }
+
+    @Test
+    void killAndReapReturnsOnceTheChildIsGone() throws Exception {
+        Spawner spawner = new Spawner();
+        Spawner.Spawned child = spawner.spawn(Path.of("/bin/sleep"), List.of("sleep", "60"), Map.of());
+        try {
+            assertTrue(spawner.killAndReap(child.pid(), Deadline.after(Duration.ofSeconds(10))));
+            assertTrue(state(child.pid()) == null, "reaped: " + state(child.pid()));
+        } finally {
+            closeFds(child);
+        }
+    }
 }
