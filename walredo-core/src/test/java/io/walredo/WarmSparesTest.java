@@ -65,6 +65,14 @@ class WarmSparesTest {
         return (int) Fixtures.children().stream().filter(c -> c.state() != 'Z').count();
     }
 
+    /** A config whose clock moves only when the test moves it, and whose housekeeper never sweeps by itself. */
+    private static WalRedoConfig onTheTestsClock(WalRedoConfig.Builder b, AtomicLong clock) {
+        return b.idleTimeout(IDLE)
+                .housekeepingPeriod(IDLE)
+                .nanoClock(clock::get)
+                .build();
+    }
+
     private static void awaitReady(WalRedoManager m, int n) {
         Fixtures.await(n + " spares ready", WAIT, () -> m.metrics().spareSidecars() == n);
     }
@@ -324,12 +332,7 @@ class WarmSparesTest {
     @Test
     void sparesOfABinaryThatDiesAtStartBackOffInsteadOfLooping() throws Exception {
         AtomicLong clock = new AtomicLong(1_000_000_000L);
-        WalRedoConfig cfg = config(Fault.EXIT_AT_START.args())
-                .warmSpares(2)
-                .idleTimeout(IDLE)
-                .housekeepingPeriod(IDLE)
-                .nanoClock(clock::get)
-                .build();
+        WalRedoConfig cfg = onTheTestsClock(config(Fault.EXIT_AT_START.args()).warmSpares(2), clock);
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             Fixtures.await(
                     "both spares died",
@@ -353,12 +356,8 @@ class WarmSparesTest {
         // Every process crashes on its last warm-up GetPage: no spare is ever shelved, they back off, and a tenant's
         // own sidecar (spawned for it, so it skips the warm-up) serves its first request.
         AtomicLong clock = new AtomicLong(1_000_000_000L);
-        WalRedoConfig cfg = config(Fault.CRASH_AFTER.args(WARM_UP_GETPAGES))
-                .warmSpares(1)
-                .idleTimeout(IDLE)
-                .housekeepingPeriod(IDLE)
-                .nanoClock(clock::get)
-                .build();
+        WalRedoConfig cfg =
+                onTheTestsClock(config(Fault.CRASH_AFTER.args(WARM_UP_GETPAGES)).warmSpares(1), clock);
         try (WalRedoManager m = WalRedoManager.create(cfg)) {
             Fixtures.await(
                     "the spare died in its warm-up",

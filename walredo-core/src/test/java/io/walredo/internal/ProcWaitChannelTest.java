@@ -4,9 +4,12 @@ package io.walredo.internal;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,16 +44,31 @@ class ProcWaitChannelTest {
         Process reader = new ProcessBuilder("cat").start();
         Process sleeper = new ProcessBuilder("sleep", "30").start();
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (!ProcWaitChannel.waitsOnPipe((int) reader.pid())) {
-                assertTrue(System.nanoTime() < deadline, "cat never blocked reading its stdin");
-                Thread.sleep(5);
-            }
-            Thread.sleep(50);
+            await("cat blocked reading its stdin", () -> ProcWaitChannel.waitsOnPipe((int) reader.pid()));
+            await("sleep asleep in its timer", () -> sleepingAfterExec(sleeper.pid(), "sleep"));
             assertFalse(ProcWaitChannel.waitsOnPipe((int) sleeper.pid()));
         } finally {
             reader.destroyForcibly().waitFor();
             sleeper.destroyForcibly().waitFor();
+        }
+    }
+
+    /** Whether {@code pid} runs {@code comm} (its exec is done) and is asleep ('S' in /proc/PID/stat). */
+    private static boolean sleepingAfterExec(long pid, String comm) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            int close = stat.lastIndexOf(')');
+            return stat.substring(stat.indexOf('(') + 1, close).equals(comm) && stat.charAt(close + 2) == 'S';
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void await(String what, BooleanSupplier condition) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, "not within 10 s: " + what);
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
         }
     }
 }

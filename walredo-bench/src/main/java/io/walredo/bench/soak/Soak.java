@@ -511,15 +511,15 @@ public final class Soak {
                 outcome = e.toString();
                 tally.count(
                         tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
-                if (e instanceof TenantOverloadedException && !refusalsExpected && callTimeout == timeout) {
-                    // An impatient call (1-5 ms) is rightly refused whenever 50 ms of answers are owed ahead of it;
-                    // a call with the full timeout is refused only if its sidecar is slow or its queue is deep.
-                    tally.violation(
-                            "no overload refusal of a call with the full timeout while no fault slows a "
-                                    + "sidecar's answers",
-                            e.toString());
-                }
                 if (e instanceof TenantOverloadedException) {
+                    if (!refusalsExpected && callTimeout == timeout) {
+                        // An impatient call (1-5 ms) is rightly refused whenever 50 ms of answers are owed ahead of
+                        // it; a call with the full timeout is refused only if its sidecar is slow or its queue deep.
+                        tally.violation(
+                                "no overload refusal of a call with the full timeout while no fault slows a "
+                                        + "sidecar's answers",
+                                e.toString());
+                    }
                     // A refusal does not park; a server would answer "busy" and be asked again later, so this
                     // caller pauses instead of retrying in a loop that would keep admitted calls off the carriers.
                     LockSupport.parkNanos(REFUSAL_PAUSE_NANOS);
