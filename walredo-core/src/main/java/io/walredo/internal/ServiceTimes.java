@@ -49,7 +49,9 @@ final class ServiceTimes {
      * Whether the process's first answer has arrived. That answer is not history: its service time runs from the
      * first enqueue, which comes right after the spawn, so it includes the process's own start-up (exec, dynamic
      * linking, postgres's initialisation; hundreds of ms on a saturated machine). Counted, it made admission refuse
-     * the requests queued behind it as if every answer took that long, until the second answer arrived.
+     * the requests queued behind it as if every answer took that long, until the second answer arrived. A tenant's
+     * new sidecar gets a ping first ({@link Sidecar#probeStartup}), a spare its warm-up, so the first answer a caller
+     * waits for is measured.
      */
     private volatile boolean firstAnswered;
 

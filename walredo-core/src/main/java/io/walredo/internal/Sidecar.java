@@ -171,6 +171,20 @@ final class Sidecar extends AnswerReader {
         roundTrip(ping, deadline, null);
     }
 
+    /**
+     * Sends {@code ping} with nobody waiting for its answer, right after the spawn and before any tenant request
+     * (see {@code TenantSlots}): a process's first answer includes its own start-up and is never counted as an
+     * answer time ({@code ServiceTimes}), so with this ping ahead the first tenant request's answer is counted and
+     * admission knows a slow process after one answer instead of two. Whoever reads next drops its answer. The write
+     * does not wait: a few bytes into a new, empty pipe. A failure (the process already died) is recorded on the
+     * sidecar as for any request; the next caller retries on a fresh one without spending a retry.
+     */
+    void probeStartup(ByteBuffer ping, Deadline deadline) throws AttemptFailure {
+        Pending p = new Pending(null, null);
+        p.abandon();
+        write(p, ping.duplicate(), deadline);
+    }
+
     private byte[] roundTrip(ByteBuffer request, Deadline deadline, ByteBuffer target) throws AttemptFailure {
         Pending p = new Pending(Thread.currentThread(), target);
         ByteBuffer src = request.duplicate();

@@ -37,6 +37,8 @@ final class TenantSlots {
     private static final Logger log = LoggerFactory.getLogger(TenantSlots.class);
     /** Retries of a request that never reached its sidecar; they do not use up the AttemptType's retries. */
     static final int MAX_NOT_SENT_RETRIES = 3;
+    /** The ping every new tenant sidecar gets before any request ({@link Sidecar#probeStartup}); only duplicated. */
+    private static final ByteBuffer STARTUP_PROBE = ping();
     /** Longest wait for a dead sidecar's exit processing (its crash report wait is 500 ms, its stderr tail 500 ms). */
     private static final long ACCOUNTING_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
 
@@ -459,6 +461,21 @@ final class TenantSlots {
         } finally {
             slot.lock.unlock();
         }
-        return launcher.launch(slot.key);
+        Sidecar sc = launcher.launch(slot.key);
+        try {
+            sc.probeStartup(STARTUP_PROBE, Deadline.after(config.spawnTimeout()));
+        } catch (AttemptFailure f) {
+            // Recorded on the sidecar (it died at once): the caller's request fails over to a fresh one.
+        } catch (Throwable t) {
+            sc.kill(KillCause.ERROR);
+            throw t;
+        }
+        return sc;
+    }
+
+    private static ByteBuffer ping() {
+        ByteBuffer b = ByteBuffer.allocateDirect(ProtocolCodec.PING_BYTES);
+        ProtocolCodec.encodePing(b);
+        return b.flip();
     }
 }
