@@ -6,6 +6,7 @@ import ch.qos.logback.classic.Logger;
 import io.walredo.AttemptType;
 import io.walredo.ProtocolException;
 import io.walredo.RedoCancelledException;
+import io.walredo.RedoTimeoutException;
 import io.walredo.SidecarCrashedException;
 import io.walredo.SidecarStatus;
 import io.walredo.TenantOverloadedException;
@@ -285,6 +286,8 @@ public final class Soak {
         final LongAdder lateOver1s = new LongAdder();
         final Map<String, LongAdder> violationCounts = new ConcurrentHashMap<>();
         final Map<String, ConcurrentLinkedQueue<String>> violationExamples = new ConcurrentHashMap<>();
+        /** Overload refusals and timeouts of full-timeout calls, judged at the end when no fault slows answers. */
+        final RefusalCheck refusals;
         /** Callers inside redo, with the time they entered it: the monitor prints the stack of one that hangs. */
         final Map<Thread, Long> inFlight = new ConcurrentHashMap<>();
 
@@ -297,16 +300,26 @@ public final class Soak {
         final AtomicLong maxHeap = new AtomicLong();
         final AtomicLong maxDirect = new AtomicLong();
 
+        Tally(int tenants) {
+            refusals = new RefusalCheck(tenants);
+        }
+
         void count(Map<String, LongAdder> map, String key) {
             map.computeIfAbsent(key, k -> new LongAdder()).increment();
         }
 
         void violation(String invariant, String example) {
-            count(violationCounts, invariant);
+            violations(invariant, 1, List.of(example));
+        }
+
+        void violations(String invariant, long times, List<String> examples) {
+            violationCounts.computeIfAbsent(invariant, k -> new LongAdder()).add(times);
             ConcurrentLinkedQueue<String> q =
                     violationExamples.computeIfAbsent(invariant, k -> new ConcurrentLinkedQueue<>());
-            if (q.size() < MAX_EXAMPLES) {
-                q.add(example);
+            for (String example : examples) {
+                if (q.size() < MAX_EXAMPLES) {
+                    q.add(example);
+                }
             }
         }
 
@@ -373,7 +386,7 @@ public final class Soak {
                 base.threads,
                 base.heap >> 20);
 
-        Tally tally = new Tally();
+        Tally tally = new Tally(o.tenants());
         WalRedoMetrics metrics;
         long start = System.nanoTime();
         double seconds;
@@ -437,9 +450,18 @@ public final class Soak {
         }
         metrics = manager.metrics();
         chaos.removeUnclaimed();
+        RefusalCheck.Verdict refusals = tally.refusals.verdict(MAX_EXAMPLES);
+        if (refusals.wrong() > 0) {
+            tally.violations(
+                    "no overload refusal of a call that would have been served in time (a call to the same tenant"
+                            + " started at most 250 ms later got its page before the refused call's deadline) while no"
+                            + " fault slows a sidecar's answers",
+                    refusals.wrong(),
+                    refusals.examples());
+        }
         String[] finals = finalChecks(base, tally);
         deleteTree(dir);
-        String table = table(o, tally, metrics, seconds, base, finals);
+        String table = table(o, tally, metrics, seconds, base, finals, refusals);
         out.println();
         out.print(table);
         List<String> violations = tally.violations();
@@ -499,6 +521,9 @@ public final class Soak {
             String outcome = "a page";
             try {
                 byte[] page = manager.redo(tenant, w.request(), attempt, callTimeout);
+                if (!refusalsExpected && callTimeout == timeout) {
+                    tally.refusals.served(t, t0, System.nanoTime());
+                }
                 if (w.check().test(page)) {
                     tally.correct.increment();
                 } else {
@@ -511,14 +536,15 @@ public final class Soak {
                 outcome = e.toString();
                 tally.count(
                         tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
+                if (!refusalsExpected && callTimeout == timeout && e instanceof RedoTimeoutException) {
+                    tally.refusals.timedOut(t, t0);
+                }
                 if (e instanceof TenantOverloadedException) {
                     if (!refusalsExpected && callTimeout == timeout) {
                         // An impatient call (1-5 ms) is rightly refused whenever 50 ms of answers are owed ahead of
-                        // it; a call with the full timeout is refused only if its sidecar is slow or its queue deep.
-                        tally.violation(
-                                "no overload refusal of a call with the full timeout while no fault slows a "
-                                        + "sidecar's answers",
-                                e.toString());
+                        // it; a call with the full timeout only if the wait it was spared was real: judged at the end
+                        // by its neighbours (RefusalCheck).
+                        tally.refusals.refused(t, t0, t0 + callTimeout.toNanos(), e.toString());
                     }
                     // A refusal does not park; a server would answer "busy" and be asked again later, so this
                     // caller pauses instead of retrying in a loop that would keep admitted calls off the carriers.
@@ -1043,7 +1069,14 @@ public final class Soak {
 
     // ---- the report ----
 
-    private static String table(Options o, Tally t, WalRedoMetrics m, double seconds, Baseline base, String[] finals) {
+    private static String table(
+            Options o,
+            Tally t,
+            WalRedoMetrics m,
+            double seconds,
+            Baseline base,
+            String[] finals,
+            RefusalCheck.Verdict refusals) {
         StringBuilder sb = new StringBuilder();
         sb.append("| metric | value |\n|---|---|\n");
         row(
@@ -1092,6 +1125,14 @@ public final class Soak {
                 t.lateOver50ms.sum() + " / " + t.lateOver250ms.sum() + " / " + t.lateOver1s.sum());
         long faults = t.faults.values().stream().mapToLong(LongAdder::sum).sum();
         row(sb, "faults injected", faults + ": " + sums(t.faults));
+        if (o.faults().stream().noneMatch(FaultKind::slowsAnswers)) {
+            row(
+                    sb,
+                    "overload refusals of full-timeout calls (no fault slows answers)",
+                    refusals.refusals() + ": " + refusals.wrong() + " wrong (a later call was served in time), "
+                            + refusals.besideATimeout() + " beside a timed-out call, " + refusals.undecided()
+                            + " undecided");
+        }
         row(sb, "sidecars spawned", m.sidecarsStarted() + " (" + m.spawnFailures() + " spawn failures)");
         Map<String, Long> kills = new TreeMap<>();
         m.sidecarsKilled().forEach((k, v) -> kills.put(k.name(), v));
