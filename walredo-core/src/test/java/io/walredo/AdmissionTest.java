@@ -147,6 +147,51 @@ class AdmissionTest {
         }
     }
 
+    /**
+     * Only answers owed count toward the expected wait. Callers still waiting for the write permit are not ahead of
+     * a newcomer in any fixed order (the permit is not fair), and one whose deadline passes there costs the sidecar
+     * nothing. Forced: A is owed, B is owed and stuck writing (256 KiB into a full pipe while the sidecar sleeps on
+     * A), C to F wait for the permit. With them counted (5 x 400 ms) this caller's 1.5 s was refused, while the two
+     * answers owed take about 800 ms.
+     */
+    @Test
+    void callersWaitingToWriteDoNotCountTowardTheExpectedWait() throws Exception {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(Fault.DELAY_US.args(400_000)).build())) {
+            m.ping(T, PG); // answers take 400 ms, and admission knows it
+            Call a = new Call(m, request(40), Duration.ofSeconds(60));
+            Fixtures.await("A in flight", Duration.ofSeconds(10), () -> inFlight(m) == 1);
+            RedoRequest big = request(41, 32, 8000);
+            Call b = new Call(m, big, Duration.ofSeconds(60));
+            Fixtures.await("B stuck writing", Duration.ofSeconds(10), () -> inStack(b, "writeFully"));
+            List<Call> waiting = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                Call c = new Call(m, request(42 + i), Duration.ofSeconds(60));
+                waiting.add(c);
+                Fixtures.await(
+                        "a caller waiting for the write permit",
+                        Duration.ofSeconds(10),
+                        () -> inStack(c, "acquireWritePermit"));
+            }
+            Object o = new Call(m, request(46), Duration.ofMillis(1500)).join();
+            assertTrue(
+                    !(o instanceof TenantOverloadedException),
+                    "refused although only two answers (about 800 ms) were owed: " + o);
+            assertArrayEquals(expected(request(40)), (byte[]) a.join());
+            assertArrayEquals(expected(big), (byte[]) b.join());
+            assertAnswered(waiting, 42);
+        }
+    }
+
+    private static int inFlight(WalRedoManager m) {
+        return m.status().stream().mapToInt(SidecarStatus::inFlight).sum();
+    }
+
+    private static boolean inStack(Call c, String method) {
+        return Arrays.stream(c.thread.getStackTrace())
+                .anyMatch(f -> f.getMethodName().equals(method));
+    }
+
     /** An idle sidecar admits everything: its answer time is the request's own, not a queue's. */
     @Test
     void anIdleSidecarAdmitsEvenACallerItCannotServeInTime() throws Exception {

@@ -56,6 +56,7 @@ final class Failures {
     TenantOverloadedException overloaded(
             TenantOverloadedException.Reason reason,
             int queued,
+            int owed,
             Duration expectedWait,
             Duration remaining,
             int maxQueued) {
@@ -63,7 +64,7 @@ final class Failures {
             case QUEUE_BOUND ->
                 queued + " requests were already queued or in flight on it (maxQueuedPerTenant " + maxQueued + ")";
             case EXPECTED_WAIT ->
-                "the " + queued + " answers owed ahead of it are expected to take "
+                "the " + owed + " answers owed ahead of it are expected to take "
                         + expectedWait.toMillis() + " ms, longer than the request's remaining " + remaining.toMillis()
                         + " ms";
         };

@@ -31,6 +31,8 @@ final class ServiceTimes {
      * reaches this and exceeds the sidecar's history: below it the check would cost more than it could change.
      */
     static final long CURRENT_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+    /** Service times the typical one is the mean of. */
+    static final int WINDOW = 16;
 
     /**
      * True from an enqueue into the empty queue until a second request joins: only a lone request's service time
@@ -43,8 +45,19 @@ final class ServiceTimes {
     private volatile long serviceStartNanos;
     /** The last answer's service time; 0 until one was measured. */
     private volatile long lastServiceNanos;
-    /** Moving average (1/4 weight) of service times; 0 until one was measured. */
-    private volatile long serviceAverageNanos;
+    /**
+     * The mean of the last {@link #WINDOW} service times (fewer until that many were measured); 0 until one was.
+     * A mean over a window, not a moving average: when the JVM reads answers late it reads several at once, so service
+     * times come as one long gap and a few near-zero ones; a moving average peaked after each long gap (a soak without
+     * faults refused calls at those peaks that its neighbours, admitted at the same moment, were served in time).
+     */
+    private volatile long serviceMeanNanos;
+    /** The window's samples, oldest overwritten first; only the reader-role holder touches these three. */
+    private final long[] window = new long[WINDOW];
+
+    private int windowNext;
+    private int windowSamples;
+    private long windowSum;
     /**
      * Whether the process's first answer has arrived. That answer is not history: its service time runs from the
      * first enqueue, which comes right after the spawn, so it includes the process's own start-up (exec, dynamic
@@ -77,13 +90,17 @@ final class ServiceTimes {
         if (lone && owed == 1) {
             loneRoundTripNanos = movingAverage(loneRoundTripNanos, service);
         }
-        serviceAverageNanos = movingAverage(serviceAverageNanos, service);
+        windowSum += service - window[windowNext];
+        window[windowNext] = service;
+        windowNext = (windowNext + 1) % WINDOW;
+        windowSamples = Math.min(windowSamples + 1, WINDOW);
+        serviceMeanNanos = Math.max(1, windowSum / windowSamples);
         lastServiceNanos = service;
     }
 
     /**
      * The expected wait behind {@code ahead} owed answers: the answer owed first takes the larger of (a) the typical
-     * answer time, the smaller of the last service time and its moving average, and (b) how long the sidecar has
+     * answer time, the smaller of the last service time and the window's mean, and (b) how long the sidecar has
      * been on that answer so far ({@code owed > 0}); each of the other {@code ahead - 1} takes (a). (a) takes the
      * smaller so that one slow answer among fast ones stops counting at the next fast one; (b) lets a sidecar that has
      * gone slow (or hung) show it before its slow answer arrives, unless {@code bytesWaiting} says the answer is
@@ -99,8 +116,8 @@ final class ServiceTimes {
             return 0;
         }
         long last = lastServiceNanos;
-        long average = serviceAverageNanos;
-        long history = last == 0 ? 0 : Math.min(last, average);
+        long mean = serviceMeanNanos;
+        long history = mean == 0 ? 0 : Math.min(last, mean);
         long current = owed > 0 ? Math.max(0, now - serviceStartNanos) : 0;
         if (current > history && current >= CURRENT_CHECK_NANOS && bytesWaiting.getAsBoolean()) {
             current = 0;

@@ -58,6 +58,26 @@ class ServiceTimesTest {
     }
 
     @Test
+    void answersReadInBurstsCountAtTheirMeanNotAtTheLatestGap() {
+        // A JVM that reads late reads several answers at once: one long gap, then near-zero ones. The moving average
+        // (weight 1/4) used before stood at 37 ms after each long gap here, against a mean of 26 ms; admission refused
+        // at those peaks calls that a call admitted right after was served in time (chaos soak without faults).
+        t.started(now);
+        now += MS;
+        t.answered(now, 20); // the process's first answer, not history
+        for (int burst = 0; burst < 4; burst++) {
+            for (int i = 0; i < 3; i++) {
+                now += MS;
+                t.answered(now, 20);
+            }
+            now += 100 * MS;
+            t.answered(now, 20);
+        }
+        // The last 16 answers: 12 of 1 ms and 4 of 100 ms, the latest a long gap.
+        assertEquals(10 * ((12 * MS + 4 * 100 * MS) / 16), t.expectedWaitNanos(10, 0, now, NOTHING_WAITING));
+    }
+
+    @Test
     void oneSlowAnswerAmongFastOnesStopsCountingAtTheNextFastOne() {
         for (int i = 0; i < 10; i++) {
             lone(MS);
