@@ -192,6 +192,22 @@ class AdmissionTest {
                 .anyMatch(f -> f.getMethodName().equals(method));
     }
 
+    /**
+     * The start-up probe a new sidecar gets before any request is the library's own, not a caller's: it never
+     * counts toward {@code maxQueuedPerTenant}. Forced: the process takes 300 ms to start, so the probe is still owed
+     * when the first request arrives.
+     */
+    @Test
+    void theStartUpProbeIsNotQueuedAgainstTheBound() throws Exception {
+        WalRedoConfig cfg =
+                config(Fault.STARTUP_DELAY_MS.args(300)).maxQueuedPerTenant(1).build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            assertArrayEquals(
+                    expected(request(50)), m.redo(T, request(50), AttemptType.READ_PAGE, Duration.ofSeconds(30)));
+            assertEquals(0L, m.metrics().refusals().get(TenantOverloadedException.Reason.QUEUE_BOUND));
+        }
+    }
+
     /** An idle sidecar admits everything: its answer time is the request's own, not a queue's. */
     @Test
     void anIdleSidecarAdmitsEvenACallerItCannotServeInTime() throws Exception {

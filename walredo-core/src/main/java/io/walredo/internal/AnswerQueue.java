@@ -25,6 +25,8 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
     Pending tail;
     /** Entries in the queue; written under queueLock. */
     volatile int owed;
+    /** Entries in the queue for callers' requests: {@link #owed} without the start-up probe; written under queueLock. */
+    volatile int requestsOwed;
     /** System.nanoTime() of the sidecar's last sign of life while owing: the first entry of a busy spell, or an answer byte. */
     volatile long progressNanos;
     /** Answer times, for admission and the reader's polling. */
@@ -59,6 +61,9 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
             }
             tail = p;
             owed = owed + 1;
+            if (!p.probe) {
+                requestsOwed = requestsOwed + 1;
+            }
         } finally {
             queueLock.unlock();
         }
@@ -86,6 +91,9 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
                 tail = q;
             }
             owed = owed - 1;
+            if (!p.probe) {
+                requestsOwed = requestsOwed - 1;
+            }
             return true;
         } finally {
             queueLock.unlock();
@@ -113,6 +121,9 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
                     tail = null;
                 }
                 owed = owed - 1;
+                if (!h.probe) {
+                    requestsOwed = requestsOwed - 1;
+                }
             }
             return h;
         } finally {

@@ -223,7 +223,9 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
      * sidecar admits everything; see {@link #expectedWaitNanos} for the estimate.
      */
     void admit(Deadline deadline, int maxQueued) throws AttemptFailure {
-        int ahead = Math.max(owed, inFlight() - 1);
+        // Callers' requests only: the start-up probe (the first answer of a new sidecar) is not queued against the
+        // bound.
+        int ahead = Math.max(requestsOwed, inFlight() - 1);
         if (ahead == 0) {
             return;
         }
