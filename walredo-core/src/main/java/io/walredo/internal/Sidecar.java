@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * between them: {@link SidecarLife} (the ctl word, retain / release / retire / kill, the exit watch and the one
  * report of its end), {@link AnswerQueue} (the owed answers, in stdin order), {@link AnswerReader} (the reader
  * role, hand-over, drainer, admission) and this class (the request's entry, {@link #apply}, and the writing side:
- * the write permit, the background writer, the check for output nobody asked for).
+ * the write permit, handing a half-written request to {@link BackgroundWriter}, the check for output nobody asked for).
  *
  * <p><b>The stream rule.</b> Bytes on stdin are whole requests in {@code queue} order, so the answers on
  * stdout belong to the queue's entries in order. Nothing a caller does may break that:
@@ -83,7 +83,7 @@ final class Sidecar extends AnswerReader {
     private volatile long lastRedoEpochMillis;
 
     /** Held by whoever writes to stdin; a semaphore, not a lock, so a half-written request's permit can move to the background writer. */
-    private final Semaphore writePermit = new Semaphore(1);
+    final Semaphore writePermit = new Semaphore(1);
 
     Sidecar(
             SidecarKey key,
@@ -224,7 +224,7 @@ final class Sidecar extends AnswerReader {
                 // Part of the request is in the pipe: the rest must follow, or every later answer is misaligned.
                 p.abandon();
                 String progress = (src.position() - start) + " of " + (src.limit() - start) + " bytes written";
-                boolean handedOn = !isBrokenPipe(t) && finishInBackground(src, progress);
+                boolean handedOn = !isBrokenPipe(t) && BackgroundWriter.start(this, src, progress);
                 permitHeld = !handedOn;
                 throw writeFailed(
                         t, "after " + progress + (handedOn ? "; the rest is written in the background" : ""), deadline);
@@ -345,77 +345,6 @@ final class Sidecar extends AnswerReader {
                 new Failure(
                         crashed("writing to its stdin", (IOException) t, 0, deadline), Retry.PER_ATTEMPT_TYPE, true),
                 KillCause.ERROR);
-    }
-
-    /**
-     * Hands the unwritten rest of a request to a background writer, which inherits the write permit. It copies
-     * the rest (the caller reuses its buffer) and writes until done, the sidecar dies, or the sidecar accepts no
-     * byte for {@code stallTimeout}. Returns false if it could not be started: then the stream is torn and the
-     * sidecar is killed here.
-     */
-    private boolean finishInBackground(ByteBuffer rest, String progress) {
-        try {
-            ByteBuffer copy = ByteBuffer.allocate(rest.remaining());
-            copy.put(rest).flip();
-            Thread.ofVirtual().name("walredo-finish-" + pid).start(() -> finishWrite(copy));
-            return true;
-        } catch (Throwable t) {
-            fail(
-                    new Failure(
-                            failures.cancelled(
-                                    "another request stopped half-way through writing (" + progress
-                                            + ") and its rest could not be handed on (" + t
-                                            + "), so the sidecar was killed",
-                                    t),
-                            Retry.PER_ATTEMPT_TYPE,
-                            false),
-                    KillCause.ERROR);
-            return false;
-        }
-    }
-
-    private void finishWrite(ByteBuffer rest) {
-        try {
-            // Each round waits one stallTimeout; a round in which the sidecar took no byte kills it.
-            int before = rest.position();
-            while (rest.hasRemaining() && failure.get() == null) {
-                try {
-                    child.stdin().writeFully(rest, Deadline.after(stallTimeout));
-                } catch (DeadlineExceededException e) {
-                    if (rest.position() == before) {
-                        fail(
-                                new Failure(
-                                        failures.stalled(
-                                                "reading its stdin (" + rest.remaining()
-                                                        + " bytes of a request still to write)",
-                                                stallTimeout),
-                                        Retry.PER_ATTEMPT_TYPE,
-                                        true),
-                                KillCause.TIMEOUT);
-                        return;
-                    }
-                    before = rest.position();
-                }
-            }
-        } catch (IOException e) {
-            if (failure.get() == null) {
-                fail(
-                        new Failure(crashed("writing to its stdin", e, 0, null), Retry.PER_ATTEMPT_TYPE, true),
-                        KillCause.ERROR);
-            }
-        } catch (Throwable t) {
-            fail(
-                    new Failure(
-                            failures.cancelled(
-                                    "finishing a half-written request failed (" + t + "), so the sidecar was killed",
-                                    t),
-                            Retry.PER_ATTEMPT_TYPE,
-                            false),
-                    KillCause.ERROR);
-        } finally {
-            writePermit.release();
-            ensureReader();
-        }
     }
 
     @Override

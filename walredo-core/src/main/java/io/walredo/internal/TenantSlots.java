@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
-import io.walredo.CapacityExhaustedException;
 import io.walredo.KillCause;
 import io.walredo.RedoCancelledException;
-import io.walredo.RedoTimeoutException;
 import io.walredo.SpawnFailedException;
 import io.walredo.TenantOverloadedException;
 import io.walredo.WalRedoConfig;
@@ -13,20 +11,17 @@ import io.walredo.nativeio.Deadline;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.locks.LockSupport;
-import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The request path: a slot per tenant shard and PostgreSQL version, borrowing its sidecar, coalesced spawning
- * with back-off, warm-spare hand-over, and retries on a fresh sidecar. Created by {@link Supervisor}, which calls
- * {@link #execute} and {@link #acquire} on the callers' threads.
+ * The request path: a slot per tenant shard and PostgreSQL version, borrowing its sidecar, admission, retries on a
+ * fresh sidecar, and, when a slot has no live sidecar, the decision under the slot's lock between a warm spare's
+ * hand-over, a spawn (run by {@link SlotSpawner}) and waiting out the back-off. Created by {@link Supervisor}, which
+ * calls {@link #execute} and {@link #acquire} on the callers' threads.
  *
  * <p>Threading: no global lock. The fast path is a lock-free {@link Sidecar#tryRetain()} on the slot's current
  * sidecar; only when there is none does a caller take the slot's lock (never across I/O), where the first caller
@@ -37,18 +32,10 @@ final class TenantSlots {
     private static final Logger log = LoggerFactory.getLogger(TenantSlots.class);
     /** Retries of a request that never reached its sidecar; they do not use up the AttemptType's retries. */
     static final int MAX_NOT_SENT_RETRIES = 3;
-    /** The ping every new tenant sidecar gets before any request ({@link Sidecar#probeStartup}); only duplicated. */
-    private static final ByteBuffer STARTUP_PROBE = ping();
-    /** Longest wait for a dead sidecar's exit processing (its crash report wait is 500 ms, its stderr tail 500 ms). */
-    private static final long ACCOUNTING_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private final WalRedoConfig config;
     private final Map<SidecarKey, Slot> slots;
-    private final LiveCap cap;
-    /** The housekeeper's least-recently-used eviction, for a spawn at the cap. */
-    private final BooleanSupplier evictOne;
-
-    private final SidecarLauncher launcher;
+    private final SlotSpawner spawner;
     private final Housekeeper housekeeper;
     private final SparePool spares;
     private final Metrics metrics;
@@ -67,10 +54,9 @@ final class TenantSlots {
             AtomicBoolean managerClosed) {
         this.config = config;
         this.slots = slots;
-        this.cap = cap;
-        this.evictOne = housekeeper::evictLeastRecentlyUsedIdle;
+        this.spawner = new SlotSpawner(
+                config, cap, housekeeper::evictLeastRecentlyUsedIdle, launcher, metrics, nanoClock, managerClosed);
         this.housekeeper = housekeeper;
-        this.launcher = launcher;
         this.spares = spares;
         this.metrics = metrics;
         this.nanoClock = nanoClock;
@@ -174,7 +160,7 @@ final class TenantSlots {
                 return sc;
             }
             if (sc != null && sc.diedUnaccounted()) {
-                awaitAccounted(sc, deadline);
+                spawner.awaitAccounted(sc, deadline);
             }
             CompletableFuture<Sidecar> spawning;
             long backoffNanos = 0;
@@ -229,7 +215,7 @@ final class TenantSlots {
                         CompletableFuture<Sidecar> started = new CompletableFuture<>();
                         slot.spawning = started;
                         try {
-                            startSpawn(slot, started, deadline);
+                            spawner.startSpawn(slot, started, deadline);
                         } catch (Throwable t) {
                             // No spawn thread (out of memory or threads): nobody else would ever clear the slot.
                             slot.spawning = null;
@@ -254,10 +240,10 @@ final class TenantSlots {
             long waitStart = nanoClock.getAsLong();
             try {
                 if (spawning == null) {
-                    waitOutBackoff(key, backoffNanos);
+                    SlotSpawner.waitOutBackoff(key, backoffNanos);
                     continue;
                 }
-                awaitSpawn(slot, spawning, deadline);
+                spawner.awaitSpawn(slot, spawning, deadline);
             } finally {
                 call.spawnWaitNanos += nanoClock.getAsLong() - waitStart;
             }
@@ -301,19 +287,6 @@ final class TenantSlots {
         }
     }
 
-    private static void waitOutBackoff(SidecarKey key, long backoffNanos) throws RedoCancelledException {
-        LockSupport.parkNanos(backoffNanos);
-        if (Thread.interrupted()) {
-            Thread.currentThread().interrupt();
-            throw new RedoCancelledException(
-                    key.tenant(),
-                    0,
-                    "walredo request for tenant " + key.tenant()
-                            + " was cancelled: the calling thread was interrupted while waiting out the spawn back-off",
-                    null);
-        }
-    }
-
     /** What one call went through, for its metrics and JFR event. */
     static final class CallStats {
         int attempts;
@@ -321,161 +294,5 @@ final class TenantSlots {
         long spawnWaitNanos;
         /** Set when {@link #acquire} took a warm spare whose replacement has not been started yet. */
         boolean spareTaken;
-    }
-
-    /**
-     * Waits (at most {@link #ACCOUNTING_WAIT_NANOS}, within the deadline) until a sidecar that died before answering
-     * anything has been accounted for, so that its death counts toward back-off before this caller decides whether
-     * to spawn. Without the wait, a binary that dies at once was spawned again by the very request that found it
-     * dead, before its exit was processed.
-     */
-    private void awaitAccounted(Sidecar sc, Deadline deadline) throws RedoCancelledException {
-        try {
-            sc.accounted()
-                    .get(Math.max(0, Math.min(deadline.remainingNanos(), ACCOUNTING_WAIT_NANOS)), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException | ExecutionException e) {
-            // Proceed: the deadline or the bound passed first; back-off may then start one spawn later.
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RedoCancelledException(
-                    sc.tenant(),
-                    sc.pid(),
-                    "walredo request for tenant " + sc.tenant()
-                            + " was cancelled: the calling thread was interrupted while its dead sidecar (pid "
-                            + sc.pid()
-                            + ") was being accounted for",
-                    e);
-        }
-    }
-
-    private void awaitSpawn(Slot slot, CompletableFuture<Sidecar> spawning, Deadline deadline) throws WalRedoException {
-        SidecarKey key = slot.key;
-        try {
-            spawning.get(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
-            if (slot.waitingForRoom) {
-                throw cap.exhausted(slot, e);
-            }
-            throw new RedoTimeoutException(
-                    key.tenant(),
-                    0,
-                    "walredo request for tenant " + key.tenant()
-                            + " timed out waiting for its sidecar to start; the spawn goes on for later requests",
-                    e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RedoCancelledException(
-                    key.tenant(),
-                    0,
-                    "walredo request for tenant " + key.tenant()
-                            + " was cancelled: the calling thread was interrupted while waiting for its sidecar to start"
-                            + " (the spawn goes on for later requests)",
-                    e);
-        } catch (ExecutionException e) {
-            Throwable c = e.getCause();
-            if (c instanceof WalRedoException w) {
-                // Shared by every caller of the spawn: each gets its own copy, with its own stack trace.
-                throw Failures.copy(w);
-            }
-            throw new SpawnFailedException(
-                    key.tenant(), "spawning the walredo sidecar for tenant " + key.tenant() + " failed: " + c, c);
-        }
-    }
-
-    private void startSpawn(Slot slot, CompletableFuture<Sidecar> result, Deadline firstCallerDeadline) {
-        // The spawn is shared: waiting for room under the cap must not end at the first caller's deadline
-        // (each caller stops waiting at its own), so it is bounded by the longest a default request waits.
-        Deadline requesterDeadline =
-                firstCallerDeadline.remainingNanos() > config.redoTimeout().toNanos()
-                        ? firstCallerDeadline
-                        : Deadline.after(config.redoTimeout());
-        Thread.ofVirtual().name("walredo-spawn-" + slot.key.tenant()).start(() -> {
-            Sidecar sc = null;
-            Throwable error = null;
-            try {
-                sc = spawnSidecar(slot, requesterDeadline);
-            } catch (Throwable t) {
-                error = t;
-            }
-            KillCause closedBy;
-            slot.lock.lock();
-            try {
-                slot.spawning = null;
-                if (slot.closedBy == null && managerClosed.get()) {
-                    slot.closedBy = KillCause.SHUTDOWN;
-                }
-                closedBy = slot.closedBy;
-                if (sc != null && closedBy == null) {
-                    slot.current.set(sc);
-                } else if (sc == null
-                        && !(error instanceof RedoCancelledException)
-                        && !(error instanceof CapacityExhaustedException)) {
-                    // Only a real spawn failure backs off; finding no room under the cap is not one.
-                    slot.recordFailure(
-                            String.valueOf(error instanceof WalRedoException w ? w.getMessage() : error),
-                            nanoClock.getAsLong(),
-                            config);
-                }
-            } finally {
-                slot.lock.unlock();
-            }
-            if (sc != null && closedBy != null) {
-                sc.kill(closedBy);
-                error = new RedoCancelledException(
-                        slot.key.tenant(),
-                        sc.pid(),
-                        "walredo request for tenant "
-                                + slot.key.tenant() + " was cancelled: "
-                                + (closedBy == KillCause.DETACH ? "the tenant was detached" : "the manager shut down")
-                                + " while its sidecar (pid "
-                                + sc.pid() + ") started; it was killed before any request reached it",
-                        null);
-            }
-            if (error == null) {
-                result.complete(sc);
-            } else {
-                if (!(error instanceof RedoCancelledException)) {
-                    metrics.spawnFailed(slot.key.tenant());
-                }
-                result.completeExceptionally(error);
-            }
-        });
-    }
-
-    /** Reserves a cap unit (waiting for room, evicting), then spawns unless the slot closed meanwhile. */
-    private Sidecar spawnSidecar(Slot slot, Deadline requesterDeadline) throws WalRedoException {
-        slot.waitingForRoom = true;
-        try {
-            cap.reserve(slot, requesterDeadline, evictOne);
-        } finally {
-            slot.waitingForRoom = false;
-        }
-        // Checked under the slot's lock, which detach and shutdown take to close it: once they have, nothing is
-        // spawned for it, and the unit just reserved goes back.
-        slot.lock.lock();
-        try {
-            if (slot.closedBy != null || managerClosed.get()) {
-                cap.release();
-                throw slot.closedWhileStarting();
-            }
-        } finally {
-            slot.lock.unlock();
-        }
-        Sidecar sc = launcher.launch(slot.key);
-        try {
-            sc.probeStartup(STARTUP_PROBE, Deadline.after(config.spawnTimeout()));
-        } catch (AttemptFailure f) {
-            // Recorded on the sidecar (it died at once): the caller's request fails over to a fresh one.
-        } catch (Throwable t) {
-            sc.kill(KillCause.ERROR);
-            throw t;
-        }
-        return sc;
-    }
-
-    private static ByteBuffer ping() {
-        ByteBuffer b = ByteBuffer.allocateDirect(ProtocolCodec.PING_BYTES);
-        ProtocolCodec.encodePing(b);
-        return b.flip();
     }
 }
