@@ -14,7 +14,8 @@ import java.util.Objects;
  * thousands of live sidecars takes milliseconds. Poll it every few seconds, not in a tight loop.
  *
  * @param sidecarsStarted sidecars spawned
- * @param spawnFailures spawns that failed
+ * @param spawnFailures spawns that failed ({@code posix_spawn} failed or {@code spawnTimeout} passed); not one that
+ *     found no room under {@code maxLiveSidecars} or was cancelled, since neither started a process
  * @param sidecarsKilled sidecars killed (or found dead), by cause
  * @param liveSidecars sidecars alive now
  * @param redos redo calls that returned a page

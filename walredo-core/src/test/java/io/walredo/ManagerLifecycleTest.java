@@ -168,6 +168,46 @@ class ManagerLifecycleTest {
         assertTrue(busy.join(Duration.ofSeconds(10)));
     }
 
+    /**
+     * A spawn that finds no room under the cap before its own deadline (the longer of the first caller's and
+     * redoTimeout) never started a process: it is backpressure, not a spawn failure, for back-off (as before) and for
+     * the spawn-failure metric. Forced: tenant 1 holds the only unit with a hung request; tenant 2's spawn waits
+     * redoTimeout (300 ms) for room; a second caller joins that spawn and gets its outcome, so it has ended.
+     */
+    @Test
+    void aSpawnThatFindsNoRoomIsNotASpawnFailure() throws Exception {
+        WalRedoManager m = WalRedoManager.create(config(Fault.HANG_AFTER.args(1))
+                .maxLiveSidecars(1)
+                .redoTimeout(Duration.ofMillis(300))
+                .stallTimeout(Duration.ofSeconds(30))
+                .build());
+        Thread busy = Thread.ofVirtual().start(() -> {
+            try {
+                m.redo(tenant(1), request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(30));
+            } catch (WalRedoException expected) {
+                // cancelled by the shutdown below
+            }
+        });
+        try {
+            Fixtures.await(
+                    "tenant 1 busy",
+                    Duration.ofSeconds(10),
+                    () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
+            // The first caller stops waiting at its own 100 ms; the spawn it started waits on until 300 ms.
+            assertThrows(
+                    CapacityExhaustedException.class,
+                    () -> m.redo(tenant(2), request(2), AttemptType.GC_COMPACTION, Duration.ofMillis(100)));
+            // This one joins that spawn and returns with its outcome, booked before it is handed out.
+            assertThrows(
+                    CapacityExhaustedException.class,
+                    () -> m.redo(tenant(2), request(3), AttemptType.GC_COMPACTION, Duration.ofSeconds(5)));
+            assertEquals(0, m.metrics().spawnFailures(), "no process was started, so none failed");
+        } finally {
+            m.shutdown(Duration.ofMillis(100));
+        }
+        assertTrue(busy.join(Duration.ofSeconds(10)));
+    }
+
     @Test
     void detachLetsInFlightRequestsFinishThenKills() throws Exception {
         try (WalRedoManager m =

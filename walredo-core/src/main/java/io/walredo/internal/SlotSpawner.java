@@ -187,7 +187,8 @@ final class SlotSpawner {
             if (error == null) {
                 result.complete(sc);
             } else {
-                if (!(error instanceof RedoCancelledException)) {
+                // Like back-off above: a spawn cancelled, or one that found no room under the cap, started no process.
+                if (!(error instanceof RedoCancelledException) && !(error instanceof CapacityExhaustedException)) {
                     metrics.spawnFailed(slot.key.tenant());
                 }
                 result.completeExceptionally(error);
