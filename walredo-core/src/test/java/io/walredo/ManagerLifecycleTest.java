@@ -139,22 +139,31 @@ class ManagerLifecycleTest {
         }
     }
 
-    @Test
-    void atTheCapWithNoIdleSidecarARequestWaitsThenFails() throws Exception {
-        WalRedoManager m = WalRedoManager.create(
-                config(Fault.HANG_AFTER.args(1)).maxLiveSidecars(1).build());
+    /**
+     * Tenant 1 takes the only unit of {@code maxLiveSidecars(1)} with a request its sidecar never answers (the fake
+     * hangs on its first page); returns once that request is in flight. The thread ends at shutdown.
+     */
+    private static Thread holdTheOnlyUnit(WalRedoManager m) {
         Thread busy = Thread.ofVirtual().start(() -> {
             try {
                 m.redo(tenant(1), request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(30));
             } catch (WalRedoException expected) {
-                // cancelled by the shutdown below
+                // cancelled by the test's shutdown
             }
         });
+        Fixtures.await(
+                "tenant 1 busy",
+                Duration.ofSeconds(10),
+                () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
+        return busy;
+    }
+
+    @Test
+    void atTheCapWithNoIdleSidecarARequestWaitsThenFails() throws Exception {
+        WalRedoManager m = WalRedoManager.create(
+                config(Fault.HANG_AFTER.args(1)).maxLiveSidecars(1).build());
+        Thread busy = holdTheOnlyUnit(m);
         try {
-            Fixtures.await(
-                    "tenant 1 busy",
-                    Duration.ofSeconds(10),
-                    () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
             // Backpressure, not cancellation: its own type, so a server can answer "busy" and retry later.
             CapacityExhaustedException e = assertThrows(
                     CapacityExhaustedException.class,
@@ -181,18 +190,8 @@ class ManagerLifecycleTest {
                 .redoTimeout(Duration.ofMillis(300))
                 .stallTimeout(Duration.ofSeconds(30))
                 .build());
-        Thread busy = Thread.ofVirtual().start(() -> {
-            try {
-                m.redo(tenant(1), request(1), AttemptType.GC_COMPACTION, Duration.ofSeconds(30));
-            } catch (WalRedoException expected) {
-                // cancelled by the shutdown below
-            }
-        });
+        Thread busy = holdTheOnlyUnit(m);
         try {
-            Fixtures.await(
-                    "tenant 1 busy",
-                    Duration.ofSeconds(10),
-                    () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
             // The first caller stops waiting at its own 100 ms; the spawn it started waits on until 300 ms.
             assertThrows(
                     CapacityExhaustedException.class,
