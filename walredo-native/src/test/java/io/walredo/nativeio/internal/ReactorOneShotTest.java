@@ -72,11 +72,13 @@ class ReactorOneShotTest {
         disableByOneUnattendedEvent();
         long observed = readiness.sequence();
         assertEquals(-Linux.EAGAIN, read(1024), "empty now");
+        Thread waiter = Thread.currentThread();
         Thread writer = Thread.ofPlatform().start(() -> {
-            try {
-                Thread.sleep(100);
-            } catch (InterruptedException e) {
-                return;
+            // Forced, not hoped for: write only once the waiter has re-armed and parked, so that the wake-up can come
+            // from nothing but this write's event.
+            Deadline parked = Deadline.after(WAIT);
+            while (waiter.getState() != Thread.State.TIMED_WAITING && !parked.isExpired()) {
+                Thread.onSpinWait();
             }
             write(1);
         });
