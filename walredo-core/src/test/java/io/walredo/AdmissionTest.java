@@ -9,6 +9,7 @@ import static io.walredo.Fixtures.sidecarPid;
 import static io.walredo.Fixtures.tenant;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -174,8 +175,8 @@ class AdmissionTest {
                         () -> inStack(c, "acquireWritePermit"));
             }
             Object o = new Call(m, request(46), Duration.ofMillis(1500)).join();
-            assertTrue(
-                    !(o instanceof TenantOverloadedException),
+            assertFalse(
+                    o instanceof TenantOverloadedException,
                     "refused although only two answers (about 800 ms) were owed: " + o);
             assertArrayEquals(expected(request(40)), (byte[]) a.join());
             assertArrayEquals(expected(big), (byte[]) b.join());

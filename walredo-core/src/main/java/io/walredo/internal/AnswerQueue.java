@@ -61,7 +61,7 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
             }
             tail = p;
             owed = owed + 1;
-            if (!p.probe) {
+            if (!p.isProbe()) {
                 requestsOwed = requestsOwed + 1;
             }
         } finally {
@@ -91,7 +91,7 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
                 tail = q;
             }
             owed = owed - 1;
-            if (!p.probe) {
+            if (!p.isProbe()) {
                 requestsOwed = requestsOwed - 1;
             }
             return true;
@@ -121,7 +121,7 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
                     tail = null;
                 }
                 owed = owed - 1;
-                if (!h.probe) {
+                if (!h.isProbe()) {
                     requestsOwed = requestsOwed - 1;
                 }
             }

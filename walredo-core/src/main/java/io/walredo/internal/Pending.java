@@ -41,8 +41,6 @@ final class Pending {
 
     /** The requesting thread; null for the start-up probe ({@link Sidecar#probeStartup}), which nobody waits for. */
     final Thread waiter;
-    /** Whether this is the start-up probe: the library's own request, not a caller's (admission's bound skips it). */
-    final boolean probe;
     /** Where the answer goes (8192 bytes from its position), or null for a new array in {@link #page}. */
     final ByteBuffer target;
     /** Changed by CAS through {@link #STATE}, except FILLING → DONE, which only the filling reader writes. */
@@ -54,8 +52,12 @@ final class Pending {
 
     Pending(Thread waiter, ByteBuffer target) {
         this.waiter = waiter;
-        this.probe = waiter == null;
         this.target = target == null ? null : target.duplicate();
+    }
+
+    /** Whether this is the start-up probe: the library's own request, not a caller's (admission's bound skips it). */
+    boolean isProbe() {
+        return waiter == null;
     }
 
     boolean isDone() {

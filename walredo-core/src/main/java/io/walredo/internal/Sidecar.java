@@ -63,6 +63,11 @@ final class Sidecar extends AnswerReader {
     static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
 
     private static final Logger log = LoggerFactory.getLogger(Sidecar.class);
+    /**
+     * One encoded ping, for the start-up probe and a spare's warm-up; shared, so only ever read through a duplicate
+     * ({@link #roundTrip} and {@link #probeStartup} duplicate what they write).
+     */
+    static final ByteBuffer PING = encodedPing();
 
     /** Whether a sidecar is, or was, a warm spare; see {@link #spare}. */
     enum SpareState {
@@ -167,22 +172,28 @@ final class Sidecar extends AnswerReader {
      * sidecar that dies on its first tenant request still counts toward that tenant's spawn back-off. Neither
      * request carries data of anyone.
      */
-    void warmUp(ByteBuffer ping, Deadline deadline) throws AttemptFailure {
-        roundTrip(ping, deadline, null);
+    void warmUp(ByteBuffer request, Deadline deadline) throws AttemptFailure {
+        roundTrip(request, deadline, null);
     }
 
     /**
-     * Sends {@code ping} with nobody waiting for its answer, right after the spawn and before any tenant request
-     * (see {@code TenantSlots}): a process's first answer includes its own start-up and is never counted as an
+     * Sends {@link #PING} with nobody waiting for its answer, right after the spawn and before any tenant request
+     * (see {@code SlotSpawner}): a process's first answer includes its own start-up and is never counted as an
      * answer time ({@code ServiceTimes}), so with this ping ahead the first tenant request's answer is counted and
      * admission knows a slow process after one answer instead of two. Whoever reads next drops its answer. The write
      * does not wait: a few bytes into a new, empty pipe. A failure (the process already died) is recorded on the
      * sidecar as for any request; the next caller retries on a fresh one without spending a retry.
      */
-    void probeStartup(ByteBuffer ping, Deadline deadline) throws AttemptFailure {
+    void probeStartup(Deadline deadline) throws AttemptFailure {
         Pending p = new Pending(null, null);
         p.abandon();
-        write(p, ping.duplicate(), deadline);
+        write(p, PING.duplicate(), deadline);
+    }
+
+    private static ByteBuffer encodedPing() {
+        ByteBuffer b = ByteBuffer.allocateDirect(ProtocolCodec.PING_BYTES);
+        ProtocolCodec.encodePing(b);
+        return b.flip();
     }
 
     private byte[] roundTrip(ByteBuffer request, Deadline deadline, ByteBuffer target) throws AttemptFailure {

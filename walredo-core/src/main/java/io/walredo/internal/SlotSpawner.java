@@ -9,7 +9,6 @@ import io.walredo.SpawnFailedException;
 import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.nativeio.Deadline;
-import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -31,8 +30,6 @@ import java.util.function.LongSupplier;
  * callers' threads without any lock.
  */
 final class SlotSpawner {
-    /** The ping every new tenant sidecar gets before any request ({@link Sidecar#probeStartup}); only duplicated. */
-    private static final ByteBuffer STARTUP_PROBE = ping();
     /** Longest wait for a dead sidecar's exit processing (its crash report wait is 500 ms, its stderr tail 500 ms). */
     private static final long ACCOUNTING_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
 
@@ -217,7 +214,7 @@ final class SlotSpawner {
         }
         Sidecar sc = launcher.launch(slot.key);
         try {
-            sc.probeStartup(STARTUP_PROBE, Deadline.after(config.spawnTimeout()));
+            sc.probeStartup(Deadline.after(config.spawnTimeout()));
         } catch (AttemptFailure f) {
             // Recorded on the sidecar (it died at once): the caller's request fails over to a fresh one.
         } catch (Throwable t) {
@@ -225,11 +222,5 @@ final class SlotSpawner {
             throw t;
         }
         return sc;
-    }
-
-    private static ByteBuffer ping() {
-        ByteBuffer b = ByteBuffer.allocateDirect(ProtocolCodec.PING_BYTES);
-        ProtocolCodec.encodePing(b);
-        return b.flip();
     }
 }

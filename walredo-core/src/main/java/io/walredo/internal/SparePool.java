@@ -300,10 +300,7 @@ final class SparePool {
         }
         try {
             Deadline deadline = Deadline.after(config.spawnTimeout());
-            ByteBuffer ping = ByteBuffer.allocateDirect(ProtocolCodec.PING_BYTES);
-            ProtocolCodec.encodePing(ping);
-            ping.flip();
-            sc.warmUp(ping, deadline);
+            sc.warmUp(Sidecar.PING, deadline);
             ByteBuffer blank = ByteBuffer.allocateDirect(ProtocolCodec.BLANK_PAGE_REQUEST_BYTES);
             ProtocolCodec.encodeBlankPageRequest(WARM_UP_TAG, blank);
             blank.flip();
