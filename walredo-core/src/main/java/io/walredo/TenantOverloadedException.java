@@ -7,7 +7,8 @@ import java.util.Objects;
 /**
  * The request was refused at once, before anything was sent, because the tenant's sidecar is too busy to answer
  * it in time: either its queue is full ({@link WalRedoConfig#maxQueuedPerTenant()}), or the requests already
- * queued ahead of it are expected to take longer than the request's remaining deadline. Nothing waited: the
+ * queued ahead of it are expected to take longer than the request's remaining deadline (twice as long when the
+ * estimate is unsure; the message says so). Nothing waited: the
  * calling thread is free for another tenant's work, which is the point (one slow tenant must not absorb a shared
  * pool of callers).
  *

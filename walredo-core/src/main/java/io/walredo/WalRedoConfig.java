@@ -362,7 +362,8 @@ public final class WalRedoConfig {
      * how many callers one slow tenant can hold. Default: no fixed bound; at least 1.
      *
      * <p>Independently of this bound, a request is always refused at once ({@code EXPECTED_WAIT}) when the
-     * answers already owed ahead of it are expected to take longer than its remaining deadline; see {@code
+     * answers already owed ahead of it are expected to take longer than its remaining deadline (twice as long when
+     * the estimate is unsure); see {@code
      * docs/operations.md} ("Admission") for the estimate.
      */
     public int maxQueuedPerTenant() {

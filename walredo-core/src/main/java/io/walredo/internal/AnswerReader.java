@@ -219,8 +219,9 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
     /**
      * Admission, before anything is queued or sent (the caller holds a borrow): refuses at once, with {@link
      * TenantOverloadedException}, a request that would make more than {@code maxQueued} requests queued or in
-     * flight here, or whose wait for the answers owed ahead of it is expected to outlast its deadline. An idle
-     * sidecar admits everything; see {@link #expectedWaitNanos} for the estimate.
+     * flight here, or whose wait for the answers owed ahead of it is expected to outlast its deadline (by {@link
+     * ServiceTimes#margin} when the estimate is unsure). An idle sidecar admits everything; see {@link
+     * ServiceTimes#expectedWaitNanos} for the estimate.
      */
     void admit(Deadline deadline, int maxQueued) throws AttemptFailure {
         // Callers' requests only: the start-up probe (the first answer of a new sidecar) is not queued against the
@@ -237,6 +238,7 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
                             owed,
                             Duration.ZERO,
                             Duration.ZERO,
+                            1,
                             maxQueued),
                     Retry.NEVER);
         }
@@ -250,8 +252,15 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
         // without costing the sidecar anything. Counting them too (up to 150 on a tenant in the chaos soak without
         // faults) refused calls that a call admitted right after was served in time.
         int owedNow = owed;
-        long expected = expectedWaitNanos(owedNow);
-        if (expected >= ADMISSION_MIN_WAIT_NANOS && expected > remaining && !sidecarWaitsOnUs()) {
+        long now = System.nanoTime();
+        long expected = times.expectedWaitNanos(owedNow, owedNow, now, this::answerBytesWaiting);
+        if (expected < ADMISSION_MIN_WAIT_NANOS || expected <= remaining) {
+            return;
+        }
+        // Unsure estimates (no steady history, or resting on the answer in progress) must exceed the remaining time
+        // by a margin; see ServiceTimes.margin.
+        int margin = times.margin(owedNow, now);
+        if (expected / margin > remaining && !sidecarWaitsOnUs()) {
             throw new AttemptFailure(
                     failures.overloaded(
                             TenantOverloadedException.Reason.EXPECTED_WAIT,
@@ -259,20 +268,29 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
                             owedNow,
                             Duration.ofNanos(expected),
                             Duration.ofNanos(Math.max(0, remaining)),
+                            margin,
                             maxQueued),
                     Retry.NEVER);
         }
     }
 
     /**
-     * On the way to a refusal only: whether the sidecar's process is asleep on its stdin or stdout ({@link
-     * ProcWaitChannel}), that is, waiting for this JVM to write a request or read an answer. Then the times measured
+     * On the way to a refusal only: whether the sidecar is waiting for this JVM, because two whole answers already sit
+     * unread in its stdout ({@link #answersWaiting}, every time: about a microsecond) or because its process is asleep on its stdin
+     * or stdout ({@link ProcWaitChannel}), waiting for this JVM to write a request or read an answer. The first
+     * catches what one look at the wait channel misses: a process answering fast alternates between running and
+     * blocking on a full stdout, and a look that found it running stood for 2 ms (the no-fault soak refused a call
+     * on a sidecar, judged by the one answer it had measured, 919 ms, while its stdout held answers it was blocked
+     * writing). Then the times measured
      * between answers were the JVM's own delays (a virtual thread waiting for a carrier, the reader role passing
      * between callers, a cold JIT), and refusing would shed healthy traffic: a soak without any fault that slows a
      * sidecar refused 482 calls with 2 s deadlines in a minute on 2 cores and 2,000 callers. Read at most once per
      * {@link #WAIT_CHECK_NANOS} per sidecar (about 20 µs each), since a slow sidecar's refusals come thousands a second.
      */
     boolean sidecarWaitsOnUs() {
+        if (answersWaiting()) {
+            return true;
+        }
         long now = System.nanoTime();
         if (now - waitCheckedNanos < WAIT_CHECK_NANOS) {
             return waitsOnUs;
@@ -283,9 +301,19 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
         return w;
     }
 
-    /** See {@link ServiceTimes#expectedWaitNanos}. */
-    long expectedWaitNanos(int ahead) {
-        return times.expectedWaitNanos(ahead, owed, System.nanoTime(), this::answerBytesWaiting);
+    /**
+     * Whether two whole answers sit unread in stdout (FIONREAD): the process wrote an answer before this JVM read the
+     * one before it, so it is faster than the reading. One is not enough: a slow sidecar's answer waits there from
+     * its write until its reader is woken and scheduled (the shared-callers benchmark, whose slow tenant answers once
+     * a second, held 31 callers on average instead of 5 when one counted). False if it cannot tell (the pipe is
+     * closed).
+     */
+    boolean answersWaiting() {
+        try {
+            return child.stdout().available() >= 2 * PAGE_BYTES;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** Whether answer bytes sit unread in stdout (FIONREAD); false if it cannot tell (the pipe is closed). */

@@ -59,14 +59,19 @@ final class Failures {
             int owed,
             Duration expectedWait,
             Duration remaining,
+            int margin,
             int maxQueued) {
         String why = switch (reason) {
             case QUEUE_BOUND ->
                 queued + " requests were already queued or in flight on it (maxQueuedPerTenant " + maxQueued + ")";
             case EXPECTED_WAIT ->
                 "the " + owed + " answers owed ahead of it are expected to take "
-                        + expectedWait.toMillis() + " ms, longer than the request's remaining " + remaining.toMillis()
-                        + " ms";
+                        + expectedWait.toMillis() + " ms, "
+                        + (margin == 1
+                                ? "longer than the request's remaining " + remaining.toMillis() + " ms"
+                                : "more than " + margin + " times the request's remaining " + remaining.toMillis()
+                                        + " ms (the sidecar's recent answer times vary, or the estimate rests on the"
+                                        + " answer in progress, so a refusal needs that margin)");
         };
         return new TenantOverloadedException(
                 tenant,

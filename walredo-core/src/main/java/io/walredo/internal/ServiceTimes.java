@@ -33,6 +33,13 @@ final class ServiceTimes {
     static final long CURRENT_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
     /** Service times the typical one is the mean of. */
     static final int WINDOW = 16;
+    /**
+     * The window's service times agree when the longest is at most this many times the shortest: then a refusal needs
+     * only an expected wait over the remaining deadline, otherwise over {@link #UNSURE_MARGIN} times it.
+     */
+    static final int STEADY_SPREAD = 4;
+    /** How many times the remaining deadline an unsure estimate must exceed for a refusal ({@link #refuses}). */
+    static final int UNSURE_MARGIN = 2;
 
     /**
      * True from an enqueue into the empty queue until a second request joins: only a lone request's service time
@@ -54,6 +61,9 @@ final class ServiceTimes {
     private volatile long serviceMeanNanos;
     /** The window's samples, oldest overwritten first; only the reader-role holder touches these three. */
     private final long[] window = new long[WINDOW];
+
+    /** Whether the window's service times agree ({@link #STEADY_SPREAD}); false until one is measured. */
+    private volatile boolean steady;
 
     private int windowNext;
     private int windowSamples;
@@ -95,6 +105,13 @@ final class ServiceTimes {
         windowNext = (windowNext + 1) % WINDOW;
         windowSamples = Math.min(windowSamples + 1, WINDOW);
         serviceMeanNanos = Math.max(1, windowSum / windowSamples);
+        long min = Long.MAX_VALUE;
+        long max = 0;
+        for (int i = 0; i < windowSamples; i++) {
+            min = Math.min(min, window[i]);
+            max = Math.max(max, window[i]);
+        }
+        steady = max <= STEADY_SPREAD * Math.max(min, 1);
         lastServiceNanos = service;
     }
 
@@ -128,6 +145,30 @@ final class ServiceTimes {
             return Long.MAX_VALUE;
         }
         return first + rest * history;
+    }
+
+    /**
+     * How many times a request's remaining deadline its expected wait must exceed for admission to refuse it: 1 when
+     * the estimate is <em>sure</em>, {@link #UNSURE_MARGIN} when it is not ({@code owed} answers owed at {@code now}).
+     * Sure means it rests on history whose service times agree (the longest of the window at most {@link
+     * #STEADY_SPREAD} times the shortest) and the answer in progress has not yet taken longer than that spread allows
+     * (at most {@link #STEADY_SPREAD} times the typical answer time). It is
+     * unsure with no history yet (a process still starting), with scattered history (a JVM that reads answers late
+     * reads them in bursts: one long gap, then near-zero ones), or when it rests on how long the answer in progress
+     * has taken so far. On a saturated machine those estimates are often transient: the chaos soak without faults
+     * (2,000 callers, 2 s deadlines, 2 cores) refused calls expected to wait 2.0-2.3 s, mostly on sidecars stuck
+     * 2-4 s in start-up while a wave of others started too, and a call to the same tenant started right after was
+     * served in time. A sidecar that is really slow is steadily slow (the slow-server benchmark's 1 s answers) and is
+     * refused at once; one that hangs is refused once its stall outlasts twice the deadline, and is retired at the
+     * stall limit.
+     */
+    int margin(int owed, long now) {
+        long last = lastServiceNanos;
+        long mean = serviceMeanNanos;
+        long history = mean == 0 ? 0 : Math.min(last, mean);
+        long current = owed > 0 ? Math.max(0, now - serviceStartNanos) : 0;
+        boolean inProgressTypical = history > Long.MAX_VALUE / STEADY_SPREAD || current <= STEADY_SPREAD * history;
+        return history > 0 && steady && inProgressTypical ? 1 : UNSURE_MARGIN;
     }
 
     /**

@@ -128,6 +128,48 @@ class ServiceTimesTest {
     }
 
     @Test
+    void steadyHistoryIsSureUntilTheAnswerInProgressOutlastsTheSpread() {
+        for (int i = 0; i < 10; i++) {
+            lone(20 * MS);
+        }
+        assertEquals(1, t.margin(0, now));
+        t.started(now);
+        now += 4 * 20 * MS; // the answer in progress: at most 4 x the typical 20 ms
+        assertEquals(1, t.margin(1, now));
+        now += 1;
+        assertEquals(ServiceTimes.UNSURE_MARGIN, t.margin(1, now), "the estimate now rests on the answer in progress");
+    }
+
+    @Test
+    void anEstimateWithoutHistoryIsUnsureAndOneMeasuredAnswerIsHistory() {
+        t.started(now);
+        now += 800 * MS; // a process still starting
+        assertEquals(ServiceTimes.UNSURE_MARGIN, t.margin(1, now));
+        t.answered(now, 1); // its first answer: not history
+        assertEquals(ServiceTimes.UNSURE_MARGIN, t.margin(0, now));
+        // One measured answer is enough: a steadily slow sidecar (the slow-server benchmark's 1 s answers) must be
+        // refused from its first measured answer on, or it holds every caller that arrives before its second.
+        lone(400 * MS);
+        assertEquals(1, t.margin(0, now));
+    }
+
+    @Test
+    void historySpreadMoreThanFourfoldIsUnsureUntilItLeavesTheWindow() {
+        lone(10 * MS); // the process's first answer, not history
+        lone(10 * MS);
+        lone(40 * MS);
+        assertEquals(1, t.margin(0, now), "4 x apart is still steady");
+        lone(40 * MS + 1);
+        assertEquals(ServiceTimes.UNSURE_MARGIN, t.margin(0, now));
+        for (int i = 0; i < ServiceTimes.WINDOW - 1; i++) {
+            lone(10 * MS);
+            assertEquals(ServiceTimes.UNSURE_MARGIN, t.margin(0, now), "the long answer is still in the window");
+        }
+        lone(10 * MS);
+        assertEquals(1, t.margin(0, now), "the window no longer holds anything but 10 ms answers");
+    }
+
+    @Test
     void theReaderPollsOnlyForALoneFastAnswerAndForTwiceItsRoundTripAtMost() {
         for (int i = 0; i < 10; i++) {
             lone(30 * US);
