@@ -250,9 +250,9 @@ public final class NativeRuntime {
         FdHandle out = new FdHandle(s.stdout());
         FdHandle err = new FdHandle(s.stderr());
         try {
-            Readiness inReady = new Readiness();
-            Readiness outReady = new Readiness();
-            Readiness errReady = new Readiness();
+            Readiness inReady = new Readiness(reactor);
+            Readiness outReady = new Readiness(reactor);
+            Readiness errReady = new Readiness(reactor);
             reactor.register(in, WRITE_EVENTS, inReady);
             reactor.register(out, READ_EVENTS, outReady);
             reactor.register(err, READ_EVENTS, errReady);

@@ -22,7 +22,8 @@ import java.util.concurrent.locks.LockSupport;
  * Long.MAX_VALUE / 2} of now ({@link io.walredo.nativeio.Deadline}), so any two differ by less than {@code
  * Long.MAX_VALUE} and the order is consistent.
  *
- * <p>Thread-safe: {@link #arm} and {@code close()} from any thread, {@link #fireDue} from the reactor thread only.
+ * <p>Thread-safe: {@link #arm}, {@link #fireAll} and {@code close()} from any thread, {@link #fireDue} from the reactor
+ * thread only.
  * Internal API.
  */
 public final class Alarms {
@@ -78,6 +79,19 @@ public final class Alarms {
             }
         }
         return horizonNanos;
+    }
+
+    /**
+     * Fires every armed alarm, due or not: the reactor is stopping, and its waiters must wake to fall back to timed
+     * parks ({@link Readiness}). Any thread.
+     */
+    public void fireAll() {
+        Entry first;
+        while ((first = firstOrNull()) != null) {
+            if (armed.remove(first) != null && STATE.compareAndSet(first, State.ARMED, State.FIRED)) {
+                LockSupport.unpark(first.thread);
+            }
+        }
     }
 
     /** Returns true if an alarm is armed for before {@code nanoTime}. */

@@ -87,6 +87,9 @@ public final class Reactor {
     private final Thread thread;
     private final long horizonNanos;
     private final Alarms alarms = new Alarms();
+    /** False once the loop has ended (only by a failure it could not catch); see {@link #isRunning}. */
+    private volatile boolean running = true;
+
     private final FdHandle wakeFd;
     /** Eight bytes holding the counter increment 1; read-only after construction, shared by every writer. */
     private final long one;
@@ -160,6 +163,14 @@ public final class Reactor {
             wake();
         }
         return e;
+    }
+
+    /**
+     * Whether the reactor thread still runs its loop. It catches everything inside it, so this turns false only if
+     * the loop itself failed; then every alarm has been fired and waiters fall back to timed parks.
+     */
+    public boolean isRunning() {
+        return running;
     }
 
     /** Returns the number of armed alarms (for tests and diagnostics). */
@@ -262,6 +273,17 @@ public final class Reactor {
     }
 
     private void run() {
+        try {
+            loop();
+        } catch (Throwable t) {
+            log.atError().setCause(t).log("the walredo reactor stopped; pipe waits now end only at their deadlines");
+        } finally {
+            running = false;
+            alarms.fireAll();
+        }
+    }
+
+    private void loop() {
         // Lives as long as the process: the buffer is never freed.
         @SuppressWarnings("resource")
         NativeMemory events = new NativeMemory((long) MAX_EVENTS * EVENT_SIZE);

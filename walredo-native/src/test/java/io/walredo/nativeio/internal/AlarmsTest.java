@@ -43,6 +43,21 @@ class AlarmsTest {
         assertFalse(alarms.anyBefore(now + 10 * HORIZON));
     }
 
+    /** A reactor that stops fires every alarm, due or not, so that its waiters wake and fall back to timed parks. */
+    @Test
+    void fireAllFiresEveryAlarmDueOrNot() {
+        Alarms alarms = new Alarms();
+        Alarms.Entry soon = alarms.arm(100, me);
+        Alarms.Entry farAway = alarms.arm(100 + 10 * HORIZON, me);
+        Alarms.Entry closed = alarms.arm(50, me);
+        closed.close();
+        alarms.fireAll();
+        assertTrue(soon.fired());
+        assertTrue(farAway.fired());
+        assertFalse(closed.fired());
+        assertEquals(0, alarms.size());
+    }
+
     @Test
     void aClosedAlarmNeverFiresAndClosingAFiredOneIsHarmless() {
         Alarms alarms = new Alarms();

@@ -2,6 +2,7 @@
 package io.walredo.nativeio.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.walredo.nativeio.Deadline;
@@ -56,6 +57,29 @@ class ReadinessTest {
             }
             producer.join(Duration.ofSeconds(10));
             System.out.println("readiness hammer: " + items + " items, " + parks.get() + " waits");
+        } finally {
+            handle.close();
+        }
+    }
+
+    /**
+     * With a reactor, the wait parks without a timeout and the reactor's alarm ends it at its deadline. The reactor
+     * sleeps up to an hour between passes, so the wait ends in time only if the alarm was armed (and woke it).
+     */
+    @Test
+    void aWaitBoundedByTheReactorsAlarmEndsAtItsDeadlineAndLeavesNoAlarm() throws Exception {
+        Reactor reactor = Reactor.start(Duration.ofHours(1));
+        int fd = NativeLibrary.get().libc().open("/dev/null", Linux.O_RDONLY | Linux.O_CLOEXEC);
+        assertTrue(fd >= 0);
+        FdHandle handle = new FdHandle(fd);
+        try {
+            Readiness readiness = new Readiness(reactor);
+            Deadline deadline = Deadline.after(Duration.ofMillis(50));
+            Readiness.Wake wake = assertTimeoutPreemptively(
+                    Duration.ofSeconds(30), () -> readiness.await(readiness.sequence(), deadline, handle));
+            assertEquals(Readiness.Wake.TIMED_OUT, wake);
+            assertTrue(deadline.isExpired());
+            assertEquals(0, reactor.armedAlarms(), "the alarm is closed on the way out");
         } finally {
             handle.close();
         }
