@@ -87,6 +87,8 @@ public final class Reactor {
     private final Thread thread;
     private final long horizonNanos;
     private final Alarms alarms = new Alarms();
+    /** Alarms of {@link Readiness} waits ({@link #armForWait}); fired in the same passes as {@link #alarms}. */
+    private final Alarms waitAlarms = new Alarms();
     /** False once the loop has ended (only by a failure it could not catch); see {@link #isRunning}. */
     private volatile boolean running = true;
 
@@ -158,11 +160,28 @@ public final class Reactor {
      * DeadlineAlarm}). Non-blocking apart from at most one eventfd write; callable from any thread.
      */
     public DeadlineAlarm arm(Deadline deadline, Thread thread) {
-        Alarms.Entry e = alarms.arm(deadline.nanoTime(), thread);
+        return arm(alarms, deadline, thread);
+    }
+
+    /**
+     * As {@link #arm}, for a {@link Readiness} wait: kept apart from callers' alarms, so that {@link #armedAlarms}
+     * counts only those (every idle stderr drainer waits with one of these).
+     */
+    DeadlineAlarm armForWait(Deadline deadline, Thread thread) {
+        return arm(waitAlarms, deadline, thread);
+    }
+
+    private DeadlineAlarm arm(Alarms set, Deadline deadline, Thread thread) {
+        Alarms.Entry e = set.arm(deadline.nanoTime(), thread);
         if (deadline.nanoTime() - plannedWake < 0 && wakeRequested.compareAndSet(false, true)) {
             wake();
         }
         return e;
+    }
+
+    /** Returns the number of armed {@link Readiness} wait alarms (for tests). */
+    int armedWaitAlarms() {
+        return waitAlarms.size();
     }
 
     /**
@@ -280,6 +299,7 @@ public final class Reactor {
         } finally {
             running = false;
             alarms.fireAll();
+            waitAlarms.fireAll();
         }
     }
 
@@ -293,10 +313,10 @@ public final class Reactor {
             long sleepNanos;
             try {
                 long now = System.nanoTime();
-                sleepNanos = alarms.fireDue(now, horizonNanos);
+                sleepNanos = Math.min(alarms.fireDue(now, horizonNanos), waitAlarms.fireDue(now, horizonNanos));
                 long plan = now + sleepNanos;
                 plannedWake = plan;
-                if (alarms.anyBefore(plan)) {
+                if (alarms.anyBefore(plan) || waitAlarms.anyBefore(plan)) {
                     continue;
                 }
             } catch (Throwable t) {

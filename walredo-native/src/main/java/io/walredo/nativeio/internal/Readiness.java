@@ -132,7 +132,7 @@ public final class Readiness implements Reactor.Target {
                 }
                 if (reactor != null && reactor.isRunning()) {
                     if (alarm == null) {
-                        alarm = reactor.arm(deadline, me);
+                        alarm = reactor.armForWait(deadline, me);
                     }
                     LockSupport.park(this);
                 } else {

@@ -79,7 +79,7 @@ class ReadinessTest {
                     Duration.ofSeconds(30), () -> readiness.await(readiness.sequence(), deadline, handle));
             assertEquals(Readiness.Wake.TIMED_OUT, wake);
             assertTrue(deadline.isExpired());
-            assertEquals(0, reactor.armedAlarms(), "the alarm is closed on the way out");
+            assertEquals(0, reactor.armedWaitAlarms(), "the alarm is closed on the way out");
         } finally {
             handle.close();
         }
