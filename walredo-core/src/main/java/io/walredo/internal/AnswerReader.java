@@ -2,7 +2,6 @@
 package io.walredo.internal;
 
 import io.walredo.KillCause;
-import io.walredo.TenantOverloadedException;
 import io.walredo.WalRedoException;
 import io.walredo.internal.AttemptFailure.Retry;
 import io.walredo.nativeio.ChildProcess;
@@ -26,7 +25,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The reading side of a {@link Sidecar}: the reader role, the hand-over of each answer to its entry, the drainer,
- * admission, and the error reports built from what the sidecar left behind.
+ * and the error reports built from what the sidecar left behind; admission is {@link Admission}.
  *
  * <p><b>Reading.</b> There is no reader thread: the waiter that wins {@code readerRole} reads answers and
  * hands each to the queue's head (unparking its owner) until its own has arrived, then passes the role on
@@ -43,21 +42,8 @@ import org.slf4j.LoggerFactory;
 abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
     private static final Logger log = LoggerFactory.getLogger(AnswerReader.class);
     private static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
-    /**
-     * Admission never refuses for an expected wait shorter than this: a caller gains little from being turned away
-     * for less, and short estimates are where noise (a GC pause, a busy carrier) weighs most. A caller whose
-     * deadline is shorter still may time out instead, as before.
-     */
-    static final long ADMISSION_MIN_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
-
-    /** How long one look at the sidecar's wait channel stands for ({@link #sidecarWaitsOnUs}). */
-    static final long WAIT_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
-
     final AtomicBoolean readerRole = new AtomicBoolean();
-    /** The last look at the sidecar's wait channel and when it was taken; races between callers are harmless. */
-    private volatile boolean waitsOnUs;
-
-    private volatile long waitCheckedNanos = System.nanoTime() - WAIT_CHECK_NANOS;
+    private final Admission admission = new Admission(this);
     final AtomicBoolean drainerRunning = new AtomicBoolean();
     /** Only touched by the reader-role holder; its position survives hand-overs. */
     final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
@@ -216,113 +202,9 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
         return true;
     }
 
-    /**
-     * Admission, before anything is queued or sent (the caller holds a borrow): refuses at once, with {@link
-     * TenantOverloadedException}, a request that would make more than {@code maxQueued} requests queued or in
-     * flight here, or whose wait for the answers owed ahead of it is expected to outlast its deadline (by {@link
-     * ServiceTimes#margin} when the estimate is unsure). An idle sidecar admits everything; see {@link
-     * ServiceTimes#expectedWaitNanos} for the estimate.
-     */
+    /** Admission for this sidecar; see {@link Admission#admit}. */
     void admit(Deadline deadline, int maxQueued) throws AttemptFailure {
-        // Callers' requests only: the start-up probe (the first answer of a new sidecar) is not queued against the
-        // bound.
-        int ahead = Math.max(requestsOwed, inFlight() - 1);
-        if (ahead == 0) {
-            return;
-        }
-        if (ahead >= maxQueued) {
-            throw new AttemptFailure(
-                    failures.overloaded(
-                            TenantOverloadedException.Reason.QUEUE_BOUND,
-                            ahead,
-                            owed,
-                            Duration.ZERO,
-                            Duration.ZERO,
-                            1,
-                            maxQueued),
-                    Retry.NEVER);
-        }
-        long remaining = deadline.remainingNanos();
-        if (remaining <= 0) {
-            return; // already late: the caller times out on its first wait, which says so better than a refusal
-        }
-        // Only answers owed count: requests already written (or being written), in the order they are answered.
-        // Callers still waiting for the write permit are not ahead of this one in any fixed order (the permit is not
-        // fair: a caller arriving as it is released takes it first), and those whose deadline passes first leave
-        // without costing the sidecar anything. Counting them too (up to 150 on a tenant in the chaos soak without
-        // faults) refused calls that a call admitted right after was served in time.
-        int owedNow = owed;
-        long now = System.nanoTime();
-        long expected = times.expectedWaitNanos(owedNow, owedNow, now, this::answerBytesWaiting);
-        if (expected < ADMISSION_MIN_WAIT_NANOS || expected <= remaining) {
-            return;
-        }
-        // Unsure estimates (no steady history, or resting on the answer in progress) must exceed the remaining time
-        // by a margin; see ServiceTimes.margin.
-        int margin = times.margin(owedNow, now);
-        if (expected / margin > remaining && !sidecarWaitsOnUs()) {
-            throw new AttemptFailure(
-                    failures.overloaded(
-                            TenantOverloadedException.Reason.EXPECTED_WAIT,
-                            ahead,
-                            owedNow,
-                            Duration.ofNanos(expected),
-                            Duration.ofNanos(Math.max(0, remaining)),
-                            margin,
-                            maxQueued),
-                    Retry.NEVER);
-        }
-    }
-
-    /**
-     * On the way to a refusal only: whether the sidecar is waiting for this JVM, because two whole answers already sit
-     * unread in its stdout ({@link #answersWaiting}, every time: about a microsecond) or because its process is asleep on its stdin
-     * or stdout ({@link ProcWaitChannel}), waiting for this JVM to write a request or read an answer. The first
-     * catches what one look at the wait channel misses: a process answering fast alternates between running and
-     * blocking on a full stdout, and a look that found it running stood for 2 ms (the no-fault soak refused a call
-     * on a sidecar, judged by the one answer it had measured, 919 ms, while its stdout held answers it was blocked
-     * writing). Then the times measured
-     * between answers were the JVM's own delays (a virtual thread waiting for a carrier, the reader role passing
-     * between callers, a cold JIT), and refusing would shed healthy traffic: a soak without any fault that slows a
-     * sidecar refused 482 calls with 2 s deadlines in a minute on 2 cores and 2,000 callers. Read at most once per
-     * {@link #WAIT_CHECK_NANOS} per sidecar (about 20 µs each), since a slow sidecar's refusals come thousands a second.
-     */
-    boolean sidecarWaitsOnUs() {
-        if (answersWaiting()) {
-            return true;
-        }
-        long now = System.nanoTime();
-        if (now - waitCheckedNanos < WAIT_CHECK_NANOS) {
-            return waitsOnUs;
-        }
-        boolean w = ProcWaitChannel.waitsOnPipe(pid);
-        waitsOnUs = w;
-        waitCheckedNanos = now;
-        return w;
-    }
-
-    /**
-     * Whether two whole answers sit unread in stdout (FIONREAD): the process wrote an answer before this JVM read the
-     * one before it, so it is faster than the reading. One is not enough: a slow sidecar's answer waits there from
-     * its write until its reader is woken and scheduled (the shared-callers benchmark, whose slow tenant answers once
-     * a second, held 31 callers on average instead of 5 when one counted). False if it cannot tell (the pipe is
-     * closed).
-     */
-    boolean answersWaiting() {
-        try {
-            return child.stdout().available() >= 2 * PAGE_BYTES;
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    /** Whether answer bytes sit unread in stdout (FIONREAD); false if it cannot tell (the pipe is closed). */
-    boolean answerBytesWaiting() {
-        try {
-            return child.stdout().available() > 0;
-        } catch (IOException e) {
-            return false;
-        }
+        admission.admit(deadline, maxQueued);
     }
 
     /**
