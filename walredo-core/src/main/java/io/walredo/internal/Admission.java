@@ -120,26 +120,26 @@ final class Admission {
     }
 
     /**
-     * Whether two whole answers sit unread in stdout (FIONREAD): the process wrote an answer before this JVM read the
-     * one before it, so it is faster than the reading. One is not enough: a slow sidecar's answer waits there from
-     * its write until its reader is woken and scheduled (the shared-callers benchmark, whose slow tenant answers once
-     * a second, held 31 callers on average instead of 5 when one counted). False if it cannot tell (the pipe is
-     * closed).
+     * Whether two whole answers sit unread in stdout: the process wrote an answer before this JVM read the one before
+     * it, so it is faster than the reading. One is not enough: a slow sidecar's answer waits there from its write
+     * until its reader is woken and scheduled (the shared-callers benchmark, whose slow tenant answers once a second,
+     * held 31 callers on average instead of 5 when one counted).
      */
     boolean answersWaiting() {
-        try {
-            return sc.child.stdout().available() >= 2 * PAGE_BYTES;
-        } catch (IOException e) {
-            return false;
-        }
+        return unreadBytes() >= 2 * PAGE_BYTES;
     }
 
-    /** Whether answer bytes sit unread in stdout (FIONREAD); false if it cannot tell (the pipe is closed). */
+    /** Whether answer bytes sit unread in stdout. */
     boolean answerBytesWaiting() {
+        return unreadBytes() > 0;
+    }
+
+    /** Bytes unread in stdout (FIONREAD); 0 if it cannot tell (the pipe is closed). */
+    private int unreadBytes() {
         try {
-            return sc.child.stdout().available() > 0;
+            return sc.child.stdout().available();
         } catch (IOException e) {
-            return false;
+            return 0;
         }
     }
 }

@@ -132,10 +132,8 @@ final class ServiceTimes {
         if (ahead <= 0) {
             return 0;
         }
-        long last = lastServiceNanos;
-        long mean = serviceMeanNanos;
-        long history = mean == 0 ? 0 : Math.min(last, mean);
-        long current = owed > 0 ? Math.max(0, now - serviceStartNanos) : 0;
+        long history = typicalNanos();
+        long current = inProgressNanos(owed, now);
         if (current > history && current >= CURRENT_CHECK_NANOS && bytesWaiting.getAsBoolean()) {
             current = 0;
         }
@@ -163,10 +161,8 @@ final class ServiceTimes {
      * stall limit.
      */
     int margin(int owed, long now) {
-        long last = lastServiceNanos;
-        long mean = serviceMeanNanos;
-        long history = mean == 0 ? 0 : Math.min(last, mean);
-        long current = owed > 0 ? Math.max(0, now - serviceStartNanos) : 0;
+        long history = typicalNanos();
+        long current = inProgressNanos(owed, now);
         boolean inProgressTypical = history > Long.MAX_VALUE / STEADY_SPREAD || current <= STEADY_SPREAD * history;
         return history > 0 && steady && inProgressTypical ? 1 : UNSURE_MARGIN;
     }
@@ -181,6 +177,18 @@ final class ServiceTimes {
     long spinBudgetNanos(int owed) {
         long avg = loneRoundTripNanos;
         return owed == 1 && avg > 0 && avg < SPIN_LIMIT_NANOS ? Math.min(2 * avg, SPIN_LIMIT_NANOS) : 0;
+    }
+
+    /** The typical answer time: the smaller of the last service time and the window's mean; 0 until one is measured. */
+    private long typicalNanos() {
+        long last = lastServiceNanos;
+        long mean = serviceMeanNanos;
+        return mean == 0 ? 0 : Math.min(last, mean);
+    }
+
+    /** How long the sidecar has been on the answer owed first; 0 with nothing owed. */
+    private long inProgressNanos(int owed, long now) {
+        return owed > 0 ? Math.max(0, now - serviceStartNanos) : 0;
     }
 
     /** Weight 1/4 for the new sample; 0 (nothing measured yet) takes the sample as it is. */
