@@ -2,23 +2,25 @@
 package io.walredo.nativeio;
 
 /**
- * An armed alarm: when its deadline passes, the reactor thread unparks the thread that armed it, once, unless the alarm
- * was closed first. Made by {@link NativeRuntime#armAlarm(Deadline)}.
+ * An armed alarm: once its deadline passes, the thread that armed it is unparked, once, unless the alarm was closed
+ * first. Made by {@link NativeRuntime#armAlarm(Deadline)}.
  *
  * <p>Why it exists: a virtual thread whose timed park expires is woken by the JDK's timer thread, whose wake-ups wait
  * in their own submission queue of the virtual-thread scheduler; under load that queue is served last (see {@code
- * docs/architecture.md}, "Deadlines under load"). The reactor's wake-ups are the ones that keep the scheduler busy, so
- * an alarm fired by the reactor is served in turn with them.
+ * docs/architecture.md}, "Deadlines under load"). Who fires an alarm: the next thread that arms one fires every alarm
+ * already due; under load that is a caller on a carrier, whose unpark goes to the carrier's local queue and runs
+ * within microseconds. When no thread comes by, the reactor fires it.
  *
  * <p>The wake-up is an ordinary {@link java.util.concurrent.locks.LockSupport#unpark unpark}: every park the owner
  * makes must re-check its own deadline after returning, as {@code LockSupport} requires anyway. An alarm that fires
  * while its owner is not parked leaves a permit, so the owner's next park may return at once (a spurious wake-up,
- * which {@code java.util.concurrent} tolerates). Precision: about one millisecond late at most on an idle reactor.
+ * which {@code java.util.concurrent} tolerates). Precision: a few milliseconds late at most when nothing else is
+ * armed, since the reactor leaves due alarms to other threads for a millisecond first.
  */
 public interface DeadlineAlarm extends AutoCloseable {
 
     /**
-     * Disarms the alarm. An alarm closed before the reactor fired it never fires; if it fired just before, its unpark
+     * Disarms the alarm. An alarm closed before it fired never fires; if it fired just before, its unpark
      * may still arrive after this returns (see the class comment). Idempotent; may be called from any thread.
      */
     @Override

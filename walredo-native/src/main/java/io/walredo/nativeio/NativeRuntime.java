@@ -84,8 +84,8 @@ public final class NativeRuntime {
 
     /**
      * Arms an alarm that unparks the calling thread when {@code deadline} passes, unless it is closed first; see {@link
-     * DeadlineAlarm} for why and what a wake-up means. Close it in a {@code finally} (try-with-resources) when the
-     * operation it guards ends. Non-blocking; any thread.
+     * DeadlineAlarm} for why and what a wake-up means. First fires, from the calling thread, every alarm already due.
+     * Close it in a {@code finally} (try-with-resources) when the operation it guards ends. Non-blocking; any thread.
      */
     public DeadlineAlarm armAlarm(Deadline deadline) {
         Objects.requireNonNull(deadline, "deadline");

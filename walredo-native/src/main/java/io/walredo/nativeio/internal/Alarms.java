@@ -22,8 +22,7 @@ import java.util.concurrent.locks.LockSupport;
  * Long.MAX_VALUE / 2} of now ({@link io.walredo.nativeio.Deadline}), so any two differ by less than {@code
  * Long.MAX_VALUE} and the order is consistent.
  *
- * <p>Thread-safe: {@link #arm}, {@link #fireAll} and {@code close()} from any thread, {@link #fireDue} from the reactor
- * thread only.
+ * <p>Thread-safe: every method from any thread; the reactor and callers arming alarms fire due ones concurrently.
  * Internal API.
  */
 public final class Alarms {
@@ -64,21 +63,16 @@ public final class Alarms {
     }
 
     /**
-     * Fires every alarm due at {@code now} (unparks its thread) and returns how long the reactor may sleep: the nanos
-     * until the next armed deadline, at most {@code horizonNanos}. Reactor thread only.
+     * Fires every alarm due at {@code now} (unparks its thread). Any thread: each alarm is fired by the one thread
+     * whose removal and CAS win, however many fire at once.
      */
-    public long fireDue(long now, long horizonNanos) {
+    public void fireDue(long now) {
         Entry first;
-        while ((first = firstOrNull()) != null) {
-            long left = first.at - now;
-            if (left > 0) {
-                return Math.min(left, horizonNanos);
-            }
+        while ((first = firstOrNull()) != null && first.at - now <= 0) {
             if (armed.remove(first) != null && STATE.compareAndSet(first, State.ARMED, State.FIRED)) {
                 LockSupport.unpark(first.thread);
             }
         }
-        return horizonNanos;
     }
 
     /**
@@ -94,10 +88,10 @@ public final class Alarms {
         }
     }
 
-    /** Returns true if an alarm is armed for before {@code nanoTime}. */
-    public boolean anyBefore(long nanoTime) {
+    /** Returns the earliest armed deadline, or {@code none} if no alarm is armed. */
+    public long earliestOr(long none) {
         Entry first = firstOrNull();
-        return first != null && first.at - nanoTime < 0;
+        return first == null ? none : first.at;
     }
 
     /** Returns the number of armed alarms (for tests and diagnostics). */

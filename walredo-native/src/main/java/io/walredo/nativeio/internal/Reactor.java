@@ -30,12 +30,30 @@ import org.slf4j.LoggerFactory;
  * other thread's) waits; measured, timed-out callers returned seconds late. Wake-ups from the reactor are served in
  * order with the reactor's other wake-ups.
  *
- * <p>No alarm is missed while the reactor sleeps. The reactor (1) computes its plan from the earliest alarm, (2)
- * publishes it in {@link #plannedWake}, (3) re-reads the earliest alarm and re-plans if one is earlier, then sleeps.
- * An armer (a) adds its alarm, (b) reads {@link #plannedWake} and, if its deadline is earlier, writes the eventfd.
- * If (a) precedes (3), the reactor sees the alarm in (3); otherwise (b) follows (2) and sees the plan the reactor
- * sleeps with, so the write wakes it. {@link #wakeRequested} only suppresses duplicate writes: it is cleared before
- * (1), so an armer that finds it set knows that a wake-up is still to come and that (1) will follow it.
+ * <p><b>Alarms fired by the threads that arm them.</b> Each thread that arms an alarm first fires the alarms already
+ * due. Under load these threads are callers on virtual-thread carriers, and a wake-up from a carrier goes to that
+ * carrier's local queue, which the carrier runs as soon as its current virtual thread parks, before any submission
+ * queue. The reactor's own wake-ups wait behind every pipe wake-up in its submission queue, about one round of all
+ * runnable callers. So the reactor leaves a due alarm to the callers for {@link #CALLERS_FIRST} after it has first
+ * seen it due, and fires it only then. Measured from the deadline instead, the reactor won the race for the alarms
+ * that fell due during a garbage-collection pause (it runs first when the pause ends) and those callers returned a
+ * round late; with no grace at all it won about one alarm in nine. Whichever thread wins an alarm's CAS fires it.
+ *
+ * <p>How the reactor knows what it has seen: passes are grouped into epochs of at least {@link #CALLERS_FIRST}; the
+ * first pass at least that long after the current epoch's first pass begins the next ({@link #epochStart}). An alarm
+ * due at the first pass of the previous epoch ({@link #lastEpochStart}) was seen due at least {@link #CALLERS_FIRST}
+ * ago, so each pass fires exactly those. An idle process fires an alarm one to two {@link #CALLERS_FIRST} after its
+ * deadline (plus the millisecond rounding of {@code epoll_wait}). Measured in {@code docs/architecture.md}
+ * ("Deadlines under load").
+ *
+ * <p>No alarm is missed while the reactor sleeps. The reactor (1) computes its wake-up from the earliest alarm
+ * ({@link #wakeFor}), (2) publishes it in {@link #plannedWake}, (3) re-reads the earliest alarm and re-plans if that
+ * gives an earlier wake-up, then sleeps. An armer (a) adds its alarm, (b) reads {@link #plannedWake} and, if its
+ * deadline is earlier, writes the eventfd. If (a) precedes (3), the reactor sees the alarm in (3); otherwise (b)
+ * follows (2) and sees the plan the reactor sleeps with, so the write wakes it. An alarm no earlier than the plan
+ * needs no write: no pass has seen it due, so the wake-up it needs is no earlier than its deadline, and the planned
+ * pass re-plans. {@link #wakeRequested} only suppresses duplicate writes: it is cleared before (1), so an
+ * armer that finds it set knows that a wake-up is still to come and that (1) will follow it.
  *
  * <h2>One-shot pipe registrations</h2>
  *
@@ -71,6 +89,12 @@ public final class Reactor {
      */
     static final Duration HORIZON = Duration.ofSeconds(1);
     /**
+     * How long after it has seen an alarm due the reactor leaves it to the threads arming alarms (see "Alarms fired by
+     * the threads that arm them" in the class comment). Under load a caller fires it within microseconds; the reactor
+     * fires it only when no caller came by.
+     */
+    static final Duration CALLERS_FIRST = Duration.ofMillis(1);
+    /**
      * struct epoll_event is {u32 events; u64 data} and packed on x86-64 only (12 bytes, data at offset 4); other
      * architectures use natural alignment (16 bytes, data at offset 8).
      */
@@ -86,6 +110,7 @@ public final class Reactor {
     private final AtomicLong nextToken = new AtomicLong(1);
     private final Thread thread;
     private final long horizonNanos;
+    private final long callersFirstNanos;
     private final Alarms alarms = new Alarms();
     /** Alarms of {@link Readiness} waits ({@link #armForWait}); fired in the same passes as {@link #alarms}. */
     private final Alarms waitAlarms = new Alarms();
@@ -99,16 +124,26 @@ public final class Reactor {
     private final long counter;
     /** The nanoTime the reactor plans to wake at; see the class comment. */
     private volatile long plannedWake;
+    /**
+     * The pass that began the current epoch, and the one that began the epoch before; an epoch lasts at least
+     * CALLERS_FIRST. Reactor thread only; see "Alarms fired by the threads that arm them" in the class comment.
+     */
+    private long epochStart;
+
+    private long lastEpochStart;
 
     private final AtomicBoolean wakeRequested = new AtomicBoolean();
     /** Events dispatched to targets; written by the reactor thread only. */
     private volatile long dispatched;
 
-    private Reactor(int epfd, FdHandle wakeFd, Duration horizon) {
+    private Reactor(int epfd, FdHandle wakeFd, Duration horizon, Duration callersFirst) {
         this.epfd = epfd;
         this.wakeFd = wakeFd;
         this.horizonNanos = horizon.toNanos();
+        this.callersFirstNanos = callersFirst.toNanos();
         this.plannedWake = System.nanoTime();
+        this.epochStart = plannedWake;
+        this.lastEpochStart = plannedWake;
         // Lives as long as the reactor, which lives as long as the process.
         @SuppressWarnings("resource")
         NativeMemory words = new NativeMemory(2 * NativeMemory.footprint(Long.BYTES));
@@ -125,11 +160,19 @@ public final class Reactor {
      * @throws NativeCallException if {@code epoll_create1}, {@code eventfd} or registering it fails
      */
     public static Reactor start() throws NativeCallException {
-        return start(HORIZON);
+        return start(HORIZON, CALLERS_FIRST);
     }
 
     /** As {@link #start()}, with a different sleep horizon; tests use a long one to prove the eventfd wakes it. */
     static Reactor start(Duration horizon) throws NativeCallException {
+        return start(horizon, CALLERS_FIRST);
+    }
+
+    /**
+     * As {@link #start(Duration)}, leaving due alarms to callers for {@code callersFirst}; tests use a long one to
+     * prove that callers fire them.
+     */
+    static Reactor start(Duration horizon, Duration callersFirst) throws NativeCallException {
         NativeLibrary nl = NativeLibrary.get();
         int epfd = nl.libc().epoll_create1(Linux.EPOLL_CLOEXEC);
         if (epfd < 0) {
@@ -142,7 +185,7 @@ public final class Reactor {
             throw new NativeCallException("eventfd", errno, "cannot create the walredo reactor's wake-up fd");
         }
         FdHandle wakeFd = new FdHandle(efd);
-        Reactor reactor = new Reactor(epfd, wakeFd, horizon);
+        Reactor reactor = new Reactor(epfd, wakeFd, horizon, callersFirst);
         try {
             // Level-triggered: the fd reports until drainWakeFd reads the counter back to zero.
             reactor.register(wakeFd, Linux.EPOLLIN, reactor::drainWakeFd);
@@ -172,11 +215,22 @@ public final class Reactor {
     }
 
     private DeadlineAlarm arm(Alarms set, Deadline deadline, Thread thread) {
+        fireDueHere();
         Alarms.Entry e = set.arm(deadline.nanoTime(), thread);
         if (deadline.nanoTime() - plannedWake < 0 && wakeRequested.compareAndSet(false, true)) {
             wake();
         }
         return e;
+    }
+
+    /**
+     * Fires, on the calling thread, every alarm already due (see "Alarms fired by the threads that arm them" in the
+     * class comment). Costs a clock read and two skip-list heads when nothing is due.
+     */
+    private void fireDueHere() {
+        long now = System.nanoTime();
+        alarms.fireDue(now);
+        waitAlarms.fireDue(now);
     }
 
     /** Returns the number of armed {@link Readiness} wait alarms (for tests). */
@@ -313,12 +367,19 @@ public final class Reactor {
             long sleepNanos;
             try {
                 long now = System.nanoTime();
-                sleepNanos = Math.min(alarms.fireDue(now, horizonNanos), waitAlarms.fireDue(now, horizonNanos));
-                long plan = now + sleepNanos;
+                if (now - epochStart >= callersFirstNanos) {
+                    lastEpochStart = epochStart;
+                    epochStart = now;
+                }
+                // Every alarm due at lastEpochStart was seen due by a pass at least CALLERS_FIRST ago.
+                alarms.fireDue(lastEpochStart);
+                waitAlarms.fireDue(lastEpochStart);
+                long plan = wakeFor(now);
                 plannedWake = plan;
-                if (alarms.anyBefore(plan) || waitAlarms.anyBefore(plan)) {
+                if (wakeFor(now) - plan < 0) {
                     continue;
                 }
+                sleepNanos = plan - now;
             } catch (Throwable t) {
                 // Only an Error (OOM in the skip list) gets here: keep serving events, retry the alarms next pass.
                 log.atError().setCause(t).log("firing walredo deadline alarms failed");
@@ -360,6 +421,26 @@ public final class Reactor {
     }
 
     /** Rounds up, so the reactor wakes at or just after the deadline, never before it. */
+    /**
+     * When the next pass must run for the earliest armed alarm, at most the horizon ahead: at its deadline, so that
+     * a pass sees it due, and once that pass is CALLERS_FIRST old, so that it is fired (see the class comment).
+     * Reactor thread only.
+     */
+    private long wakeFor(long now) {
+        long latest = now + horizonNanos;
+        long earliest = Math.min(alarms.earliestOr(latest), waitAlarms.earliestOr(latest));
+        long wake;
+        if (earliest - lastEpochStart <= 0) {
+            wake = now; // armed since this pass fired, already seen due: fire it on the next pass
+        } else if (earliest - epochStart <= 0) {
+            wake = epochStart + callersFirstNanos;
+        } else {
+            long turn = epochStart + callersFirstNanos;
+            wake = earliest - turn > 0 ? earliest : turn;
+        }
+        return wake - latest < 0 ? wake : latest;
+    }
+
     private static int timeoutMillis(long nanos) {
         return (int) Math.min(Integer.MAX_VALUE, (nanos + 999_999) / 1_000_000);
     }

@@ -23,24 +23,25 @@ class AlarmsTest {
     private final Thread me = Thread.ofPlatform().unstarted(() -> {});
 
     @Test
-    void firesOnlyDueAlarmsAndSaysHowLongToSleep() {
+    void firesOnlyDueAlarmsAndTellsTheEarliestDeadline() {
         Alarms alarms = new Alarms();
         long now = 1_000_000;
         Alarms.Entry late = alarms.arm(now + 300, me);
         Alarms.Entry early = alarms.arm(now + 100, me);
         Alarms.Entry farAway = alarms.arm(now + 10 * HORIZON, me);
 
-        assertEquals(100, alarms.fireDue(now, HORIZON), "sleep until the earliest deadline");
+        alarms.fireDue(now);
+        assertEquals(now + 100, alarms.earliestOr(-1), "nothing due yet; the earliest deadline is next");
         assertFalse(early.fired());
-        assertEquals(200, alarms.fireDue(now + 100, HORIZON), "the earliest fired, the next is 200 ns away");
+        alarms.fireDue(now + 100);
+        assertEquals(now + 300, alarms.earliestOr(-1), "the earliest fired at its deadline, the next is later");
         assertTrue(early.fired());
         assertFalse(late.fired());
-        assertEquals(HORIZON, alarms.fireDue(now + 300, HORIZON), "never sleep beyond the horizon");
+        alarms.fireDue(now + 300);
         assertTrue(late.fired());
         assertFalse(farAway.fired());
         assertEquals(1, alarms.size());
-        assertTrue(alarms.anyBefore(now + 10 * HORIZON + 1));
-        assertFalse(alarms.anyBefore(now + 10 * HORIZON));
+        assertEquals(now + 10 * HORIZON, alarms.earliestOr(-1));
     }
 
     /** A reactor that stops fires every alarm, due or not, so that its waiters wake and fall back to timed parks. */
@@ -66,12 +67,13 @@ class AlarmsTest {
         closed.close();
         closed.close();
         assertEquals(1, alarms.size());
-        assertEquals(HORIZON, alarms.fireDue(100, HORIZON));
+        alarms.fireDue(100);
+        assertEquals(-1, alarms.earliestOr(-1));
         assertFalse(closed.fired());
         assertTrue(fired.fired());
         fired.close();
         assertEquals(0, alarms.size());
-        assertFalse(alarms.anyBefore(Long.MAX_VALUE / 2));
+        assertEquals(-1, alarms.earliestOr(-1));
     }
 
     @Test
@@ -81,11 +83,13 @@ class AlarmsTest {
         Alarms.Entry afterWrap = alarms.arm(Long.MIN_VALUE + 50, me); // 101 ns from now
         Alarms.Entry beforeWrap = alarms.arm(Long.MAX_VALUE - 10, me); // 40 ns from now
 
-        assertEquals(40, alarms.fireDue(now, HORIZON));
-        assertEquals(61, alarms.fireDue(now + 40, HORIZON));
+        alarms.fireDue(now);
+        assertEquals(Long.MAX_VALUE - 10, alarms.earliestOr(0), "the one before the wrap is first");
+        alarms.fireDue(now + 40);
         assertTrue(beforeWrap.fired());
         assertFalse(afterWrap.fired());
-        assertEquals(HORIZON, alarms.fireDue(now + 101, HORIZON));
+        assertEquals(Long.MIN_VALUE + 50, alarms.earliestOr(0));
+        alarms.fireDue(now + 101);
         assertTrue(afterWrap.fired());
     }
 
@@ -96,7 +100,7 @@ class AlarmsTest {
         Alarms.Entry b = alarms.arm(5, me);
         assertEquals(2, alarms.size());
         a.close();
-        alarms.fireDue(5, HORIZON);
+        alarms.fireDue(5);
         assertFalse(a.fired());
         assertTrue(b.fired());
     }
@@ -117,13 +121,13 @@ class AlarmsTest {
             }
         });
         assertTrue(armed.await(10, TimeUnit.SECONDS));
-        alarms.fireDue(at[0], HORIZON);
+        alarms.fireDue(at[0]);
         sleeper.join(Duration.ofSeconds(30));
         assertFalse(sleeper.isAlive(), "the alarm did not unpark its thread");
     }
 
     /**
-     * Arming and closing race the firing pass: every alarm ends exactly one way, fired or closed, and one that was
+     * Arming and closing race firing passes on several threads: every alarm ends exactly one way, fired or closed, and one that was
      * never closed always fires.
      */
     @Test
@@ -162,19 +166,25 @@ class AlarmsTest {
                 }
             }));
         }
-        Thread firer = Thread.ofPlatform().start(() -> {
-            while (armers.stream().anyMatch(Thread::isAlive) || alarms.size() > 0) {
-                alarms.fireDue(System.nanoTime(), HORIZON);
-            }
-        });
+        // The reactor's pass and two callers firing due alarms from their own threads, all at once.
+        List<Thread> firers = new ArrayList<>();
+        for (int f = 0; f < 3; f++) {
+            firers.add(Thread.ofPlatform().start(() -> {
+                while (armers.stream().anyMatch(Thread::isAlive) || alarms.size() > 0) {
+                    alarms.fireDue(System.nanoTime());
+                }
+            }));
+        }
         for (Thread a : armers) {
             a.join(Duration.ofSeconds(60));
         }
-        firer.join(Duration.ofSeconds(60));
+        for (Thread firer : firers) {
+            firer.join(Duration.ofSeconds(60));
+            assertFalse(firer.isAlive(), "alarms left unfired: " + alarms.size());
+        }
         done.set(true);
         LockSupport.unpark(parked);
         parked.join(Duration.ofSeconds(10));
-        assertFalse(firer.isAlive(), "alarms left unfired: " + alarms.size());
         for (int t = 0; t < threads; t++) {
             for (Alarms.Entry e : kept.get(t)) {
                 assertTrue(e.fired(), "an alarm that was never closed did not fire");

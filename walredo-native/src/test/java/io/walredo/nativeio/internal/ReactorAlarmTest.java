@@ -58,6 +58,26 @@ class ReactorAlarmTest {
         assertEquals(0, reactor.armedAlarms());
     }
 
+    /**
+     * The reactor here leaves due alarms to callers for an hour, so the parked thread wakes in time only if the next
+     * thread to arm an alarm fires the one already due.
+     */
+    @Test
+    void aThreadArmingAnAlarmFiresTheOnesAlreadyDue() throws Exception {
+        Reactor reactor = Reactor.start(LONG_HORIZON, Duration.ofHours(1));
+        Deadline due = Deadline.after(Duration.ofMillis(20));
+        Thread sleeper = Thread.ofVirtual().start(() -> sleepUntil(reactor, due));
+        while (!due.isExpired() || sleeper.getState() != Thread.State.WAITING) {
+            Thread.sleep(5);
+        }
+        assertTrue(sleeper.isAlive(), "the reactor fired an alarm it should have left to callers");
+        reactor.arm(Deadline.after(Duration.ofMinutes(1)), Thread.currentThread())
+                .close();
+        sleeper.join(JOIN);
+        assertFalse(sleeper.isAlive(), "the due alarm was not fired by the thread that armed the next one");
+        assertEquals(0, reactor.armedAlarms());
+    }
+
     @Test
     void aClosedAlarmLeavesNothingArmed() throws Exception {
         Reactor reactor = Reactor.start(LONG_HORIZON);
