@@ -78,6 +78,39 @@ class ReactorAlarmTest {
         assertEquals(0, reactor.armedAlarms());
     }
 
+    /**
+     * An alarm is due only {@link Reactor#AFTER_DEADLINE_NANOS} after its deadline, so that a JDK timed wait computed
+     * from the same deadline a moment later is over when the alarm wakes it. Forced: with only armers firing alarms,
+     * another alarm is armed (which fires every due one) right after the deadline, then again once the slack has
+     * passed. An attempt whose first arm came too late for the check is repeated.
+     */
+    @Test
+    void anAlarmIsDueOnlyALittleAfterItsDeadline() throws Exception {
+        Reactor reactor = Reactor.start(LONG_HORIZON, Duration.ofHours(1));
+        Thread me = Thread.currentThread();
+        for (int attempt = 0; attempt < 1_000; attempt++) {
+            Deadline deadline = Deadline.after(Duration.ofMillis(2));
+            Alarms.Entry alarm = (Alarms.Entry) reactor.arm(deadline, me);
+            while (!deadline.isExpired()) {
+                Thread.onSpinWait();
+            }
+            reactor.arm(Deadline.after(Duration.ofMinutes(1)), me).close();
+            long after = System.nanoTime() - deadline.nanoTime();
+            if (after < Reactor.AFTER_DEADLINE_NANOS) {
+                assertFalse(alarm.fired(), "fired by an arm " + after + " ns after its deadline");
+                while (System.nanoTime() - deadline.nanoTime() <= Reactor.AFTER_DEADLINE_NANOS) {
+                    Thread.onSpinWait();
+                }
+                reactor.arm(Deadline.after(Duration.ofMinutes(1)), me).close();
+                assertTrue(alarm.fired(), "not fired once the slack had passed");
+                assertEquals(0, reactor.armedAlarms());
+                return;
+            }
+            alarm.close();
+        }
+        throw new AssertionError("no arm came within the slack after a deadline in 1,000 attempts");
+    }
+
     @Test
     void aClosedAlarmLeavesNothingArmed() throws Exception {
         Reactor reactor = Reactor.start(LONG_HORIZON);
