@@ -231,6 +231,27 @@ class AdmissionTest {
     }
 
     /**
+     * A start-up no slower than the manager's recent ones is no sign of a stuck process. Forced: every process takes
+     * 3 s to start, and another tenant's start-up has just taken that long; 2.5 s into this tenant's start-up, with one
+     * request queued, a caller with 1 s left is admitted (alone, the next test shows, such a stall refuses it) and
+     * served when the start-up ends.
+     */
+    @Test
+    void aSidecarStartingNoSlowerThanItsPeersIsNotRefused() throws Exception {
+        try (WalRedoManager m =
+                WalRedoManager.create(config(Fault.STARTUP_DELAY_MS.args(3000)).build())) {
+            m.ping(tenant(18), PG);
+            Call first = new Call(m, request(64), Duration.ofSeconds(30));
+            Fixtures.await("the first request queued behind the probe", Duration.ofSeconds(10), () -> inFlight(m) >= 1);
+            Thread.sleep(2500);
+            Object o = new Call(m, request(65), Duration.ofSeconds(1)).join();
+            assertFalse(o instanceof Throwable, "the caller was not served: " + o);
+            assertArrayEquals(expected(request(65)), (byte[]) o);
+            assertArrayEquals(expected(request(64)), (byte[]) first.join());
+        }
+    }
+
+    /**
      * A sidecar that stays stuck is refused once the stall outlasts twice the remaining time. Forced: the process
      * takes 5 s to start; 2.5 s in, with one request queued, a caller with 1 s left is refused at once.
      */

@@ -57,7 +57,8 @@ final class Admission {
                             Duration.ZERO,
                             Duration.ZERO,
                             1,
-                            maxQueued),
+                            maxQueued,
+                            ""),
                     Retry.NEVER);
         }
         long remaining = deadline.remainingNanos();
@@ -75,6 +76,10 @@ final class Admission {
         if (expected < ADMISSION_MIN_WAIT_NANOS || expected <= remaining) {
             return;
         }
+        // A start-up no slower than the manager's recent ones is not a stuck process (ServiceTimes).
+        if (sc.times.startingNoSlowerThanPeers(owedNow, now)) {
+            return;
+        }
         // Unsure estimates (no steady history, or resting on the answer in progress) must exceed the remaining time
         // by a margin; see ServiceTimes.margin.
         int margin = sc.times.margin(owedNow, now);
@@ -87,7 +92,8 @@ final class Admission {
                             Duration.ofNanos(expected),
                             Duration.ofNanos(Math.max(0, remaining)),
                             margin,
-                            maxQueued),
+                            maxQueued,
+                            sc.times.basis(owedNow, now)),
                     Retry.NEVER);
         }
     }

@@ -30,7 +30,7 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
     /** System.nanoTime() of the sidecar's last sign of life while owing: the first entry of a busy spell, or an answer byte. */
     volatile long progressNanos;
     /** Answer times, for admission and the reader's polling. */
-    final ServiceTimes times = new ServiceTimes();
+    final ServiceTimes times;
 
     AnswerQueue(
             SidecarKey key,
@@ -38,8 +38,10 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
             LongSupplier nanoClock,
             StderrDrainer stderr,
             Listener listener,
-            Duration stallTimeout) {
+            Duration stallTimeout,
+            StartupTimes startups) {
         super(key, child, nanoClock, stderr, listener, stallTimeout);
+        this.times = new ServiceTimes(startups);
     }
 
     @Override

@@ -54,8 +54,9 @@ abstract sealed class AnswerReader extends AnswerQueue permits Sidecar {
             LongSupplier nanoClock,
             StderrDrainer stderr,
             Listener listener,
-            Duration stallTimeout) {
-        super(key, child, nanoClock, stderr, listener, stallTimeout);
+            Duration stallTimeout,
+            StartupTimes startups) {
+        super(key, child, nanoClock, stderr, listener, stallTimeout, startups);
     }
 
     byte[] awaitAnswer(Pending p, Deadline deadline) throws AttemptFailure {

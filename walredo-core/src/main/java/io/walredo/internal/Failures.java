@@ -60,7 +60,8 @@ final class Failures {
             Duration expectedWait,
             Duration remaining,
             int margin,
-            int maxQueued) {
+            int maxQueued,
+            String basis) {
         String why = switch (reason) {
             case QUEUE_BOUND ->
                 queued + " requests were already queued or in flight on it (maxQueuedPerTenant " + maxQueued + ")";
@@ -71,7 +72,8 @@ final class Failures {
                                 ? "longer than the request's remaining " + remaining.toMillis() + " ms"
                                 : "more than " + margin + " times the request's remaining " + remaining.toMillis()
                                         + " ms (the sidecar's recent answer times vary, or the estimate rests on the"
-                                        + " answer in progress, so a refusal needs that margin)");
+                                        + " answer in progress, so a refusal needs that margin)")
+                        + "; " + basis;
         };
         return new TenantOverloadedException(
                 tenant,

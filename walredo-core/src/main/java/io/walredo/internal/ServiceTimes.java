@@ -77,6 +77,13 @@ final class ServiceTimes {
      * waits for is measured.
      */
     private volatile boolean firstAnswered;
+    /** The manager's recent start-ups, which this sidecar's first answer joins. */
+    private final StartupTimes peers;
+
+    /** @param peers the start-up times of the manager's sidecars, shared by all of them */
+    ServiceTimes(StartupTimes peers) {
+        this.peers = peers;
+    }
 
     /** A request entered the empty queue at {@code now}: the sidecar starts on it. */
     void started(long now) {
@@ -95,6 +102,7 @@ final class ServiceTimes {
         serviceStartNanos = now;
         if (!firstAnswered) {
             firstAnswered = true;
+            peers.record(service);
             return;
         }
         if (lone && owed == 1) {
@@ -168,6 +176,18 @@ final class ServiceTimes {
     }
 
     /**
+     * Whether the process has not answered its first request yet ({@code owed} answers owed at {@code now}) and has
+     * been on it no longer than the slowest recent start-up of the manager's sidecars ({@link StartupTimes}). Such a
+     * sidecar is not refused for its start-up: the time so far says how long it has been starting, not how long it
+     * has left, and on a saturated machine whole waves of start-ups take seconds (the chaos soak without faults, with
+     * 4,000 callers, refused calls on sidecars 2-4 s into a start-up that a call right after was served in time). One
+     * that outlasts every recent peer is judged as before (see {@link #margin}).
+     */
+    boolean startingNoSlowerThanPeers(int owed, long now) {
+        return !firstAnswered && owed > 0 && inProgressNanos(owed, now) <= peers.slowestNanos();
+    }
+
+    /**
      * How long the reader polls an empty stdout before it parks: only for a lone request (one answer owed, so the
      * wait is the sidecar's answer time, not queueing) on a sidecar whose lone round trips average under {@link
      * #SPIN_LIMIT_NANOS}, and then for twice that average at most. Parking costs a reactor wake-up and a scheduler
@@ -177,6 +197,27 @@ final class ServiceTimes {
     long spinBudgetNanos(int owed) {
         long avg = loneRoundTripNanos;
         return owed == 1 && avg > 0 && avg < SPIN_LIMIT_NANOS ? Math.min(2 * avg, SPIN_LIMIT_NANOS) : 0;
+    }
+
+    /**
+     * What an estimate made at {@code now} with {@code owed} answers owed rested on, for a refusal's message: whether
+     * the process has answered at all yet, the typical answer time and whether the recent ones agree, and how long the
+     * answer in progress has taken so far.
+     */
+    String basis(int owed, long now) {
+        long current = TimeUnit.NANOSECONDS.toMillis(inProgressNanos(owed, now));
+        if (!firstAnswered) {
+            return "the process has not answered its first request yet, " + current + " ms after it was sent";
+        }
+        long typical = typicalNanos();
+        if (typical == 0) {
+            return "one answer since start-up, none measured yet; the answer in progress has taken " + current
+                    + " ms so far";
+        }
+        // windowSamples is the reader's; a racy read only shifts the message.
+        return "its typical answer takes " + TimeUnit.NANOSECONDS.toMicros(typical) / 1000.0 + " ms over the last "
+                + windowSamples + " (" + (steady ? "steady" : "varying") + "), and the answer in progress has taken "
+                + current + " ms so far";
     }
 
     /** The typical answer time: the smaller of the last service time and the window's mean; 0 until one is measured. */

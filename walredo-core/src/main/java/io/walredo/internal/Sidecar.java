@@ -97,8 +97,9 @@ final class Sidecar extends AnswerReader {
             LongSupplier nanoClock,
             StderrDrainer stderr,
             Listener listener,
-            Duration stallTimeout) {
-        super(key, child, nanoClock, stderr, listener, stallTimeout);
+            Duration stallTimeout,
+            StartupTimes startups) {
+        super(key, child, nanoClock, stderr, listener, stallTimeout, startups);
         this.startedAt = startedAt;
         this.spare = new AtomicReference<>(key.isSpare() ? SpareState.SPARE : SpareState.NOT_SPARE);
     }

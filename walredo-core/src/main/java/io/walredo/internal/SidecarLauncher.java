@@ -38,6 +38,9 @@ final class SidecarLauncher {
     private final Metrics metrics;
     private final LongSupplier nanoClock;
     private final SidecarDeaths deaths;
+    /** The start-up times of every sidecar this launcher starts (admission compares a start-up with them). */
+    private final StartupTimes startups = new StartupTimes();
+
     private final StderrLimits stderrLimits;
 
     SidecarLauncher(
@@ -85,7 +88,7 @@ final class SidecarLauncher {
             commit(event, key, child.pid(), true);
             StderrDrainer drainer =
                     new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock, stderrLimits);
-            sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, deaths, config.stallTimeout());
+            sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, deaths, config.stallTimeout(), startups);
             deaths.born(sc);
             sc.watchExit();
             exitWatched = true;

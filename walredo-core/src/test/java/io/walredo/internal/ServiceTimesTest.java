@@ -2,6 +2,7 @@
 package io.walredo.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.TimeUnit;
@@ -15,7 +16,7 @@ class ServiceTimesTest {
     private static final long US = TimeUnit.MICROSECONDS.toNanos(1);
     private static final BooleanSupplier NOTHING_WAITING = () -> false;
 
-    private final ServiceTimes t = new ServiceTimes();
+    private final ServiceTimes t = new ServiceTimes(new StartupTimes());
     private long now = 1_000_000_000L;
 
     /** One lone request answered after {@code nanos}. */
@@ -48,6 +49,29 @@ class ServiceTimesTest {
         assertEquals(0, t.spinBudgetNanos(1));
         lone(2 * MS);
         assertEquals(15 * 2 * MS, t.expectedWaitNanos(15, 0, now, NOTHING_WAITING), "the second answer is history");
+    }
+
+    @Test
+    void aStartUpIsJudgedAgainstThePeersRecentStartUps() {
+        StartupTimes peers = new StartupTimes();
+        ServiceTimes starting = new ServiceTimes(peers);
+        starting.started(now);
+        now += 2500 * MS;
+        assertFalse(starting.startingNoSlowerThanPeers(1, now), "no peer has started yet");
+        ServiceTimes peer = new ServiceTimes(peers);
+        peer.started(now - 3000 * MS);
+        peer.answered(now, 1); // its first answer: a 3 s start-up
+        assertTrue(starting.startingNoSlowerThanPeers(1, now), "2.5 s into a start-up, peers took 3 s");
+        assertFalse(starting.startingNoSlowerThanPeers(0, now), "nothing owed: not starting on anything");
+        now += 600 * MS;
+        assertFalse(starting.startingNoSlowerThanPeers(1, now), "3.1 s: slower than every recent peer");
+        starting.answered(now, 1);
+        assertFalse(starting.startingNoSlowerThanPeers(1, now), "answered: started");
+        assertEquals(3100 * MS, peers.slowestNanos(), "its own start-up joins the peers'");
+        for (int i = 0; i < StartupTimes.WINDOW; i++) {
+            peers.record(MS);
+        }
+        assertEquals(MS, peers.slowestNanos(), "only the latest start-ups count");
     }
 
     @Test
@@ -176,7 +200,7 @@ class ServiceTimesTest {
         }
         assertEquals(60 * US, t.spinBudgetNanos(1));
         assertEquals(0, t.spinBudgetNanos(2), "several answers owed: park");
-        ServiceTimes slow = new ServiceTimes();
+        ServiceTimes slow = new ServiceTimes(new StartupTimes());
         for (int i = 0; i < 2; i++) {
             slow.started(now);
             now += ServiceTimes.SPIN_LIMIT_NANOS;
