@@ -81,6 +81,12 @@ public final class Soak {
     static final String DEFAULT_HANG_GRACE = "5s";
     /** How long a caller pauses after its call was refused at once (TenantOverloadedException). */
     private static final long REFUSAL_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+    /**
+     * The first seconds, counted apart in the late-return figures: thousands of callers start at once against cold
+     * sidecars and a cold JIT, and a woken caller waits its turn behind all of them.
+     */
+    static final long WARM_UP_NANOS = TimeUnit.SECONDS.toNanos(30);
+
     /** How long the end-of-run checks wait for fds, threads and children to settle. */
     private static final Duration SETTLE = Duration.ofSeconds(20);
     /** Open fds and platform threads may exceed the baseline by this much at the end (JDK-internal churn). */
@@ -284,6 +290,11 @@ public final class Soak {
 
         final LongAdder lateOver250ms = new LongAdder();
         final LongAdder lateOver1s = new LongAdder();
+        /** The same three counts for calls started in the first {@link #WARM_UP_NANOS} (a cold JIT, every spawn). */
+        final LongAdder warmUpLateOver50ms = new LongAdder();
+
+        final LongAdder warmUpLateOver250ms = new LongAdder();
+        final LongAdder warmUpLateOver1s = new LongAdder();
         final Map<String, LongAdder> violationCounts = new ConcurrentHashMap<>();
         final Map<String, ConcurrentLinkedQueue<String>> violationExamples = new ConcurrentHashMap<>();
         /** Overload refusals and timeouts of full-timeout calls, judged at the end when no fault slows answers. */
@@ -519,10 +530,15 @@ public final class Soak {
             long t0 = System.nanoTime();
             tally.inFlight.put(Thread.currentThread(), t0);
             String outcome = "a page";
+            // When the call returned: what the soak does after it (checking the page, a refused caller's pause on
+            // the JDK's timer, which a saturated machine serves late) is not the library's lateness.
+            long returned;
+            boolean refused = false;
             try {
                 byte[] page = manager.redo(tenant, w.request(), attempt, callTimeout);
+                returned = System.nanoTime();
                 if (!refusalsExpected && callTimeout == timeout) {
-                    tally.refusals.served(t, t0, System.nanoTime());
+                    tally.refusals.served(t, t0, returned);
                 }
                 if (w.check().test(page)) {
                     tally.correct.increment();
@@ -533,6 +549,7 @@ public final class Soak {
                                     + FakeRedoModel.describeMismatch(w.expected(), page));
                 }
             } catch (WalRedoException e) {
+                returned = System.nanoTime();
                 outcome = e.toString();
                 tally.count(
                         tally.errors, e.getClass().getSimpleName() + (e.pid().isPresent() ? "" : " (no pid)"));
@@ -546,9 +563,7 @@ public final class Soak {
                         // by its neighbours (RefusalCheck).
                         tally.refusals.refused(t, t0, t0 + callTimeout.toNanos(), e.toString());
                     }
-                    // A refusal does not park; a server would answer "busy" and be asked again later, so this
-                    // caller pauses instead of retrying in a loop that would keep admitted calls off the carriers.
-                    LockSupport.parkNanos(REFUSAL_PAUSE_NANOS);
+                    refused = true;
                 }
                 checkNamed(e, tenant, tally);
                 if (e instanceof RedoCancelledException
@@ -557,21 +572,32 @@ public final class Soak {
                     tally.violation("an interrupted caller keeps its interrupt status", e.toString());
                 }
             } catch (Throwable e) {
+                returned = System.nanoTime();
                 tally.violation("every error is a typed WalRedoException", "tenant " + tenant + ": " + e);
             }
             tally.inFlight.remove(Thread.currentThread());
             tally.requests.increment();
-            long overrun = System.nanoTime() - t0 - callTimeout.toNanos();
+            long overrun = returned - t0 - callTimeout.toNanos();
             if (overrun > tally.maxOverrunNanos.getAndAccumulate(overrun, Math::max)) {
                 tally.latestReturn.set("tenant " + tenant + ", " + attempt + " with a " + callTimeout.toMillis()
                         + " ms deadline: " + outcome);
             }
             if (overrun > TimeUnit.MILLISECONDS.toNanos(50)) {
+                boolean warmUp = t0 - start < WARM_UP_NANOS;
                 tally.lateOver50ms.increment();
+                if (warmUp) {
+                    tally.warmUpLateOver50ms.increment();
+                }
                 if (overrun > TimeUnit.MILLISECONDS.toNanos(250)) {
                     tally.lateOver250ms.increment();
+                    if (warmUp) {
+                        tally.warmUpLateOver250ms.increment();
+                    }
                     if (overrun > TimeUnit.SECONDS.toNanos(1)) {
                         tally.lateOver1s.increment();
+                        if (warmUp) {
+                            tally.warmUpLateOver1s.increment();
+                        }
                     }
                 }
             }
@@ -580,6 +606,11 @@ public final class Soak {
                         "no hang: every call returns by its deadline + " + text(hangGrace),
                         "tenant " + tenant + " returned " + TimeUnit.NANOSECONDS.toMillis(overrun)
                                 + " ms after its deadline (" + attempt + ") with " + outcome);
+            }
+            if (refused) {
+                // A refusal does not park; a server would answer "busy" and be asked again later, so this caller
+                // pauses instead of retrying in a loop that would keep admitted calls off the carriers.
+                LockSupport.parkNanos(REFUSAL_PAUSE_NANOS);
             }
         }
     }
@@ -1122,7 +1153,10 @@ public final class Soak {
         row(
                 sb,
                 "calls returned more than 50 ms / 250 ms / 1 s after their deadline",
-                t.lateOver50ms.sum() + " / " + t.lateOver250ms.sum() + " / " + t.lateOver1s.sum());
+                t.lateOver50ms.sum() + " / " + t.lateOver250ms.sum() + " / " + t.lateOver1s.sum()
+                        + " (of them started in the first " + TimeUnit.NANOSECONDS.toSeconds(WARM_UP_NANOS) + " s: "
+                        + t.warmUpLateOver50ms.sum() + " / " + t.warmUpLateOver250ms.sum() + " / "
+                        + t.warmUpLateOver1s.sum() + ")");
         long faults = t.faults.values().stream().mapToLong(LongAdder::sum).sum();
         row(sb, "faults injected", faults + ": " + sums(t.faults));
         if (o.faults().stream().noneMatch(FaultKind::slowsAnswers)) {
