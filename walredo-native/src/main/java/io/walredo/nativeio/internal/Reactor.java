@@ -431,7 +431,6 @@ public final class Reactor {
         libc.read(wakeFd.fd(), counter, Long.BYTES);
     }
 
-    /** Rounds up, so the reactor wakes at or just after the deadline, never before it. */
     /**
      * When the next pass must run for the earliest armed alarm, at most the horizon ahead: at its deadline, so that
      * a pass sees it due, and once that pass is CALLERS_FIRST old, so that it is fired (see the class comment).
@@ -439,7 +438,9 @@ public final class Reactor {
      */
     private long wakeFor(long now) {
         long latest = now + horizonNanos;
-        long earliest = Math.min(alarms.earliestOr(latest), waitAlarms.earliestOr(latest));
+        long call = alarms.earliestOr(latest);
+        long wait = waitAlarms.earliestOr(latest);
+        long earliest = call - wait < 0 ? call : wait; // nanoTime values compare by subtraction (Alarms)
         long wake;
         if (earliest - lastEpochStart <= 0) {
             wake = now; // armed since this pass fired, already seen due: fire it on the next pass
@@ -452,6 +453,7 @@ public final class Reactor {
         return wake - latest < 0 ? wake : latest;
     }
 
+    /** Rounds up, so the reactor wakes at or just after the deadline, never before it. */
     private static int timeoutMillis(long nanos) {
         return (int) Math.min(Integer.MAX_VALUE, (nanos + 999_999) / 1_000_000);
     }
