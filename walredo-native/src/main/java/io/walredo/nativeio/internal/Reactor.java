@@ -98,10 +98,9 @@ public final class Reactor {
      * How long after its deadline an alarm is due. A timed wait of the JDK's own ({@code Semaphore.tryAcquire},
      * {@code Condition.awaitNanos}, {@code CompletableFuture.get}) computes its end from the nanos it is given, a moment
      * after the caller read them from the same deadline, so it ends slightly after the deadline; woken before that
-     * end, it parks again for the rest on the JDK's timer, whose wake-ups wait a round of the scheduler under load
-     * (measured: a caller waiting for a sidecar's write permit returned 2.1 s after its deadline in the 4,000-caller
-     * soak). Due this much later, an alarm finds such a wait over unless more than this passed between the two reads
-     * (a pause).
+     * end, it parks again for the rest on the JDK's timer, whose wake-ups wait a round of the scheduler under load.
+     * Due this much later, an alarm finds such a wait over unless more than this passed between the two reads (a
+     * pause).
      */
     static final long AFTER_DEADLINE_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
     /**

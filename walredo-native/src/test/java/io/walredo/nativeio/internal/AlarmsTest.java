@@ -127,8 +127,8 @@ class AlarmsTest {
     }
 
     /**
-     * Arming and closing race firing passes on several threads: every alarm ends exactly one way, fired or closed, and one that was
-     * never closed always fires.
+     * Arming and closing race firing passes on several threads: every alarm ends exactly one way, fired or closed,
+     * and one that was never closed always fires.
      */
     @Test
     void armCloseAndFireRaceWithoutLosingOrDoublingAnAlarm() throws Exception {
@@ -166,7 +166,7 @@ class AlarmsTest {
                 }
             }));
         }
-        // The reactor's pass and two callers firing due alarms from their own threads, all at once.
+        // Three threads firing due alarms at once, as the reactor's pass and callers arming alarms do.
         List<Thread> firers = new ArrayList<>();
         for (int f = 0; f < 3; f++) {
             firers.add(Thread.ofPlatform().start(() -> {

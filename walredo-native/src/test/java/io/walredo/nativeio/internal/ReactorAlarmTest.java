@@ -67,7 +67,10 @@ class ReactorAlarmTest {
         Reactor reactor = Reactor.start(LONG_HORIZON, Duration.ofHours(1));
         Deadline due = Deadline.after(Duration.ofMillis(20));
         Thread sleeper = Thread.ofVirtual().start(() -> sleepUntil(reactor, due));
-        while (!due.isExpired() || sleeper.getState() != Thread.State.WAITING) {
+        // Until the alarm is due and its thread parked; a sleeper that ended instead was woken by the reactor.
+        Deadline giveUp = Deadline.after(JOIN);
+        while ((!due.isExpired() || sleeper.getState() != Thread.State.WAITING) && sleeper.isAlive()) {
+            assertFalse(giveUp.isExpired(), "the sleeper never parked");
             Thread.sleep(5);
         }
         assertTrue(sleeper.isAlive(), "the reactor fired an alarm it should have left to callers");
