@@ -24,13 +24,13 @@ final class Admission {
     /** How long one look at the sidecar's wait channel stands for ({@link #sidecarWaitsOnUs}). */
     static final long WAIT_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
 
-    private final AnswerReader sc;
+    private final Sidecar sc;
     /** The last look at the sidecar's wait channel and when it was taken; races between callers are harmless. */
     private volatile boolean waitsOnUs;
 
     private volatile long waitCheckedNanos = System.nanoTime() - WAIT_CHECK_NANOS;
 
-    Admission(AnswerReader sidecar) {
+    Admission(Sidecar sidecar) {
         this.sc = sidecar;
     }
 

@@ -3,6 +3,7 @@ package io.walredo.internal;
 
 import io.walredo.nativeio.ChildProcess;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
@@ -17,7 +18,7 @@ import java.util.function.LongSupplier;
  * ({@link #pollHead}). {@code head}, {@code tail} and the links are guarded by {@code queueLock}, held only for the
  * pointer work, never across I/O; {@code owed} is written under it and read without it.
  */
-abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
+abstract sealed class AnswerQueue extends SidecarLife permits SidecarFaults {
     final ReentrantLock queueLock = new ReentrantLock();
     /** Guarded by queueLock: the entries whose answers are owed, oldest first. */
     Pending head;
@@ -35,12 +36,13 @@ abstract sealed class AnswerQueue extends SidecarLife permits AnswerReader {
     AnswerQueue(
             SidecarKey key,
             ChildProcess child,
+            Instant startedAt,
             LongSupplier nanoClock,
             StderrDrainer stderr,
             Listener listener,
             Duration stallTimeout,
             StartupTimes startups) {
-        super(key, child, nanoClock, stderr, listener, stallTimeout);
+        super(key, child, startedAt, nanoClock, stderr, listener, stallTimeout);
         this.times = new ServiceTimes(startups);
     }
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
-import io.walredo.KillCause;
 import io.walredo.internal.AttemptFailure.Retry;
 import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Deadline;
@@ -11,13 +10,11 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Optional;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * One {@code postgres --wal-redo} child for one tenant shard and its pipes, with pipelined requests.
@@ -30,11 +27,11 @@ import org.slf4j.LoggerFactory;
  * counted as live. It reports its own end, once killed and once reaped, to its listener ({@link SidecarDeaths});
  * see {@link SidecarLife}.
  *
- * <p><b>Layers.</b> One object per child, written in four files, one concern each, so that no redo pays a hop
- * between them: {@link SidecarLife} (the ctl word, retain / release / retire / kill, the exit watch and the one
- * report of its end), {@link AnswerQueue} (the owed answers, in stdin order), {@link AnswerReader} (the reader
- * role, hand-over, drainer, admission) and this class (the request's entry, {@link #apply}, and the writing side:
- * the write permit, handing a half-written request to {@link BackgroundWriter}, the check for output nobody asked for).
+ * <p><b>Layers.</b> One object per child, written in four files, so that no redo pays a hop between them:
+ * {@link SidecarLife} (the ctl word, retain / release / retire / kill, the exit watch and the one report of its end),
+ * {@link AnswerQueue} (the owed answers, in stdin order), {@link SidecarFaults} (failures mapped to typed errors, the
+ * crash reports, output nobody asked for) and this class: the exchange, which is all a request that succeeds runs
+ * here ({@link #apply}: the write permit and the write, the reader role, the hand-over of each answer).
  *
  * <p><b>The stream rule.</b> Bytes on stdin are whole requests in {@code queue} order, so the answers on
  * stdout belong to the queue's entries in order. Nothing a caller does may break that:
@@ -57,38 +54,30 @@ import org.slf4j.LoggerFactory;
  *       was sent.
  * </ul>
  *
- * <p>Reading, and why every owed answer is read even when its caller has gone: see {@link AnswerReader}.
+ * <p><b>Reading.</b> There is no reader thread: the waiter that wins {@code readerRole} reads answers and hands each
+ * to the queue's head (unparking its owner) until its own has arrived, then passes the role on ({@link #ensureReader}):
+ * to the first entry still waiting, else to a drainer if answers are owed. With one request in flight the caller reads
+ * its own answer: one wake-up per request. {@code answer} keeps its position across hand-overs, so an answer split
+ * across readers is never torn. Every holder of the role, and every waiter that abandons, calls {@link #ensureReader}
+ * when it lets go, so someone always reads while answers are owed.
  */
-final class Sidecar extends AnswerReader {
+final class Sidecar extends SidecarFaults {
     static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
 
-    private static final Logger log = LoggerFactory.getLogger(Sidecar.class);
     /**
      * One encoded ping, for the start-up probe and a spare's warm-up; shared, so only ever read through a duplicate
      * ({@link #roundTrip} and {@link #probeStartup} duplicate what they write).
      */
     static final ByteBuffer PING = encodedPing();
 
-    /** Whether a sidecar is, or was, a warm spare; see {@link #spare}. */
-    enum SpareState {
-        /** A tenant's own spawn, never a spare. */
-        NOT_SPARE,
-        /** A warm spare in the pool or being handed over. */
-        SPARE,
-        /** A spare given to a tenant by {@link #assign}. */
-        HANDED_OVER,
-        /** A spare whose death was booked as a spare's by {@link #diesAsSpare}. */
-        DIED_SPARE
-    }
-
-    private final Instant startedAt;
-    /** NOT_SPARE for a tenant's own spawn; a spare goes SPARE → HANDED_OVER or SPARE → DIED_SPARE, once. */
-    private final AtomicReference<SpareState> spare;
-
-    private volatile long lastRedoEpochMillis;
-
     /** Held by whoever writes to stdin; a semaphore, not a lock, so a half-written request's permit can move to the background writer. */
     final Semaphore writePermit = new Semaphore(1);
+
+    final AtomicBoolean readerRole = new AtomicBoolean();
+    final AtomicBoolean drainerRunning = new AtomicBoolean();
+    private final Admission admission = new Admission(this);
+    /** Only touched by the reader-role holder; its position survives hand-overs. */
+    final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
 
     Sidecar(
             SidecarKey key,
@@ -99,46 +88,7 @@ final class Sidecar extends AnswerReader {
             Listener listener,
             Duration stallTimeout,
             StartupTimes startups) {
-        super(key, child, nanoClock, stderr, listener, stallTimeout, startups);
-        this.startedAt = startedAt;
-        this.spare = new AtomicReference<>(key.isSpare() ? SpareState.SPARE : SpareState.NOT_SPARE);
-    }
-
-    /**
-     * Hands a warm spare to {@code tenantKey}'s tenant: from now on its errors, logs, metrics and stderr lines name
-     * that tenant. Called once, by the caller that took the spare out of the pool, before any request reaches it; a
-     * spare has never received a byte, so it carries nothing of anyone.
-     *
-     * @return false if the spare died first and its death was booked as a spare's ({@link #diesAsSpare}): the caller
-     *     lets go of it and has no spare; it must not be used
-     */
-    boolean assign(SidecarKey tenantKey) {
-        if (!key.isSpare() || tenantKey.isSpare() || tenantKey.pgVersion() != key.pgVersion()) {
-            throw new IllegalStateException("cannot assign " + this + " to " + tenantKey);
-        }
-        failures = new Failures(tenantKey, pid);
-        stderr.assign(tenantKey.tenant());
-        key = tenantKey;
-        // After the key: a death booked from here on reads the tenant's key, one booked before reads no tenant.
-        return spare.compareAndSet(SpareState.SPARE, SpareState.HANDED_OVER);
-    }
-
-    /**
-     * For the one place a death is booked: whether this sidecar dies as a warm spare never handed over. Decided once,
-     * atomically against {@link #assign}, so a spare that dies during its hand-over is booked either as a spare's
-     * death (and the hand-over fails) or as its tenant's (and the hand-over succeeded), never both or neither.
-     */
-    boolean diesAsSpare() {
-        return spare.compareAndSet(SpareState.SPARE, SpareState.DIED_SPARE);
-    }
-
-    Instant startedAt() {
-        return startedAt;
-    }
-
-    Optional<Instant> lastRedoAt() {
-        long ms = lastRedoEpochMillis;
-        return ms == 0 ? Optional.empty() : Optional.of(Instant.ofEpochMilli(ms));
+        super(key, child, startedAt, nanoClock, stderr, listener, stallTimeout, startups);
     }
 
     /**
@@ -264,33 +214,6 @@ final class Sidecar extends AnswerReader {
     }
 
     /**
-     * Before anything is sent: a sidecar that failed while this request was on its way fails it the same way (a
-     * crash-looping binary must not turn one request into a string of spawns; a sidecar whose process is known
-     * to be gone has already left rotation, see {@link #tryRetain()}).
-     */
-    private void throwIfUnusable() throws AttemptFailure {
-        Failure f = failure.get();
-        if (f != null) {
-            throw recorded(f);
-        }
-    }
-
-    /** Caller holds the write permit and nothing is owed: any byte on stdout now was sent unasked. */
-    private void rejectUnsolicitedOutput() throws AttemptFailure {
-        int stray;
-        try {
-            stray = child.stdout().available();
-        } catch (IOException closed) {
-            throwIfUnusable();
-            return;
-        }
-        if (stray > 0) {
-            Failure f = unsolicitedOutput(stray);
-            throw new AttemptFailure(Failures.copy(f.error()), Retry.NOT_SENT);
-        }
-    }
-
-    /**
      * Housekeeper: kills this sidecar if it wrote to stdout while nothing was owed. Between requests nobody watches
      * stdout (the reactor reports readiness only to a parked reader, see {@code walredo-native}'s {@code Reactor}),
      * so such output is found here or by the next writer's own check, whichever comes first. Non-blocking: a
@@ -313,50 +236,151 @@ final class Sidecar extends AnswerReader {
         }
     }
 
-    private Failure unsolicitedOutput(int bytes) {
-        log.atWarn()
-                .addKeyValue("tenant", tenant())
-                .addKeyValue("pid", pid)
-                .addKeyValue("bytes", bytes)
-                .log("walredo sidecar wrote to stdout while no answer was owed; killing it");
-        return fail(
-                new Failure(failures.unsolicited(bytes + " bytes to its stdout"), Retry.PER_ATTEMPT_TYPE, true),
-                KillCause.ERROR);
+    byte[] awaitAnswer(Pending p, Deadline deadline) throws AttemptFailure {
+        for (; ; ) {
+            if (p.isDone()) {
+                return p.page;
+            }
+            Failure f = failure.get();
+            if (f != null) {
+                if (!p.abandon()) {
+                    return p.page;
+                }
+                throw recorded(f);
+            }
+            if (readerRole.compareAndSet(false, true)) {
+                try {
+                    readUntilAnswered(p, deadline);
+                } finally {
+                    readerRole.set(false);
+                    ensureReader();
+                }
+                continue;
+            }
+            long remaining = deadline.remainingNanos();
+            if (remaining <= 0) {
+                if (p.abandon()) {
+                    ensureReader();
+                    throw new AttemptFailure(
+                            failures.callerTimeout(
+                                    "waiting for its answer behind " + "earlier requests", stallTimeout, null),
+                            Retry.NEVER);
+                }
+                continue;
+            }
+            LockSupport.parkNanos(this, remaining);
+            if (Thread.currentThread().isInterrupted() && p.abandon()) {
+                ensureReader();
+                throw new AttemptFailure(
+                        failures.cancelled(
+                                "the calling thread was interrupted while waiting for " + "the answer", null),
+                        Retry.NEVER);
+            }
+        }
     }
 
-    private static boolean isBrokenPipe(Throwable t) {
-        return t instanceof IOException
-                && !(t instanceof DeadlineExceededException)
-                && !(t instanceof InterruptedIOException);
+    /** Holds the reader role: reads answers, handing each to the queue's head, until {@code p} is answered. */
+    void readUntilAnswered(Pending p, Deadline deadline) throws AttemptFailure {
+        while (!p.isDone()) {
+            Failure f = failure.get();
+            if (f != null) {
+                p.abandon();
+                throw recorded(f);
+            }
+            try {
+                if (!readOneAnswer(deadline) && p.abandon()) {
+                    throw new AttemptFailure(
+                            failures.callerTimeout(
+                                    "waiting for its answer (" + answer.position() + " of " + PAGE_BYTES
+                                            + " bytes of the next answer arrived)",
+                                    stallTimeout,
+                                    null),
+                            Retry.NEVER);
+                }
+            } catch (InterruptedIOException e) {
+                if (p.abandon()) {
+                    Thread.currentThread().interrupt();
+                    throw new AttemptFailure(
+                            failures.cancelled("the calling thread was interrupted while reading the" + " answer", e),
+                            Retry.NEVER);
+                }
+            }
+        }
     }
 
-    /** Maps what ended a write; the entry has been taken back or abandoned already. Errors are rethrown as they are. */
-    private AttemptFailure writeFailed(Throwable t, String progress, Deadline deadline) {
-        if (t instanceof Error e) {
-            throw e;
+    /**
+     * Reads the rest of one answer and hands it to the queue's head. The caller holds the reader role and the
+     * queue is not empty. Waits until {@code callerDeadline} (null: none) or until the sidecar has sent nothing
+     * for {@code stallTimeout}, whichever comes first; the latter kills it.
+     *
+     * @return false if {@code callerDeadline} passed first (a partial answer stays in {@code answer})
+     * @throws InterruptedIOException if the calling thread was interrupted (nothing is lost)
+     * @throws AttemptFailure if the sidecar failed (recorded; every waiter fails with it)
+     */
+    boolean readOneAnswer(Deadline callerDeadline) throws AttemptFailure, InterruptedIOException {
+        // Allocated before any byte is consumed, so an OutOfMemoryError here leaves the stream as it was.
+        byte[] page = headWantsArray() ? new byte[PAGE_BYTES] : null;
+        while (answer.hasRemaining()) {
+            Deadline stall = new Deadline(progressNanos + stallNanos);
+            Deadline wait = callerDeadline == null ? stall : callerDeadline.earliest(stall);
+            int n;
+            try {
+                n = child.stdout().read(answer, wait, times.spinBudgetNanos(owed));
+            } catch (DeadlineExceededException e) {
+                if (callerDeadline != null && callerDeadline.isExpired()) {
+                    return false;
+                }
+                if (System.nanoTime() - progressNanos >= stallNanos) {
+                    throw stalled(answer.position());
+                }
+                continue;
+            } catch (InterruptedIOException e) {
+                throw e;
+            } catch (IOException e) {
+                throw readFailed(e, answer.position(), callerDeadline);
+            }
+            if (n < 0) {
+                throw atEndOfFile(answer.position(), callerDeadline);
+            }
+            progressNanos = System.nanoTime();
         }
-        if (t instanceof RuntimeException e) {
-            throw e;
+        times.answered(System.nanoTime(), owed);
+        Pending owner = pollHead();
+        answer.flip();
+        try {
+            if (owner == null) {
+                throw unsolicitedPage();
+            }
+            owner.deliver(answer, page);
+        } finally {
+            answer.clear();
         }
-        if (t instanceof DeadlineExceededException) {
-            return new AttemptFailure(
-                    failures.callerTimeout("writing the request to its stdin " + progress, stallTimeout, t),
-                    Retry.NEVER);
+        return true;
+    }
+
+    /** Admission for this sidecar; see {@link Admission#admit}. */
+    void admit(Deadline deadline, int maxQueued) throws AttemptFailure {
+        admission.admit(deadline, maxQueued);
+    }
+
+    /**
+     * Makes sure someone reads while answers are owed. Called by every reader-role holder after letting go and by
+     * every waiter that abandons: wakes the first entry still waiting (it takes the role), else starts a drainer.
+     * No wake-up is lost: a waiter appends its entry before it tries for the role and re-tries after each park,
+     * and whoever lets the role go calls this after clearing it, so it sees every entry whose try failed.
+     */
+    void ensureReader() {
+        if (readerRole.get()) {
+            return;
         }
-        if (t instanceof InterruptedIOException) {
-            Thread.currentThread().interrupt();
-            return new AttemptFailure(
-                    failures.cancelled("the calling thread was interrupted while writing the request " + progress, t),
-                    Retry.NEVER);
+        Thread next = firstWaiter();
+        if (next != null) {
+            LockSupport.unpark(next);
+            return;
         }
-        Failure known = failure.get();
-        if (known != null) {
-            return recorded(known);
+        if (owed > 0 && failure.get() == null) {
+            AnswerDrainer.start(this);
         }
-        return failed(
-                new Failure(
-                        crashed("writing to its stdin", (IOException) t, 0, deadline), Retry.PER_ATTEMPT_TYPE, true),
-                KillCause.ERROR);
     }
 
     @Override

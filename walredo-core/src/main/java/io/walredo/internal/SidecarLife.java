@@ -8,19 +8,20 @@ import io.walredo.internal.AttemptFailure.Retry;
 import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.ExitStatus;
 import java.time.Duration;
-import java.util.List;
+import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
 /**
  * The life of one sidecar: its ctl word (state and borrow count), retain / release / retire / kill, the watch on
- * its process's exit, its recorded {@link Failure}, and the two reports of its end to its {@link Listener}. The
- * first layer of {@link Sidecar} (see there for ownership; the layers are one object, so no redo pays a hop
- * between them): {@link AnswerQueue} and {@link AnswerReader} build on it, {@link Sidecar} is the face.
+ * its process's exit, its recorded {@link Failure}, the two reports of its end to its {@link Listener}, and whose it
+ * is (a warm spare's hand-over to a tenant). The first layer of {@link Sidecar} (see there for ownership; the layers
+ * are one object, so no redo pays a hop between them): {@link AnswerQueue} and {@link SidecarFaults} build on it,
+ * {@link Sidecar} is the exchange.
  *
  * <p><b>States.</b> ACTIVE (in rotation) → RETIRED (out of rotation: idle-reserved, detached, or its process
  * exited; in-flight requests may still finish) → KILLED. A failure the sidecar is to blame for (crash,
@@ -46,6 +47,18 @@ abstract sealed class SidecarLife permits AnswerQueue {
         ACTIVE,
         RETIRED,
         KILLED
+    }
+
+    /** Whether a sidecar is, or was, a warm spare; see {@link #spare}. */
+    enum SpareState {
+        /** A tenant's own spawn, never a spare. */
+        NOT_SPARE,
+        /** A warm spare in the pool or being handed over. */
+        SPARE,
+        /** A spare given to a tenant by {@link #assign}. */
+        HANDED_OVER,
+        /** A spare whose death was booked as a spare's by {@link #diesAsSpare}. */
+        DIED_SPARE
     }
 
     /** Indexed by ordinal; read from the ctl word without allocating. */
@@ -89,6 +102,13 @@ abstract sealed class SidecarLife permits AnswerQueue {
     /** Replaced once, with the tenant's name, by {@link Sidecar#assign}. */
     volatile Failures failures;
 
+    private final Instant startedAt;
+    /** NOT_SPARE for a tenant's own spawn; a spare goes SPARE → HANDED_OVER or SPARE → DIED_SPARE, once. */
+    private final AtomicReference<SpareState> spare;
+
+    /** When it last served a request (wall clock, for {@code status()}); 0 before the first. */
+    volatile long lastRedoEpochMillis;
+
     /** High 32 bits: state; low 32 bits: borrowers. One CAS decides retain versus retire races. */
     final AtomicLong ctl = new AtomicLong();
 
@@ -103,6 +123,7 @@ abstract sealed class SidecarLife permits AnswerQueue {
     SidecarLife(
             SidecarKey key,
             ChildProcess child,
+            Instant startedAt,
             LongSupplier nanoClock,
             StderrDrainer stderr,
             Listener listener,
@@ -117,6 +138,8 @@ abstract sealed class SidecarLife permits AnswerQueue {
         this.stallNanos = stallTimeout.toNanos();
         this.failures = new Failures(key, pid);
         this.lastUsedNanos = nanoClock.getAsLong();
+        this.startedAt = startedAt;
+        this.spare = new AtomicReference<>(key.isSpare() ? SpareState.SPARE : SpareState.NOT_SPARE);
     }
 
     /** Wakes every waiting request (on kill: they then see the recorded failure). */
@@ -124,6 +147,9 @@ abstract sealed class SidecarLife permits AnswerQueue {
 
     /** Answers owed: requests written (or being written) whose answers have not been read. */
     abstract int owed();
+
+    /** Processes a death nobody caused, once the child has been reaped ({@link SidecarFaults#childExited}). */
+    abstract void childExited(ExitStatus status);
 
     /** The sidecar itself; the hierarchy is sealed, so this layer is always part of one. */
     private Sidecar self() {
@@ -152,6 +178,43 @@ abstract sealed class SidecarLife permits AnswerQueue {
 
     boolean isActive() {
         return state(ctl.get()) == Life.ACTIVE;
+    }
+
+    /**
+     * Hands a warm spare to {@code tenantKey}'s tenant: from now on its errors, logs, metrics and stderr lines name
+     * that tenant. Called once, by the caller that took the spare out of the pool, before any request reaches it; a
+     * spare has never received a byte, so it carries nothing of anyone.
+     *
+     * @return false if the spare died first and its death was booked as a spare's ({@link #diesAsSpare}): the caller
+     *     lets go of it and has no spare; it must not be used
+     */
+    boolean assign(SidecarKey tenantKey) {
+        if (!key.isSpare() || tenantKey.isSpare() || tenantKey.pgVersion() != key.pgVersion()) {
+            throw new IllegalStateException("cannot assign " + this + " to " + tenantKey);
+        }
+        failures = new Failures(tenantKey, pid);
+        stderr.assign(tenantKey.tenant());
+        key = tenantKey;
+        // After the key: a death booked from here on reads the tenant's key, one booked before reads no tenant.
+        return spare.compareAndSet(SpareState.SPARE, SpareState.HANDED_OVER);
+    }
+
+    /**
+     * For the one place a death is booked: whether this sidecar dies as a warm spare never handed over. Decided once,
+     * atomically against {@link #assign}, so a spare that dies during its hand-over is booked either as a spare's
+     * death (and the hand-over fails) or as its tenant's (and the hand-over succeeded), never both or neither.
+     */
+    boolean diesAsSpare() {
+        return spare.compareAndSet(SpareState.SPARE, SpareState.DIED_SPARE);
+    }
+
+    Instant startedAt() {
+        return startedAt;
+    }
+
+    Optional<Instant> lastRedoAt() {
+        long ms = lastRedoEpochMillis;
+        return ms == 0 ? Optional.empty() : Optional.of(Instant.ofEpochMilli(ms));
     }
 
     /**
@@ -186,47 +249,6 @@ abstract sealed class SidecarLife permits AnswerQueue {
         if (status != null) {
             childExited(status);
         }
-    }
-
-    /** Whether it failed through its own fault before answering any request: such a death counts toward back-off. */
-    boolean failedBeforeServing() {
-        Failure f = failure.get();
-        return f != null && f.sidecarAtFault() && !served;
-    }
-
-    /** Why it failed, for back-off bookkeeping. */
-    String failureDescription() {
-        Failure f = failure.get();
-        return f != null ? f.error().getMessage() : "sidecar pid " + pid + " failed before answering any request";
-    }
-
-    /**
-     * Called (on a virtual thread) once the child has been reaped. A child that died while not killed by us
-     * crashed on its own: it leaves rotation at once, so a request arriving from now on runs on a fresh one,
-     * and its failure is recorded (with its last stderr lines) for the requests in it and for back-off.
-     */
-    void childExited(ExitStatus status) {
-        exitedOnItsOwn = status;
-        if (state(ctl.get()) == Life.KILLED) {
-            return;
-        }
-        leaveRotation(KillCause.ERROR);
-        if (inFlight() > 0 || owed() > 0) {
-            // A request in flight normally sees EOF or EPIPE itself and reports the precise failure (a short
-            // answer is a protocol error, not a crash); only if it has not within the grace period (a grandchild
-            // may hold the pipes open) is it failed from here.
-            LockSupport.parkNanos(CRASH_REPORT_WAIT.toNanos());
-            if (state(ctl.get()) == Life.KILLED) {
-                return;
-            }
-        }
-        List<String> tail = stderr.tailAfterEof(CRASH_REPORT_WAIT);
-        fail(
-                new Failure(
-                        failures.crashed("died with " + status, status, tail, "", 0, null),
-                        Retry.PER_ATTEMPT_TYPE,
-                        true),
-                KillCause.ERROR);
     }
 
     static Life state(long c) {
