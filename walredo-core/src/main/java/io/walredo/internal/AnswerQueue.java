@@ -1,12 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package io.walredo.internal;
 
-import io.walredo.nativeio.ChildProcess;
-import java.time.Duration;
-import java.time.Instant;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.LongSupplier;
 
 /**
  * The answer queue of a {@link Sidecar}: the requests whose answers are owed, oldest first, as an intrusive list of
@@ -33,17 +29,9 @@ abstract sealed class AnswerQueue extends SidecarLife permits SidecarFaults {
     /** Answer times, for admission and the reader's polling. */
     final ServiceTimes times;
 
-    AnswerQueue(
-            SidecarKey key,
-            ChildProcess child,
-            Instant startedAt,
-            LongSupplier nanoClock,
-            StderrDrainer stderr,
-            Listener listener,
-            Duration stallTimeout,
-            StartupTimes startups) {
-        super(key, child, startedAt, nanoClock, stderr, listener, stallTimeout);
-        this.times = new ServiceTimes(startups);
+    AnswerQueue(Parts parts) {
+        super(parts);
+        this.times = new ServiceTimes(parts.startups());
     }
 
     @Override

@@ -8,13 +8,10 @@ import io.walredo.nativeio.DeadlineExceededException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.time.Duration;
-import java.time.Instant;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.LongSupplier;
 
 /**
  * One {@code postgres --wal-redo} child for one tenant shard and its pipes, with pipelined requests.
@@ -79,16 +76,8 @@ final class Sidecar extends SidecarFaults {
     /** Only touched by the reader-role holder; its position survives hand-overs. */
     final ByteBuffer answer = ByteBuffer.allocateDirect(PAGE_BYTES);
 
-    Sidecar(
-            SidecarKey key,
-            ChildProcess child,
-            Instant startedAt,
-            LongSupplier nanoClock,
-            StderrDrainer stderr,
-            Listener listener,
-            Duration stallTimeout,
-            StartupTimes startups) {
-        super(key, child, startedAt, nanoClock, stderr, listener, stallTimeout, startups);
+    Sidecar(Parts parts) {
+        super(parts);
     }
 
     /**

@@ -4,21 +4,18 @@ package io.walredo.internal;
 import io.walredo.KillCause;
 import io.walredo.WalRedoException;
 import io.walredo.internal.AttemptFailure.Retry;
-import io.walredo.nativeio.ChildProcess;
 import io.walredo.nativeio.Deadline;
 import io.walredo.nativeio.DeadlineExceededException;
 import io.walredo.nativeio.ExitStatus;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,16 +30,8 @@ abstract sealed class SidecarFaults extends AnswerQueue permits Sidecar {
     private static final Logger log = LoggerFactory.getLogger(SidecarFaults.class);
     private static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
 
-    SidecarFaults(
-            SidecarKey key,
-            ChildProcess child,
-            Instant startedAt,
-            LongSupplier nanoClock,
-            StderrDrainer stderr,
-            Listener listener,
-            Duration stallTimeout,
-            StartupTimes startups) {
-        super(key, child, startedAt, nanoClock, stderr, listener, stallTimeout, startups);
+    SidecarFaults(Parts parts) {
+        super(parts);
     }
 
     /** Whether it failed through its own fault before answering any request: such a death counts toward back-off. */

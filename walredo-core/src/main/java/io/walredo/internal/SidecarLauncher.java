@@ -88,7 +88,8 @@ final class SidecarLauncher {
             commit(event, key, child.pid(), true);
             StderrDrainer drainer =
                     new StderrDrainer(key.tenant(), child.pid(), child.stderr(), metrics, nanoClock, stderrLimits);
-            sc = new Sidecar(key, child, Instant.now(), nanoClock, drainer, deaths, config.stallTimeout(), startups);
+            sc = new Sidecar(new SidecarLife.Parts(
+                    key, child, Instant.now(), nanoClock, drainer, deaths, config.stallTimeout(), startups));
             deaths.born(sc);
             sc.watchExit();
             exitWatched = true;

@@ -120,25 +120,32 @@ abstract sealed class SidecarLife permits AnswerQueue {
     final AtomicReference<Failure> failure = new AtomicReference<>();
     final CompletableFuture<ExitStatus> terminated = new CompletableFuture<>();
 
-    SidecarLife(
+    /**
+     * What a sidecar is made of, as {@link SidecarLauncher} hands it over: one value, so that each layer's constructor
+     * passes it up whole.
+     */
+    record Parts(
             SidecarKey key,
             ChildProcess child,
             Instant startedAt,
             LongSupplier nanoClock,
             StderrDrainer stderr,
             Listener listener,
-            Duration stallTimeout) {
-        this.key = key;
-        this.child = child;
+            Duration stallTimeout,
+            StartupTimes startups) {}
+
+    SidecarLife(Parts parts) {
+        this.key = parts.key();
+        this.child = parts.child();
         this.pid = child.pid();
-        this.nanoClock = nanoClock;
-        this.stderr = stderr;
-        this.listener = listener;
-        this.stallTimeout = stallTimeout;
+        this.nanoClock = parts.nanoClock();
+        this.stderr = parts.stderr();
+        this.listener = parts.listener();
+        this.stallTimeout = parts.stallTimeout();
         this.stallNanos = stallTimeout.toNanos();
         this.failures = new Failures(key, pid);
         this.lastUsedNanos = nanoClock.getAsLong();
-        this.startedAt = startedAt;
+        this.startedAt = parts.startedAt();
         this.spare = new AtomicReference<>(key.isSpare() ? SpareState.SPARE : SpareState.NOT_SPARE);
     }
 
