@@ -59,8 +59,6 @@ import java.util.concurrent.locks.LockSupport;
  * when it lets go, so someone always reads while answers are owed.
  */
 final class Sidecar extends SidecarFaults {
-    static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
-
     /**
      * One encoded ping, for the start-up probe and a spare's warm-up; shared, so only ever read through a duplicate
      * ({@link #roundTrip} and {@link #probeStartup} duplicate what they write).
@@ -192,7 +190,7 @@ final class Sidecar extends SidecarFaults {
             if (!writePermit.tryAcquire(Math.max(0, deadline.remainingNanos()), TimeUnit.NANOSECONDS)) {
                 throw new AttemptFailure(
                         failures.callerTimeout(
-                                "waiting for earlier requests to be written to its" + " stdin", stallTimeout, null),
+                                "waiting for earlier requests to be written to its stdin", stallTimeout, null),
                         Retry.NEVER);
             }
         } catch (InterruptedException e) {
@@ -252,7 +250,7 @@ final class Sidecar extends SidecarFaults {
                     ensureReader();
                     throw new AttemptFailure(
                             failures.callerTimeout(
-                                    "waiting for its answer behind " + "earlier requests", stallTimeout, null),
+                                    "waiting for its answer behind earlier requests", stallTimeout, null),
                             Retry.NEVER);
                 }
                 continue;
@@ -261,8 +259,7 @@ final class Sidecar extends SidecarFaults {
             if (Thread.currentThread().isInterrupted() && p.abandon()) {
                 ensureReader();
                 throw new AttemptFailure(
-                        failures.cancelled(
-                                "the calling thread was interrupted while waiting for " + "the answer", null),
+                        failures.cancelled("the calling thread was interrupted while waiting for the answer", null),
                         Retry.NEVER);
             }
         }
@@ -290,7 +287,7 @@ final class Sidecar extends SidecarFaults {
                 if (p.abandon()) {
                     Thread.currentThread().interrupt();
                     throw new AttemptFailure(
-                            failures.cancelled("the calling thread was interrupted while reading the" + " answer", e),
+                            failures.cancelled("the calling thread was interrupted while reading the answer", e),
                             Retry.NEVER);
                 }
             }

@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  */
 abstract sealed class SidecarFaults extends AnswerQueue permits Sidecar {
     private static final Logger log = LoggerFactory.getLogger(SidecarFaults.class);
-    private static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
+    /** The size of every answer on stdout. */
+    static final int PAGE_BYTES = ProtocolCodec.PAGE_BYTES;
 
     SidecarFaults(Parts parts) {
         super(parts);
