@@ -48,6 +48,12 @@ import java.util.Objects;
  *     (0 when they are not). Hits over hits plus misses is the pool's hit rate
  * @param spawnWait how long redo calls that waited for their tenant's sidecar to be spawned (or for the spawn
  *     back-off) waited, in all; its count is how many calls waited. Calls handed a spare do not wait
+ * @param deadlineWakeLateness for calls ({@code redo}, {@code ping}, {@code prewarm}) whose deadline passed while
+ *     they were in the library, whatever their outcome: how long after the deadline the library woke the calling
+ *     thread (its deadline alarm fired), or, for a call that left before its alarm fired, how long after the
+ *     deadline it left. Its count is how many calls. A call returns later than this when its thread, once woken,
+ *     waits for a CPU (a saturated machine) or a garbage-collection pause; compare with how late the caller saw
+ *     it return. This is the library's part ({@link WalRedoMetricsListener#deadlineWake})
  */
 public record WalRedoMetrics(
         long sidecarsStarted,
@@ -71,13 +77,15 @@ public record WalRedoMetrics(
         int spareSidecars,
         long spareHits,
         long spareMisses,
-        Latency spawnWait) {
+        Latency spawnWait,
+        Latency deadlineWakeLateness) {
 
     /** Copies the maps; rejects a null {@code sidecarMemory} and a negative {@code sidecarsMeasured}. */
     public WalRedoMetrics {
         Objects.requireNonNull(recentSpawnLatency, "recentSpawnLatency");
         Objects.requireNonNull(recentRedoLatency, "recentRedoLatency");
         Objects.requireNonNull(spawnWait, "spawnWait");
+        Objects.requireNonNull(deadlineWakeLateness, "deadlineWakeLateness");
         sidecarsKilled = Map.copyOf(sidecarsKilled);
         refusals = Map.copyOf(refusals);
         Objects.requireNonNull(sidecarMemory, "sidecarMemory");

@@ -66,6 +66,15 @@ public interface WalRedoMetricsListener {
      */
     default void spawnWaited(TenantShardId tenant, Duration waited) {}
 
+    /**
+     * A call's deadline passed while it was in the library (a {@code redo}, {@code ping} or {@code prewarm}, whatever
+     * its outcome), and the library woke its thread {@code lateness} after the deadline (for a call that left before
+     * its deadline alarm fired: how long after the deadline it left). A call returns later than that when its thread
+     * then waits for a CPU (a saturated machine) or for a garbage-collection pause; this figure is the library's own
+     * part. Called on the calling thread as it leaves the library.
+     */
+    default void deadlineWake(TenantShardId tenant, Duration lateness) {}
+
     /** A sidecar's stderr line was logged ({@code suppressed} false) or dropped by the rate limit. */
     default void stderrLine(TenantShardId tenant, boolean suppressed) {}
 }

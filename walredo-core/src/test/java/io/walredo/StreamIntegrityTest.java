@@ -264,15 +264,19 @@ class StreamIntegrityTest {
             // Once the interrupted caller's answer has been drained (a patient call behind it returns), the sidecar
             // is idle, and an idle sidecar admits any deadline; this one is shorter than the 300 ms answer.
             assertPage(request(5), new Call(m, T, request(5), Duration.ofSeconds(20)).join());
+            assertEquals(0, m.metrics().deadlineWakeLateness().count(), "no deadline has passed yet");
             Call timedOut = new Call(m, T, request(2), Duration.ofMillis(100));
             assertInstanceOf(RedoTimeoutException.class, timedOut.join());
             assertEquals(0, runtime.armedAlarms());
+            assertEquals(
+                    1, m.metrics().deadlineWakeLateness().count(), "the timed-out call's alarm fired, and only its");
 
             Call killedUnder = parked(m, request(4));
             Fixtures.await("one call armed", Duration.ofSeconds(10), () -> runtime.armedAlarms() == 1);
             ProcessHandle.of(sidecarPid(m, T)).orElseThrow().destroyForcibly(); // SIGKILL
             assertPage(request(4), killedUnder.join()); // READ_PAGE retries on a fresh sidecar
             assertEquals(0, runtime.armedAlarms());
+            assertEquals(1, m.metrics().deadlineWakeLateness().count(), "the calls that kept their deadline add none");
         }
     }
 

@@ -41,6 +41,7 @@ final class Metrics {
     private final LongAdder spareHits = new LongAdder();
     private final LongAdder spareMisses = new LongAdder();
     private final LatencyHistogram spawnWait = new LatencyHistogram();
+    private final LatencyHistogram deadlineWake = new LatencyHistogram();
     private final LatencyHistogram spawnLatency = new LatencyHistogram();
     private final LatencyHistogram redoLatency = new LatencyHistogram();
     private final RecentLatency recentSpawnLatency;
@@ -92,6 +93,16 @@ final class Metrics {
         spawnWait.record(nanos);
         try {
             listener.spawnWaited(tenant, Duration.ofNanos(nanos));
+        } catch (RuntimeException e) {
+            listenerFailed(e);
+        }
+    }
+
+    /** A call's deadline passed while it was in the library; its thread was woken {@code lateNanos} after it. */
+    void deadlineWake(TenantShardId tenant, long lateNanos) {
+        deadlineWake.record(lateNanos);
+        try {
+            listener.deadlineWake(tenant, Duration.ofNanos(lateNanos));
         } catch (RuntimeException e) {
             listenerFailed(e);
         }
@@ -189,7 +200,8 @@ final class Metrics {
                 sparesReady,
                 spareHits.sum(),
                 spareMisses.sum(),
-                spawnWait.snapshot());
+                spawnWait.snapshot(),
+                deadlineWake.snapshot());
     }
 
     private void listenerFailed(RuntimeException e) {

@@ -130,9 +130,11 @@ public final class Supervisor {
         ByteBuffer buf = buffers.acquire((int) size);
         boolean ok = false;
         Throwable thrown = null;
-        // The reactor, not the JDK's timer, wakes this caller at its deadline wherever it is parked: under load the
-        // timer's wake-ups are served seconds late (DeadlineAlarm). Every park below still re-checks the deadline.
-        try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
+        DeadlineAlarm alarm = null;
+        try {
+            // The reactor, not the JDK's timer, wakes this caller at its deadline wherever it is parked: under load
+            // the timer's wake-ups are served seconds late (DeadlineAlarm). Every park below re-checks the deadline.
+            alarm = runtime.armAlarm(deadline);
             ProtocolCodec.encodeRequest(request, buf);
             buf.flip();
             byte[] page = slots.execute(key, buf, deadline, attempt.retries(), call, target);
@@ -145,6 +147,7 @@ public final class Supervisor {
             thrown = t;
             throw t;
         } finally {
+            closeAlarm(tenant, alarm, deadline);
             buffers.release(buf);
             // thrown is null exactly when the call returned a page (ok).
             RedoOutcome outcome = RedoOutcome.of(thrown);
@@ -183,11 +186,14 @@ public final class Supervisor {
         SidecarKey key = keyFor(tenant, pgVersion);
         ensureOpen();
         ByteBuffer buf = buffers.acquire(ProtocolCodec.PING_BYTES);
-        try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
+        DeadlineAlarm alarm = null;
+        try {
+            alarm = runtime.armAlarm(deadline);
             ProtocolCodec.encodePing(buf);
             buf.flip();
             slots.execute(key, buf, deadline, 0, new TenantSlots.CallStats(), null);
         } finally {
+            closeAlarm(tenant, alarm, deadline);
             buffers.release(buf);
         }
     }
@@ -198,8 +204,31 @@ public final class Supervisor {
         Deadline deadline = deadlineFor(timeout);
         SidecarKey key = keyFor(tenant, pgVersion);
         ensureOpen();
-        try (DeadlineAlarm alarm = runtime.armAlarm(deadline)) {
+        DeadlineAlarm alarm = runtime.armAlarm(deadline);
+        try {
             slots.makeLive(key, deadline);
+        } finally {
+            closeAlarm(tenant, alarm, deadline);
+        }
+    }
+
+    /**
+     * Disarms a call's alarm (null: it was never armed) and, if the call's deadline passed while it was in the
+     * library, records how late the library woke it: how long after the deadline the alarm fired, or, if the call
+     * left before its alarm fired, how long after the deadline it left (the alarm, not fired by then, would have
+     * been at least that late; counting only fired alarms would leave out exactly the latest ones).
+     */
+    private void closeAlarm(TenantShardId tenant, DeadlineAlarm alarm, Deadline deadline) {
+        if (alarm == null) {
+            return;
+        }
+        alarm.close();
+        long late = alarm.lateNanos();
+        if (late < 0) {
+            late = -deadline.remainingNanos();
+        }
+        if (late >= 0) {
+            metrics.deadlineWake(tenant, late);
         }
     }
 

@@ -56,6 +56,9 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *   <tr><td>walredo.sidecars.spare</td><td>gauge</td><td></td><td>(none): warm spares started and not yet handed
  *       to a tenant, including ones still answering their warm-up requests (also counted in
  *       walredo.sidecars.live)</td></tr>
+ *   <tr><td>walredo.deadline.wake.lateness</td><td>timer</td><td></td><td>(none): calls whose deadline passed while
+ *       they were in the library, and how long after the deadline the library woke them; a call that returns later
+ *       than this waited for a CPU</td></tr>
  * </table>
  *
  * <p>Tag values are lower case ({@code outcome} is a {@link RedoOutcome}, {@code attempt} an {@link AttemptType},
@@ -88,6 +91,7 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
     private final AtomicInteger live = new AtomicInteger();
     private final AtomicInteger spares = new AtomicInteger();
     private final Timer spawnWait;
+    private final Timer deadlineWake;
     private final Counter sparesAssigned;
 
     private WalRedoMeters(Builder b) {
@@ -117,6 +121,10 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
                 .register(registry);
         this.spawnWait = Timer.builder("walredo.redo.spawn.wait")
                 .description("redo calls that waited for their tenant's sidecar to be spawned, and how long")
+                .tags(common)
+                .register(registry);
+        this.deadlineWake = Timer.builder("walredo.deadline.wake.lateness")
+                .description("calls whose deadline passed in the library, and how long after it the library woke them")
                 .tags(common)
                 .register(registry);
         this.sparesAssigned = Counter.builder("walredo.sidecar.spares.assigned")
@@ -179,6 +187,11 @@ public final class WalRedoMeters implements WalRedoMetricsListener {
     @Override
     public void spawnWaited(TenantShardId tenant, Duration waited) {
         spawnWait.record(waited);
+    }
+
+    @Override
+    public void deadlineWake(TenantShardId tenant, Duration lateness) {
+        deadlineWake.record(lateness);
     }
 
     @Override

@@ -13,6 +13,7 @@ import io.walredo.AttemptType;
 import io.walredo.BufferTag;
 import io.walredo.Lsn;
 import io.walredo.RedoRequest;
+import io.walredo.RedoTimeoutException;
 import io.walredo.RelTag;
 import io.walredo.SidecarCrashedException;
 import io.walredo.TenantOverloadedException;
@@ -120,6 +121,24 @@ class WalRedoMetersTest {
         }
         assertEquals(0.0, withSpares.get("walredo.sidecars.spare").gauge().value(), "shutdown killed the spares");
         assertEquals(0.0, withSpares.get("walredo.sidecars.live").gauge().value());
+    }
+
+    @Test
+    void callsWokenAtTheirDeadlineAreTimed() throws Exception {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        WalRedoMeters meters = WalRedoMeters.builder(registry).build();
+        try (WalRedoManager m = WalRedoManager.create(
+                config(Fault.DELAY_US.args(300_000)).metricsListener(meters).build())) {
+            m.ping(T, PG);
+            assertEquals(
+                    0, registry.get("walredo.deadline.wake.lateness").timer().count());
+            assertThrows(
+                    RedoTimeoutException.class,
+                    () -> m.redo(T, request(1), AttemptType.READ_PAGE, Duration.ofMillis(50)));
+            assertEquals(
+                    1, registry.get("walredo.deadline.wake.lateness").timer().count());
+            assertEquals(1, m.metrics().deadlineWakeLateness().count());
+        }
     }
 
     private static void awaitGauge(SimpleMeterRegistry registry, String name, double value) {

@@ -20,6 +20,13 @@ package io.walredo.nativeio;
 public interface DeadlineAlarm extends AutoCloseable {
 
     /**
+     * How long after its deadline the alarm fired, in nanoseconds: the library's own lateness in waking the owner,
+     * before the owner waits for a CPU to run on. -1 if it has not fired (closed first, or not due yet), or if it was
+     * fired early because the runtime is stopping.
+     */
+    long lateNanos();
+
+    /**
      * Disarms the alarm. An alarm closed before it fired never fires; if it fired just before, its unpark
      * may still arrive after this returns (see the class comment). Idempotent; may be called from any thread.
      */

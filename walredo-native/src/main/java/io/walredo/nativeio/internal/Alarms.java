@@ -57,7 +57,15 @@ public final class Alarms {
 
     /** Arms an alarm that unparks {@code thread} at {@code atNanos} (a {@code System.nanoTime()} value). */
     public Entry arm(long atNanos, Thread thread) {
-        Entry e = new Entry(this, atNanos, sequence.incrementAndGet(), thread);
+        return arm(atNanos, atNanos, thread);
+    }
+
+    /**
+     * As {@link #arm(long, Thread)}, for a deadline at {@code deadlineNanos} whose alarm is due at {@code atNanos}
+     * (no earlier): {@link Entry#lateNanos()} counts from the deadline.
+     */
+    public Entry arm(long deadlineNanos, long atNanos, Thread thread) {
+        Entry e = new Entry(this, deadlineNanos, atNanos, sequence.incrementAndGet(), thread);
         armed.put(e, Boolean.TRUE);
         return e;
     }
@@ -67,17 +75,29 @@ public final class Alarms {
      * whose removal and CAS win, however many fire at once.
      */
     public void fireDue(long now) {
+        fireDue(now, now);
+    }
+
+    /**
+     * Fires every alarm due at {@code dueBy} (no later than {@code now}), recording {@code now} as the moment each
+     * fired: the reactor fires at each pass the alarms an earlier pass saw due.
+     */
+    public void fireDue(long dueBy, long now) {
         Entry first;
-        while ((first = firstOrNull()) != null && first.at - now <= 0) {
-            if (armed.remove(first) != null && STATE.compareAndSet(first, State.ARMED, State.FIRED)) {
-                LockSupport.unpark(first.thread);
+        while ((first = firstOrNull()) != null && first.at - dueBy <= 0) {
+            if (armed.remove(first) != null) {
+                // Only the thread whose removal won writes this, before the CAS that publishes FIRED.
+                first.firedAt = now;
+                if (STATE.compareAndSet(first, State.ARMED, State.FIRED)) {
+                    LockSupport.unpark(first.thread);
+                }
             }
         }
     }
 
     /**
      * Fires every armed alarm, due or not: the reactor is stopping, and its waiters must wake to fall back to timed
-     * parks ({@link Readiness}). Any thread.
+     * parks ({@link Readiness}). Any thread. These alarms report no lateness ({@link Entry#lateNanos()} is -1).
      */
     public void fireAll() {
         Entry first;
@@ -107,15 +127,23 @@ public final class Alarms {
     /** One armed alarm. */
     public static final class Entry implements DeadlineAlarm {
         private final Alarms owner;
+        final long deadline;
         final long at;
         final long seq;
         final Thread thread;
 
+        /**
+         * The clock reading {@link #fireDue} fired this at; 0 if not fired by it (0 is a possible reading, once in
+         * 2^64 nanoseconds; it only drops one sample). Published by the CAS to FIRED.
+         */
+        private long firedAt;
+
         @SuppressWarnings("unused") // through STATE
         private volatile State state = State.ARMED;
 
-        private Entry(Alarms owner, long at, long seq, Thread thread) {
+        private Entry(Alarms owner, long deadline, long at, long seq, Thread thread) {
             this.owner = owner;
+            this.deadline = deadline;
             this.at = at;
             this.seq = seq;
             this.thread = thread;
@@ -133,6 +161,15 @@ public final class Alarms {
                 return true;
             }
             return false;
+        }
+
+        @Override
+        public long lateNanos() {
+            if (!fired()) {
+                return -1;
+            }
+            long fired = firedAt;
+            return fired == 0 ? -1 : Math.max(0, fired - deadline);
         }
 
         /** Returns true once the alarm has fired (its thread unparked or about to be). */

@@ -226,7 +226,7 @@ public final class Reactor {
     private DeadlineAlarm arm(Alarms set, Deadline deadline, Thread thread) {
         fireDueHere();
         long at = deadline.nanoTime() + AFTER_DEADLINE_NANOS;
-        Alarms.Entry e = set.arm(at, thread);
+        Alarms.Entry e = set.arm(deadline.nanoTime(), at, thread);
         if (at - plannedWake < 0 && wakeRequested.compareAndSet(false, true)) {
             wake();
         }
@@ -382,8 +382,8 @@ public final class Reactor {
                     epochStart = now;
                 }
                 // Every alarm due at lastEpochStart was seen due by a pass at least CALLERS_FIRST ago.
-                alarms.fireDue(lastEpochStart);
-                waitAlarms.fireDue(lastEpochStart);
+                alarms.fireDue(lastEpochStart, now);
+                waitAlarms.fireDue(lastEpochStart, now);
                 long plan = wakeFor(now);
                 plannedWake = plan;
                 if (wakeFor(now) - plan < 0) {

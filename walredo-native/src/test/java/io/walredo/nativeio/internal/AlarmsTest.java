@@ -59,6 +59,31 @@ class AlarmsTest {
         assertEquals(0, alarms.size());
     }
 
+    /**
+     * An alarm reports how long after its deadline it fired, counted from the deadline (not from when it fell due)
+     * to the clock reading of the pass that fired it; one not fired, closed first, or fired by a stopping reactor
+     * reports -1.
+     */
+    @Test
+    void anAlarmTellsHowLateItFired() {
+        Alarms alarms = new Alarms();
+        long deadline = 5_000_000;
+        Alarms.Entry a = alarms.arm(deadline, deadline + 200, me);
+        Alarms.Entry closed = alarms.arm(deadline, deadline + 200, me);
+        Alarms.Entry stopped = alarms.arm(deadline + 10 * HORIZON, me);
+        assertEquals(-1, a.lateNanos(), "not fired yet");
+        closed.close();
+        alarms.fireDue(deadline + 100);
+        assertEquals(-1, a.lateNanos(), "not due until 200 ns after its deadline");
+        alarms.fireDue(deadline + 1_000, deadline + 7_000);
+        assertTrue(a.fired());
+        assertEquals(7_000, a.lateNanos(), "from the deadline to the reading of the pass that fired it");
+        assertEquals(-1, closed.lateNanos(), "closed before it was due");
+        alarms.fireAll();
+        assertTrue(stopped.fired());
+        assertEquals(-1, stopped.lateNanos(), "fired early by a stopping reactor: no lateness");
+    }
+
     @Test
     void aClosedAlarmNeverFiresAndClosingAFiredOneIsHarmless() {
         Alarms alarms = new Alarms();
