@@ -25,6 +25,7 @@ class SoakOptionsTest {
         assertEquals(EnumSet.allOf(Soak.FaultKind.class), o.faults());
         assertEquals(Duration.ofSeconds(5), o.hangGrace());
         assertEquals(Duration.ofSeconds(1), o.zombieLimit());
+        assertEquals(Duration.ofMillis(250), o.wakeLimit());
         assertNull(o.report());
         assertEquals("./scripts/soak 0.5", o.command());
     }
@@ -41,7 +42,9 @@ class SoakOptionsTest {
             "--faults=sigkill,detach",
             "--hang-grace",
             "30s",
-            "--zombie-limit=2m"
+            "--zombie-limit=2m",
+            "--wake-limit",
+            "100ms"
         });
 
         assertEquals(Duration.ofMinutes(2), o.duration());
@@ -51,6 +54,7 @@ class SoakOptionsTest {
         assertEquals(EnumSet.of(Soak.FaultKind.SIGKILL, Soak.FaultKind.DETACH), o.faults());
         assertEquals(Duration.ofSeconds(30), o.hangGrace());
         assertEquals(Duration.ofMinutes(2), o.zombieLimit());
+        assertEquals(Duration.ofMillis(100), o.wakeLimit());
         assertEquals(
                 EnumSet.noneOf(Soak.FaultKind.class),
                 Soak.parse(new String[] {"1", "--faults", "none"}).faults());
