@@ -11,6 +11,7 @@ import io.walredo.WalRedoConfig;
 import io.walredo.WalRedoException;
 import io.walredo.WalRedoManager;
 import io.walredo.WalRedoMetrics;
+import io.walredo.WalRedoMetricsListener;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -75,14 +76,26 @@ final class DeadlineScenario {
         ConcurrentLinkedQueue<String> otherErrors = new ConcurrentLinkedQueue<>();
         LongAdder otherErrorCount = new LongAdder();
         Recorder late = new Recorder(Stats.SIGNIFICANT_DIGITS);
+        // The library's part of each late return: when it woke the call (WalRedoMetrics.deadlineWakeLateness).
+        Recorder wake = new Recorder(Stats.SIGNIFICANT_DIGITS);
         AtomicBoolean measuring = new AtomicBoolean();
         AtomicBoolean stop = new AtomicBoolean();
         List<Thread> threads = new ArrayList<>();
         WalRedoMetrics before;
         WalRedoMetrics after;
         double fastPerSecond;
-        WalRedoManager manager = WalRedoManager.create(
-                WalRedoConfig.builder().redoBinary(Workload.PG_VERSION, wrapper).build());
+        WalRedoMetricsListener wakes = new WalRedoMetricsListener() {
+            @Override
+            public void deadlineWake(TenantShardId tenant, Duration lateness) {
+                if (measuring.get()) {
+                    wake.recordValue(Math.max(0, lateness.toNanos()));
+                }
+            }
+        };
+        WalRedoManager manager = WalRedoManager.create(WalRedoConfig.builder()
+                .redoBinary(Workload.PG_VERSION, wrapper)
+                .metricsListener(wakes)
+                .build());
         try {
             progress.step("deadlines: starting " + 2 * TENANTS + " sidecars");
             List<Thread> starters = new ArrayList<>();
@@ -187,6 +200,13 @@ final class DeadlineScenario {
                 "slow callers' calls timed out / refused at once (TenantOverloadedException)",
                 String.format("%,d / %,d", slowTimedOut.sum(), slowRefused.sum()));
         t.row("returned after the deadline: p50 / p99 / max", ms(p50) + " / " + ms(p99) + " / " + ms(max));
+        Histogram woken = wake.getIntervalHistogram();
+        t.row(
+                "of that, the library's part: woken after the deadline (deadlineWakeLateness), p50 / p99 / max",
+                woken.getTotalCount() == 0
+                        ? "no call"
+                        : ms(woken.getValueAtPercentile(50)) + " / " + ms(woken.getValueAtPercentile(99)) + " / "
+                                + ms(woken.getMaxValue()));
         t.row("fast tenants' redos/s", String.format("%,.0f", fastPerSecond));
         t.row("sidecars started / killed for TIMEOUT while measuring", started + " / " + timeoutKills);
         t.row("sidecars killed while measuring, by cause", killsByCause(before, after));
