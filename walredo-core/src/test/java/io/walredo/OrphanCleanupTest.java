@@ -81,7 +81,10 @@ class OrphanCleanupTest {
                 orphan = readOrphanPid(jvm, dir);
                 jvm.destroyForcibly();
                 assertTrue(jvm.waitFor(30, TimeUnit.SECONDS), "the child JVM did not die of SIGKILL");
-                Thread.sleep(200);
+                // Forced, not hoped for: once the kernel has reparented the sidecar, its JVM's death has reached it.
+                int o0 = orphan;
+                long jvmPid = jvm.pid();
+                Fixtures.await("the orphan reparented", Duration.ofSeconds(30), () -> parentOf(o0) != jvmPid);
                 assertTrue(running(orphan), "the hung sidecar should outlive its SIGKILLed JVM");
 
                 long createdAt = System.nanoTime();
@@ -187,6 +190,16 @@ class OrphanCleanupTest {
     }
 
     /** Alive and not a zombie (an orphan that died may wait a moment for init to reap it). */
+    /** The parent pid from {@code /proc/PID/stat}, or -1 if the process is gone. */
+    private static long parentOf(int pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[1]);
+        } catch (IOException | RuntimeException gone) {
+            return -1;
+        }
+    }
+
     private static boolean running(int pid) {
         try {
             String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));

@@ -439,7 +439,8 @@ public final class Soak {
         Baseline base = baseline(wrapper, work.get(0));
         out.printf(
                 "walredo soak: %s, %d tenants, %d callers, a fault every %d ms on average, redo timeout %s,"
-                        + " hang grace %s, zombie limit %s; baseline %d fds, %d platform threads, %d MiB heap%n",
+                        + " hang grace %s, zombie limit %s, wake limit %s; baseline %d fds, %d platform threads,"
+                        + " %d MiB heap%n",
                 o.duration(),
                 o.tenants(),
                 o.callers(),
@@ -447,6 +448,7 @@ public final class Soak {
                 redoTimeout,
                 text(o.hangGrace()),
                 text(o.zombieLimit()),
+                text(o.wakeLimit()),
                 base.fds,
                 base.threads,
                 base.heap >> 20);
