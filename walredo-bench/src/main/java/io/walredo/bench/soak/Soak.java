@@ -162,7 +162,8 @@ public final class Soak {
 
     /**
      * Runs {@code ./scripts/soak MINUTES [--tenants N] [--callers N] [--fault-every DURATION]
-     * [--hang-grace DURATION] [--zombie-limit DURATION] [--wake-limit DURATION] [--report FILE]}; {@code --help} prints the defaults.
+     * [--hang-grace DURATION] [--zombie-limit DURATION] [--wake-limit DURATION] [--report FILE]}; {@code --help}
+     * prints the defaults.
      *
      * @param args the arguments
      * @throws Exception if the soak could not be set up
@@ -728,16 +729,15 @@ public final class Soak {
         return new Baseline(Probes.fds(), Probes.platformThreads(), Probes.heapAfterGc());
     }
 
-    /** After close(): children, zombies, fds, threads and heap back to the baseline. Returns the "final" figures. */
     /**
      * Holds the library's wake-ups at passed deadlines after the warm-up to {@code p99Limit} at the 99th percentile
      * and {@link #WAKE_MAX_FACTOR} times that for every call.
      */
     static void checkWakeLateness(Histogram wakes, Duration p99Limit, Tally tally) {
-        Duration maxLimit = p99Limit.multipliedBy(WAKE_MAX_FACTOR);
         if (wakes.getTotalCount() == 0) {
             return;
         }
+        Duration maxLimit = p99Limit.multipliedBy(WAKE_MAX_FACTOR);
         String figures =
                 "after the first " + TimeUnit.NANOSECONDS.toSeconds(WARM_UP_NANOS) + " s, " + wakeFigures(wakes);
         if (wakes.getValueAtPercentile(99) > p99Limit.toNanos()) {
@@ -767,6 +767,7 @@ public final class Soak {
                         h.getMaxValue() / 1e6);
     }
 
+    /** After close(): children, zombies, fds, threads and heap back to the baseline. Returns the "final" figures. */
     private static String[] finalChecks(Baseline base, Tally tally) {
         if (!awaitOrFalse(SETTLE, () -> liveSidecarChildren().isEmpty())) {
             tally.violation("no sidecar outlives close()", "still running: " + liveSidecarChildren());
