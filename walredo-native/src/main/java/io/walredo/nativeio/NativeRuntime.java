@@ -264,12 +264,13 @@ public final class NativeRuntime {
                     new PipeReadEnd(out, outReady, "stdout of pid " + pid),
                     new PipeReadEnd(err, errReady, "stderr of pid " + pid),
                     reaper);
-            // Last step, cannot be followed by a failure: from here on the reactor reaps the child.
-            reactor.register(pidfd, Linux.EPOLLIN, reaper);
             log.atDebug()
                     .addKeyValue("pid", pid)
                     .addKeyValue("executable", spec.executable())
                     .log("child spawned");
+            // Last step, so nothing that can fail follows it: once it returns, the reactor reaps the child, and
+            // abandon (a second kill and reap of the same pid) must not run.
+            reactor.register(pidfd, Linux.EPOLLIN, reaper);
             return child;
         } catch (NativeCallException e) {
             abandon(pid, pidfd, in, out, err);

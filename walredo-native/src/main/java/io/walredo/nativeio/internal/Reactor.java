@@ -227,7 +227,12 @@ public final class Reactor {
         fireDueHere();
         long at = deadline.nanoTime() + AFTER_DEADLINE_NANOS;
         Alarms.Entry e = set.arm(deadline.nanoTime(), at, thread);
-        if (at - plannedWake < 0 && wakeRequested.compareAndSet(false, true)) {
+        if (!running) {
+            // The loop has ended, and its fire-all on the way out may have run before this insert: nobody else will
+            // fire it. Fired early (lateNanos -1), the armer's wait falls back to a timed park (see isRunning). Both
+            // sides write then read (running, then the set; the set, then running), so one of them sees the other.
+            set.fireAll();
+        } else if (at - plannedWake < 0 && wakeRequested.compareAndSet(false, true)) {
             wake();
         }
         return e;
@@ -288,17 +293,26 @@ public final class Reactor {
      */
     public void register(FdHandle fd, int events, Target target) throws NativeCallException {
         long token = nextToken.getAndIncrement();
-        // The target goes in first: an event may arrive before epoll_ctl returns.
-        targets.put(token, target);
         NativeMemory event = new NativeMemory(16);
-        long address = event.allocate(EVENT_SIZE);
-        event.putInt(address, events);
-        event.putLong(address + DATA_OFFSET, token);
-        int rc = libc.epoll_ctl(epfd, Linux.EPOLL_CTL_ADD, fd.fd(), address);
-        int errno = rc == 0 ? 0 : nl.errno();
+        long address = 0;
+        int rc = -1;
+        int errno = 0;
+        try {
+            // The target goes in first: an event may arrive before epoll_ctl returns.
+            targets.put(token, target);
+            address = event.allocate(EVENT_SIZE);
+            event.putInt(address, events);
+            event.putLong(address + DATA_OFFSET, token);
+            rc = libc.epoll_ctl(epfd, Linux.EPOLL_CTL_ADD, fd.fd(), address);
+            errno = rc == 0 ? 0 : nl.errno();
+        } finally {
+            if (rc != 0) {
+                // Failed, or an Error before epoll_ctl: leave no target and no native memory behind.
+                event.close();
+                targets.remove(token);
+            }
+        }
         if (rc != 0) {
-            event.close();
-            targets.remove(token);
             throw new NativeCallException("epoll_ctl", errno, "cannot register " + fd + " with the walredo reactor");
         }
         if ((events & Linux.EPOLLONESHOT) == 0) {

@@ -281,13 +281,17 @@ public final class Spawner {
 
     /**
      * Kills and reaps a child of ours that the reactor does not know about (its setup failed), waiting at most until
-     * {@code deadline}. kill(2) by pid is safe here: an unreaped child's pid cannot be reused. Only spawner threads call
-     * it (it parks the calling thread between polls).
+     * {@code deadline}. The child leads its own process group (POSIX_SPAWN_SETPGROUP), so its group is killed first:
+     * whatever it started meanwhile dies with it, as when the reactor reaps a sidecar. kill(2) by pid and by group is
+     * safe here: an unreaped child's pid, hence its group id, cannot be reused. Only spawner threads call it (it parks
+     * the calling thread between polls).
      *
      * @return true if the child was reaped by the deadline; false if it was not (it is then left to a background reaper,
      *     see {@link #awaitReaped})
      */
     public boolean killAndReap(int pid, Deadline deadline) {
+        // ESRCH from the group: the child already left it (setpgid, setsid); the pid's own kill below still reaches it.
+        libc.kill(-pid, Linux.SIGKILL);
         if (libc.kill(pid, Linux.SIGKILL) != 0) {
             log.atWarn()
                     .addKeyValue("pid", pid)

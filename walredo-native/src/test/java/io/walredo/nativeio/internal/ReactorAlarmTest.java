@@ -125,6 +125,51 @@ class ReactorAlarmTest {
     }
 
     /** Arms an alarm for {@code deadline} and parks without a timeout until it has passed and the alarm has fired. */
+    /**
+     * A waiter checks that the reactor runs and then arms its alarm ({@link io.walredo.nativeio.internal.Readiness}):
+     * if the loop ended between the two, the reactor's fire-all on its way out has already run, and an alarm armed
+     * afterwards must fire at once, or the waiter's untimed park never ends. Failed before arm() re-checked: the alarm
+     * stayed armed on the stopped reactor.
+     */
+    @Test
+    void anAlarmArmedAfterTheLoopEndedFiresAtOnce() throws Exception {
+        Reactor reactor = Reactor.start(LONG_HORIZON);
+        LibC libc = NativeLibrary.get().libc();
+        FdHandle efd = new FdHandle(libc.eventfd(0, Linux.EFD_CLOEXEC | Linux.EFD_NONBLOCK));
+        // The loop catches a target's failure, but not a failure to log it: an Error whose stack trace cannot be read.
+        reactor.register(efd, Linux.EPOLLIN, events -> {
+            throw new Unloggable();
+        });
+        try (NativeMemory one = new NativeMemory(16)) {
+            long address = one.allocate(Long.BYTES);
+            one.putLong(address, 1);
+            assertEquals(Long.BYTES, libc.write(efd.fd(), address, Long.BYTES));
+        }
+        Deadline giveUp = Deadline.after(JOIN);
+        while (reactor.isRunning()) {
+            assertFalse(giveUp.isExpired(), "the reactor's loop did not end");
+            Thread.sleep(5);
+        }
+        Alarms.Entry alarm =
+                (Alarms.Entry) reactor.armForWait(Deadline.after(Duration.ofHours(1)), Thread.currentThread());
+        assertTrue(alarm.fired(), "an alarm armed on a stopped reactor stayed armed: its thread would park for good");
+        assertEquals(-1, alarm.lateNanos(), "fired early, by a stopped reactor");
+        assertEquals(0, reactor.armedWaitAlarms());
+        efd.close();
+    }
+
+    /** An Error that cannot be logged: logback reads the stack trace of every throwable it logs. */
+    private static final class Unloggable extends Error {
+        Unloggable() {
+            super("injected by ReactorAlarmTest", null, false, false);
+        }
+
+        @Override
+        public StackTraceElement[] getStackTrace() {
+            throw new Unloggable();
+        }
+    }
+
     private static void sleepUntil(Reactor reactor, Deadline deadline) {
         Alarms.Entry alarm = (Alarms.Entry) reactor.arm(deadline, Thread.currentThread());
         try {

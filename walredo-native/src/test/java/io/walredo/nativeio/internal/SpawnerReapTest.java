@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The spawner's own reap of an abandoned child is bounded, and a child it gave up on is still reaped later. */
 @Timeout(60)
@@ -73,6 +74,46 @@ class SpawnerReapTest {
             assertTrue(spawner.killAndReap(child.pid(), Deadline.after(Duration.ofSeconds(10))));
             assertTrue(state(child.pid()) == null, "reaped: " + state(child.pid()));
         } finally {
+            closeFds(child);
+        }
+    }
+
+    /**
+     * A child whose setup failed after posix_spawn may already have started processes of its own; they share its
+     * process group (it leads a new one), and killAndReap must not leave them running. Failed before killAndReap
+     * signalled the group: the grandchild slept on.
+     */
+    @Test
+    void killAndReapAlsoKillsWhatTheChildStartedInItsGroup(@TempDir Path dir) throws Exception {
+        Spawner spawner = new Spawner();
+        Path pidFile = dir.resolve("grandchild.pid");
+        Spawner.Spawned child = spawner.spawn(
+                Path.of("/bin/sh"), List.of("sh", "-c", "sleep 600 & echo $! > " + pidFile + "; wait"), Map.of());
+        int grandchild = -1;
+        try {
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (grandchild < 0) {
+                String text = Files.exists(pidFile) ? Files.readString(pidFile).trim() : "";
+                if (!text.isEmpty()) {
+                    grandchild = Integer.parseInt(text);
+                } else if (System.nanoTime() - end > 0) {
+                    fail("the child did not start its grandchild");
+                } else {
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
+                }
+            }
+            assertTrue(spawner.killAndReap(child.pid(), Deadline.after(Duration.ofSeconds(10))));
+            // The grandchild is init's to reap once killed; until then it shows as a zombie.
+            while (state(grandchild) != null && !"Z".equals(state(grandchild))) {
+                if (System.nanoTime() - end > 0) {
+                    fail("grandchild " + grandchild + " survived killAndReap: state " + state(grandchild));
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+            }
+        } finally {
+            if (grandchild > 0 && state(grandchild) != null) {
+                NativeLibrary.get().libc().kill(grandchild, Linux.SIGKILL);
+            }
             closeFds(child);
         }
     }
