@@ -374,6 +374,34 @@ class WarmSparesTest {
         }
     }
 
+    /**
+     * A spare that does not answer its warm-up within spawnTimeout is killed (TIMEOUT) and counts toward back-off.
+     * Failed before: the warm-up's timeout did not kill it, so it was dropped alive, in no shelf and no slot, holding
+     * its unit under the cap, and each refill started another.
+     */
+    @Test
+    void aSpareTooSlowToWarmUpIsKilledAndBacksOff() throws Exception {
+        AtomicLong clock = new AtomicLong(1_000_000_000L);
+        WalRedoConfig cfg = onTheTestsClock(
+                config(Fault.STARTUP_DELAY_MS.args(5_000))
+                        .spawnTimeout(Duration.ofMillis(500))
+                        .warmSpares(1),
+                clock);
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            Fixtures.await(
+                    "the slow spare was killed",
+                    WAIT,
+                    () -> m.metrics().sidecarsKilled().getOrDefault(KillCause.TIMEOUT, 0L) == 1
+                            && m.metrics().liveSidecars() == 0);
+            Fixtures.await("no live child", WAIT, () -> liveChildren() == 0);
+            for (int i = 0; i < 5; i++) {
+                m.sweepNow();
+            }
+            assertEquals(1, m.metrics().sidecarsStarted(), "no respawn while the clock stands within back-off");
+            assertEquals(0, m.metrics().spareSidecars());
+        }
+    }
+
     @Test
     void aSpareIsEvictedFirstToMakeRoomForATenant() throws Exception {
         WalRedoConfig cfg = config().redoBinary(PG + 1, FakeRedoModel.binary())

@@ -3,7 +3,10 @@ package io.walredo.internal;
 
 import io.walredo.BufferTag;
 import io.walredo.KillCause;
+import io.walredo.RedoTimeoutException;
 import io.walredo.WalRedoConfig;
+import io.walredo.internal.AttemptFailure.Retry;
+import io.walredo.internal.SidecarLife.Failure;
 import io.walredo.nativeio.Deadline;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -292,7 +295,9 @@ final class SparePool {
 
     /**
      * Warms a fresh spare up (see {@link Sidecar#warmUp}): one ping, then {@link #WARM_UP_REQUESTS} blank page
-     * requests; false if it failed, which killed it (booked as a spare's death, toward back-off).
+     * requests; false if it failed. Every failure kills it, booked as a spare's death toward back-off: a crash or
+     * garbage kills it by its own failure, and one that does not answer within spawnTimeout is killed here (TIMEOUT),
+     * or it would be dropped alive, in no shelf and no slot, holding its unit under the cap.
      */
     private boolean warmUp(Sidecar sc) {
         if (!sc.tryRetain()) {
@@ -309,6 +314,9 @@ final class SparePool {
             }
             return true;
         } catch (AttemptFailure f) {
+            // Idempotent: a sidecar that failed by itself keeps its own failure and cause.
+            KillCause cause = f.error() instanceof RedoTimeoutException ? KillCause.TIMEOUT : KillCause.ERROR;
+            sc.fail(new Failure(f.error(), Retry.NEVER, true), cause);
             return false;
         } finally {
             sc.release();
