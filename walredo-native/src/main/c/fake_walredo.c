@@ -140,6 +140,7 @@ struct options {
     int no_walredo_support;
     const char *tenant_shard_id;
     uint64_t delay_us;
+    uint64_t read_delay_us;
     uint64_t startup_delay_ms;
     uint64_t crash_after;        /* 0 = off; otherwise the 1-based GetPage number */
     uint64_t exit_after;
@@ -160,6 +161,7 @@ struct options {
 
 static const char USAGE[] =
     "usage: fake-walredo --wal-redo [--tenant-shard-id ID] [--disable-seccomp] [--delay-us N]"
+    " [--read-delay-us N]"
     " [--startup-delay-ms N] [--crash-after N] [--exit-after N] [--hang-after N] [--garbage-after N]"
     " [--partial-after N] [--exit-mid-page N] [--unsolicited-after N] [--exit-at-start] [--stderr-lines N] [--stderr-flood BYTES]"
     " [--stderr-flood-nonl BYTES] [--no-read] [--report-fds] [--ignore-sigterm] [--spawn-grandchild]"
@@ -221,6 +223,9 @@ static void parse_options(int argc, char **argv, struct options *o) {
             i++;
         } else if (strcmp(a, "--delay-us") == 0) {
             o->delay_us = parse_number(a, v, 0, MAX_DELAY_US);
+            i++;
+        } else if (strcmp(a, "--read-delay-us") == 0) {
+            o->read_delay_us = parse_number(a, v, 0, MAX_DELAY_US);
             i++;
         } else if (strcmp(a, "--startup-delay-ms") == 0) {
             o->startup_delay_ms = parse_number(a, v, 0, MAX_STARTUP_DELAY_MS);
@@ -718,6 +723,9 @@ static void consume(struct fake *f, const uint8_t *p, size_t n) {
 static void __attribute__((noreturn)) run(struct fake *f) {
     static uint8_t buf[IN_BUF_BYTES];
     for (;;) {
+        if (f->opt.read_delay_us > 0) {
+            sleep_ns(f->opt.read_delay_us * 1000u);
+        }
         ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
         if (n < 0) {
             if (errno == EINTR) {

@@ -24,6 +24,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -238,6 +239,61 @@ class StreamIntegrityTest {
             assertEquals(1, m.metrics().sidecarsStarted(), "exactly one sidecar: " + m.metrics());
             assertEquals(0, killed(m));
             assertEquals(pid, sidecarPid(m, T));
+        }
+    }
+
+    /**
+     * Twenty callers give up after 300 ms on a sidecar that answers every 200 ms: their answers are still owed,
+     * more than the 64 KiB stdout pipe holds, and only the drainer reads them. Then a request larger than both pipes
+     * is written. Its caller cannot read while it writes, so it must not count as the reader that takes over from
+     * the drainer, or the sidecar blocks on its full stdout, stops reading stdin, and the write and the sidecar stall
+     * together. Failed before: the big request timed out after 65,536 of its 1,311,024 bytes and the sidecar was
+     * killed as stuck (TIMEOUT).
+     */
+    @Test
+    void aWriterStillWritingIsNotTakenForTheReader() throws Exception {
+        WalRedoConfig cfg = config(Fault.DELAY_US.args(200_000))
+                .stallTimeout(Duration.ofSeconds(4))
+                .build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            List<Call> impatient = new ArrayList<>();
+            for (int i = 1; i <= 20; i++) {
+                impatient.add(new Call(m, T, request(i * 5 + 1), Duration.ofMillis(300)));
+            }
+            int timedOut = 0;
+            for (Call c : impatient) {
+                Object o = c.join();
+                if (o instanceof RedoTimeoutException) {
+                    timedOut++;
+                } else {
+                    assertPage(request((impatient.indexOf(c) + 1) * 5 + 1), o);
+                }
+            }
+            assertTrue(timedOut >= 12, "enough answers abandoned to fill the stdout pipe: " + timedOut);
+            int pid = sidecarPid(m, T);
+            RedoRequest big = request(1001, 20, 64 * 1024);
+            assertPage(big, new Call(m, T, big, Duration.ofSeconds(12)).join());
+            assertUntouched(m, pid);
+        }
+    }
+
+    /**
+     * A sidecar that reads its stdin slowly but steadily is alive: writing a 1 MiB request to it takes about 1.3 s
+     * (64 reads of 16 KiB, 20 ms apart), longer than its 500 ms stall limit, and it must not be killed as stuck for
+     * the time its request took to write. Failed before: the stall clock ran from the moment the request was queued,
+     * so the caller's first read found it expired and the sidecar was killed (TIMEOUT).
+     */
+    @Test
+    void aSidecarTakingALongRequestSlowlyIsNotStuck() throws Exception {
+        WalRedoConfig cfg = config(Fault.READ_DELAY_US.args(20_000))
+                .stallTimeout(Duration.ofMillis(500))
+                .build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.ping(T, PG);
+            int pid = sidecarPid(m, T);
+            RedoRequest big = request(7, 16, 64 * 1024);
+            assertPage(big, new Call(m, T, big, Duration.ofSeconds(20)).join());
+            assertUntouched(m, pid);
         }
     }
 

@@ -123,11 +123,12 @@ abstract sealed class AnswerQueue extends SidecarLife permits SidecarFaults {
         }
     }
 
+    /** The thread of the oldest entry still waiting whose request is all written ({@link Pending#sent}), or null. */
     Thread firstWaiter() {
         queueLock.lock();
         try {
             for (Pending q = head; q != null; q = q.next) {
-                if (q.isWaiting()) {
+                if (q.sent && q.isWaiting()) {
                     return q.waiter;
                 }
             }

@@ -24,23 +24,28 @@ final class BackgroundWriter {
      * byte for {@code stallTimeout}. Returns false if it could not be started: then the stream is torn and the
      * sidecar is killed here.
      */
-    static boolean start(Sidecar sc, ByteBuffer rest, String progress) {
+    static boolean start(Sidecar sc, ByteBuffer rest, int written, int total) {
         try {
             ByteBuffer copy = ByteBuffer.allocate(rest.remaining());
             copy.put(rest).flip();
             Thread.ofVirtual().name("walredo-finish-" + sc.pid).start(() -> finish(sc, copy));
             return true;
         } catch (Throwable t) {
-            sc.fail(
-                    new Failure(
-                            sc.failures.cancelled(
-                                    "another request stopped half-way through writing (" + progress
-                                            + ") and its rest could not be handed on (" + t
-                                            + "), so the sidecar was killed",
-                                    t),
-                            Retry.PER_ATTEMPT_TYPE,
-                            false),
-                    KillCause.ERROR);
+            try {
+                sc.fail(
+                        new Failure(
+                                sc.failures.cancelled(
+                                        "another request stopped half-way through writing (" + written + " of "
+                                                + total + " bytes written) and its rest could not be handed on (" + t
+                                                + "), so the sidecar was killed",
+                                        t),
+                                Retry.PER_ATTEMPT_TYPE,
+                                false),
+                        KillCause.ERROR);
+            } catch (Throwable again) {
+                // Not even the message could be built (the heap is exhausted): kill it with the default failure.
+                sc.kill(KillCause.ERROR);
+            }
             return false;
         }
     }

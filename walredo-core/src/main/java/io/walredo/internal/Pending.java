@@ -45,6 +45,13 @@ final class Pending {
     final ByteBuffer target;
     /** Changed by CAS through {@link #STATE}, except FILLING → DONE, which only the filling reader writes. */
     private volatile State state = State.WAITING;
+    /**
+     * Set by the writer once all of its request is on stdin. Until then its thread is busy writing and cannot read, so
+     * it does not count as a waiter that can take the reader role ({@link AnswerQueue#firstWaiter}): if it did, the
+     * drainer would stop for it and nobody would read while it writes, and a sidecar blocked on a full stdout stops
+     * reading stdin.
+     */
+    volatile boolean sent;
     /** Written before the DONE transition publishes it. */
     byte[] page;
     /** Guarded by the sidecar's queueLock. */

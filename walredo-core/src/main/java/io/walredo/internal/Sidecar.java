@@ -162,21 +162,35 @@ final class Sidecar extends SidecarFaults {
             int start = src.position();
             try {
                 child.stdin().writeFully(src, deadline);
+                p.sent = true;
             } catch (Throwable t) {
                 if (src.position() == start) {
-                    if (!removeTail(p)) {
+                    boolean wasQueued = removeTail(p);
+                    // Answers owed ahead of it may have been left to this caller to read: find them a reader.
+                    ensureReader();
+                    if (!wasQueued) {
                         // Only a page nobody asked for can have completed an entry whose request was never sent.
                         unsolicitedOutput(PAGE_BYTES);
                     }
                     throw writeFailed(t, "before any of it was written", deadline);
                 }
                 // Part of the request is in the pipe: the rest must follow, or every later answer is misaligned.
+                // Nothing between here and the hand-off allocates (an OutOfMemoryError in between would leave the
+                // stream torn and the sidecar alive): BackgroundWriter.start kills the sidecar if it cannot hand on.
                 p.abandon();
-                String progress = (src.position() - start) + " of " + (src.limit() - start) + " bytes written";
-                boolean handedOn = !isBrokenPipe(t) && BackgroundWriter.start(this, src, progress);
+                int written = src.position() - start;
+                int total = src.limit() - start;
+                boolean handedOn = !isBrokenPipe(t) && BackgroundWriter.start(this, src, written, total);
                 permitHeld = !handedOn;
+                if (handedOn) {
+                    // The abandoned entry, and any owed ahead of it, need a reader while the rest is written.
+                    ensureReader();
+                }
                 throw writeFailed(
-                        t, "after " + progress + (handedOn ? "; the rest is written in the background" : ""), deadline);
+                        t,
+                        "after " + written + " of " + total + " bytes written"
+                                + (handedOn ? "; the rest is written in the background" : ""),
+                        deadline);
             }
         } finally {
             if (permitHeld) {
@@ -307,7 +321,7 @@ final class Sidecar extends SidecarFaults {
         // Allocated before any byte is consumed, so an OutOfMemoryError here leaves the stream as it was.
         byte[] page = headWantsArray() ? new byte[PAGE_BYTES] : null;
         while (answer.hasRemaining()) {
-            Deadline stall = new Deadline(progressNanos + stallNanos);
+            Deadline stall = new Deadline(lastSignOfLifeNanos() + stallNanos);
             Deadline wait = callerDeadline == null ? stall : callerDeadline.earliest(stall);
             int n;
             try {
@@ -316,7 +330,12 @@ final class Sidecar extends SidecarFaults {
                 if (callerDeadline != null && callerDeadline.isExpired()) {
                     return false;
                 }
-                if (System.nanoTime() - progressNanos >= stallNanos) {
+                if (owed == 0 && answer.position() == 0) {
+                    // A drainer that began to read just as the last entry was taken back (removeTail): nothing is
+                    // owed, so the silence is not a stall.
+                    return false;
+                }
+                if (System.nanoTime() - lastSignOfLifeNanos() >= stallNanos) {
                     throw stalled(answer.position());
                 }
                 continue;
@@ -342,6 +361,18 @@ final class Sidecar extends SidecarFaults {
             answer.clear();
         }
         return true;
+    }
+
+    /**
+     * When the sidecar last showed it works on what it owes: an answer byte or the start of a busy spell ({@code
+     * progressNanos}), or taking bytes from its full stdin while a large request is written to it ({@link
+     * io.walredo.nativeio.PipeWriteEnd#lastDrainedNanos()}): a request that takes longer than {@code stallTimeout} to
+     * write to a slow but live reader is not a stall.
+     */
+    private long lastSignOfLifeNanos() {
+        long answered = progressNanos;
+        long drained = child.stdin().lastDrainedNanos();
+        return drained - answered > 0 ? drained : answered;
     }
 
     /** Admission for this sidecar; see {@link Admission#admit}. */

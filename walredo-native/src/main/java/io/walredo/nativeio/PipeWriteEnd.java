@@ -19,8 +19,21 @@ import java.util.Objects;
  */
 public final class PipeWriteEnd extends PipeEnd {
 
+    /** See {@link #lastDrainedNanos()}. */
+    private volatile long lastDrainedNanos = System.nanoTime();
+
     PipeWriteEnd(FdHandle fd, Readiness readiness, String description) {
         super(fd, readiness, description);
+    }
+
+    /**
+     * The {@link System#nanoTime()} at which a write last moved bytes after waiting for room: the latest moment the
+     * reader was seen taking bytes out of a full pipe (the time this end was created if never). A reader that is
+     * alive but slow keeps this recent while a large write is under way; one that stopped reading does not, however
+     * much the pipe's buffer took before it filled.
+     */
+    public long lastDrainedNanos() {
+        return lastDrainedNanos;
     }
 
     /**
@@ -66,10 +79,15 @@ public final class PipeWriteEnd extends PipeEnd {
     private void writeDirect(ByteBuffer src, Deadline deadline, int doneBefore, int total) throws IOException {
         long base = nl.address(src);
         int start = src.position();
+        boolean waited = false;
         while (src.hasRemaining()) {
             long observed = readiness.sequence();
             long n = transfer(base + src.position(), src.remaining(), false);
             if (n > 0) {
+                if (waited) {
+                    lastDrainedNanos = System.nanoTime();
+                    waited = false;
+                }
                 src.position(src.position() + (int) n);
                 continue;
             }
@@ -89,6 +107,7 @@ public final class PipeWriteEnd extends PipeEnd {
                 throw new NativeCallException("write", errno, "writing " + description);
             }
             await(observed, deadline, "write to", "written", done, total);
+            waited = true;
         }
     }
 }

@@ -89,6 +89,8 @@ public final class FakeRedoModel {
     public enum Fault {
         /** Sleep N microseconds before each G and H answer. */
         DELAY_US("--delay-us", true),
+        /** Sleep N microseconds before each read of stdin (at most 16 KiB each): a slow but steady consumer. */
+        READ_DELAY_US("--read-delay-us", true),
         /** Sleep N milliseconds after startup output, before reading stdin. */
         STARTUP_DELAY_MS("--startup-delay-ms", true),
         /** Die of SIGSEGV on the Nth G, before answering it. */
