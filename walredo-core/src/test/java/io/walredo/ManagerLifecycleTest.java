@@ -14,10 +14,14 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.walredo.testing.FakeRedoModel;
 import io.walredo.testing.FakeRedoModel.Fault;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -372,5 +376,106 @@ class ManagerLifecycleTest {
     @Test
     void shutdownWhileASpawnWaitsForRoomSpawnsNothing() throws Exception {
         closingWhileASpawnWaitsForRoomSpawnsAndEvictsNothing(true);
+    }
+
+    /**
+     * A request that creates a new slot for the tenant while detach drains the old ones (here for a second
+     * PostgreSQL version) is refused like any other, and no sidecar of the tenant outlives detach; a request after
+     * detach returned starts afresh. Failed before: detach closed only the slots that existed when it began, so the
+     * request was served and its sidecar was still alive after detach returned.
+     */
+    @Test
+    void aRequestCreatingASlotDuringDetachIsRefusedAndNothingOutlivesIt() throws Exception {
+        TenantShardId t = tenant(61);
+        WalRedoConfig cfg = config(Fault.DELAY_US.args(1_500_000))
+                .redoBinary(15, FakeRedoModel.binary())
+                .build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.prewarm(t, PG);
+            Thread slow = Thread.ofVirtual().start(() -> {
+                try {
+                    m.redo(t, request(1), AttemptType.GC_COMPACTION);
+                } catch (WalRedoException ignored) {
+                    // Its outcome is not the point; it keeps detach waiting.
+                }
+            });
+            Fixtures.await(
+                    "a request in flight",
+                    Duration.ofSeconds(10),
+                    () -> m.status().stream().anyMatch(s -> s.inFlight() == 1));
+            Thread detacher = Thread.ofVirtual().start(() -> m.detach(t, Duration.ofSeconds(20)));
+            Fixtures.await("detach has closed the tenant's slot", Duration.ofSeconds(10), () -> {
+                try {
+                    m.prewarm(t, PG);
+                    return false;
+                } catch (RedoCancelledException e) {
+                    return true;
+                } catch (WalRedoException e) {
+                    return false;
+                }
+            });
+            assertThrows(RedoCancelledException.class, () -> m.prewarm(t, 15));
+            assertTrue(detacher.isAlive(), "detach still waits for the request in flight");
+            assertTrue(detacher.join(Duration.ofSeconds(30)) && slow.join(Duration.ofSeconds(30)));
+            assertTrue(
+                    m.status().stream().noneMatch(s -> s.tenant().equals(t)),
+                    "a sidecar of the detached tenant outlived detach: " + m.status());
+            m.prewarm(t, 15);
+            assertTrue(m.status().stream().anyMatch(s -> s.tenant().equals(t) && s.pgVersion() == 15));
+        }
+    }
+
+    /**
+     * A spawn that evicted an idle sidecar, and whose unit was then taken by another tenant's spawn before it could
+     * claim it, evicts another idle sidecar instead of waiting out its deadline. The evicting thread is held in the
+     * EVICT listener call (which runs on it) until the other spawn has taken the unit. Failed before: the spawn
+     * waited its whole 3 s and failed with CapacityExhaustedException ("none was idle") beside an idle sidecar.
+     */
+    @Test
+    void aSpawnWhoseEvictedUnitWasTakenEvictsAgain() throws Exception {
+        CountDownLatch hold = new CountDownLatch(1);
+        AtomicBoolean armed = new AtomicBoolean();
+        WalRedoMetricsListener holdFirstEviction = new WalRedoMetricsListener() {
+            @Override
+            public void sidecarKilled(TenantShardId t, int pid, KillCause cause) {
+                if (cause == KillCause.EVICT && armed.compareAndSet(true, false)) {
+                    try {
+                        hold.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+        };
+        AtomicLong clock = new AtomicLong();
+        WalRedoConfig cfg = config().maxLiveSidecars(2)
+                .idleTimeout(Duration.ofSeconds(100))
+                .housekeepingPeriod(Duration.ofSeconds(100))
+                .nanoClock(clock::get)
+                .metricsListener(holdFirstEviction)
+                .build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.ping(tenant(1), PG);
+            clock.addAndGet(1000);
+            m.ping(tenant(2), PG);
+            clock.addAndGet(1000);
+            int first = sidecarPid(m, tenant(1));
+            armed.set(true);
+            AtomicReference<Object> third = new AtomicReference<>();
+            Thread c3 = Thread.ofVirtual().start(() -> {
+                try {
+                    third.set(m.redo(tenant(3), request(3), AttemptType.GC_COMPACTION, Duration.ofSeconds(3)));
+                } catch (Throwable e) {
+                    third.set(e);
+                }
+            });
+            awaitReaped(first);
+            m.ping(tenant(4), PG);
+            hold.countDown();
+            assertTrue(c3.join(Duration.ofSeconds(30)));
+            assertTrue(third.get() instanceof byte[], String.valueOf(third.get()));
+            assertArrayEquals(expected(request(3)), (byte[]) third.get());
+            assertEquals(2L, m.metrics().sidecarsKilled().get(KillCause.EVICT));
+        }
     }
 }

@@ -402,6 +402,24 @@ class WarmSparesTest {
         }
     }
 
+    /**
+     * A spare miss must not refill the pool ahead of the tenant's own spawn: with one unit left under the cap, the
+     * refill took it and the tenant's spawn then evicted another tenant's idle sidecar, although there had been room
+     * for it. Failed before: one EVICT.
+     */
+    @Test
+    void aMissDoesNotRefillAheadOfTheTenantsOwnSpawn() throws Exception {
+        try (WalRedoManager m =
+                WalRedoManager.create(config().warmSpares(1).maxLiveSidecars(2).build())) {
+            awaitReady(m, 1);
+            m.ping(tenant(1), PG);
+            assertEquals(1, m.metrics().liveSidecars(), "the spare was handed over; its replacement comes later");
+            m.ping(tenant(2), PG);
+            assertEquals(0L, m.metrics().sidecarsKilled().getOrDefault(KillCause.EVICT, 0L));
+            assertEquals(2, m.status().size(), "both tenants keep their sidecars: " + m.status());
+        }
+    }
+
     @Test
     void aSpareIsEvictedFirstToMakeRoomForATenant() throws Exception {
         WalRedoConfig cfg = config().redoBinary(PG + 1, FakeRedoModel.binary())

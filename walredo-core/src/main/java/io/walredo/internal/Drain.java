@@ -31,23 +31,38 @@ final class Drain {
     private final Map<SidecarKey, Slot> slots;
     private final SidecarDeaths deaths;
     private final LiveCap cap;
+    private final DetachingTenants detaching;
 
-    Drain(WalRedoConfig config, Map<SidecarKey, Slot> slots, SidecarDeaths deaths, LiveCap cap) {
+    Drain(
+            WalRedoConfig config,
+            Map<SidecarKey, Slot> slots,
+            SidecarDeaths deaths,
+            LiveCap cap,
+            DetachingTenants detaching) {
         this.config = config;
         this.slots = slots;
         this.deaths = deaths;
         this.cap = cap;
+        this.detaching = detaching;
     }
 
-    /** Drains every slot of {@code tenant} (every PostgreSQL version). */
+    /**
+     * Drains every slot of {@code tenant} (every PostgreSQL version). The tenant is marked first, so a slot a request
+     * creates meanwhile is closed by that request ({@link DetachingTenants}).
+     */
     void detach(TenantShardId tenant, Deadline deadline) {
-        List<Slot> mine = new ArrayList<>();
-        for (Slot slot : slots.values()) {
-            if (slot.key.tenant().equals(tenant)) {
-                mine.add(slot);
+        detaching.begin(tenant);
+        try {
+            List<Slot> mine = new ArrayList<>();
+            for (Slot slot : slots.values()) {
+                if (slot.key.tenant().equals(tenant)) {
+                    mine.add(slot);
+                }
             }
+            drain(mine, KillCause.DETACH, deadline);
+        } finally {
+            detaching.end(tenant);
         }
-        drain(mine, KillCause.DETACH, deadline);
     }
 
     /** Drains every slot and every sidecar not yet reaped, spares included. */

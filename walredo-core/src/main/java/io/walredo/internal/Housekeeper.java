@@ -101,11 +101,12 @@ final class Housekeeper {
 
     /**
      * Makes room under the cap: a warm spare first (it serves nobody yet), else the least recently used idle
-     * sidecar. Runs on a spawning thread; false if nothing could be reserved.
+     * sidecar. Runs on a spawning thread; returns the sidecar killed, or null if nothing could be reserved.
      */
-    boolean evictLeastRecentlyUsedIdle() {
-        if (spares.evictOne()) {
-            return true;
+    Sidecar evictLeastRecentlyUsedIdle() {
+        Sidecar spare = spares.evictOne();
+        if (spare != null) {
+            return spare;
         }
         for (int tries = 0; tries < EVICTION_TRIES; tries++) {
             Sidecar lru = null;
@@ -121,14 +122,14 @@ final class Housekeeper {
                 }
             }
             if (lru == null) {
-                return false;
+                return null;
             }
             if (lru.tryReserveIdle()) {
                 lruSlot.current.compareAndSet(lru, null);
                 lru.kill(KillCause.EVICT);
-                return true;
+                return lru;
             }
         }
-        return false;
+        return null;
     }
 }

@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * The live-sidecar cap ({@code maxLiveSidecars}): one unit per sidecar from before its spawn until its reap. A unit
@@ -47,9 +47,10 @@ final class LiveCap {
      * Takes one unit for {@code slot}'s spawn, evicting the least recently used idle sidecar if needed. Gives up as
      * soon as the slot is closed (detach, shutdown), so a closed tenant never evicts anyone.
      *
-     * @param evictOne makes room: kills one idle sidecar (a spare first); false if none could be reserved
+     * @param evictOne makes room: kills one idle sidecar (a spare first) and returns it; null if none could be
+     *     reserved
      */
-    void reserve(Slot slot, Deadline deadline, BooleanSupplier evictOne) throws WalRedoException {
+    void reserve(Slot slot, Deadline deadline, Supplier<Sidecar> evictOne) throws WalRedoException {
         roomWaiters.incrementAndGet();
         try {
             reserveWaiting(slot, deadline, evictOne);
@@ -58,7 +59,11 @@ final class LiveCap {
         }
     }
 
-    private void reserveWaiting(Slot slot, Deadline deadline, BooleanSupplier evictOne) throws WalRedoException {
+    private void reserveWaiting(Slot slot, Deadline deadline, Supplier<Sidecar> evictOne) throws WalRedoException {
+        // Evicted by this spawn and not yet reaped: its unit is on its way back, so nothing else is evicted meanwhile.
+        // Once it has been reaped (its unit given back) and there is still no room, another spawn took that unit,
+        // and this one evicts again instead of waiting for a unit that is not coming.
+        Sidecar evicted = null;
         for (; ; ) {
             if (slot.closedBy != null || managerClosed.get()) {
                 throw slot.closedWhileStarting();
@@ -70,7 +75,9 @@ final class LiveCap {
                 }
                 continue;
             }
-            boolean evicted = evictOne.getAsBoolean();
+            if (evicted == null || evicted.terminated().isDone()) {
+                evicted = evictOne.get();
+            }
             long remaining = deadline.remainingNanos();
             if (remaining <= 0) {
                 throw exhausted(slot, null);
@@ -78,7 +85,7 @@ final class LiveCap {
             lock.lock();
             try {
                 if (live.get() >= max) {
-                    freed.awaitNanos(evicted ? remaining : Math.min(remaining, RESCAN_NANOS));
+                    freed.awaitNanos(Math.min(remaining, RESCAN_NANOS));
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

@@ -15,8 +15,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /**
  * A tenant slot's spawns, for {@link TenantSlots}: the one spawn a slot's callers share (on its own virtual thread,
@@ -36,7 +36,7 @@ final class SlotSpawner {
     private final WalRedoConfig config;
     private final LiveCap cap;
     /** The housekeeper's least-recently-used eviction, for a spawn at the cap. */
-    private final BooleanSupplier evictOne;
+    private final Supplier<Sidecar> evictOne;
 
     private final SidecarLauncher launcher;
     private final Metrics metrics;
@@ -46,7 +46,7 @@ final class SlotSpawner {
     SlotSpawner(
             WalRedoConfig config,
             LiveCap cap,
-            BooleanSupplier evictOne,
+            Supplier<Sidecar> evictOne,
             SidecarLauncher launcher,
             Metrics metrics,
             LongSupplier nanoClock,

@@ -107,8 +107,9 @@ final class SparePool {
 
     /**
      * A ready spare for {@code pgVersion}, already retained for the caller (who assigns it to its tenant before
-     * sending anything), or null if none is ready. On a miss it starts a refill; a spare taken is replaced later,
-     * off the request (see {@link #REFILL_AFTER_TAKE_NANOS}).
+     * sending anything), or null if none is ready. Starts no refill: after a take or a miss the caller queues one
+     * for later (see {@link #REFILL_AFTER_TAKE_NANOS}), so a refill never takes the unit under the cap that the
+     * caller's own spawn is about to reserve.
      */
     Sidecar take(int pgVersion) {
         Shelf shelf = shelves.get(pgVersion);
@@ -122,33 +123,32 @@ final class SparePool {
             }
             // It died or spoke unasked: its own exit path kills and reaps it.
         }
-        // A miss: the caller spawns for itself now anyway, so the shelf may refill at once too.
-        refill();
         return null;
     }
 
     /**
      * Kills one ready spare (the oldest of the fullest shelf) to make room under the cap for a tenant's sidecar.
-     * False if none was ready.
+     * Returns it, or null if none was ready.
      */
-    boolean evictOne() {
-        Shelf fullest = null;
-        for (Shelf s : shelves.values()) {
-            if (!s.ready.isEmpty() && (fullest == null || s.ready.size() > fullest.ready.size())) {
-                fullest = s;
+    Sidecar evictOne() {
+        for (; ; ) {
+            Shelf fullest = null;
+            for (Shelf s : shelves.values()) {
+                if (!s.ready.isEmpty() && (fullest == null || s.ready.size() > fullest.ready.size())) {
+                    fullest = s;
+                }
+            }
+            if (fullest == null) {
+                return null;
+            }
+            Sidecar sc = fullest.ready.pollFirst();
+            // One that cannot be reserved died on its own (its unit is back already, or comes back with its reap):
+            // nothing freed by this eviction, so look for another.
+            if (sc != null && sc.tryReserveIdle()) {
+                sc.kill(KillCause.EVICT);
+                return sc;
             }
         }
-        if (fullest == null) {
-            return false;
-        }
-        Sidecar sc = fullest.ready.pollFirst();
-        if (sc == null) {
-            return false;
-        }
-        if (sc.tryReserveIdle()) {
-            sc.kill(KillCause.EVICT);
-        }
-        return true;
     }
 
     /** Spares ready now, over every version. */

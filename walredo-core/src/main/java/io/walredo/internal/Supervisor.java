@@ -84,8 +84,10 @@ public final class Supervisor {
         this.spares = new SparePool(config, launcher, cap::tryReserveForSpare, cap::release, nanoClock, metrics);
         deaths.attach(spares);
         this.housekeeper = new Housekeeper(config, slotMap, spares, nanoClock);
-        this.slots = new TenantSlots(config, slotMap, cap, housekeeper, launcher, spares, metrics, nanoClock, closed);
-        this.drain = new Drain(config, slotMap, deaths, cap);
+        DetachingTenants detaching = new DetachingTenants();
+        this.slots = new TenantSlots(
+                config, slotMap, cap, housekeeper, launcher, spares, metrics, nanoClock, closed, detaching);
+        this.drain = new Drain(config, slotMap, deaths, cap, detaching);
         this.statuses = new SidecarStatuses(slotMap, deaths, spares, metrics);
         housekeeper.start();
         if (config.shutdownHook()) {

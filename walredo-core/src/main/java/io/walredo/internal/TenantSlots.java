@@ -41,6 +41,7 @@ final class TenantSlots {
     private final Metrics metrics;
     private final LongSupplier nanoClock;
     private final AtomicBoolean managerClosed;
+    private final DetachingTenants detaching;
 
     TenantSlots(
             WalRedoConfig config,
@@ -51,7 +52,8 @@ final class TenantSlots {
             SparePool spares,
             Metrics metrics,
             LongSupplier nanoClock,
-            AtomicBoolean managerClosed) {
+            AtomicBoolean managerClosed,
+            DetachingTenants detaching) {
         this.config = config;
         this.slots = slots;
         this.spawner = new SlotSpawner(
@@ -61,6 +63,7 @@ final class TenantSlots {
         this.metrics = metrics;
         this.nanoClock = nanoClock;
         this.managerClosed = managerClosed;
+        this.detaching = detaching;
     }
 
     /**
@@ -136,12 +139,12 @@ final class TenantSlots {
     }
 
     /**
-     * After an attempt (or a prewarm) that was handed a spare: the housekeeper's thread starts its replacement a
-     * little later ({@link SparePool#REFILL_AFTER_TAKE_NANOS}); this caller only queues that. Never throws.
+     * After an attempt (or a prewarm) that was handed a spare, or found none ready: the housekeeper's thread refills
+     * the pool a little later ({@link SparePool#REFILL_AFTER_TAKE_NANOS}); this caller only queues that. Never throws.
      */
     private void replaceTakenSpare(CallStats call) {
-        if (call.spareTaken) {
-            call.spareTaken = false;
+        if (call.refillSpares) {
+            call.refillSpares = false;
             housekeeper.runLater(spares::refill, SparePool.REFILL_AFTER_TAKE_NANOS);
         }
     }
@@ -168,6 +171,13 @@ final class TenantSlots {
             try {
                 if (slot.closedBy == null && managerClosed.get()) {
                     slot.closedBy = KillCause.SHUTDOWN;
+                }
+                if (slot.closedBy == null && detaching.contains(key.tenant())) {
+                    // Created (or found) while the tenant is being detached, after detach looked for its slots:
+                    // closed here, before anything is spawned for it, and taken out of the map, so a request after
+                    // the detach starts afresh.
+                    slot.closedBy = KillCause.DETACH;
+                    slots.remove(key, slot);
                 }
                 if (slot.closedBy != null) {
                     throw new RedoCancelledException(
@@ -199,10 +209,11 @@ final class TenantSlots {
                                 if (handed != null) {
                                     // Replaced once the caller's attempt is over (replaceTakenSpare): a spawn's
                                     // thread started here would compete with this very request for the CPUs.
-                                    call.spareTaken = true;
+                                    call.refillSpares = true;
                                 } else {
-                                    // Gone before the hand-over: this caller spawns for itself now anyway.
-                                    spares.refill();
+                                    // Gone before the hand-over: refilled later too, so the refill does not take
+                                    // the unit this caller's own spawn is about to reserve.
+                                    call.refillSpares = true;
                                 }
                             }
                             if (handed != null) {
@@ -211,6 +222,9 @@ final class TenantSlots {
                         }
                         if (spares.enabled()) {
                             metrics.spareMissed();
+                            // Refilled once this caller's attempt is over, after its spawn took its unit under the
+                            // cap: a refill now could take the last one and make that spawn evict another tenant.
+                            call.refillSpares = true;
                         }
                         CompletableFuture<Sidecar> started = new CompletableFuture<>();
                         slot.spawning = started;
@@ -292,7 +306,7 @@ final class TenantSlots {
         int attempts;
         /** Time spent waiting for a spawn (or its back-off), over every attempt. */
         long spawnWaitNanos;
-        /** Set when {@link #acquire} took a warm spare whose replacement has not been started yet. */
-        boolean spareTaken;
+        /** Set when {@link #acquire} took a warm spare, or missed one, and the pool's refill is not queued yet. */
+        boolean refillSpares;
     }
 }
