@@ -118,8 +118,12 @@ final class Fixtures {
 
     /** Our child processes now, zombies included (a process that exits while being read is left out). */
     static List<Child> children() {
+        return childrenOf(ProcessHandle.current().pid());
+    }
+
+    /** The child processes of {@code parent} now, zombies included. */
+    static List<Child> childrenOf(long parent) {
         List<Child> out = new ArrayList<>();
-        long self = ProcessHandle.current().pid();
         try (var dirs = Files.list(Path.of("/proc"))) {
             for (Path d : (Iterable<Path>) dirs::iterator) {
                 String n = d.getFileName().toString();
@@ -129,7 +133,7 @@ final class Fixtures {
                 try {
                     String stat = Files.readString(d.resolve("stat"));
                     String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                    if (Long.parseLong(f[1]) == self) {
+                    if (Long.parseLong(f[1]) == parent) {
                         String cmdline = Files.readString(d.resolve("cmdline")).replace('\0', ' ');
                         out.add(new Child(Integer.parseInt(n), f[0].charAt(0), cmdline));
                     }

@@ -24,16 +24,19 @@ import org.slf4j.LoggerFactory;
  * {@code PID:STARTTIME} of the JVM that spawned it (STARTTIME is field 22 of {@code /proc/PID/stat}, clock ticks
  * since boot, so a pid reused by another process does not look like the owner). A sidecar that does not read stdin
  * (hung in a redo) outlives a SIGKILLed JVM; the next manager created finds it here. A process is killed only if
- * all of these hold, read from {@code /proc}: same real uid as this JVM; its executable is one of the configured
- * redo binaries (after symlinks; a binary replaced on disk since shows as "(deleted)" and is not matched); the
- * variable is present; and no process with the owner's pid and start time exists. The kill goes through a pidfd
+ * all of these hold, read from {@code /proc}: same real uid as this JVM; same pid namespace as this JVM (the owner's
+ * pid in the marker is a pid of the sidecar's namespace: read in another, it names an unrelated process, so a
+ * manager outside a container must not judge the sidecars of a JVM inside one); its executable is one of the
+ * configured redo binaries (after symlinks; a binary replaced on disk since shows as "(deleted)" and is not
+ * matched); the variable is present; and no process with the owner's pid and start time exists (an owner whose
+ * {@code /proc} entry exists but cannot be read counts as alive). The kill goes through a pidfd
  * opened before the last check ({@link NativeRuntime#killIfStill}), so a reused pid is never hit. The orphan's new
  * parent (init or a subreaper) reaps it. A process forked by an orphan inherits the variable and is found the same
  * way.
  *
- * <p>Never killed: another user's processes, a process of the same binary without the variable (started by hand or
- * by another tool), sidecars of a live JVM (another manager, in this JVM or another), anything whose {@code /proc}
- * entries cannot be read. Stateless; called once by each new manager, before it spawns anything.
+ * <p>Never killed: another user's processes, processes of another pid namespace, a process of the same binary
+ * without the variable (started by hand or by another tool), sidecars of a live JVM (another manager, in this JVM
+ * or another), anything whose {@code /proc} entries cannot be read. Stateless; called once by each new manager, before it spawns anything.
  */
 final class OrphanReaper {
 
@@ -44,6 +47,8 @@ final class OrphanReaper {
 
     private static final String MARKER_PREFIX = WalRedoConfig.SIDECAR_OWNER_VARIABLE + "=";
     private static final String SELF = ownerOf(ProcessHandle.current().pid());
+    /** This JVM's pid namespace ({@code pid:[INODE]}), or empty if unreadable (then nothing is killed). */
+    private static final Optional<Path> PID_NAMESPACE = pidNamespace(PROC.resolve("self"));
 
     private OrphanReaper() {}
 
@@ -107,6 +112,9 @@ final class OrphanReaper {
         if (!realUid(dir).map(uid::equals).orElse(false)) {
             return Optional.empty();
         }
+        if (PID_NAMESPACE.isEmpty() || !pidNamespace(dir).equals(PID_NAMESPACE)) {
+            return Optional.empty();
+        }
         Optional<Path> exe = executable(dir);
         if (exe.isEmpty() || !executables.contains(exe.get())) {
             return Optional.empty();
@@ -118,7 +126,10 @@ final class OrphanReaper {
         return owner;
     }
 
-    /** Whether the process named by a {@code PID:STARTTIME} marker still runs; true when unsure (malformed). */
+    /**
+     * Whether the process named by a {@code PID:STARTTIME} marker still runs; true when unsure (malformed, or a
+     * process with that pid exists and its stat cannot be read).
+     */
     static boolean isAlive(String marker) {
         int colon = marker.indexOf(':');
         if (colon <= 0 || !marker.substring(0, colon).chars().allMatch(Character::isDigit)) {
@@ -130,7 +141,22 @@ final class OrphanReaper {
         } catch (NumberFormatException e) {
             return true;
         }
-        return marker.equals(ownerOf(pid));
+        Path dir = PROC.resolve(Long.toString(pid));
+        Optional<String> start = field(dir, 22);
+        if (start.isEmpty()) {
+            // Gone, or there and unreadable (then it may be the owner): only a missing entry means gone.
+            return Files.exists(dir);
+        }
+        return marker.equals(pid + ":" + start.get());
+    }
+
+    /** The target of {@code /proc/PID/ns/pid} ({@code pid:[INODE]}), or empty if it cannot be read. */
+    private static Optional<Path> pidNamespace(Path dir) {
+        try {
+            return Optional.of(Files.readSymbolicLink(dir.resolve("ns").resolve("pid")));
+        } catch (IOException | UnsupportedOperationException e) {
+            return Optional.empty();
+        }
     }
 
     /** {@code PID:STARTTIME} of a running process, or "PID:gone". */
