@@ -318,4 +318,36 @@ class HostileSidecarTest {
             }
         }
     }
+
+    /**
+     * An Error on a stderr drainer's thread (a metrics listener that throws one, as here, or an OutOfMemoryError
+     * while a line is built) loses that line, not the drainer: stderr is still read, so the sidecar never blocks on
+     * it. Failed before: the drainer ended, the sidecar blocked writing its 512 KiB of stderr, and the ping timed out
+     * and the sidecar was killed as stuck.
+     */
+    @org.junit.jupiter.api.Test
+    void anErrorWhileHandlingAStderrLineDoesNotStopTheDrainer() throws Exception {
+        AtomicInteger calls = new AtomicInteger();
+        WalRedoMetricsListener throwsOnce = new WalRedoMetricsListener() {
+            @Override
+            public void stderrLine(TenantShardId t, boolean suppressed) {
+                if (calls.getAndIncrement() == 0) {
+                    throw new AssertionError("a listener that breaks its contract once");
+                }
+            }
+        };
+        WalRedoConfig cfg = config(Fault.STDERR_FLOOD.args(512 * 1024))
+                .metricsListener(throwsOnce)
+                .stallTimeout(Duration.ofSeconds(5))
+                .build();
+        try (WalRedoManager m = WalRedoManager.create(cfg)) {
+            m.ping(tenant(71), PG);
+            assertEquals(
+                    0,
+                    m.metrics().sidecarsKilled().values().stream()
+                            .mapToLong(Long::longValue)
+                            .sum());
+            assertTrue(calls.get() > 1, "lines after the failure were handled: " + calls.get());
+        }
+    }
 }

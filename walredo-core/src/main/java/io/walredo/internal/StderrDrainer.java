@@ -112,7 +112,11 @@ final class StderrDrainer implements Runnable {
                     break;
                 }
                 buf.flip();
-                consume(buf);
+                try {
+                    consume(buf);
+                } catch (RuntimeException | Error e) {
+                    lineFailed(e);
+                }
                 if (!throttle(n)) {
                     break;
                 }
@@ -126,11 +130,35 @@ final class StderrDrainer implements Runnable {
                     .setCause(e)
                     .log("stderr drainer failed; the sidecar's stderr is no longer read");
         } finally {
-            if (lineLength > 0 || lineTruncated) {
-                emit();
+            try {
+                if (lineLength > 0 || lineTruncated) {
+                    emit();
+                }
+                reportSuppressed();
+            } catch (RuntimeException | Error e) {
+                lineFailed(e);
+            } finally {
+                // Whoever waits for the tail must not wait for a drainer that is gone.
+                done.countDown();
             }
-            reportSuppressed();
-            done.countDown();
+        }
+    }
+
+    /**
+     * A line could not be handled (a metrics listener that threw, no memory to build it): it is lost, and reading
+     * goes on, or the sidecar would block on a full stderr and its requests stall. Logged within the line rate limit.
+     */
+    private void lineFailed(Throwable e) {
+        try {
+            if (takeToken()) {
+                log.atWarn()
+                        .addKeyValue("tenant", tenant)
+                        .addKeyValue("pid", pid)
+                        .setCause(e)
+                        .log("a sidecar stderr line could not be handled and was dropped; stderr is still read");
+            }
+        } catch (RuntimeException | Error ignored) {
+            // Not even that: reading goes on all the same.
         }
     }
 
@@ -178,9 +206,12 @@ final class StderrDrainer implements Runnable {
     }
 
     private void emit() {
-        String text = sanitize(line, lineLength) + (lineTruncated ? " [line cut at " + line.length + " bytes]" : "");
+        int length = lineLength;
+        boolean truncated = lineTruncated;
+        // Reset first: if building or handling this line fails, the next line starts clean.
         lineLength = 0;
         lineTruncated = false;
+        String text = sanitize(line, length) + (truncated ? " [line cut at " + line.length + " bytes]" : "");
         tailLock.lock();
         try {
             if (tail.size() == tailLines) {
@@ -229,23 +260,37 @@ final class StderrDrainer implements Runnable {
         return Level.INFO;
     }
 
-    /** Decodes UTF-8 (malformed input replaced) and escapes control characters except tab. */
+    /**
+     * Decodes UTF-8 (malformed input replaced) and escapes control characters except tab, and the characters that
+     * some viewers render as a line break (U+2028, U+2029) or that reorder the text around them (the bidi marks,
+     * embeddings, overrides and isolates), so a sidecar cannot forge or disguise a log record.
+     */
     static String sanitize(byte[] bytes, int length) {
         String s = new String(bytes, 0, length, StandardCharsets.UTF_8);
         StringBuilder out = null;
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
             boolean control = (c < 0x20 && c != '\t') || c == 0x7f || (c >= 0x80 && c < 0xa0);
-            if (control) {
+            if (control || isLineBreakOrBidi(c)) {
                 if (out == null) {
                     out = new StringBuilder(s.length() + 16).append(s, 0, i);
                 }
-                out.append(String.format("\\x%02x", (int) c));
+                out.append(control ? String.format("\\x%02x", (int) c) : String.format("\\u%04x", (int) c));
             } else if (out != null) {
                 out.append(c);
             }
         }
         return out == null ? s : out.toString();
+    }
+
+    private static boolean isLineBreakOrBidi(char c) {
+        return c == '\u2028'
+                || c == '\u2029'
+                || c == '\u061c'
+                || c == '\u200e'
+                || c == '\u200f'
+                || (c >= '\u202a' && c <= '\u202e')
+                || (c >= '\u2066' && c <= '\u2069');
     }
 
     /** The last lines, oldest first. */

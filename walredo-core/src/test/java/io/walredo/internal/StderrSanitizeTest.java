@@ -21,4 +21,18 @@ class StderrSanitizeTest {
         byte[] bad = {'x', (byte) 0xff, 'y'};
         assertEquals("x\uFFFDy", StderrDrainer.sanitize(bad, bad.length));
     }
+
+    /**
+     * Characters that some log viewers and terminals render as a line break (U+2028, U+2029, U+0085) or that
+     * reorder the text around them (bidi embeddings, overrides and isolates) would let a sidecar forge or disguise a
+     * log record. Failed before: only C0, DEL and C1 were escaped.
+     */
+    @Test
+    void unicodeLineBreaksAndBidiControlsAreEscaped() {
+        String forged = "LOG:  ok\u2028ERROR:  forged\u2029\u202edesrever\u2066x\u2069\u200ey\u061cz";
+        byte[] b = forged.getBytes(StandardCharsets.UTF_8);
+        assertEquals(
+                "LOG:  ok\\u2028ERROR:  forged\\u2029\\u202edesrever\\u2066x\\u2069\\u200ey\\u061cz",
+                StderrDrainer.sanitize(b, b.length));
+    }
 }
