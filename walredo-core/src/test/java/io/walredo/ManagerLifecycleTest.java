@@ -478,4 +478,32 @@ class ManagerLifecycleTest {
             assertEquals(2L, m.metrics().sidecarsKilled().get(KillCause.EVICT));
         }
     }
+
+    /**
+     * A sidecar that died on its own is reaped first (its unit goes back) and booked as killed up to a second later,
+     * once its crash report is in; shutdown (and detach) must not return in between, or the listener, JFR and the
+     * tenant's back-off hear of the death after the manager is gone. Failed before: no sidecarKilled when shutdown
+     * returned, one (ERROR) a moment later.
+     */
+    @Test
+    void aDeathNobodyCausedIsBookedBeforeShutdownReturns() throws Exception {
+        List<String> kills = new java.util.concurrent.CopyOnWriteArrayList<>();
+        WalRedoMetricsListener listener = new WalRedoMetricsListener() {
+            @Override
+            public void sidecarKilled(TenantShardId t, int pid, KillCause cause) {
+                kills.add(pid + " " + cause);
+            }
+        };
+        WalRedoManager m =
+                WalRedoManager.create(config().metricsListener(listener).build());
+        m.prewarm(tenant(62), PG);
+        int pid = sidecarPid(m, tenant(62));
+        ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+        Fixtures.await(
+                "reaped: its unit is back",
+                Duration.ofSeconds(10),
+                () -> m.metrics().liveSidecars() == 0);
+        m.shutdown(Duration.ofSeconds(5));
+        assertEquals(List.of(pid + " ERROR"), List.copyOf(kills));
+    }
 }

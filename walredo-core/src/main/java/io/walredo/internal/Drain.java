@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * reap, bounded by {@code killTimeout}, logging any sidecar that will not die. Runs on the caller of
  * {@code detach} or {@code shutdown}. After it returns nothing is spawned or evicted for the drained tenants, and
  * every sidecar of theirs that it waited for has been reaped and given back its cap unit ({@link SidecarDeaths}
- * books the reap before {@code terminated()} completes).
+ * books the reap before {@code terminated()} completes), and its death has been booked (a death nobody caused is
+ * booked up to a second after its reap, once its crash report is in; it is waited for).
  */
 final class Drain {
     private static final Logger log = LoggerFactory.getLogger(Drain.class);
@@ -95,7 +96,7 @@ final class Drain {
         // is still awaited here like every other sidecar of these tenants, in rotation or not.
         Set<SidecarKey> keys = new HashSet<>();
         list.forEach(slot -> keys.add(slot.key));
-        for (Sidecar sc : deaths.unreaped()) {
+        for (Sidecar sc : deaths.unsettled()) {
             if (cause == KillCause.SHUTDOWN || keys.contains(sc.key())) {
                 sidecars.add(sc);
                 sc.retire(cause);
@@ -107,6 +108,13 @@ final class Drain {
         Deadline killDeadline = Deadline.after(config.killTimeout());
         for (Sidecar sc : sidecars) {
             if (!sc.terminated().isDone()) {
+                sc.kill(cause);
+            }
+        }
+        for (Sidecar sc : sidecars) {
+            // Reaped, but a death nobody caused is booked once its crash report is in (at most about a second);
+            // booked here at the latest, so nothing of these tenants is reported after this returns.
+            if (!awaitSettled(sc.accounted(), killDeadline)) {
                 sc.kill(cause);
             }
         }
@@ -141,6 +149,11 @@ final class Drain {
                 return;
             }
         }
+    }
+
+    private static boolean awaitSettled(CompletableFuture<?> f, Deadline deadline) {
+        awaitSettled(List.of(f), deadline);
+        return f.isDone();
     }
 
     private static boolean awaitTerminated(Sidecar sc, Deadline deadline) {

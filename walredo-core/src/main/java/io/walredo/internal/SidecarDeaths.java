@@ -4,6 +4,7 @@ package io.walredo.internal;
 import io.walredo.KillCause;
 import io.walredo.TenantShardId;
 import io.walredo.WalRedoConfig;
+import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -16,8 +17,8 @@ import org.slf4j.LoggerFactory;
  * twice over its life: {@link #killed} when it leaves service and {@link #reaped} when its process is gone (see
  * {@link Sidecar}: only the sidecar observes its child's exit). Here, and nowhere else, a death leaves its slot,
  * counts toward the tenant's spawn back-off, refills the spare pool, reaches the metrics listener and JFR
- * ({@link Metrics#sidecarKilled}), gives back its unit of the live-sidecar cap, and leaves the set of unreaped
- * sidecars that detach and shutdown wait for. Created by {@link Supervisor}; methods never block.
+ * ({@link Metrics#sidecarKilled}), gives back its unit of the live-sidecar cap, and leaves the sets of unreaped and
+ * unbooked sidecars that detach and shutdown wait for. Created by {@link Supervisor}; methods never block.
  */
 final class SidecarDeaths implements Sidecar.Listener {
     private static final Logger log = LoggerFactory.getLogger(SidecarDeaths.class);
@@ -29,6 +30,12 @@ final class SidecarDeaths implements Sidecar.Listener {
     private final LongSupplier nanoClock;
     /** Every sidecar created and not yet reaped, in rotation or not: what shutdown and detach must end. */
     private final Set<Sidecar> unreaped = ConcurrentHashMap.newKeySet();
+    /**
+     * Every sidecar created and not yet booked as killed. One that died on its own is reaped first and booked up to
+     * a second later, once its crash report is in ({@code SidecarFaults.childExited}): detach and shutdown wait for
+     * that too.
+     */
+    private final Set<Sidecar> unbooked = ConcurrentHashMap.newKeySet();
     /** Set once by {@link #attach}, before the first sidecar is launched. */
     private volatile SparePool spares;
 
@@ -51,8 +58,16 @@ final class SidecarDeaths implements Sidecar.Listener {
         return unreaped;
     }
 
+    /** Sidecars not yet reaped, or not yet booked as killed: what detach and shutdown must see to its end. */
+    Set<Sidecar> unsettled() {
+        Set<Sidecar> all = new HashSet<>(unreaped);
+        all.addAll(unbooked);
+        return all;
+    }
+
     /** A sidecar was created for a process that was spawned; it reports {@link #reaped} exactly once. */
     void born(Sidecar sc) {
+        unbooked.add(sc);
         unreaped.add(sc);
     }
 
@@ -63,6 +78,7 @@ final class SidecarDeaths implements Sidecar.Listener {
     void unborn(Sidecar created) {
         if (created != null) {
             unreaped.remove(created);
+            unbooked.remove(created);
         }
         cap.release();
     }
@@ -70,6 +86,14 @@ final class SidecarDeaths implements Sidecar.Listener {
     /** Called once per sidecar, on the killing thread: leaves its slot, back-off, spares, metrics and JFR, log. */
     @Override
     public void killed(Sidecar sc, KillCause cause) {
+        try {
+            book(sc, cause);
+        } finally {
+            unbooked.remove(sc);
+        }
+    }
+
+    private void book(Sidecar sc, KillCause cause) {
         boolean spare = sc.diesAsSpare();
         if (spare) {
             SparePool pool = spares;
