@@ -95,7 +95,11 @@ final class Housekeeper {
             }
             spares.sweep();
         } catch (Throwable t) {
-            log.error("walredo housekeeper sweep failed; the next sweep runs as scheduled", t);
+            try {
+                log.error("walredo housekeeper sweep failed; the next sweep runs as scheduled", t);
+            } catch (Throwable ignored) {
+                // Out of memory even for the log line: a sweep that throws would cancel every later one.
+            }
         }
     }
 
