@@ -94,13 +94,13 @@ public final class Soak {
      * Default of {@code --wake-limit}: once a call's deadline passes in the library, the library wakes its thread at
      * most this long after the deadline at the 99th percentile, and at most five times this long for every call
      * ({@link WalRedoMetrics#deadlineWakeLateness}; after the warm-up). How much later a woken call then returns is
-     * the run queue of a saturated machine, reported beside it and checked only against the hang grace. Not the
-     * 50 ms of the deadline benchmark: on the 2-CPU development VM this soak keeps about 13 threads runnable and G1
-     * pauses reach hundreds of milliseconds, and the library's threads wait for a CPU like any other (measured in
-     * docs/reliability.md, "Last soak run"). A wake-up path that stopped working (the JDK's timer alone was seconds
-     * late) still fails it.
+     * the run queue of a saturated machine, reported beside it and checked only against the hang grace. The deadline
+     * benchmark's targets, 50 ms and 250 ms (docs/reliability.md, "Last soak run": three runs on the 2-CPU development
+     * VM held them with p99 8.9-30.5 ms and at most 73-200 ms). A wake-up path that stopped working (the JDK's timer
+     * alone was seconds late) fails it, and so does a machine whose CPUs the sidecars crowd out (before the eviction
+     * fix of 01d83cf, p99 36-133 ms and up to 446 ms here).
      */
-    static final String DEFAULT_WAKE_LIMIT = "250ms";
+    static final String DEFAULT_WAKE_LIMIT = "50ms";
 
     /** The latest wake-up allowed is this many times the {@code --wake-limit} (the p99 limit). */
     static final int WAKE_MAX_FACTOR = 5;

@@ -25,7 +25,7 @@ class SoakOptionsTest {
         assertEquals(EnumSet.allOf(Soak.FaultKind.class), o.faults());
         assertEquals(Duration.ofSeconds(5), o.hangGrace());
         assertEquals(Duration.ofSeconds(1), o.zombieLimit());
-        assertEquals(Duration.ofMillis(250), o.wakeLimit());
+        assertEquals(Duration.ofMillis(50), o.wakeLimit());
         assertNull(o.report());
         assertEquals("./scripts/soak 0.5", o.command());
     }

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Timeout;
  *
  * <p>The build shares its machine with other builds, so the three timing thresholds are generous here:
  * {@link #HANG_GRACE} against {@code ./scripts/soak}'s 5 s, {@link #ZOMBIE_LIMIT} against its 1 s and {@link
- * #WAKE_LIMIT} against its 250 ms. A call
+ * #WAKE_LIMIT} against its 50 ms. A call
  * that never returns or a child that is never reaped still fails the build; a thread descheduled for a few
  * seconds on a loaded 2-core machine does not.
  */
