@@ -34,6 +34,18 @@ abstract sealed class AnswerQueue extends SidecarLife permits SidecarFaults {
         this.times = new ServiceTimes(parts.startups());
     }
 
+    /**
+     * When the sidecar last showed it works on what it owes: an answer byte or the start of a busy spell ({@code
+     * progressNanos}), or taking bytes from its full stdin while a large request is written to it ({@link
+     * io.walredo.nativeio.PipeWriteEnd#lastDrainedNanos()}): a request that takes longer than {@code stallTimeout} to
+     * write to a slow but live reader is not a stall.
+     */
+    final long lastSignOfLifeNanos() {
+        long answered = progressNanos;
+        long drained = child.stdin().lastDrainedNanos();
+        return drained - answered > 0 ? drained : answered;
+    }
+
     @Override
     final int owed() {
         return owed;

@@ -24,6 +24,6 @@ final class DetachingTenants {
     }
 
     boolean contains(TenantShardId tenant) {
-        return !counts.isEmpty() && counts.containsKey(tenant);
+        return counts.containsKey(tenant);
     }
 }

@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Never killed: another user's processes, processes of another pid namespace, a process of the same binary
  * without the variable (started by hand or by another tool), sidecars of a live JVM (another manager, in this JVM
- * or another), anything whose {@code /proc} entries cannot be read. Stateless; called once by each new manager, before it spawns anything.
+ * or another), anything whose {@code /proc} entries cannot be read. Stateless; called once by each new manager,
+ * before it spawns anything.
  */
 final class OrphanReaper {
 

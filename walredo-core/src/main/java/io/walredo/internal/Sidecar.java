@@ -363,18 +363,6 @@ final class Sidecar extends SidecarFaults {
         return true;
     }
 
-    /**
-     * When the sidecar last showed it works on what it owes: an answer byte or the start of a busy spell ({@code
-     * progressNanos}), or taking bytes from its full stdin while a large request is written to it ({@link
-     * io.walredo.nativeio.PipeWriteEnd#lastDrainedNanos()}): a request that takes longer than {@code stallTimeout} to
-     * write to a slow but live reader is not a stall.
-     */
-    private long lastSignOfLifeNanos() {
-        long answered = progressNanos;
-        long drained = child.stdin().lastDrainedNanos();
-        return drained - answered > 0 ? drained : answered;
-    }
-
     /** Admission for this sidecar; see {@link Admission#admit}. */
     void admit(Deadline deadline, int maxQueued) throws AttemptFailure {
         admission.admit(deadline, maxQueued);

@@ -202,20 +202,11 @@ final class TenantSlots {
                     if (backoffNanos <= 0) {
                         Sidecar spare = spares.take(key.pgVersion());
                         if (spare != null) {
-                            Sidecar handed = null;
-                            try {
-                                handed = handOver(spare, slot);
-                            } finally {
-                                if (handed != null) {
-                                    // Replaced once the caller's attempt is over (replaceTakenSpare): a spawn's
-                                    // thread started here would compete with this very request for the CPUs.
-                                    call.refillSpares = true;
-                                } else {
-                                    // Gone before the hand-over: refilled later too, so the refill does not take
-                                    // the unit this caller's own spawn is about to reserve.
-                                    call.refillSpares = true;
-                                }
-                            }
+                            // Taken, or gone before the hand-over: either way the pool is refilled once the
+                            // caller's attempt is over (replaceTakenSpare), so that neither a spawn's thread nor the
+                            // refill competes with this very request for the CPUs or for its unit under the cap.
+                            call.refillSpares = true;
+                            Sidecar handed = handOver(spare, slot);
                             if (handed != null) {
                                 return handed;
                             }
